@@ -1,0 +1,41 @@
+"""Warehouse engines behind one interface: `connect(url)` returns a `Warehouse`.
+
+URLs:
+
+- ``regulars.duckdb``, ``duckdb://path/to/file.duckdb``: a DuckDB file (default);
+- ``spark://path/to/folder``: Parquet tables in a folder, run by local Spark.
+"""
+
+from __future__ import annotations
+
+from regulars.backends.base import Append, Change, DeleteKeys, Warehouse
+from regulars.errors import ConfigError
+
+__all__ = ["Append", "Change", "DeleteKeys", "Warehouse", "connect"]
+
+
+def connect(url: str) -> Warehouse:
+    """Open (and on first use create) the warehouse at `url`.
+
+    Raises
+    ------
+    ConfigError
+        If the URL names an engine Regulars does not know.
+    StoreError
+        If the store cannot be opened.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "duckdb", url
+    if scheme == "duckdb":
+        from regulars.backends.duckdb import DuckDBWarehouse
+
+        return DuckDBWarehouse(rest)
+    if scheme == "spark":
+        from regulars.backends.spark import SparkWarehouse
+
+        return SparkWarehouse(rest)
+    raise ConfigError(
+        f"unknown store URL scheme {scheme!r} in {url!r}.",
+        hint="Use a DuckDB file (regulars.duckdb, duckdb://path) or spark://folder.",
+    )

@@ -1,0 +1,156 @@
+"""The warehouse interface every engine implements.
+
+A `Warehouse` hands out Ibis tables for the canonical tables of
+`regulars.schema`, executes expressions, and applies a list of changes
+atomically: either every change lands or none does.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from regulars.errors import StoreError
+from regulars.schema import SCHEMA_VERSION, TABLES
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+    from ibis.backends import BaseBackend
+
+__all__ = ["Append", "Change", "DeleteKeys", "Warehouse", "conform"]
+
+
+@dataclass(frozen=True)
+class Append:
+    """Add `data` (rows in the table's schema) to canonical table `table`."""
+
+    table: str
+    data: pa.Table
+
+
+@dataclass(frozen=True)
+class DeleteKeys:
+    """Delete the rows of `table` whose `keys` columns match a row of `keys`."""
+
+    table: str
+    keys: pa.Table
+
+
+Change = Append | DeleteKeys
+
+
+def conform(name: str, data: pa.Table) -> pa.Table:
+    """Return `data` with exactly the columns and Arrow types of table `name`.
+
+    Missing columns become NULL; extra columns are dropped.
+    """
+    schema = TABLES[name].to_pyarrow()
+    columns = []
+    for field in schema:
+        if field.name in data.column_names:
+            columns.append(data.column(field.name).cast(field.type))
+        else:
+            columns.append(pa.nulls(data.num_rows, type=field.type))
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
+def _utc_timestamps(table: pa.Table) -> pa.Table:
+    """Mark naive timestamps as UTC: engines that store UTC without a zone
+    (Spark) then give the same Arrow types as DuckDB."""
+    fields = []
+    changed = False
+    for field in table.schema:
+        if pa.types.is_timestamp(field.type) and field.type.tz is None:
+            fields.append(field.with_type(pa.timestamp(field.type.unit, tz="UTC")))
+            changed = True
+        else:
+            fields.append(field)
+    return table.cast(pa.schema(fields)) if changed else table
+
+
+class Warehouse(ABC):
+    """A store of the canonical tables, reached through Ibis.
+
+    Parameters
+    ----------
+    url
+        The URL the warehouse was opened with, for messages.
+    """
+
+    kind: str = "abstract"
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    @property
+    @abstractmethod
+    def con(self) -> BaseBackend:
+        """The Ibis backend that runs expressions."""
+
+    @abstractmethod
+    def table(self, name: str) -> ir.Table:
+        """Return canonical table `name` as an Ibis table."""
+
+    @abstractmethod
+    def apply(self, changes: Sequence[Change]) -> None:
+        """Apply `changes` in order, atomically.
+
+        Raises
+        ------
+        StoreError
+            If any change fails; the store is then as it was before.
+        """
+
+    def close(self) -> None:  # noqa: B027 - optional hook, most engines need nothing
+        """Release the connection."""
+
+    def to_arrow(self, expr: ir.Expr) -> pa.Table:
+        """Execute table expression `expr` and return an Arrow table.
+
+        Timestamps come back as UTC whatever the engine.
+        """
+        result = self.con.to_pyarrow(expr)
+        if isinstance(result, pa.Table):
+            return _utc_timestamps(result)
+        raise TypeError("to_arrow takes a table expression")  # pragma: no cover
+
+    def scalar(self, expr: ir.Scalar) -> Any:
+        """Execute scalar expression `expr` and return a Python value."""
+        return self.con.to_pyarrow(expr).as_py()
+
+    def count(self, name: str) -> int:
+        """Number of rows in canonical table `name`."""
+        return int(self.scalar(self.table(name).count()))
+
+    # --- settings kept in the `meta` table ---------------------------------
+
+    def meta(self) -> dict[str, str]:
+        """Return the store's settings (schema_version, reporting_currency, ...)."""
+        rows = self.to_arrow(self.table("meta")).to_pylist()
+        return {row["key"]: row["value"] for row in rows}
+
+    @staticmethod
+    def set_meta(values: dict[str, str]) -> list[Change]:
+        """Return the changes that set store settings `values`."""
+        keys = pa.table({"key": list(values)})
+        data = pa.table({"key": list(values), "value": list(values.values())})
+        return [DeleteKeys("meta", keys), Append("meta", data)]
+
+    def check_version(self) -> None:
+        """Stamp a new store with `SCHEMA_VERSION`; refuse a store from a newer release."""
+        found = self.meta().get("schema_version")
+        if found is None:
+            self.apply(self.set_meta({"schema_version": str(SCHEMA_VERSION)}))
+        elif int(found) > SCHEMA_VERSION:
+            raise StoreError(
+                f"this store has schema version {found}, newer than this release "
+                f"of Regulars understands ({SCHEMA_VERSION}).",
+                file=self.url,
+                hint="Upgrade Regulars (pip install -U regulars).",
+            )
+        # Older stores would be migrated here, one step per version; version 1
+        # is the first, so there is nothing older to migrate from yet.

@@ -1,0 +1,212 @@
+"""Spark warehouse: a folder of Parquet tables read and written by pyspark.
+
+Layout of the folder::
+
+    manifest.json          {"version": N, "tables": {"orders": ["orders/p-…", …], …}}
+    orders/p-<uuid>/       Parquet parts written by Spark
+    …
+
+A write adds new parts (or rewritten ones, for deletes) and then replaces
+`manifest.json` in one `os.replace`, the only step that makes them visible.
+A crash before it leaves the old manifest, and the unreferenced parts are
+removed the next time the store is opened. One writer at a time is ensured
+with a lock file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+import ibis
+
+from regulars.backends.base import Append, Change, DeleteKeys, Warehouse, conform
+from regulars.errors import StoreError
+from regulars.schema import TABLES
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+    from ibis.backends.pyspark import Backend as SparkBackend
+    from pyspark.sql import DataFrame, SparkSession
+
+__all__ = ["SparkWarehouse", "spark_session"]
+
+_MANIFEST = "manifest.json"
+
+
+def spark_session() -> SparkSession:
+    """Return the process's local Spark session, creating it when needed.
+
+    Local mode on two cores, two shuffle partitions, no UI, and UTC as the
+    session time zone so timestamps mean the same as in DuckDB.
+    """
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise StoreError(
+            "a spark:// store needs pyspark.",
+            hint="Install the extra: pip install 'regulars[spark]'.",
+        ) from exc
+    session = (
+        SparkSession.builder.master(os.environ.get("REGULARS_SPARK_MASTER", "local[2]"))
+        .appName("regulars")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .config("spark.ui.showConsoleProgress", "false")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    return session
+
+
+class SparkWarehouse(Warehouse):
+    """Canonical tables as Parquet parts in a folder, queried with Spark.
+
+    Parameters
+    ----------
+    path
+        The store folder; created when missing.
+    """
+
+    kind = "spark"
+
+    def __init__(self, path: str) -> None:
+        super().__init__(f"spark://{path}")
+        self.path = os.path.abspath(path)
+        os.makedirs(self.path, exist_ok=True)
+        self._session = spark_session()
+        self._con: SparkBackend = ibis.pyspark.connect(self._session)
+        # Views are named per store so two stores can share one Spark session.
+        self._prefix = "r" + uuid.uuid5(uuid.NAMESPACE_URL, self.path).hex[:12]
+        with self._lock():
+            self._manifest = self._read_manifest()
+            self._collect_garbage()
+        self._refresh_views()
+        self.check_version()
+
+    @property
+    def con(self) -> SparkBackend:
+        """The Ibis pyspark backend."""
+        return self._con
+
+    def table(self, name: str) -> ir.Table:
+        """Return canonical table `name`."""
+        if name not in TABLES:
+            raise StoreError(f"no canonical table named {name!r}")
+        return self._con.table(self._view(name))
+
+    def _view(self, name: str) -> str:
+        return f"{self._prefix}_{name}"
+
+    # --- manifest ----------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _lock(self) -> Iterator[None]:
+        with open(os.path.join(self.path, ".lock"), "w") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError as exc:
+                raise StoreError(
+                    "another Regulars process is writing to this store.",
+                    file=self.url,
+                    hint="Wait for it to finish, then try again.",
+                ) from exc
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _read_manifest(self) -> dict[str, Any]:
+        path = os.path.join(self.path, _MANIFEST)
+        if not os.path.exists(path):
+            return {"version": 0, "tables": {name: [] for name in TABLES}}
+        with open(path, encoding="utf-8") as handle:
+            manifest: dict[str, Any] = json.load(handle)
+        for name in TABLES:
+            manifest["tables"].setdefault(name, [])
+        return manifest
+
+    def _write_manifest(self, manifest: dict[str, Any]) -> None:
+        tmp = os.path.join(self.path, f".{_MANIFEST}.{uuid.uuid4().hex}")
+        with open(tmp, "w", encoding="utf-8") as handle:
+            json.dump(manifest, handle, indent=1, sort_keys=True)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, os.path.join(self.path, _MANIFEST))
+
+    def _collect_garbage(self) -> None:
+        """Remove parts no manifest names: leftovers of an interrupted write."""
+        live = {p for parts in self._manifest["tables"].values() for p in parts}
+        for name in TABLES:
+            folder = os.path.join(self.path, name)
+            if not os.path.isdir(folder):
+                continue
+            for entry in os.listdir(folder):
+                rel = f"{name}/{entry}"
+                if rel not in live:
+                    shutil.rmtree(os.path.join(folder, entry), ignore_errors=True)
+
+    def _frame(self, name: str, parts: list[str]) -> DataFrame:
+        if parts:
+            paths = [os.path.join(self.path, p) for p in parts]
+            return self._session.read.parquet(*paths)
+        empty = TABLES[name].to_pyarrow().empty_table()
+        return self._session.createDataFrame(empty)
+
+    def _refresh_views(self) -> None:
+        for name, parts in self._manifest["tables"].items():
+            if name in TABLES:
+                self._frame(name, parts).createOrReplaceTempView(self._view(name))
+
+    # --- writes ------------------------------------------------------------
+
+    def apply(self, changes: Sequence[Change]) -> None:
+        """Write new parts for `changes`, then publish them in one manifest swap."""
+        if not changes:
+            return
+        with self._lock():
+            current = self._read_manifest()
+            tables = {k: list(v) for k, v in current["tables"].items()}
+            try:
+                for change in changes:
+                    self._apply_one(change, tables)
+                manifest = {"version": current["version"] + 1, "tables": tables}
+                self._write_manifest(manifest)
+            except Exception as exc:
+                self._manifest = current
+                self._collect_garbage()
+                raise StoreError(f"the write failed and was undone: {exc}") from exc
+            self._manifest = manifest
+            self._collect_garbage()
+        self._refresh_views()
+
+    def _new_part(self, name: str) -> str:
+        return f"{name}/p-{uuid.uuid4().hex}"
+
+    def _apply_one(self, change: Change, tables: dict[str, list[str]]) -> None:
+        if isinstance(change, Append):
+            if change.data.num_rows == 0:
+                return
+            part = self._new_part(change.table)
+            frame = self._session.createDataFrame(conform(change.table, change.data))
+            frame.write.parquet(os.path.join(self.path, part))
+            tables[change.table].append(part)
+        elif isinstance(change, DeleteKeys):
+            if change.keys.num_rows == 0 or not tables[change.table]:
+                return
+            old = self._frame(change.table, tables[change.table])
+            keys = self._session.createDataFrame(change.keys)
+            kept = old.join(keys, on=change.keys.column_names, how="left_anti")
+            part = self._new_part(change.table)
+            kept.select(*TABLES[change.table].names).write.parquet(
+                os.path.join(self.path, part)
+            )
+            tables[change.table] = [part]

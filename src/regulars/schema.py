@@ -1,0 +1,154 @@
+"""Canonical warehouse tables: names and Ibis schemas, one line per column.
+
+Money is an exact decimal in the store's reporting currency; time is a UTC
+timestamp. Every data row keeps the `source` it came from and the
+`import_id` that brought it. `SCHEMA_VERSION` is stored in the `meta` table
+so that a later release can migrate an older store.
+"""
+
+from __future__ import annotations
+
+import ibis
+import ibis.expr.datatypes as dt
+from ibis.expr.schema import Schema
+
+__all__ = ["MONEY", "SCHEMA_VERSION", "TABLES", "TIMESTAMP", "table_schema"]
+
+#: Bumped whenever a table or column changes; see `backends.base.Warehouse.migrate`.
+SCHEMA_VERSION = 1
+
+MONEY = dt.Decimal(18, 2)
+RATE = dt.Decimal(18, 6)
+TIMESTAMP = dt.Timestamp(timezone="UTC")
+
+TABLES: dict[str, Schema] = {
+    # Key/value settings of the store: schema_version, reporting_currency.
+    "meta": ibis.schema({"key": "string", "value": "string"}),
+    "customers": ibis.schema(
+        {
+            "customer_id": "string",  # stable id derived from the email (or phone)
+            "email": "string",  # trimmed, lower-cased
+            "phone": "string",
+            "first_name": "string",
+            "last_name": "string",
+            "country": "string",
+            "created_at": TIMESTAMP,  # first order, or account creation when known
+            "accepts_marketing": "boolean",
+            "source": "string",  # shopify-orders, shopify-customers, csv, ...
+            "updated_at": TIMESTAMP,  # time of the newest fact this row reflects
+            "content_hash": "string",
+            "import_id": "int64",
+        }
+    ),
+    "orders": ibis.schema(
+        {
+            "order_id": "string",  # unique within its source
+            "customer_id": "string",  # NULL for a guest with no email or phone
+            "email": "string",  # as given on the order, trimmed and lower-cased
+            "phone": "string",
+            "placed_at": TIMESTAMP,
+            "currency": "string",  # currency the order was placed in
+            "fx_rate": RATE,  # reporting currency per unit of `currency`
+            "gross": MONEY,  # sum of line price x quantity, before discounts
+            "discount": MONEY,
+            "shipping": MONEY,
+            "tax": MONEY,
+            "total": MONEY,  # what the customer paid: subtotal + shipping + tax
+            "refunded": MONEY,
+            "net": MONEY,  # revenue: subtotal - refunded, 0 if cancelled/voided
+            "status": "string",  # paid, pending, refunded, cancelled, voided, ...
+            "cancelled_at": TIMESTAMP,
+            "coupon_code": "string",
+            "channel": "string",
+            "campaign": "string",
+            "country": "string",
+            "source": "string",
+            "content_hash": "string",
+            "import_id": "int64",
+        }
+    ),
+    "order_lines": ibis.schema(
+        {
+            "source": "string",
+            "order_id": "string",
+            "line_no": "int32",  # 1, 2, ... in file order
+            "product_id": "string",
+            "sku": "string",
+            "product_name": "string",
+            "category": "string",
+            "quantity": "int64",
+            "unit_price": MONEY,
+            "discount": MONEY,  # discount on the whole line
+        }
+    ),
+    "products": ibis.schema(
+        {
+            "product_id": "string",
+            "sku": "string",
+            "product_name": "string",
+            "category": "string",
+            "source": "string",
+            "content_hash": "string",
+            "import_id": "int64",
+        }
+    ),
+    "events": ibis.schema(
+        {
+            "event_id": "string",
+            "customer_id": "string",
+            "anonymous_id": "string",
+            "occurred_at": TIMESTAMP,
+            "type": "string",
+            "properties": "string",  # JSON text
+            "source": "string",
+            "import_id": "int64",
+        }
+    ),
+    "feedback": ibis.schema(
+        {
+            "feedback_id": "string",
+            "customer_id": "string",
+            "order_id": "string",
+            "product_id": "string",
+            "submitted_at": TIMESTAMP,
+            "rating": "int32",  # 1-5
+            "nps": "int32",  # 0-10
+            "comment": "string",
+            "source": "string",
+            "content_hash": "string",
+            "import_id": "int64",
+        }
+    ),
+    "identities": ibis.schema(
+        {"source": "string", "source_key": "string", "customer_id": "string"}
+    ),
+    "imports": ibis.schema(
+        {
+            "import_id": "int64",
+            "kind": "string",  # shopify-orders, orders, customers, feedback, ...
+            "file": "string",
+            "file_sha256": "string",
+            "source": "string",
+            "started_at": TIMESTAMP,
+            "rows_read": "int64",
+            "rows_loaded": "int64",  # accepted rows, new or already in the store
+            "rows_new": "int64",  # accepted rows that added something
+            "rows_rejected": "int64",
+        }
+    ),
+    "rejects": ibis.schema(
+        {
+            "import_id": "int64",
+            "file": "string",
+            "row": "int64",  # 1 is the header; the first data row is 2
+            "column": "string",
+            "value": "string",
+            "reason": "string",
+        }
+    ),
+}
+
+
+def table_schema(name: str) -> Schema:
+    """Return the Ibis schema of canonical table `name`."""
+    return TABLES[name]
