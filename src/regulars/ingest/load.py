@@ -1,0 +1,398 @@
+"""Run an import end to end: read, stage, validate, then one atomic write.
+
+Every importer here follows the same steps, reported through an optional
+`progress` callback so the CLI can draw a bar per step:
+
+1. read the file as text (structural problems stop here, nothing written);
+2. stage it into canonical text columns and validate every value;
+3. compare with what the store holds (already there, new, conflicting);
+4. apply all changes -- new rows, rejects, the import's log line, settings --
+   in one `Warehouse.apply`, which lands whole or not at all.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
+
+import ibis
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from regulars.backends import Append, Change, DeleteKeys
+from regulars.backends.duckdb import staging_connection
+from regulars.ingest.orders import build_orders
+from regulars.ingest.read import ROW, file_sha256, read_text_table
+from regulars.ingest.report import ImportReport, RejectedRow
+from regulars.ingest.shopify import stage_shopify_customers, stage_shopify_orders
+
+if TYPE_CHECKING:
+    from ibis.backends.duckdb import Backend as DuckDBBackend
+
+    from regulars.backends import Warehouse
+
+__all__ = [
+    "Progress",
+    "commit_import",
+    "import_shopify_customers",
+    "import_shopify_orders",
+    "merge_customers",
+]
+
+#: Called with the name of each step as it starts.
+Progress = Callable[[str], None]
+
+_CUSTOMER_FIELDS = [
+    "email", "phone", "first_name", "last_name", "country", "accepts_marketing",
+]  # fmt: skip
+
+
+def _noop(step: str) -> None:
+    del step
+
+
+def _next_import_id(wh: Warehouse) -> int:
+    top = wh.scalar(wh.table("imports").import_id.max())
+    return int(top or 0) + 1
+
+
+def _seen_file(wh: Warehouse, sha: str, kind: str) -> int | None:
+    t = wh.table("imports")
+    hit = wh.to_arrow(t.filter((t.file_sha256 == sha) & (t.kind == kind)).select("import_id"))
+    ids = hit.column("import_id").to_pylist()
+    return min(ids) if ids else None
+
+
+def _rejected_rows(file: str, problems: pa.Table) -> list[RejectedRow]:
+    return [
+        RejectedRow(file=file, row=r[ROW], column=r["column"], value=r["value"], reason=r["reason"])
+        for r in problems.to_pylist()
+    ]  # fmt: skip
+
+
+def commit_import(
+    wh: Warehouse,
+    report: ImportReport,
+    *,
+    sha: str,
+    changes: list[Change],
+    problems: pa.Table,
+    started_at: _dt.datetime,
+) -> None:
+    """Write `changes`, the rejects and the import's log line in one atomic apply.
+
+    Nothing is written when the same file was imported before and adds nothing.
+    """
+    seen = _seen_file(wh, sha, report.kind)
+    if seen is not None and report.rows_new == 0:
+        report.import_id = seen
+        report.notes.append(f"This file was imported before (import {seen}); nothing new.")
+        return
+    import_id = _next_import_id(wh)
+    report.import_id = import_id
+    stamped = []
+    for change in changes:
+        if isinstance(change, Append) and "import_id" in _names(change.table):
+            data = change.data.append_column(
+                "import_id", pa.array([import_id] * change.data.num_rows, pa.int64())
+            ) if "import_id" not in change.data.column_names else change.data  # fmt: skip
+            stamped.append(Append(change.table, data))
+        else:
+            stamped.append(change)
+    n = problems.num_rows
+    rejects = pa.table({
+        "import_id": pa.array([import_id] * n, pa.int64()),
+        "file": pa.array([report.file] * n, pa.string()),
+        "row": problems.column(ROW).cast(pa.int64()),
+        "column": problems.column("column"),
+        "value": problems.column("value"),
+        "reason": problems.column("reason"),
+    })  # fmt: skip
+    log = pa.table({
+        "import_id": [import_id], "kind": [report.kind], "file": [report.file],
+        "file_sha256": [sha], "source": [report.source],
+        "started_at": pa.array([started_at], pa.timestamp("us", tz="UTC")),
+        "rows_read": [report.rows_read], "rows_loaded": [report.rows_loaded],
+        "rows_new": [report.rows_new], "rows_rejected": [report.rows_rejected],
+    })  # fmt: skip
+    wh.apply([*stamped, Append("rejects", rejects), Append("imports", log)])
+
+
+def _names(table: str) -> list[str]:
+    from regulars.schema import TABLES
+
+    return list(TABLES[table].names)
+
+
+def _hash_rows(con: DuckDBBackend, table: pa.Table, fields: list[str]) -> pa.Table:
+    t = ibis.memtable(table)
+    parts = [t[f].cast("string").fill_null("\u2205") + "\u241f" for f in fields]
+    digest = ibis.literal("").concat(*parts).hexdigest("sha256")
+    return con.to_pyarrow(t.mutate(content_hash=digest))
+
+
+def merge_customers(
+    wh: Warehouse, con: DuckDBBackend, incoming: pa.Table, *, source: str, combine: bool
+) -> tuple[list[Change], int]:
+    """Changes that bring customers of `source` up to date with `incoming`.
+
+    With `combine`, a stored row and an incoming one are combined (first seen
+    = earliest, contact details from the newest); otherwise the incoming row
+    replaces the stored one. Rows whose content does not change are left alone.
+
+    Returns
+    -------
+    changes, n_changed
+    """
+    if incoming.num_rows == 0:
+        return [], 0
+    stored_t = wh.table("customers")
+    ids = pa.table({"customer_id": pc.unique(incoming.column("customer_id"))})
+    stored = wh.to_arrow(
+        stored_t.filter(stored_t.source == source).semi_join(ibis.memtable(ids), "customer_id")
+    )  # fmt: skip
+    cols = ["customer_id", *_CUSTOMER_FIELDS, "created_at", "updated_at"]
+    inc = ibis.memtable(incoming).select(cols)
+    if combine and stored.num_rows:
+        both = ibis.union(ibis.memtable(stored).select(cols), inc)
+        newest = {f: both[f].argmax(both.updated_at) for f in _CUSTOMER_FIELDS}
+        merged = both.group_by("customer_id").aggregate(
+            created_at=both.created_at.min(), updated_at=both.updated_at.max(), **newest
+        )
+    else:
+        merged = inc
+    merged_arrow = _hash_rows(con, con.to_pyarrow(merged), cols)
+    old = pa.table({
+        "customer_id": stored.column("customer_id"),
+        "old_hash": stored.column("content_hash"),
+    })  # fmt: skip
+    m = ibis.memtable(merged_arrow)
+    o = ibis.memtable(old)
+    changed = m.left_join(o, "customer_id").filter(
+        lambda t: t.old_hash.isnull() | (t.old_hash != t.content_hash)
+    ).drop("customer_id_right", "old_hash")  # fmt: skip
+    out = con.to_pyarrow(changed.mutate(source=ibis.literal(source)))
+    if out.num_rows == 0:
+        return [], 0
+    keys = pa.table({
+        "customer_id": out.column("customer_id"), "source": out.column("source"),
+    })  # fmt: skip
+    identities = _new_identities(wh, out)
+    changes: list[Change] = [DeleteKeys("customers", keys), Append("customers", out)]
+    if identities.num_rows:
+        changes.append(Append("identities", identities))
+    return changes, out.num_rows
+
+
+def _new_identities(wh: Warehouse, customers: pa.Table) -> pa.Table:
+    """Email and phone links of `customers` not yet in the identities table."""
+    pairs = []
+    for kind in ("email", "phone"):
+        col = customers.column(kind)
+        mask = pc.is_valid(col)
+        pairs.append(pa.table({
+            "source": pa.array([kind] * int(pc.sum(mask).as_py() or 0), pa.string()),
+            "source_key": pc.filter(col, mask).cast(pa.string()),
+            "customer_id": pc.filter(customers.column("customer_id"), mask),
+        }))  # fmt: skip
+    found = pa.concat_tables(pairs)
+    ids = wh.table("identities")
+    have = wh.to_arrow(ids.semi_join(ibis.memtable(found), ["source", "source_key", "customer_id"]))
+    con = staging_connection()
+    fresh = ibis.memtable(found).anti_join(
+        ibis.memtable(have), ["source", "source_key", "customer_id"]
+    ).distinct()  # fmt: skip
+    return con.to_pyarrow(fresh)
+
+
+def import_shopify_orders(
+    wh: Warehouse,
+    path: str,
+    *,
+    source: str = "shopify",
+    rates: Mapping[str, float] | None = None,
+    encoding: str = "utf-8",
+    progress: Progress = _noop,
+) -> ImportReport:
+    """Import a Shopify orders export (Orders > Export, CSV).
+
+    Parameters
+    ----------
+    wh
+        The warehouse to load into.
+    path
+        The export file.
+    source
+        Source name; order ids (the export's ``Name``) are unique per source.
+    rates
+        Units of the store's currency per unit of each other currency.
+
+    Returns
+    -------
+    ImportReport
+        Counts (read = loaded + rejected), new records and the rejected rows.
+
+    Raises
+    ------
+    FileFormatError
+        If the file cannot be read or lacks required columns; nothing is written.
+    """
+    started = _dt.datetime.now(_dt.UTC)
+    progress("read")
+    raw = read_text_table(path, encoding=encoding)
+    sha = file_sha256(path)
+    staged, labels = stage_shopify_orders(raw, file=path)
+    return _import_orders(
+        wh, staged, labels, path=path, sha=sha, kind="shopify-orders", source=source,
+        rates=rates or {}, started=started, progress=progress,
+    )  # fmt: skip
+
+
+def _import_orders(
+    wh: Warehouse,
+    staged: pa.Table,
+    labels: Mapping[str, str],
+    *,
+    path: str,
+    sha: str,
+    kind: str,
+    source: str,
+    rates: Mapping[str, float],
+    started: _dt.datetime,
+    progress: Progress,
+) -> ImportReport:
+    progress("validate")
+    con = staging_connection()
+    orders_t = wh.table("orders")
+    stored = wh.to_arrow(
+        orders_t.filter(orders_t.source == source).select("order_id", "content_hash")
+    )
+    products = wh.to_arrow(wh.table("products").select("product_id", "sku", "category"))
+    meta = wh.meta()
+    batch = build_orders(
+        con, staged, source=source, labels=labels, stored=stored, products=products,
+        reporting_currency=meta.get("reporting_currency"), rates=rates,
+    )  # fmt: skip
+    report = ImportReport(kind=kind, file=os.path.basename(path), source=source)
+    report.rows_read = batch.rows_read
+    report.rows_loaded = batch.rows_loaded
+    report.rows_rejected = batch.rows_rejected
+    report.rows_new = batch.rows_new
+    report.rejects = _rejected_rows(report.file, batch.problems)
+    progress("compare")
+    customers_source = f"{source}-orders"
+    cust_changes, n_customers = merge_customers(
+        wh, con, batch.customers, source=customers_source, combine=True
+    )
+    changes: list[Change] = [
+        Append("orders", batch.orders),
+        Append("order_lines", batch.lines),
+        *cust_changes,
+    ]
+    if batch.currency_was_set and batch.reporting_currency:
+        changes.extend(wh.set_meta({"reporting_currency": batch.reporting_currency}))
+        report.notes.append(
+            f"The store's reporting currency is now {batch.reporting_currency}, the "
+            "currency of most orders in this file. Orders in other currencies need --rate."
+        )
+    report.records_new = {
+        "orders": batch.orders.num_rows,
+        "order_lines": batch.lines.num_rows,
+        "customers": n_customers,
+    }
+    if n_customers and report.rows_new == 0:
+        report.rows_new = 0  # customer details refreshed only; rows added nothing new
+    progress("write")
+    commit_import(wh, report, sha=sha, changes=changes, problems=batch.problems, started_at=started)
+    return report
+
+
+def import_shopify_customers(
+    wh: Warehouse,
+    path: str,
+    *,
+    source: str = "shopify-customers",
+    encoding: str = "utf-8",
+    progress: Progress = _noop,
+) -> ImportReport:
+    """Import a Shopify customers export (Customers > Export, CSV).
+
+    A customer is identified by email (or phone); a row with neither is
+    rejected. A stored customer whose details changed is updated.
+    """
+    started = _dt.datetime.now(_dt.UTC)
+    progress("read")
+    raw = read_text_table(path, encoding=encoding)
+    sha = file_sha256(path)
+    staged = stage_shopify_customers(raw, file=path)
+    return _import_customers(
+        wh, staged, path=path, sha=sha, kind="shopify-customers", source=source,
+        started=started, progress=progress, labels={"email": "Email"},
+    )  # fmt: skip
+
+
+def _import_customers(
+    wh: Warehouse,
+    staged: pa.Table,
+    *,
+    path: str,
+    sha: str,
+    kind: str,
+    source: str,
+    started: _dt.datetime,
+    progress: Progress,
+    labels: Mapping[str, str],
+) -> ImportReport:
+    from regulars.ingest.parse import (
+        customer_id_from,
+        normalise_email,
+        normalise_phone,
+        parse_bool,
+        parse_timestamp,
+    )
+
+    progress("validate")
+    con = staging_connection()
+    t = ibis.memtable(staged)
+    email = normalise_email(t.email)
+    phone = normalise_phone(t.phone)
+    typed = t.select(
+        ROW,
+        customer_id=ibis.coalesce(t.customer_ref.strip(), customer_id_from(email, phone)),
+        email=email, phone=phone,
+        first_name=t.first_name.strip(), last_name=t.last_name.strip(),
+        country=t.country.strip().upper(),
+        accepts_marketing=parse_bool(t.accepts_marketing),
+        created_at=parse_timestamp(t.created_at), created_text=t.created_at,
+    )  # fmt: skip
+    typed = con.create_table("_customers", typed, overwrite=True)
+    no_key = typed.filter(typed.customer_id.isnull()).select(
+        ROW, column=ibis.literal(labels.get("email", "email")), value=ibis.null("string"),
+        reason=ibis.literal("has no email, phone or customer id to identify the customer."),
+    )  # fmt: skip
+    bad_date = typed.filter(typed.created_text.notnull() & typed.created_at.isnull()).select(
+        ROW, column=ibis.literal(labels.get("created_at", "created_at")),
+        value=typed.created_text,
+        reason=ibis.literal("is not a date. Use ISO 8601, e.g. 2025-10-07."),
+    )  # fmt: skip
+    problems = con.to_pyarrow(ibis.union(no_key, bad_date).order_by(ROW))
+    good = typed.anti_join(ibis.memtable(problems.select([ROW])), ROW)
+    # The last row for a customer wins within a file, as a newer export would.
+    last = good.mutate(_r=ibis.row_number().over(group_by=good.customer_id, order_by=ibis.desc(good[ROW])))
+    incoming = con.to_pyarrow(
+        last.filter(last._r == 0).drop("_r", "created_text", ROW).mutate(updated_at=last.created_at)
+    )  # fmt: skip
+    report = ImportReport(kind=kind, file=os.path.basename(path), source=source)
+    report.rows_read = staged.num_rows
+    report.rows_rejected = len(set(problems.column(ROW).to_pylist()))
+    report.rows_loaded = report.rows_read - report.rows_rejected
+    report.rejects = _rejected_rows(report.file, problems)
+    progress("compare")
+    changes, n_changed = merge_customers(wh, con, incoming, source=source, combine=False)
+    report.rows_new = n_changed
+    report.records_new = {"customers": n_changed}
+    progress("write")
+    commit_import(wh, report, sha=sha, changes=changes, problems=problems, started_at=started)
+    return report

@@ -1,0 +1,365 @@
+"""Turn staged order rows (text) into canonical orders and lines, or rejects.
+
+Both the Shopify and the generic importers hand this module a *staged*
+table: one row per input record, text columns named as in `STAGED_COLUMNS`,
+plus `_row` (row number), `_occ` (which order occurrence the row belongs to),
+`_head` (the row carries the order-level fields) and `_line` (the row is a
+line item). From there the rules are the same for every source:
+
+1. every value is parsed; a row with a bad value rejects its whole order,
+   so no order is ever stored with lines missing;
+2. an order id seen in the file with two different contents is rejected;
+3. an order in another currency than the store's, without a rate, is rejected;
+4. an order already stored with the same content is "already loaded";
+   with different content it is rejected, and the stored one stays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import ibis
+import pyarrow as pa
+
+from regulars.ingest.parse import (
+    customer_id_from,
+    normalise_email,
+    normalise_phone,
+    parse_bool,
+    parse_int,
+    parse_money,
+    parse_timestamp,
+)
+from regulars.ingest.read import ROW
+from regulars.schema import MONEY, RATE
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+    from ibis.backends.duckdb import Backend as DuckDBBackend
+
+__all__ = ["STAGED_COLUMNS", "OrderBatch", "build_orders"]
+
+ORDER_TEXT = [
+    "order_id", "customer_ref", "email", "phone", "first_name", "last_name",
+    "placed_at", "currency", "status", "cancelled_at", "subtotal", "discount",
+    "shipping", "tax", "total", "refunded", "coupon_code", "channel", "campaign",
+    "country", "accepts_marketing",
+]  # fmt: skip
+LINE_TEXT = [
+    "product_id", "sku", "product_name", "category", "quantity", "unit_price",
+    "line_discount",
+]  # fmt: skip
+#: Text columns of a staged table, besides `_row`, `_occ`, `_head`, `_line`.
+STAGED_COLUMNS = ORDER_TEXT + LINE_TEXT
+
+ORDER_MONEY = ["subtotal", "discount", "shipping", "tax", "total", "refunded"]
+LINE_MONEY = ["unit_price", "line_discount"]
+_NOT_COUNTED = ("cancelled", "voided")
+
+_DATE_HINT = "Use ISO 8601, e.g. 2025-10-07 or 2025-10-07 09:50:26 +0200."
+_MONEY_HINT = "Use digits with a dot for decimals and no currency sign, e.g. 1234.50."
+
+
+@dataclass
+class OrderBatch:
+    """The outcome of `build_orders` for one file.
+
+    Attributes
+    ----------
+    orders, lines
+        New canonical rows, in the warehouse schemas (reporting currency).
+    customers
+        One row per customer seen on accepted orders (new or not), to merge.
+    problems
+        Rejected rows: ``_row, column, value, reason``.
+    rows_loaded, rows_new, rows_rejected
+        Row counts; loaded + rejected = rows read.
+    reporting_currency
+        The store's currency after this batch (set by it when unset before).
+    """
+
+    orders: pa.Table
+    lines: pa.Table
+    customers: pa.Table
+    problems: pa.Table
+    rows_read: int
+    rows_loaded: int
+    rows_new: int
+    rows_rejected: int
+    reporting_currency: str | None
+    currency_was_set: bool
+
+
+def _problem(rows: ir.Table, column: str | None, value: ir.Value | None,
+             reason: str | ir.StringValue) -> ir.Table:  # fmt: skip
+    return rows.select(
+        _row=rows[ROW],
+        _occ=rows["_occ"],
+        column=ibis.literal(column, "string"),
+        value=value.cast("string") if value is not None else ibis.null("string"),
+        reason=reason if not isinstance(reason, str) else ibis.literal(reason),
+    )
+
+
+def _row_problems(s: ir.Table, labels: Mapping[str, str]) -> list[ir.Table]:
+    """Value checks on each row: dates, amounts, quantities, order ids."""
+    out = [_problem(s.filter(s.order_id.isnull()), labels["order_id"], None,
+                    "missing order id; every row needs one.")]  # fmt: skip
+    heads = s.filter(s._head & s.order_id.notnull())
+    out.append(_problem(heads.filter(heads.placed_at.isnull()), labels["placed_at"],
+                        None, "missing order date."))  # fmt: skip
+    for name, rows in (("placed_at", heads), ("cancelled_at", heads)):
+        bad = rows.filter(rows[name].notnull() & parse_timestamp(rows[name]).isnull())
+        out.append(_problem(bad, labels[name], bad[name], f"is not a date. {_DATE_HINT}"))
+    lines = s.filter(s._line & s.order_id.notnull())
+    for names, rows in ((ORDER_MONEY, heads), (LINE_MONEY, lines)):
+        for name in names:
+            value = parse_money(rows[name])
+            bad = rows.filter(rows[name].notnull() & value.isnull())
+            out.append(_problem(bad, labels[name], bad[name], f"is not an amount. {_MONEY_HINT}"))
+            neg = rows.filter(value < 0)
+            out.append(_problem(neg, labels[name], neg[name], "is a negative amount; amounts must be 0 or more."))
+    qty = parse_int(lines.quantity)
+    bad = lines.filter(lines.quantity.notnull() & qty.isnull())
+    out.append(_problem(bad, labels["quantity"], bad.quantity, "is not a whole number."))
+    neg = lines.filter(qty < 0)
+    out.append(_problem(neg, labels["quantity"], neg.quantity,
+                        "is a negative quantity; record returns as refunds instead."))  # fmt: skip
+    return out
+
+
+def _typed_orders(heads: ir.Table, lines: ir.Table) -> ir.Table:
+    """One row per order occurrence with parsed values, gross and a content hash."""
+    money = {n: parse_money(heads[n]) for n in ORDER_MONEY}
+    email = normalise_email(heads.email)
+    phone = normalise_phone(heads.phone)
+    cancelled_at = parse_timestamp(heads.cancelled_at)
+    status_text = heads.status.strip().lower()
+    status = ibis.cases(
+        (cancelled_at.notnull(), "cancelled"),
+        (status_text.isnull() | (status_text == ""), "paid"),
+        else_=status_text,
+    )
+    line_sig = (
+        lines.product_id.fill_null("") + "~" + lines.quantity.cast("string") + "~"
+        + lines.unit_price.cast("string") + "~" + lines.line_discount.cast("string")
+    )  # fmt: skip
+    per_occ = lines.group_by("_occ").aggregate(
+        line_gross=(lines.quantity * lines.unit_price).sum().cast(MONEY),
+        line_discount_sum=lines.line_discount.sum().cast(MONEY),
+        lines_sig=line_sig.group_concat("|", order_by=lines.line_no),
+    )
+    o = heads.select(
+        ROW, "_occ", "order_id", "first_name", "last_name", "coupon_code", "channel",
+        "campaign",
+        customer_ref=heads.customer_ref.strip(),
+        email=email,
+        phone=phone,
+        placed_at=parse_timestamp(heads.placed_at),
+        currency=heads.currency.strip().upper(),
+        status=status,
+        cancelled_at=cancelled_at,
+        country=heads.country.strip().upper(),
+        accepts_marketing=parse_bool(heads.accepts_marketing),
+        **money,
+    ).left_join(per_occ, "_occ").drop("_occ_right")  # fmt: skip
+    zero = ibis.literal(0).cast(MONEY)
+    discount = ibis.coalesce(o.discount, o.line_discount_sum, zero)
+    gross = ibis.coalesce(
+        o.line_gross, o.subtotal + discount, o.total - ibis.coalesce(o.shipping, zero)
+        - ibis.coalesce(o.tax, zero) + discount,
+    )  # fmt: skip
+    o = o.mutate(
+        gross=gross.cast(MONEY),
+        discount=discount,
+        shipping=ibis.coalesce(o.shipping, zero),
+        tax=ibis.coalesce(o.tax, zero),
+        refunded=ibis.coalesce(o.refunded, zero),
+        subtotal=ibis.coalesce(o.subtotal, gross - discount).cast(MONEY),
+    )
+    o = o.mutate(total=ibis.coalesce(o.total, o.subtotal + o.shipping + o.tax).cast(MONEY))
+    customer_id = ibis.coalesce(o.customer_ref, customer_id_from(o.email, o.phone))
+    fields = [
+        o.order_id, customer_id, o.email, o.phone, o.placed_at.cast("string"),
+        o.currency, o.gross.cast("string"), o.discount.cast("string"),
+        o.shipping.cast("string"), o.tax.cast("string"), o.total.cast("string"),
+        o.refunded.cast("string"), o.subtotal.cast("string"), o.status,
+        o.cancelled_at.cast("string"), o.coupon_code, o.channel, o.campaign,
+        o.country, o.first_name, o.last_name, o.accepts_marketing.cast("string"),
+        o.lines_sig,
+    ]  # fmt: skip
+    digest = ibis.literal("").concat(*[f.fill_null("\u2205") + "\u241f" for f in fields])
+    return o.mutate(customer_id=customer_id, content_hash=digest.hexdigest("sha256"))
+
+
+def _typed_lines(s: ir.Table) -> ir.Table:
+    lines = s.filter(s._line & s.order_id.notnull())
+    zero = ibis.literal(0).cast(MONEY)
+    return lines.select(
+        ROW, "_occ", "sku", "product_name", "category",
+        product_id=ibis.coalesce(lines.product_id, lines.sku, lines.product_name),
+        line_no=(ibis.row_number().over(group_by=lines._occ, order_by=lines[ROW]) + 1).cast("int32"),
+        quantity=ibis.coalesce(parse_int(lines.quantity), 1),
+        unit_price=ibis.coalesce(parse_money(lines.unit_price), zero),
+        line_discount=ibis.coalesce(parse_money(lines.line_discount), zero),
+    )  # fmt: skip
+
+
+def build_orders(
+    con: DuckDBBackend,
+    staged: pa.Table,
+    *,
+    source: str,
+    labels: Mapping[str, str],
+    stored: pa.Table,
+    products: pa.Table,
+    reporting_currency: str | None,
+    rates: Mapping[str, float],
+) -> OrderBatch:
+    """Validate staged rows and build the canonical orders, lines and customers.
+
+    Parameters
+    ----------
+    con
+        The staging DuckDB connection the work runs on.
+    staged
+        Text rows as described in the module docstring.
+    source
+        Source name stamped on every row; order ids are unique per source.
+    labels
+        Column names as the user's file calls them, for messages.
+    stored
+        ``order_id, content_hash`` of the orders of `source` already stored.
+    products
+        ``product_id, sku, category`` of the store's catalogue, to fill categories.
+    reporting_currency
+        The store's currency, or None to fix it from this file's orders.
+    rates
+        Units of reporting currency per unit of another currency.
+    """
+    s = con.create_table("_staged", staged, overwrite=True)
+    rows_read = staged.num_rows
+    parts = _row_problems(s, labels)
+    problems = con.create_table("_problems", ibis.union(*parts), overwrite=True)
+    bad_occ = problems.filter(problems._occ.notnull()).select("_occ").distinct()
+    ok = s.filter(s.order_id.notnull()).anti_join(bad_occ, "_occ")
+
+    lines = con.create_table("_lines", _typed_lines(ok), overwrite=True)
+    orders = con.create_table(
+        "_orders", _typed_orders(ok.filter(ok._head), lines), overwrite=True
+    )
+
+    # Order-level checks: conflicts within the file, currency, stored versions.
+    variants = orders.group_by("order_id").aggregate(
+        n_hash=orders.content_hash.nunique(), rows=orders[ROW].cast("string").group_concat(", ")
+    )
+    conflicting = orders.join(variants.filter(variants.n_hash > 1), "order_id")
+    order_problems = [
+        _problem(conflicting, labels["order_id"], conflicting.order_id,
+                 "appears more than once in this file with different content (rows "
+                 + conflicting.rows + "); fix the file so each order appears once.")
+    ]  # fmt: skip
+    currency_was_set = False
+    if reporting_currency is None:
+        counts = con.to_pyarrow(
+            orders.filter(orders.currency.notnull()).currency.value_counts()
+        ).to_pylist()
+        if counts:
+            counts.sort(key=lambda r: (-r["currency_count"], r["currency"]))
+            reporting_currency = counts[0]["currency"]
+            currency_was_set = True
+    rate_table = ibis.memtable(
+        pa.table({
+            "currency": [reporting_currency or "", *rates],
+            "fx_rate": pa.array([1.0, *rates.values()], pa.float64()),
+        })
+    )  # fmt: skip
+    orders = orders.mutate(currency=orders.currency.fill_null(reporting_currency or ""))
+    orders = orders.left_join(rate_table, "currency").drop("currency_right")
+    no_rate = orders.filter(orders.fx_rate.isnull())
+    order_problems.append(_problem(
+        no_rate, labels["currency"], no_rate.currency,
+        f"differs from the store's currency ({reporting_currency}) and no rate was "
+        "given. Pass --rate " + no_rate.currency + f"=RATE (units of "
+        f"{reporting_currency} per unit), or fix the currency.",
+    ))  # fmt: skip
+    known = ibis.memtable(stored).rename(stored_hash="content_hash")
+    clash = orders.join(known, "order_id").filter(lambda t: t.content_hash != t.stored_hash)
+    order_problems.append(_problem(
+        clash, labels["order_id"], clash.order_id,
+        "is already stored with different content; the stored order is kept. "
+        "Delete it first if this version is the right one.",
+    ))  # fmt: skip
+    problems2 = con.create_table("_problems2", ibis.union(*order_problems), overwrite=True)
+    rejected_occ = ibis.union(
+        bad_occ, problems2.select("_occ").distinct(), distinct=True
+    )
+    good = orders.anti_join(rejected_occ, "_occ")
+    # One occurrence per order id; others are identical duplicates.
+    first = good.mutate(
+        _rank=ibis.row_number().over(group_by=good.order_id, order_by=good._occ)
+    ).filter(lambda t: t._rank == 0)
+    new = con.create_table(
+        "_new", first.anti_join(known, "order_id").drop("_rank"), overwrite=True
+    )
+
+    all_problems = ibis.union(problems, problems2)
+    first_problem = all_problems.group_by("_occ").aggregate(first_row=all_problems[ROW].min())
+    own = all_problems.select(ROW).distinct()
+    followers = s.join(rejected_occ, "_occ").anti_join(own, ROW).join(first_problem, "_occ")
+    followers = _problem(
+        followers, None, None,
+        "rejected with the rest of its order (see row " + followers.first_row.cast("string") + ").",
+    )  # fmt: skip
+    rejects = con.to_pyarrow(
+        ibis.union(all_problems, followers).drop("_occ").order_by([ROW, "column"])
+    )
+    rows_rejected = len(set(rejects.column(ROW).to_pylist()))
+    rows_new = int(con.to_pyarrow(s.join(new.select("_occ"), "_occ").count()).as_py())
+
+    rate = new.fx_rate.cast(RATE)
+    money = {n: (new[n] * rate).round(2).cast(MONEY) for n in
+             ("gross", "discount", "shipping", "tax", "total", "refunded")}  # fmt: skip
+    counted = ~new.status.isin(_NOT_COUNTED)
+    net = ibis.greatest(new.subtotal * rate - new.refunded * rate, 0).round(2)
+    orders_out = con.to_pyarrow(new.select(
+        "order_id", "customer_id", "email", "phone", "placed_at", "currency",
+        "status", "cancelled_at", "coupon_code", "channel", "campaign", "country",
+        "content_hash",
+        fx_rate=rate, net=ibis.ifelse(counted, net, 0).cast(MONEY),
+        source=ibis.literal(source), **money,
+    ))  # fmt: skip
+    catalogue = ibis.memtable(products).rename(cat="category", cat_sku="sku")
+    new_lines = lines.join(new.select("_occ", "fx_rate", "order_id"), "_occ")
+    by_id = new_lines.left_join(catalogue, new_lines.product_id == catalogue.product_id)
+    lines_out = con.to_pyarrow(by_id.select(
+        source=ibis.literal(source),
+        order_id=by_id.order_id,
+        line_no=by_id.line_no, product_id=by_id.product_id, sku=by_id.sku,
+        product_name=by_id.product_name,
+        category=ibis.coalesce(by_id.category, by_id.cat),
+        quantity=by_id.quantity,
+        unit_price=(by_id.unit_price * by_id.fx_rate.cast(RATE)).round(2).cast(MONEY),
+        discount=(by_id.line_discount * by_id.fx_rate.cast(RATE)).round(2).cast(MONEY),
+    ).order_by(["order_id", "line_no"]))  # fmt: skip
+    customers = con.to_pyarrow(_customers_of(first))
+    return OrderBatch(
+        orders=orders_out, lines=lines_out, customers=customers,
+        problems=rejects, rows_read=rows_read, rows_loaded=rows_read - rows_rejected,
+        rows_new=rows_new, rows_rejected=rows_rejected,
+        reporting_currency=reporting_currency, currency_was_set=currency_was_set,
+    )  # fmt: skip
+
+
+def _customers_of(orders: ir.Table) -> ir.Table:
+    """One row per customer on `orders`: contact details from the newest order."""
+    o = orders.filter(orders.customer_id.notnull())
+    newest = {
+        name: o[name].argmax(o.placed_at)
+        for name in ("email", "phone", "first_name", "last_name", "country", "accepts_marketing")
+    }  # fmt: skip
+    return o.group_by("customer_id").aggregate(
+        created_at=o.placed_at.min(), updated_at=o.placed_at.max(), **newest
+    )

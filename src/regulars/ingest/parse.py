@@ -1,0 +1,90 @@
+"""Ibis expressions that turn text columns into typed values, or NULL.
+
+Each parser returns NULL where the text does not parse, so an importer can
+compare "text present" with "value parsed" and reject exactly the rows that
+fail, naming the column and the value.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import ibis
+import ibis.expr.datatypes as dt
+
+from regulars.schema import MONEY, TIMESTAMP
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+
+__all__ = [
+    "customer_id_from",
+    "normalise_email",
+    "normalise_phone",
+    "parse_bool",
+    "parse_int",
+    "parse_money",
+    "parse_timestamp",
+]
+
+# "2025-10-07 09:50:26 +0200" -> "2025-10-07 09:50:26+02:00", which DuckDB reads.
+_OFFSET = r"(\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)\s*([+-]\d{2}):?(\d{2})$"
+
+
+def parse_timestamp(text: ir.StringValue) -> ir.TimestampValue:
+    """Parse ISO 8601 dates and times, with or without a UTC offset, to UTC.
+
+    Accepts ``2025-10-07``, ``2025-10-07 09:50:26``, ``2025-10-07T09:50:26Z``
+    and Shopify's ``2025-10-07 09:50:26 +0200``; text without an offset is UTC.
+    """
+    fixed = text.strip().re_replace(_OFFSET, r"\1\2:\3")
+    return fixed.try_cast(TIMESTAMP)
+
+
+def parse_money(text: ir.StringValue) -> ir.DecimalValue:
+    """Parse an amount with a dot for decimals (``1234.50``), rounded to cents."""
+    return text.strip().try_cast(MONEY)
+
+
+def parse_int(text: ir.StringValue) -> ir.IntegerValue:
+    """Parse a whole number (``3``); anything else is NULL."""
+    number = text.strip().try_cast(dt.Decimal(38, 6))
+    return ibis.ifelse(number == number.floor(), number.cast("int64"), ibis.null())
+
+
+def parse_bool(text: ir.StringValue) -> ir.BooleanValue:
+    """Parse yes/no, true/false, 1/0, y/n (any case); anything else is NULL."""
+    word = text.strip().lower()
+    return ibis.cases(
+        (word.isin(["yes", "true", "1", "y", "subscribed"]), True),
+        (word.isin(["no", "false", "0", "n", "unsubscribed", "not_subscribed"]), False),
+        else_=ibis.null("boolean"),
+    )
+
+
+def normalise_email(text: ir.StringValue) -> ir.StringValue:
+    """Trim and lower-case an email; empty text becomes NULL."""
+    cleaned = text.strip().lower()
+    return ibis.ifelse(cleaned == "", ibis.null("string"), cleaned)
+
+
+def normalise_phone(text: ir.StringValue) -> ir.StringValue:
+    """Keep the digits and a leading ``+``; fewer than 7 digits is no phone."""
+    digits = text.re_replace(r"[^0-9+]", "")
+    return ibis.ifelse(digits.length() >= 7, digits, ibis.null("string"))
+
+
+def customer_id_from(
+    email: ir.StringValue, phone: ir.StringValue
+) -> ir.StringValue:
+    """Derive a stable customer id from a normalised email, else a phone.
+
+    The id is a hash, so it holds no personal data: ``c_`` and 16 hex digits.
+    NULL when there is neither a usable email nor a phone.
+    """
+    key = ibis.cases(
+        (email.contains("@"), "email:" + email),
+        (phone.notnull(), "tel:" + phone),
+        else_=ibis.null("string"),
+    )
+    return "c_" + key.hexdigest("sha256").substr(0, 16)

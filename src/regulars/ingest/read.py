@@ -1,0 +1,178 @@
+"""Read CSV and Parquet files into Arrow tables of text, with clear errors.
+
+Every column is read as text so that nothing is lost or silently converted:
+the importers parse and validate each value themselves and reject, row by
+row, what does not parse. Row numbers count records as a spreadsheet shows
+them: the header is row 1, the first data row is row 2.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+from collections.abc import Iterable, Mapping
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from regulars.errors import FileFormatError
+
+__all__ = [
+    "ROW",
+    "file_sha256",
+    "read_text_table",
+    "rename_columns",
+    "require_columns",
+]
+
+#: Name of the column holding each record's row number (header = 1).
+ROW = "_row"
+
+_BOM = "\ufeff"
+
+
+def file_sha256(path: str) -> str:
+    """Return the SHA-256 of the file at `path`, to recognise a re-import."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _clean(name: str) -> str:
+    return name.replace(_BOM, "").strip()
+
+
+def _csv_header(path: str, encoding: str) -> list[str]:
+    try:
+        with open(path, encoding=encoding, newline="") as handle:
+            header = next(csv.reader(handle), None)
+    except UnicodeDecodeError as exc:
+        raise FileFormatError(
+            f"is not {encoding} text (byte {exc.start} cannot be decoded).",
+            file=path,
+            hint="Save it as UTF-8 (Excel: 'CSV UTF-8') or pass --encoding, "
+            "e.g. --encoding latin-1.",
+        ) from exc
+    except csv.Error as exc:
+        raise FileFormatError(f"is not a CSV file: {exc}.", file=path) from exc
+    if not header or not any(h.strip() for h in header):
+        raise FileFormatError("is empty: no header row found.", file=path)
+    return header
+
+
+def _read_csv(path: str, encoding: str) -> pa.Table:
+    import pyarrow.csv as pacsv
+
+    header = _csv_header(path, encoding)
+    names = [_clean(h) for h in header]
+    if len(set(names)) != len(names):
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        raise FileFormatError(
+            f"has repeated column names: {', '.join(dupes)}.",
+            file=path,
+            hint="Rename them so each column is named once.",
+        )
+    read = pacsv.ReadOptions(
+        column_names=names, skip_rows=1, encoding=encoding, block_size=1 << 24
+    )
+    convert = pacsv.ConvertOptions(
+        column_types=dict.fromkeys(names, pa.string()),
+        strings_can_be_null=True,
+        null_values=[""],
+        quoted_strings_can_be_null=True,
+    )
+    parse = pacsv.ParseOptions(newlines_in_values=True)
+    try:
+        return pacsv.read_csv(path, read, parse, convert)
+    except pa.ArrowInvalid as exc:
+        text = str(exc)
+        if "UTF8" in text or "UTF-8" in text:
+            raise FileFormatError(
+                f"is not {encoding} text.",
+                file=path,
+                hint="Save it as UTF-8 (Excel: 'CSV UTF-8') or pass --encoding.",
+            ) from exc
+        raise FileFormatError(
+            f"cannot be read as CSV: {text.splitlines()[0]}",
+            file=path,
+            hint="Check that every row has as many fields as the header "
+            "and that quotes are closed.",
+        ) from exc
+
+
+def _read_parquet(path: str) -> pa.Table:
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise FileFormatError(f"is not a Parquet file: {exc}", file=path) from exc
+    columns = []
+    for column in table.columns:
+        if pa.types.is_string(column.type):
+            columns.append(column)
+        elif pa.types.is_timestamp(column.type) and column.type.tz is None:
+            # Naive timestamps are taken as UTC, as text DuckDB parses back.
+            columns.append(pc.strftime(column, format="%Y-%m-%dT%H:%M:%S"))
+        else:
+            columns.append(column.cast(pa.string()))
+    names = [_clean(n) for n in table.column_names]
+    return pa.Table.from_arrays(columns, names=names)
+
+
+def read_text_table(path: str, *, encoding: str = "utf-8") -> pa.Table:
+    """Read a CSV or Parquet file as text columns, with a row-number column.
+
+    Parameters
+    ----------
+    path
+        A ``.csv`` (or ``.txt``) or ``.parquet`` file.
+    encoding
+        Text encoding of a CSV file; a UTF-8 byte-order mark is skipped.
+
+    Returns
+    -------
+    pyarrow.Table
+        One string column per file column (empty fields are NULL) and
+        `ROW`, the record's row number with the header as row 1.
+
+    Raises
+    ------
+    FileFormatError
+        If the file is missing, empty, not CSV/Parquet or not in `encoding`.
+    """
+    if not os.path.exists(path):
+        raise FileFormatError("no such file.", file=path)
+    if os.path.isdir(path):
+        raise FileFormatError("is a folder, not a file.", file=path)
+    if path.lower().endswith((".parquet", ".pq")):
+        table = _read_parquet(path)
+    else:
+        table = _read_csv(path, encoding)
+    rows = pa.array(range(2, table.num_rows + 2), type=pa.int64())
+    return table.append_column(ROW, rows)
+
+
+def rename_columns(table: pa.Table, renames: Mapping[str, str]) -> pa.Table:
+    """Rename the columns of `table` found in `renames`; keep the others."""
+    return table.rename_columns([renames.get(n, n) for n in table.column_names])
+
+
+def require_columns(
+    table: pa.Table, required: Iterable[str], *, file: str, what: str
+) -> None:
+    """Raise `FileFormatError` naming expected and found columns if any is absent."""
+    missing = [c for c in required if c not in table.column_names]
+    if missing:
+        found = [c for c in table.column_names if c != ROW]
+        raise FileFormatError(
+            f"is not {what}: required columns missing: {', '.join(missing)}. "
+            f"Expected at least: {', '.join(required)}. "
+            f"Found: {', '.join(found) or 'none'}.",
+            file=file,
+            hint="Check that you exported the right file, or map the columns "
+            "with --map mapping.toml.",
+        )

@@ -1,0 +1,151 @@
+"""Shopify orders and customers exports, read exactly as Shopify writes them.
+
+See ``docs/import.md`` and the format notes: the orders export has one row
+per line item, the order-level fields on the first row of each order only;
+timestamps carry an offset; the file may start with a byte-order mark.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from regulars.ingest.orders import STAGED_COLUMNS
+from regulars.ingest.read import ROW, rename_columns, require_columns
+
+__all__ = [
+    "CUSTOMER_COLUMNS",
+    "ORDER_COLUMNS",
+    "stage_shopify_customers",
+    "stage_shopify_orders",
+]
+
+#: Canonical staged column -> Shopify orders export column.
+ORDER_COLUMNS = {
+    "order_id": "Name",
+    "email": "Email",
+    "phone": "Phone",
+    "placed_at": "Created at",
+    "currency": "Currency",
+    "status": "Financial Status",
+    "cancelled_at": "Cancelled at",
+    "subtotal": "Subtotal",
+    "discount": "Discount Amount",
+    "shipping": "Shipping",
+    "tax": "Taxes",
+    "total": "Total",
+    "refunded": "Refunded Amount",
+    "coupon_code": "Discount Code",
+    "accepts_marketing": "Accepts Marketing",
+    "sku": "Lineitem sku",
+    "product_name": "Lineitem name",
+    "quantity": "Lineitem quantity",
+    "unit_price": "Lineitem price",
+    "line_discount": "Lineitem discount",
+}
+_REQUIRED = ["Name", "Created at", "Lineitem quantity", "Lineitem name", "Lineitem price"]
+# Older or third-party exports name some columns differently.
+_ALIASES = {"Fulfillment Date": "Fulfilled at"}
+# Fields filled on an order's first row only; any of them marks a new order.
+_HEAD_MARKERS = ["Financial Status", "Created at", "Total", "Currency"]
+
+#: Canonical customer column -> Shopify customers export column.
+CUSTOMER_COLUMNS = {
+    "first_name": "First Name",
+    "last_name": "Last Name",
+    "email": "Email",
+    "accepts_marketing": "Accepts Email Marketing",
+    "country": "Country Code",
+    "phone": "Phone",
+}
+
+
+def _column(table: pa.Table, name: str) -> pa.ChunkedArray:
+    if name in table.column_names:
+        return table.column(name)
+    return pa.chunked_array([pa.nulls(table.num_rows, pa.string())])
+
+
+def _note_attribute(notes: pa.ChunkedArray, key: str) -> pa.ChunkedArray:
+    """Value of ``key: value`` in Shopify's multi-line Note Attributes."""
+    found = pc.extract_regex(notes, rf"(?:^|\n){key}:\s*(?P<v>[^\n]*)")
+    return pc.struct_field(found, "v")
+
+
+def _split_name(names: pa.ChunkedArray) -> tuple[pa.ChunkedArray, pa.ChunkedArray]:
+    parts = pc.extract_regex(pc.utf8_trim_whitespace(names), r"^(?P<f>\S+)\s*(?P<l>.*)$")
+    last = pc.struct_field(parts, "l")
+    last = pc.if_else(pc.equal(last, ""), pa.scalar(None, pa.string()), last)
+    return pc.struct_field(parts, "f"), last
+
+
+def stage_shopify_orders(raw: pa.Table, *, file: str) -> tuple[pa.Table, dict[str, str]]:
+    """Stage a Shopify orders export for `regulars.ingest.orders.build_orders`.
+
+    Returns
+    -------
+    staged, labels
+        The staged text table and, for messages, the export's column names.
+    """
+    raw = rename_columns(raw, _ALIASES)
+    require_columns(raw, _REQUIRED, file=file, what="a Shopify orders export")
+    n = raw.num_rows
+    cols = {key: _column(raw, name) for key, name in ORDER_COLUMNS.items()}
+    cols["order_id"] = pc.utf8_trim_whitespace(cols["order_id"])
+    phone = _column(raw, "Phone")
+    for fallback in ("Billing Phone", "Shipping Phone"):
+        phone = pc.coalesce(phone, _column(raw, fallback))
+    cols["phone"] = phone
+    cols["country"] = pc.coalesce(
+        _column(raw, "Billing Country"), _column(raw, "Shipping Country")
+    )
+    first, last = _split_name(
+        pc.coalesce(_column(raw, "Billing Name"), _column(raw, "Shipping Name"))
+    )
+    cols["first_name"], cols["last_name"] = first, last
+    notes = _column(raw, "Note Attributes")
+    cols["channel"] = pc.coalesce(_note_attribute(notes, "utm_source"), _column(raw, "Source"))
+    cols["campaign"] = _note_attribute(notes, "utm_campaign")
+    cols["customer_ref"] = pa.nulls(n, pa.string())
+    cols["product_id"] = pc.coalesce(cols["sku"], cols["product_name"])
+    cols["category"] = pa.nulls(n, pa.string())
+
+    # A new order starts where the Name changes or where order-level fields
+    # reappear (the same order exported twice in a row).
+    names = cols["order_id"].to_numpy(zero_copy_only=False)
+    marker = pc.is_valid(_column(raw, _HEAD_MARKERS[0]))
+    for name in _HEAD_MARKERS[1:]:
+        if name in raw.column_names:
+            marker = pc.or_(marker, pc.is_valid(_column(raw, name)))
+    import numpy as np
+
+    changed = np.ones(n, dtype=bool)
+    if n > 1:
+        changed[1:] = names[1:] != names[:-1]
+    head = changed | marker.to_numpy(zero_copy_only=False)
+    occ = np.cumsum(head)
+    staged = {k: cols[k] for k in STAGED_COLUMNS}
+    staged[ROW] = raw.column(ROW)
+    staged["_occ"] = pa.array(occ, pa.int64())
+    staged["_head"] = pa.array(head)
+    staged["_line"] = pc.or_(pc.is_valid(cols["product_name"]), pc.is_valid(cols["sku"]))
+    labels = dict(ORDER_COLUMNS)
+    labels.update(
+        phone="Phone", country="Billing Country", first_name="Billing Name",
+        last_name="Billing Name", channel="Note Attributes", campaign="Note Attributes",
+        customer_ref="Email", product_id="Lineitem sku", category="Lineitem name",
+    )  # fmt: skip
+    return pa.table(staged), labels
+
+
+def stage_shopify_customers(raw: pa.Table, *, file: str) -> pa.Table:
+    """Stage a Shopify customers export as text columns named canonically."""
+    raw = rename_columns(raw, {"Accepts Marketing": "Accepts Email Marketing"})
+    require_columns(raw, ["Email", "First Name", "Last Name"], file=file,
+                    what="a Shopify customers export")  # fmt: skip
+    cols = {key: _column(raw, name) for key, name in CUSTOMER_COLUMNS.items()}
+    cols["country"] = pc.coalesce(cols["country"], _column(raw, "Country"))
+    cols["created_at"] = pa.nulls(raw.num_rows, pa.string())
+    cols["customer_ref"] = pa.nulls(raw.num_rows, pa.string())
+    cols[ROW] = raw.column(ROW)
+    return pa.table(cols)
