@@ -1,0 +1,1 @@
+"""The `regulars` command line (Typer + Rich)."""

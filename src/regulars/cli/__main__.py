@@ -1,0 +1,5 @@
+"""`python -m regulars.cli`."""
+
+from regulars.cli.main import main
+
+main()

@@ -1,0 +1,123 @@
+"""Shared CLI plumbing: the run's options, consoles, progress and errors."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from regulars.config import Settings
+
+if TYPE_CHECKING:
+    from regulars.backends import Warehouse
+    from regulars.ingest.report import ImportReport
+
+__all__ = ["Run", "err", "out", "run_of", "steps"]
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+@dataclass
+class Run:
+    """Options given before the command: ``regulars --store X --as-of D cmd``."""
+
+    settings: Settings
+    as_of: _dt.date | None
+    quiet: bool
+    debug: bool
+    _warehouse: Warehouse | None = None
+
+    def warehouse(self) -> Warehouse:
+        """Open the store once per run."""
+        if self._warehouse is None:
+            from regulars.backends import connect
+
+            self._warehouse = connect(self.settings.store)
+        return self._warehouse
+
+    @property
+    def show_progress(self) -> bool:
+        return not self.quiet and err.is_terminal
+
+
+def run_of(ctx: typer.Context) -> Run:
+    """The `Run` stored on the root context by the app callback."""
+    run = ctx.find_root().obj
+    if not isinstance(run, Run):  # pragma: no cover - set by the callback
+        raise RuntimeError("regulars CLI context is missing")
+    return run
+
+
+_STEP_LABELS = {
+    "read": "Reading file",
+    "validate": "Checking every value",
+    "compare": "Comparing with the store",
+    "write": "Writing (all or nothing)",
+}
+
+
+@contextmanager
+def steps(run: Run, title: str, n_steps: int = 4) -> Iterator[object]:
+    """A Rich progress bar over the named steps of a job, on stderr."""
+    progress = Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+        TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
+        console=err, disable=not run.show_progress, transient=True,
+    )  # fmt: skip
+    with progress:
+        task = progress.add_task(title, total=n_steps)
+        seen: list[str] = []
+
+        def advance(step: str) -> None:
+            if seen:
+                progress.advance(task)
+            seen.append(step)
+            progress.update(task, description=f"{title}: {_STEP_LABELS.get(step, step)}")
+
+        yield advance
+        progress.update(task, completed=n_steps)
+
+
+def print_report(report: ImportReport, *, limit: int = 5) -> None:
+    """Render an import summary; read = loaded + rejected is always shown."""
+    from rich.table import Table
+
+    table = Table(title=f"Import of {report.file} ({report.kind}, source {report.source})")
+    for name in ("read", "loaded", "of which new", "rejected"):
+        table.add_column(name, justify="right")
+    table.add_row(
+        f"{report.rows_read:,}", f"{report.rows_loaded:,}",
+        f"{report.rows_new:,}", f"{report.rows_rejected:,}",
+    )  # fmt: skip
+    out.print(table)
+    verdict = "reconciles" if report.reconciles else "DOES NOT reconcile"
+    out.print(
+        f"rows read {report.rows_read:,} = loaded {report.rows_loaded:,} + rejected "
+        f"{report.rows_rejected:,}: {verdict}."
+    )
+    if report.records_new:
+        added = ", ".join(f"{n:,} {t}" for t, n in report.records_new.items())
+        out.print(f"Added or updated: {added}.")
+    for note in report.notes:
+        out.print(f"[yellow]Note:[/yellow] {note}")
+    if report.rejects:
+        out.print(f"[red]Rejected rows[/red] (import {report.import_id}):")
+        for reject in report.rejects[:limit]:
+            out.print(f"  {reject}", markup=False)
+        more = len(report.rejects) - limit
+        if more > 0:
+            out.print(f"  ... and {more:,} more; see `regulars rejects --import {report.import_id}`.")
+
+
+def fail(message: str, code: int = 1) -> None:
+    """Print `Error: message` in red on stderr and exit with `code`."""
+    err.print(f"[red]Error:[/red] {message}", markup=True, highlight=False)
+    sys.exit(code)

@@ -1,0 +1,382 @@
+"""Generic CSV/Parquet files: orders (order- or line-level), customers,
+feedback and products, with an optional TOML mapping of column names.
+
+A mapping file names, for each canonical column, the file's column::
+
+    kind = "orders"            # optional: orders, customers, feedback, products
+    source = "woocommerce"     # optional: the source name stamped on rows
+    currency = "EUR"           # optional: currency of rows with none
+
+    [columns]
+    order_id = "Order Number"
+    placed_at = "Date"
+    total = "Order Total"
+
+Columns already named canonically (any case; spaces or underscores) are
+found without a mapping.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import ibis
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from regulars.errors import ConfigError, FileFormatError
+from regulars.ingest.load import (
+    Progress,
+    _import_customers,
+    _import_orders,
+    _noop,
+    _rejected_rows,
+    commit_import,
+)
+from regulars.ingest.orders import STAGED_COLUMNS
+from regulars.ingest.read import ROW, file_sha256, read_text_table
+from regulars.ingest.report import ImportReport
+
+if TYPE_CHECKING:
+    from regulars.backends import Warehouse
+
+__all__ = [
+    "KINDS",
+    "Mapping_",
+    "import_customers",
+    "import_feedback",
+    "import_orders",
+    "import_products",
+    "load_mapping",
+]
+
+ORDER_FIELDS = [c for c in STAGED_COLUMNS if c != "customer_ref"] + ["customer_id"]
+#: Canonical columns each kind of file may have.
+KINDS: dict[str, list[str]] = {
+    "orders": ORDER_FIELDS,
+    "customers": ["customer_id", "email", "phone", "first_name", "last_name",
+                  "country", "accepts_marketing", "created_at"],
+    "feedback": ["feedback_id", "customer_id", "email", "order_id", "product_id",
+                 "submitted_at", "rating", "nps", "comment"],
+    "products": ["product_id", "sku", "product_name", "category"],
+}  # fmt: skip
+_REQUIRED = {
+    "orders": ["order_id", "placed_at"],
+    "customers": [],
+    "feedback": ["submitted_at"],
+    "products": ["product_id"],
+}
+
+
+@dataclass(frozen=True)
+class Mapping_:  # noqa: N801 - "Mapping" is taken by collections.abc
+    """A column mapping: canonical name -> the file's column name."""
+
+    columns: dict[str, str] = field(default_factory=dict)
+    source: str | None = None
+    currency: str | None = None
+    kind: str | None = None
+
+
+def load_mapping(path: str | None) -> Mapping_:
+    """Read a TOML mapping file; None gives the automatic mapping.
+
+    Raises
+    ------
+    ConfigError
+        If the file is missing, not TOML, or names unknown canonical columns.
+    """
+    if path is None:
+        return Mapping_()
+    try:
+        with open(path, "rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError as exc:
+        raise ConfigError("no such mapping file.", file=path) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"is not valid TOML: {exc}.", file=path) from exc
+    columns = data.get("columns", {})
+    if not isinstance(columns, dict) or not all(isinstance(v, str) for v in columns.values()):
+        raise ConfigError(
+            "[columns] must map canonical names to column names, e.g. "
+            'order_id = "Order Number".', file=path,
+        )  # fmt: skip
+    known = {c for cols in KINDS.values() for c in cols}
+    unknown = sorted(set(columns) - known)
+    if unknown:
+        raise ConfigError(
+            f"unknown canonical column(s) in [columns]: {', '.join(unknown)}.",
+            file=path, hint=f"Choose from: {', '.join(sorted(known))}.",
+        )  # fmt: skip
+    kind = data.get("kind")
+    if kind is not None and kind not in KINDS:
+        raise ConfigError(f"kind = {kind!r} is not one of {', '.join(KINDS)}.", file=path)
+    return Mapping_(dict(columns), data.get("source"), data.get("currency"), kind)
+
+
+def _key(name: str) -> str:
+    return re.sub(r"[\s_\-]+", "_", name.strip().lower())
+
+
+def _resolve(raw: pa.Table, mapping: Mapping_, kind: str, file: str) -> dict[str, str]:
+    """Canonical column -> file column, from the mapping, then by name."""
+    by_key = {_key(c): c for c in raw.column_names if c != ROW}
+    resolved: dict[str, str] = {}
+    for canon in KINDS[kind]:
+        if canon in mapping.columns:
+            name = mapping.columns[canon]
+            if name not in raw.column_names:
+                raise FileFormatError(
+                    f'the mapping names column "{name}" for {canon}, but the file has '
+                    f"no such column. Found: {', '.join(by_key.values())}.", file=file,
+                )  # fmt: skip
+            resolved[canon] = name
+        elif canon in by_key:
+            resolved[canon] = by_key[canon]
+    missing = [c for c in _REQUIRED[kind] if c not in resolved]
+    if kind == "orders" and not {"total", "subtotal", "unit_price"} & set(resolved):
+        missing.append("total (or unit_price)")
+    if kind == "customers" and not {"customer_id", "email", "phone"} & set(resolved):
+        missing.append("email (or customer_id, phone)")
+    if missing:
+        raise FileFormatError(
+            f"is not a {kind} file: required columns missing: {', '.join(missing)}. "
+            f"Expected some of: {', '.join(KINDS[kind])}. "
+            f"Found: {', '.join(by_key.values()) or 'none'}.",
+            file=file, hint="Name the columns canonically or pass --map mapping.toml.",
+        )  # fmt: skip
+    return resolved
+
+
+def _text(raw: pa.Table, resolved: Mapping[str, str], canon: str) -> pa.ChunkedArray:
+    if canon in resolved:
+        return raw.column(resolved[canon])
+    return pa.chunked_array([pa.nulls(raw.num_rows, pa.string())])
+
+
+def import_orders(
+    wh: Warehouse,
+    path: str,
+    *,
+    mapping: Mapping_ | None = None,
+    source: str | None = None,
+    rates: Mapping[str, float] | None = None,
+    encoding: str = "utf-8",
+    progress: Progress = _noop,
+) -> ImportReport:
+    """Import orders from CSV or Parquet: one row per order, or per line item.
+
+    With line columns (`product_id`, `sku` or `product_name`) each row is a
+    line and the order-level fields come from the first row of each order.
+    """
+    import pandas as pd
+
+    mapping = mapping or Mapping_()
+    started = _dt.datetime.now(_dt.UTC)
+    progress("read")
+    raw = read_text_table(path, encoding=encoding)
+    sha = file_sha256(path)
+    resolved = _resolve(raw, mapping, "orders", path)
+    n = raw.num_rows
+    cols = {c: _text(raw, resolved, c) for c in ORDER_FIELDS}
+    cols["order_id"] = pc.utf8_trim_whitespace(cols["order_id"])
+    if "currency" not in resolved and mapping.currency:
+        cols["currency"] = pa.chunked_array([pa.array([mapping.currency] * n, pa.string())])
+    staged = {c: cols[c] for c in STAGED_COLUMNS if c != "customer_ref"}
+    staged["customer_ref"] = cols["customer_id"]
+    codes, _ = pd.factorize(cols["order_id"].to_numpy(zero_copy_only=False), use_na_sentinel=True)
+    rows = np.arange(n)
+    occ = np.where(codes >= 0, codes, -1 - rows)
+    first = np.zeros(n, dtype=bool)
+    _, first_idx = np.unique(occ, return_index=True)
+    first[first_idx] = True
+    has_lines = bool({"product_id", "sku", "product_name"} & set(resolved))
+    staged[ROW] = raw.column(ROW)
+    staged["_occ"] = pa.array(occ, pa.int64())
+    staged["_head"] = pa.array(first)
+    staged["_line"] = pa.array(np.full(n, has_lines))
+    labels = {c: resolved.get(c, c) for c in STAGED_COLUMNS}
+    labels["customer_ref"] = resolved.get("customer_id", "customer_id")
+    return _import_orders(
+        wh, pa.table(staged), labels, path=path, sha=sha, kind="orders",
+        source=source or mapping.source or "csv", rates=rates or {},
+        started=started, progress=progress,
+    )  # fmt: skip
+
+
+def import_customers(
+    wh: Warehouse,
+    path: str,
+    *,
+    mapping: Mapping_ | None = None,
+    source: str | None = None,
+    encoding: str = "utf-8",
+    progress: Progress = _noop,
+) -> ImportReport:
+    """Import customers from CSV or Parquet; changed customers are updated."""
+    mapping = mapping or Mapping_()
+    started = _dt.datetime.now(_dt.UTC)
+    progress("read")
+    raw = read_text_table(path, encoding=encoding)
+    sha = file_sha256(path)
+    resolved = _resolve(raw, mapping, "customers", path)
+    cols = {c: _text(raw, resolved, c) for c in KINDS["customers"]}
+    cols["customer_ref"] = cols.pop("customer_id")
+    cols[ROW] = raw.column(ROW)
+    labels = {c: resolved.get(c, c) for c in KINDS["customers"]}
+    return _import_customers(
+        wh, pa.table(cols), path=path, sha=sha, kind="customers",
+        source=source or mapping.source or "csv", started=started,
+        progress=progress, labels=labels,
+    )  # fmt: skip
+
+
+def import_feedback(
+    wh: Warehouse,
+    path: str,
+    *,
+    mapping: Mapping_ | None = None,
+    source: str | None = None,
+    encoding: str = "utf-8",
+    progress: Progress = _noop,
+) -> ImportReport:
+    """Import feedback (ratings 1-5, NPS 0-10, comments) from CSV or Parquet.
+
+    Rows without a `feedback_id` get one from their content, so the same row
+    imported twice is recognised.
+    """
+    from regulars.backends import Append
+    from regulars.backends.duckdb import staging_connection
+    from regulars.ingest.parse import (
+        customer_id_from,
+        normalise_email,
+        parse_int,
+        parse_timestamp,
+    )
+
+    mapping = mapping or Mapping_()
+    source = source or mapping.source or "csv"
+    started = _dt.datetime.now(_dt.UTC)
+    progress("read")
+    raw = read_text_table(path, encoding=encoding)
+    sha = file_sha256(path)
+    resolved = _resolve(raw, mapping, "feedback", path)
+    labels = {c: resolved.get(c, c) for c in KINDS["feedback"]}
+    cols = {c: _text(raw, resolved, c) for c in KINDS["feedback"]}
+    cols[ROW] = raw.column(ROW)
+    progress("validate")
+    con = staging_connection()
+    t = ibis.memtable(pa.table(cols))
+    email = normalise_email(t.email)
+    content = ibis.literal("").concat(
+        *[t[c].fill_null("\u2205") + "\u241f" for c in KINDS["feedback"] if c != "feedback_id"]
+    )  # fmt: skip
+    typed = con.create_table("_feedback", t.mutate(
+        customer_id=ibis.coalesce(t.customer_id.strip(), customer_id_from(email, ibis.null("string"))),
+        feedback_id=ibis.coalesce(t.feedback_id.strip(), "f_" + content.hexdigest("sha256").substr(0, 16)),
+        at=parse_timestamp(t.submitted_at), rating_n=parse_int(t.rating), nps_n=parse_int(t.nps),
+        content_hash=content.hexdigest("sha256"),
+    ), overwrite=True)  # fmt: skip
+
+    def bad(cond: ibis.Value, col: str, reason: str) -> ibis.Table:
+        rows = typed.filter(cond)
+        return rows.select(ROW, column=ibis.literal(labels[col]),
+                           value=rows[col], reason=ibis.literal(reason))  # fmt: skip
+
+    checks = [
+        bad(typed.at.isnull(), "submitted_at", "is missing or not a date. Use ISO 8601, e.g. 2025-10-07."),
+        bad(typed.rating.notnull() & ~typed.rating_n.between(1, 5).fill_null(False), "rating", "is not a rating from 1 to 5."),
+        bad(typed.nps.notnull() & ~typed.nps_n.between(0, 10).fill_null(False), "nps", "is not a score from 0 to 10."),
+    ]  # fmt: skip
+    fb = wh.table("feedback")
+    stored = wh.to_arrow(fb.filter(fb.source == source).select("feedback_id", "content_hash"))
+    known = ibis.memtable(stored).rename(stored_hash="content_hash")
+    clash = typed.join(known, "feedback_id").filter(lambda x: x.content_hash != x.stored_hash)
+    checks.append(clash.select(ROW, column=ibis.literal(labels["feedback_id"]),
+                               value=clash.feedback_id,
+                               reason=ibis.literal("is already stored with different content; the stored one is kept.")))  # fmt: skip
+    problems = con.to_pyarrow(ibis.union(*checks).order_by(ROW))
+    good = typed.anti_join(ibis.memtable(problems.select([ROW])), ROW)
+    first = good.mutate(_r=ibis.row_number().over(group_by=good.feedback_id, order_by=good[ROW]))
+    new = first.filter(first._r == 0).anti_join(known, "feedback_id")
+    out = con.to_pyarrow(new.select(
+        "feedback_id", "customer_id", "order_id", "product_id", "comment", "content_hash",
+        submitted_at=new.at, rating=new.rating_n.cast("int32"), nps=new.nps_n.cast("int32"),
+        source=ibis.literal(source),
+    ))  # fmt: skip
+    report = ImportReport(kind="feedback", file=os.path.basename(path), source=source)
+    report.rows_read = raw.num_rows
+    report.rows_rejected = len(set(problems.column(ROW).to_pylist()))
+    report.rows_loaded = report.rows_read - report.rows_rejected
+    report.rows_new = out.num_rows
+    report.records_new = {"feedback": out.num_rows}
+    report.rejects = _rejected_rows(report.file, problems)
+    progress("write")
+    commit_import(wh, report, sha=sha, changes=[Append("feedback", out)],
+                  problems=problems, started_at=started)  # fmt: skip
+    return report
+
+
+def import_products(
+    wh: Warehouse,
+    path: str,
+    *,
+    mapping: Mapping_ | None = None,
+    source: str | None = None,
+    encoding: str = "utf-8",
+    progress: Progress = _noop,
+) -> ImportReport:
+    """Import a product catalogue (product_id, sku, product_name, category).
+
+    Lines imported afterwards take their category from it; a changed product
+    replaces the stored one.
+    """
+    from regulars.backends import Append, DeleteKeys
+    from regulars.backends.duckdb import staging_connection
+
+    mapping = mapping or Mapping_()
+    source = source or mapping.source or "csv"
+    started = _dt.datetime.now(_dt.UTC)
+    progress("read")
+    raw = read_text_table(path, encoding=encoding)
+    sha = file_sha256(path)
+    resolved = _resolve(raw, mapping, "products", path)
+    cols = {c: _text(raw, resolved, c) for c in KINDS["products"]}
+    cols[ROW] = raw.column(ROW)
+    progress("validate")
+    con = staging_connection()
+    t = ibis.memtable(pa.table(cols))
+    content = ibis.literal("").concat(*[t[c].fill_null("\u2205") + "\u241f" for c in KINDS["products"]])
+    t = t.mutate(product_id=t.product_id.strip(), content_hash=content.hexdigest("sha256"))
+    missing = t.filter(t.product_id.isnull() | (t.product_id == "")).select(
+        ROW, column=ibis.literal(resolved["product_id"]), value=ibis.null("string"),
+        reason=ibis.literal("missing product id."),
+    )  # fmt: skip
+    problems = con.to_pyarrow(missing)
+    good = t.anti_join(ibis.memtable(problems.select([ROW])), ROW)
+    last = good.mutate(_r=ibis.row_number().over(group_by=good.product_id, order_by=ibis.desc(good[ROW])))
+    p = wh.table("products")
+    stored = wh.to_arrow(p.filter(p.source == source).select("product_id", "content_hash"))
+    known = ibis.memtable(stored).rename(stored_hash="content_hash")
+    cand = last.filter(last._r == 0).left_join(known, "product_id")
+    changed = cand.filter(cand.stored_hash.isnull() | (cand.stored_hash != cand.content_hash))
+    out = con.to_pyarrow(changed.select(*KINDS["products"], "content_hash", source=ibis.literal(source)))
+    report = ImportReport(kind="products", file=os.path.basename(path), source=source)
+    report.rows_read = raw.num_rows
+    report.rows_rejected = problems.num_rows
+    report.rows_loaded = report.rows_read - report.rows_rejected
+    report.rows_new = out.num_rows
+    report.records_new = {"products": out.num_rows}
+    report.rejects = _rejected_rows(report.file, problems)
+    keys = pa.table({"product_id": out.column("product_id"), "source": out.column("source")})
+    progress("write")
+    commit_import(wh, report, sha=sha, changes=[DeleteKeys("products", keys), Append("products", out)],
+                  problems=problems, started_at=started)  # fmt: skip
+    return report
