@@ -53,11 +53,15 @@ def spark_session() -> SparkSession:
             "a spark:// store needs pyspark.",
             hint="Install the extra: pip install 'regulars[spark]'.",
         ) from exc
+    # Stay on loopback: local mode needs no other interface.
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     session = (
         SparkSession.builder.master(os.environ.get("REGULARS_SPARK_MASTER", "local[2]"))
         .appName("regulars")
         .config("spark.sql.shuffle.partitions", "2")
         .config("spark.ui.enabled", "false")
+        .config("spark.driver.host", "127.0.0.1")
+        .config("spark.driver.bindAddress", "127.0.0.1")
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.ui.showConsoleProgress", "false")

@@ -1,0 +1,139 @@
+"""Bad input: each row problem is rejected with its reason, nothing else changes."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from conftest import order, shopify_csv, snapshot
+
+from regulars.errors import FileFormatError
+from regulars.ingest.load import import_shopify_orders
+
+LINE = {"Lineitem quantity": "1", "Lineitem name": "Tea", "Lineitem price": "20.00", "Lineitem sku": "TEA"}
+
+# (case id, the bad order, expected column, expected reason fragment)
+BAD_ROWS = [
+    ("missing-order-id", order("", Email="x@example.com"), "Name", "missing order id"),
+    ("bad-date", order("#9", **{"Created at": "31/02/2024"}), "Created at", "is not a date"),
+    ("missing-date", order("#9", **{"Created at": "", "Financial Status": "paid"}), "Created at", "missing order date"),
+    ("bad-amount", order("#9", Total="20,00"), "Total", "is not an amount"),
+    ("negative-amount", order("#9", Shipping="-4.90"), "Shipping", "negative amount"),
+    ("negative-quantity", order("#9", lines=[{**LINE, "Lineitem quantity": "-2"}]), "Lineitem quantity", "negative quantity"),
+    ("fractional-quantity", order("#9", lines=[{**LINE, "Lineitem quantity": "1.5"}]), "Lineitem quantity", "not a whole number"),
+    ("bad-line-price", order("#9", lines=[LINE, {**LINE, "Lineitem price": "abc"}]), "Lineitem price", "is not an amount"),
+    ("other-currency", order("#9", Currency="USD"), "Currency", "no rate was given"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("case", "bad", "column", "reason"), BAD_ROWS, ids=[c[0] for c in BAD_ROWS])
+def test_bad_row_is_rejected_with_reason(duck, tmp_path, case, bad, column, reason):
+    # A good file first fixes the store's currency (EUR) and some rows to keep.
+    import_shopify_orders(duck, str(shopify_csv(tmp_path / "good.csv", [order("#1"), order("#2")])))
+    before = snapshot(duck)
+    path = shopify_csv(tmp_path / "bad.csv", [order("#3"), bad])
+    report = import_shopify_orders(duck, str(path))
+
+    n_bad_rows = len(bad["lines"])
+    assert report.rows_read == 1 + n_bad_rows
+    assert report.rows_rejected == n_bad_rows
+    assert report.rows_loaded == 1 and report.reconciles
+    first = next(r for r in report.rejects if r.column is not None)
+    assert first.column == column
+    assert reason in first.reason
+    assert first.row >= 3  # header is row 1, order #3 is row 2
+    # The good order of the file is added; nothing stored before changed.
+    after = snapshot(duck)
+    assert {o[0] for o in after["orders"]} != set()
+    ids = sorted(r["order_id"] for r in duck.to_arrow(duck.table("orders")).to_pylist())
+    assert ids == ["#1", "#2", "#3"]
+    for table in ("customers", "order_lines"):
+        assert set(before[table]) <= set(after[table])
+    stored = duck.to_arrow(duck.table("rejects")).to_pylist()
+    assert len(stored) == len(report.rejects)
+    assert all(r["file"] == "bad.csv" for r in stored)
+    assert any(reason in r["reason"] for r in stored)
+
+
+def test_rejects_whole_order_when_one_line_is_bad(duck, tmp_path):
+    bad = order("#5", lines=[LINE, {**LINE, "Lineitem quantity": "-1"}, LINE])
+    report = import_shopify_orders(duck, str(shopify_csv(tmp_path / "f.csv", [bad])))
+    assert report.rows_rejected == 3 and report.rows_loaded == 0
+    reasons = [r.reason for r in report.rejects]
+    assert sum("rejected with the rest of its order (see row 3)" in r for r in reasons) == 2
+    assert duck.count("orders") == 0 and duck.count("order_lines") == 0
+
+
+def test_rate_converts_other_currency(duck, tmp_path):
+    import_shopify_orders(duck, str(shopify_csv(tmp_path / "a.csv", [order("#1")])))
+    path = shopify_csv(tmp_path / "b.csv", [order("#2", Currency="USD", Total="10.00", Subtotal="10.00",
+                                                  lines=[{**LINE, "Lineitem price": "10.00"}])])  # fmt: skip
+    report = import_shopify_orders(duck, str(path), rates={"USD": 0.9})
+    assert report.rows_rejected == 0
+    row = next(r for r in duck.to_arrow(duck.table("orders")).to_pylist() if r["order_id"] == "#2")
+    assert (row["currency"], row["total"], row["net"]) == ("USD", Decimal("9.00"), Decimal("9.00"))
+
+
+def test_conflicting_duplicate_in_file_rejects_both(duck, tmp_path):
+    path = shopify_csv(tmp_path / "f.csv", [order("#7"), order("#8"), order("#7", Total="25.00")])
+    report = import_shopify_orders(duck, str(path))
+    assert report.rows_rejected == 2 and report.rows_loaded == 1
+    assert all("appears more than once" in r.reason for r in report.rejects)
+    assert [r["order_id"] for r in duck.to_arrow(duck.table("orders")).to_pylist()] == ["#8"]
+
+
+def test_conflict_with_stored_order_keeps_stored(duck, tmp_path):
+    import_shopify_orders(duck, str(shopify_csv(tmp_path / "a.csv", [order("#1")])))
+    before = snapshot(duck)
+    report = import_shopify_orders(
+        duck, str(shopify_csv(tmp_path / "b.csv", [order("#1", Total="99.00")]))
+    )
+    assert report.rows_rejected == 1
+    assert "already stored with different content" in report.rejects[0].reason
+    after = snapshot(duck)
+    assert after["orders"] == before["orders"]
+    assert after["order_lines"] == before["order_lines"]
+
+
+def test_first_import_sets_currency_by_majority(duck, tmp_path):
+    path = shopify_csv(tmp_path / "f.csv", [order("#1", Currency="CHF"), order("#2", Currency="CHF"), order("#3")])
+    report = import_shopify_orders(duck, str(path))
+    assert duck.meta()["reporting_currency"] == "CHF"
+    assert any("reporting currency is now CHF" in n for n in report.notes)
+    assert report.rows_rejected == 1 and report.rejects[0].value == "EUR"
+
+
+# --- files that cannot be read at all -------------------------------------------
+
+
+def test_missing_file(duck, tmp_path):
+    with pytest.raises(FileFormatError, match="no such file"):
+        import_shopify_orders(duck, str(tmp_path / "nope.csv"))
+
+
+def test_missing_required_columns_names_expected_and_found(duck, tmp_path):
+    path = tmp_path / "wrong.csv"
+    path.write_text("Order,Amount\n1,2\n", encoding="utf-8")
+    with pytest.raises(FileFormatError) as info:
+        import_shopify_orders(duck, str(path))
+    message = str(info.value)
+    assert "wrong.csv" in message and "Created at" in message and "Found: Order, Amount" in message
+
+
+def test_wrong_encoding(duck, tmp_path):
+    path = tmp_path / "latin1.csv"
+    path.write_bytes("Name,Created at,Lineitem quantity,Lineitem name,Lineitem price\n#1,2025-01-01,1,Grüner Tee,1\n".encode("latin-1"))
+    with pytest.raises(FileFormatError, match="not utf-8 text"):
+        import_shopify_orders(duck, str(path))
+    report = import_shopify_orders(duck, str(path), encoding="latin-1")
+    assert report.rows_loaded == 1
+    lines = duck.to_arrow(duck.table("order_lines")).to_pylist()
+    assert lines[0]["product_name"] == "Grüner Tee"
+
+
+def test_not_a_csv(duck, tmp_path):
+    path = tmp_path / "image.csv"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe")
+    with pytest.raises(FileFormatError):
+        import_shopify_orders(duck, str(path))
+    assert duck.count("imports") == 0

@@ -1,0 +1,94 @@
+"""The Shopify orders importer on a real-shaped export with every quirk."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from conftest import DATA, order, shopify_csv, snapshot
+
+from regulars.ingest.load import import_shopify_orders
+
+QUIRKS = str(DATA / "shopify_orders_quirks.csv")
+UTC = dt.UTC
+
+
+def _orders(wh):
+    rows = wh.to_arrow(wh.table("orders")).to_pylist()
+    return {r["order_id"]: r for r in rows}
+
+
+def test_quirks_file_imports_every_row(warehouse):
+    report = import_shopify_orders(warehouse, QUIRKS)
+    # 8 rows: 6 orders (one with two lines), and #1001 exported twice.
+    assert (report.rows_read, report.rows_loaded, report.rows_rejected) == (8, 8, 0)
+    assert report.rows_new == 7
+    assert report.reconciles
+    orders = _orders(warehouse)
+    assert sorted(orders) == ["#1001", "#1002", "#1003", "#1004", "#1005", "#1006"]
+
+    o1 = orders["#1001"]  # "2025-10-07 09:50:26 +0200" is 07:50:26 UTC
+    assert o1["placed_at"] == dt.datetime(2025, 10, 7, 7, 50, 26, tzinfo=UTC)
+    assert (o1["gross"], o1["total"], o1["net"]) == (Decimal("54.00"), Decimal("69.16"), Decimal("54.00"))
+    assert (o1["channel"], o1["campaign"]) == ("instagram", "autumn")
+    assert o1["status"] == "paid"
+
+    o2 = orders["#1002"]  # messy email of the same person, two lines, partial refund
+    assert o2["email"] == "anna.mueller@example.de"
+    assert o2["customer_id"] == o1["customer_id"]
+    assert o2["coupon_code"] == "WELCOME10, FREESHIP"
+    assert (o2["discount"], o2["refunded"], o2["net"]) == (Decimal("4.00"), Decimal("10.00"), Decimal("30.00"))
+    assert o2["status"] == "partially_refunded"
+
+    assert orders["#1003"]["placed_at"] == dt.datetime(2025, 11, 2, 23, 0, tzinfo=UTC)
+    assert orders["#1004"]["email"] is None and orders["#1004"]["phone"] == "+49301234567"
+    assert orders["#1004"]["customer_id"].startswith("c_")
+    assert orders["#1005"]["customer_id"] is None  # no email, no phone
+    assert (orders["#1005"]["status"], orders["#1005"]["net"]) == ("voided", Decimal("0.00"))
+    o6 = orders["#1006"]
+    assert (o6["status"], o6["net"]) == ("cancelled", Decimal("0.00"))
+    assert o6["cancelled_at"] == dt.datetime(2025, 11, 7, 15, 0, tzinfo=UTC)
+
+    lines = warehouse.to_arrow(warehouse.table("order_lines")).to_pylist()
+    assert len(lines) == 7
+    by_key = {(r["order_id"], r["line_no"]): r for r in lines}
+    assert by_key[("#1002", 2)]["product_name"] == "Tasse, groß"
+    assert by_key[("#1003", 1)]["product_name"] == "녹차 100g"
+    assert by_key[("#1001", 1)]["quantity"] == 2
+
+    customers = warehouse.to_arrow(warehouse.table("customers")).to_pylist()
+    anna = next(c for c in customers if c["email"] == "anna.mueller@example.de")
+    assert (anna["first_name"], anna["last_name"]) == ("Anna", "Müller")
+    assert anna["created_at"] == o1["placed_at"]
+    assert anna["accepts_marketing"] is False  # from her newest order
+    assert warehouse.meta()["reporting_currency"] == "EUR"
+
+
+def test_reimport_changes_nothing(warehouse):
+    import_shopify_orders(warehouse, QUIRKS)
+    before = snapshot(warehouse)
+    again = import_shopify_orders(warehouse, QUIRKS)
+    assert (again.rows_read, again.rows_loaded, again.rows_new, again.rows_rejected) == (8, 8, 0, 0)
+    assert snapshot(warehouse) == before
+
+
+def test_overlapping_export_adds_only_what_is_new(warehouse, tmp_path):
+    first = shopify_csv(tmp_path / "a.csv", [order("#1"), order("#2")])
+    second = shopify_csv(tmp_path / "b.csv", [order("#2"), order("#3")])
+    import_shopify_orders(warehouse, str(first))
+    report = import_shopify_orders(warehouse, str(second))
+    assert (report.rows_read, report.rows_loaded, report.rows_new) == (2, 2, 1)
+    assert report.records_new["orders"] == 1
+    assert sorted(_orders(warehouse)) == ["#1", "#2", "#3"]
+    assert warehouse.count("imports") == 2
+
+
+def test_older_export_layout_and_renamed_columns(duck, tmp_path):
+    from regulars.demo.generator import SHOPIFY_ORDER_HEADER
+
+    header = ["Variant"] + [
+        "Fulfillment Date" if h == "Fulfilled at" else h for h in SHOPIFY_ORDER_HEADER[:50]
+    ]
+    path = shopify_csv(tmp_path / "old.csv", [order("#9")], header=header, bom=False)
+    report = import_shopify_orders(duck, str(path))
+    assert (report.rows_loaded, report.rows_rejected) == (1, 0)
