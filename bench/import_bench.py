@@ -1,0 +1,63 @@
+"""Rows per second importing a 1,000,000-line Shopify export, against a floor.
+
+The floor is DuckDB alone reading the same CSV (``read_csv``, all columns as
+text, counted). Target: Regulars within 3x of that floor. Prints figures;
+asserts nothing. Run: ``.venv/bin/python bench/import_bench.py [--lines N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import tempfile
+import time
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--lines", type=int, default=1_000_000, help="approximate export lines")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    args = parser.parse_args()
+
+    import duckdb
+
+    from regulars.backends import connect
+    from regulars.demo import DemoConfig, write_demo_files
+    from regulars.ingest.load import import_shopify_orders
+
+    folder = tempfile.mkdtemp(prefix="regulars-bench-")
+    # About 5.2 export lines per simulated customer over three years.
+    customers = max(1000, int(args.lines / 5.2))
+    t0 = time.perf_counter()
+    files = write_demo_files(DemoConfig(n_customers=customers, seed=1), folder)
+    gen = time.perf_counter() - t0
+    size_mb = os.path.getsize(files.orders) / 1e6
+    print(f"export: {files.n_order_rows:,} lines, {size_mb:.0f} MB (generated in {gen:.1f} s)")
+
+    con = duckdb.connect()
+    t0 = time.perf_counter()
+    n = con.execute(
+        "SELECT count(*) FROM read_csv(?, all_varchar = true, header = true)", [files.orders]
+    ).fetchone()[0]
+    floor = time.perf_counter() - t0
+    print(f"floor   DuckDB read_csv: {floor:6.2f} s  {n / floor:12,.0f} rows/s")
+
+    wh = connect(os.path.join(folder, "bench.duckdb"))
+    t0 = time.perf_counter()
+    report = import_shopify_orders(wh, files.orders)
+    took = time.perf_counter() - t0
+    print(f"Regulars import:         {took:6.2f} s  {report.rows_read / took:12,.0f} rows/s")
+    print(f"read {report.rows_read:,} = loaded {report.rows_loaded:,} + rejected "
+          f"{report.rows_rejected:,} ({'reconciles' if report.reconciles else 'MISMATCH'})")  # fmt: skip
+    ratio = took / floor
+    print(f"ratio to floor: {ratio:.1f}x (target: within 3x) -> {'met' if ratio <= 3 else 'NOT met'}")
+    wh.close()
+    if args.keep:
+        print(f"files kept in {folder}")
+    else:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,75 @@
+"""An import lands whole or not at all, even when the process is killed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import order, shopify_csv, snapshot
+
+from regulars.backends import connect
+from regulars.errors import StoreError
+from regulars.ingest.load import import_shopify_orders
+
+
+def test_failure_midway_leaves_store_unchanged(warehouse, tmp_path, monkeypatch):
+    import_shopify_orders(warehouse, str(shopify_csv(tmp_path / "a.csv", [order("#1")])))
+    before = snapshot(warehouse)
+    calls = {"n": 0}
+    real = type(warehouse)._apply_one
+
+    def flaky(self, change, *args):
+        calls["n"] += 1
+        if calls["n"] == 3:  # orders and lines written, then the disk "fails"
+            raise OSError("disk full")
+        return real(self, change, *args)
+
+    monkeypatch.setattr(type(warehouse), "_apply_one", flaky)
+    with pytest.raises(StoreError, match="undone: disk full"):
+        import_shopify_orders(warehouse, str(shopify_csv(tmp_path / "b.csv", [order("#2"), order("#3")])))
+    assert calls["n"] == 3
+    monkeypatch.undo()
+    assert snapshot(warehouse) == before
+    reopened = connect(warehouse.url)
+    assert snapshot(reopened) == before
+
+
+@pytest.mark.slow
+def test_killed_import_leaves_store_unchanged_or_complete(tmp_path):
+    """SIGKILL a real `regulars import` at several moments; never half a file."""
+    from regulars.demo import DemoConfig, write_demo_files
+
+    files = write_demo_files(DemoConfig(n_customers=6000, seed=3), str(tmp_path / "demo"))
+    store = str(tmp_path / "kill.duckdb")
+    base = shopify_csv(tmp_path / "base.csv", [order("#base")])
+    cmd = [sys.executable, "-m", "regulars.cli", "--store", store, "--quiet"]
+    subprocess.run([*cmd, "import", "shopify-orders", str(base)], check=True, capture_output=True)
+    wh = connect(store)
+    before = snapshot(wh)
+    wh.close()
+    outcomes = set()
+    for delay in (0.5, 1.5, 2.5, 4.0):
+        proc = subprocess.Popen([*cmd, "import", "shopify-orders", files.orders],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        time.sleep(delay)
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        wh = connect(store)
+        n_orders = wh.count("orders")
+        if n_orders == 1:
+            assert snapshot(wh) == before
+            outcomes.add("unchanged")
+        else:
+            imports = wh.to_arrow(wh.table("imports")).to_pylist()
+            assert len(imports) == 2  # the whole file landed, with its log line
+            assert wh.count("order_lines") == 1 + imports[1]["rows_new"]
+            outcomes.add("complete")
+        wh.close()
+        if "complete" in outcomes:
+            break
+    assert "unchanged" in outcomes  # at least one kill hit mid-import

@@ -1,0 +1,69 @@
+"""The command line: exit codes, summaries, status and rejects."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import DATA, order, shopify_csv
+from typer.testing import CliRunner
+
+from regulars.cli.main import app
+
+runner = CliRunner()
+
+
+def invoke(store, *args):
+    return runner.invoke(app, ["--store", str(store), "--quiet", *args])
+
+
+def test_import_status_and_rejects(tmp_path):
+    store = tmp_path / "s.duckdb"
+    result = invoke(store, "import", "shopify-orders", str(DATA / "shopify_orders_quirks.csv"))
+    assert result.exit_code == 0, result.output
+    assert "rows read 8 = loaded 8 + rejected 0: reconciles." in result.output
+    bad = shopify_csv(tmp_path / "bad.csv", [order("#77", Total="x")])
+    result = invoke(store, "import", "shopify-orders", str(bad))
+    assert result.exit_code == 0
+    assert 'row 2, column "Total"' in result.output
+    result = invoke(store, "status")
+    assert result.exit_code == 0
+    assert "orders" in result.output and "shopify: 6" in result.output
+    result = invoke(store, "rejects", "--json")
+    payload = json.loads(result.output)
+    assert payload["total"] == 1
+    assert payload["rejects"][0]["column"] == "Total" and payload["rejects"][0]["value"] == "x"
+
+
+def test_unreadable_file_exits_2_with_one_clear_line(tmp_path):
+    store = tmp_path / "s.duckdb"
+    wrong = tmp_path / "wrong.csv"
+    wrong.write_text("a,b\n1,2\n", encoding="utf-8")
+    result = invoke(store, "import", "shopify-orders", str(wrong))
+    assert result.exit_code == 2
+    assert "Error:" in result.output and "wrong.csv" in result.output
+    assert "Traceback" not in result.output
+    result = invoke(store, "import", "orders", str(tmp_path / "missing.parquet"))
+    assert result.exit_code == 2 and "no such file" in result.output
+
+
+def test_bad_rate_option_exits_1(tmp_path):
+    result = invoke(tmp_path / "s.duckdb", "import", "shopify-orders",
+                    str(DATA / "shopify_orders_quirks.csv"), "--rate", "USD")  # fmt: skip
+    assert result.exit_code == 1 and "is not CUR=RATE" in result.output
+
+
+def test_store_from_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("REGULARS_STORE", str(tmp_path / "env.duckdb"))
+    result = runner.invoke(app, ["--quiet", "import", "shopify-orders", str(DATA / "shopify_orders_quirks.csv")])
+    assert result.exit_code == 0
+    assert (tmp_path / "env.duckdb").exists()
+
+
+def test_demo_command_builds_a_store(tmp_path):
+    store = tmp_path / "demo.duckdb"
+    result = invoke(store, "demo", "--out", str(tmp_path / "d"), "--customers", "400",
+                    "--end", "2026-01-31")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "Demo store ready" in result.output and "reconciles" in result.output
+    result = invoke(store, "status")
+    assert "shopify-customers: 400" in result.output

@@ -1,0 +1,89 @@
+"""The demo store: deterministic, realistic, and honest about its ground truth."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import math
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from regulars.backends import connect
+from regulars.demo import DemoConfig, write_demo_files
+from regulars.ingest.load import import_shopify_orders
+
+END = dt.date(2026, 6, 30)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("demo")
+    files = write_demo_files(DemoConfig(n_customers=5000, seed=11, end=END), str(folder))
+    wh = connect(str(folder / "store.duckdb"))
+    report = import_shopify_orders(wh, files.orders)
+    return files, wh, report
+
+
+def _sha(path):
+    return hashlib.sha256(open(path, "rb").read()).hexdigest()
+
+
+def test_same_seed_same_files(tmp_path):
+    a = write_demo_files(DemoConfig(n_customers=300, seed=5, end=END), str(tmp_path / "a"))
+    b = write_demo_files(DemoConfig(n_customers=300, seed=5, end=END), str(tmp_path / "b"))
+    c = write_demo_files(DemoConfig(n_customers=300, seed=6, end=END), str(tmp_path / "c"))
+    assert _sha(a.orders) == _sha(b.orders) != _sha(c.orders)
+
+
+def test_import_reconciles_and_rejects_exactly_the_malformed_orders(demo):
+    files, wh, report = demo
+    truth = pq.read_table(f"{files.truth_dir}/orders.parquet").to_pylist()
+    params = json.load(open(f"{files.truth_dir}/params.json"))
+    assert report.reconciles and report.rows_rejected > 0
+    n_bad = sum(o["malformed"] for o in truth)
+    assert n_bad == params["expected_rejected_orders"] > 0
+    assert wh.count("orders") == len(truth) - n_bad
+    last = wh.scalar(wh.table("orders").placed_at.max())
+    assert last.date() <= END
+
+
+def test_history_spans_three_years_with_holiday_peaks(demo):
+    files, wh, _ = demo
+    customers = pq.read_table(f"{files.truth_dir}/customers.parquet").to_pylist()
+    months = np.array([c["arrived_at"].month for c in customers])
+    per_month = np.bincount(months, minlength=13)[1:]
+    assert per_month[11] > 1.4 * np.median(per_month)  # December
+    assert per_month[10] > 1.2 * np.median(per_month)  # November
+    first = wh.scalar(wh.table("orders").placed_at.min()).date()
+    assert (END - first).days > 3 * 365 - 10
+
+
+def test_repeat_rate_matches_what_the_parameters_imply(demo):
+    """P(at least one repeat order) = 1 - exp(-lambda * T): dropout comes only after repeats."""
+    files, _, _ = demo
+    truth = pq.read_table(f"{files.truth_dir}/customers.parquet").to_pylist()
+    params = json.load(open(f"{files.truth_dir}/params.json"))
+    horizon = params["years"] * 365.25
+    implied = np.array([1 - math.exp(-c["rate_per_day"] * (horizon - c["arrival_day"])) for c in truth])
+    observed = np.array([c["n_orders"] >= 2 for c in truth])
+    # Bad ratings can end a customer after the first order, so observed is a bit lower.
+    sd = math.sqrt((implied * (1 - implied)).sum())
+    gap = implied.sum() - observed.sum()
+    assert -3 * sd < gap < 0.06 * len(truth) + 3 * sd
+
+
+def test_planted_effects_are_in_the_simulated_behaviour(demo):
+    files, _, _ = demo
+    truth = pq.read_table(f"{files.truth_dir}/customers.parquet").to_pylist()
+
+    def repeat_share(key, value):
+        group = [c for c in truth if c[key] == value]
+        return sum(c["n_orders"] >= 2 for c in group) / len(group)
+
+    assert repeat_share("first_product", "COF-1KG") > repeat_share("first_product", "SMP-BOX") + 0.1
+    assert repeat_share("coupon", "") > repeat_share("coupon", "WELCOME30")
+    dead = [c for c in truth if not c["alive_at_end"]]
+    assert 0 < len(dead) < len(truth)
