@@ -111,17 +111,17 @@ def _row_problems(s: ir.Table, labels: Mapping[str, str]) -> list[ir.Table]:
     out.append(_problem(heads.filter(heads.placed_at.isnull()), labels["placed_at"],
                         None, "missing order date."))  # fmt: skip
     for name, rows in (("placed_at", heads), ("cancelled_at", heads)):
-        bad = rows.filter(rows[name].notnull() & parse_timestamp(rows[name]).isnull())
+        bad = rows.filter(rows[name].notnull() & rows[f"{name}__v"].isnull())
         out.append(_problem(bad, labels[name], bad[name], f"is not a date. {_DATE_HINT}"))
     lines = s.filter(s._line & s.order_id.notnull())
     for names, rows in ((ORDER_MONEY, heads), (LINE_MONEY, lines)):
         for name in names:
-            value = parse_money(rows[name])
+            value = rows[f"{name}__v"]
             bad = rows.filter(rows[name].notnull() & value.isnull())
             out.append(_problem(bad, labels[name], bad[name], f"is not an amount. {_MONEY_HINT}"))
             neg = rows.filter(value < 0)
             out.append(_problem(neg, labels[name], neg[name], "is a negative amount; amounts must be 0 or more."))
-    qty = parse_int(lines.quantity)
+    qty = lines.quantity__v
     bad = lines.filter(lines.quantity.notnull() & qty.isnull())
     out.append(_problem(bad, labels["quantity"], bad.quantity, "is not a whole number."))
     neg = lines.filter(qty < 0)
@@ -132,10 +132,10 @@ def _row_problems(s: ir.Table, labels: Mapping[str, str]) -> list[ir.Table]:
 
 def _typed_orders(heads: ir.Table, lines: ir.Table) -> ir.Table:
     """One row per order occurrence with parsed values, gross and a content hash."""
-    money = {n: parse_money(heads[n]) for n in ORDER_MONEY}
+    money = {n: heads[f"{n}__v"] for n in ORDER_MONEY}
     email = normalise_email(heads.email)
     phone = normalise_phone(heads.phone)
-    cancelled_at = parse_timestamp(heads.cancelled_at)
+    cancelled_at = heads.cancelled_at__v
     status_text = heads.status.strip().lower()
     status = ibis.cases(
         (cancelled_at.notnull(), "cancelled"),
@@ -157,7 +157,7 @@ def _typed_orders(heads: ir.Table, lines: ir.Table) -> ir.Table:
         customer_ref=heads.customer_ref.strip(),
         email=email,
         phone=phone,
-        placed_at=parse_timestamp(heads.placed_at),
+        placed_at=heads.placed_at__v,
         currency=heads.currency.strip().upper(),
         status=status,
         cancelled_at=cancelled_at,
@@ -201,9 +201,9 @@ def _typed_lines(s: ir.Table) -> ir.Table:
         ROW, "_occ", "sku", "product_name", "category",
         product_id=ibis.coalesce(lines.product_id, lines.sku, lines.product_name),
         line_no=(ibis.row_number().over(group_by=lines._occ, order_by=lines[ROW]) + 1).cast("int32"),
-        quantity=ibis.coalesce(parse_int(lines.quantity), 1),
-        unit_price=ibis.coalesce(parse_money(lines.unit_price), zero),
-        line_discount=ibis.coalesce(parse_money(lines.line_discount), zero),
+        quantity=ibis.coalesce(lines.quantity__v, 1),
+        unit_price=ibis.coalesce(lines.unit_price__v, zero),
+        line_discount=ibis.coalesce(lines.line_discount__v, zero),
     )  # fmt: skip
 
 
@@ -241,10 +241,15 @@ def build_orders(
     """
     s = con.create_table("_staged", staged, overwrite=True)
     rows_read = staged.num_rows
-    parts = _row_problems(s, labels)
+    # Parse every checked value once; the checks below then only compare.
+    parsed = {f"{c}__v": parse_timestamp(s[c]) for c in ("placed_at", "cancelled_at")}
+    parsed.update({f"{c}__v": parse_money(s[c]) for c in ORDER_MONEY + LINE_MONEY})
+    parsed["quantity__v"] = parse_int(s.quantity)
+    checked = con.create_table("_checked", s.mutate(**parsed), overwrite=True)
+    parts = _row_problems(checked, labels)
     problems = con.create_table("_problems", ibis.union(*parts), overwrite=True)
     bad_occ = problems.filter(problems._occ.notnull()).select("_occ").distinct()
-    ok = s.filter(s.order_id.notnull()).anti_join(bad_occ, "_occ")
+    ok = checked.filter(checked.order_id.notnull()).anti_join(bad_occ, "_occ")
 
     lines = con.create_table("_lines", _typed_lines(ok), overwrite=True)
     orders = con.create_table(
