@@ -161,6 +161,16 @@ def _text(raw: pa.Table, resolved: Mapping[str, str], canon: str) -> pa.ChunkedA
     return pa.chunked_array([pa.nulls(raw.num_rows, pa.string())])
 
 
+def _read(
+    path: str, mapping: Mapping_, kind: str, encoding: str, progress: Progress
+) -> tuple[pa.Table, str, dict[str, str], _dt.datetime]:
+    """Read `path` as text and resolve its columns for `kind`: the common first step."""
+    started = _dt.datetime.now(_dt.UTC)
+    progress("read")
+    raw = read_text_table(path, encoding=encoding)
+    return raw, file_sha256(path), _resolve(raw, mapping, kind, path), started
+
+
 def import_orders(
     wh: Warehouse,
     path: str,
@@ -179,11 +189,7 @@ def import_orders(
     import pandas as pd
 
     mapping = mapping or Mapping_()
-    started = _dt.datetime.now(_dt.UTC)
-    progress("read")
-    raw = read_text_table(path, encoding=encoding)
-    sha = file_sha256(path)
-    resolved = _resolve(raw, mapping, "orders", path)
+    raw, sha, resolved, started = _read(path, mapping, "orders", encoding, progress)
     n = raw.num_rows
     cols = {c: _text(raw, resolved, c) for c in ORDER_FIELDS}
     cols["order_id"] = pc.utf8_trim_whitespace(cols["order_id"])
@@ -222,11 +228,7 @@ def import_customers(
 ) -> ImportReport:
     """Import customers from CSV or Parquet; changed customers are updated."""
     mapping = mapping or Mapping_()
-    started = _dt.datetime.now(_dt.UTC)
-    progress("read")
-    raw = read_text_table(path, encoding=encoding)
-    sha = file_sha256(path)
-    resolved = _resolve(raw, mapping, "customers", path)
+    raw, sha, resolved, started = _read(path, mapping, "customers", encoding, progress)
     cols = {c: _text(raw, resolved, c) for c in KINDS["customers"]}
     cols["customer_ref"] = cols.pop("customer_id")
     cols[ROW] = raw.column(ROW)
@@ -263,11 +265,7 @@ def import_feedback(
 
     mapping = mapping or Mapping_()
     source = source or mapping.source or "csv"
-    started = _dt.datetime.now(_dt.UTC)
-    progress("read")
-    raw = read_text_table(path, encoding=encoding)
-    sha = file_sha256(path)
-    resolved = _resolve(raw, mapping, "feedback", path)
+    raw, sha, resolved, started = _read(path, mapping, "feedback", encoding, progress)
     labels = {c: resolved.get(c, c) for c in KINDS["feedback"]}
     cols = {c: _text(raw, resolved, c) for c in KINDS["feedback"]}
     cols[ROW] = raw.column(ROW)
@@ -343,11 +341,7 @@ def import_products(
 
     mapping = mapping or Mapping_()
     source = source or mapping.source or "csv"
-    started = _dt.datetime.now(_dt.UTC)
-    progress("read")
-    raw = read_text_table(path, encoding=encoding)
-    sha = file_sha256(path)
-    resolved = _resolve(raw, mapping, "products", path)
+    raw, sha, resolved, started = _read(path, mapping, "products", encoding, progress)
     cols = {c: _text(raw, resolved, c) for c in KINDS["products"]}
     cols[ROW] = raw.column(ROW)
     progress("validate")
