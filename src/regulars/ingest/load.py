@@ -302,8 +302,6 @@ def _import_orders(
         "order_lines": batch.lines.num_rows,
         "customers": n_customers,
     }
-    if n_customers and report.rows_new == 0:
-        report.rows_new = 0  # customer details refreshed only; rows added nothing new
     progress("write")
     commit_import(wh, report, sha=sha, changes=changes, problems=batch.problems, started_at=started)
     return report
