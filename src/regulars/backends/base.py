@@ -20,16 +20,22 @@ from regulars.schema import SCHEMA_VERSION, TABLES
 if TYPE_CHECKING:
     import ibis.expr.types as ir
     from ibis.backends import BaseBackend
+    from ibis.backends.duckdb import Backend as DuckDBBackend
 
-__all__ = ["Append", "Change", "DeleteKeys", "Warehouse", "conform"]
+__all__ = ["Append", "Change", "DeleteKeys", "Warehouse", "conform", "conform_expr"]
 
 
 @dataclass(frozen=True)
 class Append:
-    """Add `data` (rows in the table's schema) to canonical table `table`."""
+    """Add `data` to canonical table `table`.
+
+    `data` is an Arrow table, or an Ibis table on the connection returned by
+    `Warehouse.staging` (a DuckDB warehouse then copies it without leaving
+    the engine).
+    """
 
     table: str
-    data: pa.Table
+    data: pa.Table | ir.Table
 
 
 @dataclass(frozen=True)
@@ -56,6 +62,19 @@ def conform(name: str, data: pa.Table) -> pa.Table:
         else:
             columns.append(pa.nulls(data.num_rows, type=field.type))
     return pa.Table.from_arrays(columns, schema=schema)
+
+
+def conform_expr(name: str, data: ir.Table) -> ir.Table:
+    """`conform` for an Ibis table: the columns and types of table `name`, in order."""
+    import ibis
+
+    schema = TABLES[name]
+    return data.select(
+        [
+            (data[c] if c in data.columns else ibis.null()).cast(t).name(c)
+            for c, t in schema.items()
+        ]
+    )
 
 
 def _utc_timestamps(table: pa.Table) -> pa.Table:
@@ -107,6 +126,24 @@ class Warehouse(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook, most engines need nothing
         """Release the connection."""
+
+    def staging(self) -> DuckDBBackend:
+        """The DuckDB connection importers parse and validate files on.
+
+        A fresh in-memory DuckDB here; a DuckDB warehouse returns its own
+        connection, so staged rows reach its tables without a copy through Arrow.
+        """
+        from regulars.backends.duckdb import staging_connection
+
+        return staging_connection()
+
+    def bring(self, con: BaseBackend, expr: ir.Table) -> ir.Table:
+        """Return warehouse expression `expr` as a table usable on staging `con`."""
+        import ibis
+
+        if con is self.con:
+            return expr
+        return ibis.memtable(self.to_arrow(expr))
 
     def to_arrow(self, expr: ir.Expr) -> pa.Table:
         """Execute table expression `expr` and return an Arrow table.

@@ -8,7 +8,16 @@ from typing import TYPE_CHECKING
 
 import ibis
 
-from regulars.backends.base import Append, Change, DeleteKeys, Warehouse, conform
+import pyarrow as pa
+
+from regulars.backends.base import (
+    Append,
+    Change,
+    DeleteKeys,
+    Warehouse,
+    conform,
+    conform_expr,
+)
 from regulars.errors import StoreError
 from regulars.schema import TABLES
 
@@ -22,6 +31,10 @@ __all__ = ["DuckDBWarehouse", "staging_connection"]
 def _set_utc(con: DuckDBBackend) -> None:
     # Strings without an offset are read as UTC, whatever the machine's zone.
     con.con.execute("SET TimeZone = 'UTC'")
+    # Regulars orders rows explicitly (by row number, time, id) wherever order
+    # matters, so DuckDB may write tables in parallel without keeping the order
+    # rows arrived in: imports run about twice as fast.
+    con.con.execute("SET preserve_insertion_order = false")
 
 
 def staging_connection() -> DuckDBBackend:
@@ -92,6 +105,10 @@ class DuckDBWarehouse(Warehouse):
         """Return canonical table `name`."""
         return self._con.table(name)
 
+    def staging(self) -> DuckDBBackend:
+        """This warehouse's own connection: imports stage in temporary tables."""
+        return self._con
+
     def apply(self, changes: Sequence[Change]) -> None:
         """Apply `changes` in one DuckDB transaction."""
         raw = self._con.con
@@ -108,7 +125,9 @@ class DuckDBWarehouse(Warehouse):
 
     def _apply_one(self, change: Change) -> None:
         if isinstance(change, Append):
-            if change.data.num_rows:
+            if not isinstance(change.data, pa.Table):
+                self._con.insert(change.table, conform_expr(change.table, change.data))
+            elif change.data.num_rows:
                 self._con.insert(change.table, conform(change.table, change.data))
         elif isinstance(change, DeleteKeys):
             if change.keys.num_rows:

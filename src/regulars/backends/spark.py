@@ -25,6 +25,7 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import ibis
+import pyarrow as pa
 
 from regulars.backends.base import Append, Change, DeleteKeys, Warehouse, conform
 from regulars.errors import StoreError
@@ -197,10 +198,13 @@ class SparkWarehouse(Warehouse):
 
     def _apply_one(self, change: Change, tables: dict[str, list[str]]) -> None:
         if isinstance(change, Append):
-            if change.data.num_rows == 0:
+            data = change.data
+            if not isinstance(data, pa.Table):  # an Ibis table on the staging DuckDB
+                data = data.to_pyarrow()
+            if data.num_rows == 0:
                 return
             part = self._new_part(change.table)
-            frame = self._session.createDataFrame(conform(change.table, change.data))
+            frame = self._session.createDataFrame(conform(change.table, data))
             frame.write.parquet(os.path.join(self.path, part))
             tables[change.table].append(part)
         elif isinstance(change, DeleteKeys):

@@ -26,9 +26,11 @@ from regulars.backends.duckdb import staging_connection
 from regulars.ingest.orders import build_orders
 from regulars.ingest.read import ROW, file_sha256, read_text_table
 from regulars.ingest.report import ImportReport, RejectedRow
+from regulars.ingest.scratch import Scratch
 from regulars.ingest.shopify import stage_shopify_customers, stage_shopify_orders
 
 if TYPE_CHECKING:
+    import ibis.expr.types as ir
     from ibis.backends.duckdb import Backend as DuckDBBackend
 
     from regulars.backends import Warehouse
@@ -95,10 +97,7 @@ def commit_import(
     stamped = []
     for change in changes:
         if isinstance(change, Append) and "import_id" in _names(change.table):
-            data = change.data.append_column(
-                "import_id", pa.array([import_id] * change.data.num_rows, pa.int64())
-            ) if "import_id" not in change.data.column_names else change.data  # fmt: skip
-            stamped.append(Append(change.table, data))
+            stamped.append(Append(change.table, _stamp(change.data, import_id)))
         else:
             stamped.append(change)
     n = problems.num_rows
@@ -118,6 +117,15 @@ def commit_import(
         "rows_new": [report.rows_new], "rows_rejected": [report.rows_rejected],
     })  # fmt: skip
     wh.apply([*stamped, Append("rejects", rejects), Append("imports", log)])
+
+
+def _stamp(data: pa.Table | ir.Table, import_id: int) -> pa.Table | ir.Table:
+    """`data` with its `import_id` column set to `import_id`."""
+    if isinstance(data, pa.Table):
+        if "import_id" in data.column_names:
+            data = data.drop_columns(["import_id"])
+        return data.append_column("import_id", pa.array([import_id] * data.num_rows, pa.int64()))
+    return data.mutate(import_id=ibis.literal(import_id, "int64"))
 
 
 def _names(table: str) -> list[str]:
@@ -264,46 +272,51 @@ def _import_orders(
     progress: Progress,
 ) -> ImportReport:
     progress("validate")
-    con = staging_connection()
-    orders_t = wh.table("orders")
-    stored = wh.to_arrow(
-        orders_t.filter(orders_t.source == source).select("order_id", "content_hash")
-    )
-    products = wh.to_arrow(wh.table("products").select("product_id", "sku", "category"))
-    meta = wh.meta()
-    batch = build_orders(
-        con, staged, source=source, labels=labels, stored=stored, products=products,
-        reporting_currency=meta.get("reporting_currency"), rates=rates,
-    )  # fmt: skip
-    report = ImportReport(kind=kind, file=os.path.basename(path), source=source)
-    report.rows_read = batch.rows_read
-    report.rows_loaded = batch.rows_loaded
-    report.rows_rejected = batch.rows_rejected
-    report.rows_new = batch.rows_new
-    report.rejects = _rejected_rows(report.file, batch.problems)
-    progress("compare")
-    customers_source = f"{source}-orders"
-    cust_changes, n_customers = merge_customers(
-        wh, con, batch.customers, source=customers_source, combine=True
-    )
-    changes: list[Change] = [
-        Append("orders", batch.orders),
-        Append("order_lines", batch.lines),
-        *cust_changes,
-    ]
-    if batch.currency_was_set and batch.reporting_currency:
-        changes.extend(wh.set_meta({"reporting_currency": batch.reporting_currency}))
-        report.notes.append(
-            f"The store's reporting currency is now {batch.reporting_currency}, the "
-            "currency of most orders in this file. Orders in other currencies need --rate."
+    con = wh.staging()
+    with Scratch(con) as scratch:
+        orders_t = wh.table("orders")
+        stored = wh.bring(
+            con, orders_t.filter(orders_t.source == source).select("order_id", "content_hash")
         )
-    report.records_new = {
-        "orders": batch.orders.num_rows,
-        "order_lines": batch.lines.num_rows,
-        "customers": n_customers,
-    }
-    progress("write")
-    commit_import(wh, report, sha=sha, changes=changes, problems=batch.problems, started_at=started)
+        products = wh.bring(con, wh.table("products").select("product_id", "sku", "category"))
+        meta = wh.meta()
+        batch = build_orders(
+            scratch, staged, source=source, labels=labels, stored=stored,
+            products=products, reporting_currency=meta.get("reporting_currency"),
+            rates=rates,
+        )  # fmt: skip
+        report = ImportReport(kind=kind, file=os.path.basename(path), source=source)
+        report.rows_read = batch.rows_read
+        report.rows_loaded = batch.rows_loaded
+        report.rows_rejected = batch.rows_rejected
+        report.rows_new = batch.rows_new
+        report.rejects = _rejected_rows(report.file, batch.problems)
+        progress("compare")
+        customers_source = f"{source}-orders"
+        cust_changes, n_customers = merge_customers(
+            wh, con, con.to_pyarrow(batch.customers), source=customers_source, combine=True
+        )
+        changes: list[Change] = [
+            Append("orders", batch.orders),
+            Append("order_lines", batch.lines),
+            *cust_changes,
+        ]
+        if batch.currency_was_set and batch.reporting_currency:
+            changes.extend(wh.set_meta({"reporting_currency": batch.reporting_currency}))
+            report.notes.append(
+                f"The store's reporting currency is now {batch.reporting_currency}, the "
+                "currency of most orders in this file. Orders in other currencies need "
+                "--rate."
+            )
+        report.records_new = {
+            "orders": batch.n_orders,
+            "order_lines": batch.n_lines,
+            "customers": n_customers,
+        }
+        progress("write")
+        commit_import(
+            wh, report, sha=sha, changes=changes, problems=batch.problems, started_at=started
+        )
     return report
 
 

@@ -29,6 +29,14 @@ __all__ = [
 
 # "2025-10-07 09:50:26 +0200" -> "2025-10-07 09:50:26+02:00", which DuckDB reads.
 _OFFSET = r"(\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)\s*([+-]\d{2}):?(\d{2})$"
+# Shapes checked before casting. A failing TRY_CAST costs DuckDB about a
+# millisecond (it throws internally), so obvious garbage never reaches it.
+_ISO = r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}(:?\d{2})?)?$"
+_NUMBER = r"^[+-]?(\d+(\.\d*)?|\.\d+)$"
+
+
+def _shaped(text: ir.StringValue, pattern: str, value: ir.Value) -> ir.Value:
+    return ibis.ifelse(text.re_search(pattern), value, ibis.null(value.type()))
 
 
 def parse_timestamp(text: ir.StringValue) -> ir.TimestampValue:
@@ -38,17 +46,19 @@ def parse_timestamp(text: ir.StringValue) -> ir.TimestampValue:
     and Shopify's ``2025-10-07 09:50:26 +0200``; text without an offset is UTC.
     """
     fixed = text.strip().re_replace(_OFFSET, r"\1\2:\3")
-    return fixed.try_cast(TIMESTAMP)
+    return _shaped(fixed, _ISO, fixed.try_cast(TIMESTAMP))
 
 
 def parse_money(text: ir.StringValue) -> ir.DecimalValue:
     """Parse an amount with a dot for decimals (``1234.50``), rounded to cents."""
-    return text.strip().try_cast(MONEY)
+    cleaned = text.strip()
+    return _shaped(cleaned, _NUMBER, cleaned.try_cast(MONEY))
 
 
 def parse_int(text: ir.StringValue) -> ir.IntegerValue:
     """Parse a whole number (``3``); anything else is NULL."""
-    number = text.strip().try_cast(dt.Decimal(38, 6))
+    cleaned = text.strip()
+    number = _shaped(cleaned, _NUMBER, cleaned.try_cast(dt.Decimal(38, 6)))
     return ibis.ifelse(number == number.floor(), number.cast("int64"), ibis.null())
 
 
