@@ -67,3 +67,22 @@ def test_demo_command_builds_a_store(tmp_path):
     assert "Demo store ready" in result.output and "reconciles" in result.output
     result = invoke(store, "status")
     assert "shopify-customers: 400" in result.output
+
+
+def test_metrics_json_has_the_documented_keys(tmp_path):
+    store = tmp_path / "s.duckdb"
+    invoke(store, "import", "shopify-orders", str(DATA / "shopify_orders_quirks.csv"))
+    result = runner.invoke(app, ["--store", str(store), "--quiet", "--as-of", "2025-12-31", "metrics", "--json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.output)
+    for key in ("customers", "orders", "one_time_buyers", "repeat_purchase_rate",
+                "orders_per_customer", "aov", "median_days_between_orders",
+                "net_revenue", "churn_rate"):  # fmt: skip
+        assert key in payload
+    # Quirks file: 6 orders, #1005 voided and #1006 cancelled don't count.
+    assert payload["orders"] == 4
+    assert payload["customers"] == 3  # Anna (2 orders), Minji, the phone-only guest
+    assert payload["repeat_purchase_rate"] == 1 / 3
+    assert payload["net_revenue"] == 54 + 30 + 20 + 15
+    result = invoke(store, "--as-of", "2025-12-31", "metrics")
+    assert "repeat purchase rate" in result.output

@@ -87,3 +87,29 @@ def test_planted_effects_are_in_the_simulated_behaviour(demo):
     assert repeat_share("coupon", "") > repeat_share("coupon", "WELCOME30")
     dead = [c for c in truth if not c["alive_at_end"]]
     assert 0 < len(dead) < len(truth)
+
+
+def test_metrics_agree_with_the_simulation(demo):
+    """The store's repeat rate and orders match what the generator simulated."""
+    from regulars.metrics import store_metrics
+
+    files, wh, _ = demo
+    truth = pq.read_table(f"{files.truth_dir}/customers.parquet").to_pylist()
+    orders = pq.read_table(f"{files.truth_dir}/orders.parquet").to_pylist()
+    m = store_metrics(wh, as_of=END)
+    counted = [o for o in orders if not o["malformed"] and o["status"] != "cancelled"]
+    # Who the store can tell apart: by email, else by phone (a separate id until
+    # identity resolution links them), else nobody.
+    per_id: dict[str, int] = {}
+    for o in counted:
+        key = o["customer_id"] if not o["no_email"] else (
+            None if o["no_phone"] else "tel:" + o["customer_id"])
+        if key is not None:
+            per_id[key] = per_id.get(key, 0) + 1
+    assert m.customers == len(per_id)
+    assert m.one_time_buyers == sum(n == 1 for n in per_id.values())
+    simulated_repeat = sum(c["n_orders"] >= 2 for c in truth) / len(truth)
+    assert abs(m.repeat_purchase_rate - simulated_repeat) < 0.05
+    assert m.orders == len(counted)
+    assert m.net_revenue == pytest.approx(sum(o["subtotal"] - o["refunded"] for o in counted
+                                              if o["subtotal"] >= o["refunded"]), rel=1e-6)

@@ -11,6 +11,7 @@ from rich.markup import escape
 from typer.core import TyperGroup
 
 from regulars.cli import imports
+from regulars.cli.metrics import metrics as metrics_command
 from regulars.cli.common import Run, err, out, run_of
 from regulars.config import Settings
 from regulars.errors import FileFormatError, RegularsError
@@ -44,6 +45,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(imports.app, name="import")
+app.command("metrics")(metrics_command)
 
 
 @app.callback()
@@ -183,7 +185,19 @@ def demo(
         f"[bold]Demo store ready[/bold] in {run.settings.store}: read {total_read:,} rows = "
         f"loaded {total_loaded:,} + rejected {total_rejected:,}."
     )
-    out.print("Next: `regulars status`, `regulars rejects`.")
+    from regulars.metrics import store_metrics
+
+    m = store_metrics(wh, as_of=last_day)
+    out.print(
+        f"As of {last_day}: {m.customers:,} customers, {m.orders:,} orders, net revenue "
+        f"{m.net_revenue:,.2f}; repeat purchase rate {m.repeat_purchase_rate:.1%}, "
+        f"median {m.median_days_between_orders:g} days between orders, churn rate "
+        f"{m.churn_rate:.1%} (no order for {m.churn_threshold_days} days)."
+    )
+    out.print(
+        f"Next: `regulars --store {run.settings.store} --as-of {last_day} metrics`, "
+        "`regulars status`, `regulars rejects`."
+    )
 
 
 def main() -> None:

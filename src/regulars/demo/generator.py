@@ -271,7 +271,8 @@ def write_demo_files(config: DemoConfig, out_dir: str) -> DemoFiles:
     phone = np.array([f"+49 30 {1000000 + c}" for c in cust], dtype=object)
     no_email = messy > 0.99
     emails = np.where(no_email, "", emails)
-    phone = np.where(messy > 0.997, "", phone)
+    no_phone = messy > 0.997
+    phone = np.where(no_phone, "", phone)
     names = [f"{f} {ln}" for f, ln in zip(cust_t.column("first_name").to_pylist(),
                                          cust_t.column("last_name").to_pylist(), strict=True)]  # fmt: skip
     bill_name = np.array(names, dtype=object)[cust]
@@ -370,7 +371,7 @@ def write_demo_files(config: DemoConfig, out_dir: str) -> DemoFiles:
         "order_id": name, "customer_id": np.array(cust_t.column("customer_id").to_pylist(),
                                                   dtype=object)[cust],
         "placed_at": placed, "order_index": idx, "status": status,
-        "malformed": bad, "no_email": no_email, "rating": rating,
+        "malformed": bad, "no_email": no_email, "no_phone": no_phone, "rating": rating,
         "subtotal": subtotal, "refunded": refunded,
     })  # fmt: skip
     pq.write_table(truth_orders, os.path.join(truth_dir, "orders.parquet"))

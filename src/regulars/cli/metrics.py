@@ -1,0 +1,81 @@
+"""`regulars metrics`: the headline retention figures."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import json
+from typing import Annotated
+
+import typer
+
+from regulars.cli.common import err, out, run_of
+
+__all__ = ["metrics"]
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{x:.1%}"
+
+
+def _num(x: float | None, digits: int = 2) -> str:
+    return "-" if x is None else f"{x:,.{digits}f}"
+
+
+def metrics(
+    ctx: typer.Context,
+    since: Annotated[
+        _dt.datetime | None,
+        typer.Option("--since", formats=["%Y-%m-%d"], help="Start of the window (default: all history)."),
+    ] = None,
+    churn_days: Annotated[
+        int | None,
+        typer.Option("--churn-days", help="Days without an order after which a customer counts as churned "
+                     "(default: the store's 90th percentile of days between orders)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:  # fmt: skip
+    """Retention metrics as of --as-of (default today): repeat rate, AOV, churn, CLV."""
+    from rich.table import Table
+
+    from regulars.metrics import store_metrics
+
+    run = run_of(ctx)
+    as_of = run.as_of or _dt.datetime.now(_dt.UTC).date()
+    wh = run.warehouse()
+    busy = err.status("Computing metrics") if run.show_progress else contextlib.nullcontext()
+    with busy:
+        m = store_metrics(wh, as_of=as_of, since=since.date() if since else None,
+                          churn_days=churn_days)  # fmt: skip
+    if as_json:
+        out.print_json(json.dumps(m.to_dict()))
+        return
+    window = f"{m.since} to {m.as_of}" if m.since else f"all history to {m.as_of}"
+    table = Table(title=f"Retention metrics, {window}")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    rows = [
+        ("customers", f"{m.customers:,}"),
+        ("  new / returning", f"{m.new_customers:,} / {m.returning_customers:,}"),
+        ("orders", f"{m.orders:,}"),
+        ("net revenue", _num(m.net_revenue)),
+        ("average order value", _num(m.aov)),
+        ("one-time buyers", f"{m.one_time_buyers:,} ({_pct(m.one_time_buyer_share)})"),
+        ("repeat purchase rate", _pct(m.repeat_purchase_rate)),
+        ("orders per customer", _num(m.orders_per_customer)),
+        ("revenue per customer", _num(m.revenue_per_customer)),
+        ("revenue from returning customers", _pct(m.returning_revenue_share)),
+        ("refund rate", _pct(m.refund_rate)),
+        ("days between orders, median / mean", f"{_num(m.median_days_between_orders, 1)} / "
+                                                 f"{_num(m.mean_days_between_orders, 1)}"),
+        ("days first to second order, median", _num(m.median_days_first_to_second_order, 1)),
+        (f"churn rate (no order for {m.churn_threshold_days} days)", _pct(m.churn_rate)),
+    ]  # fmt: skip
+    for name, span in m.historical_clv.items():
+        rows.append((f"historical CLV at {name} ({span['customers']:,} customers)",
+                     _num(span["clv"])))  # fmt: skip
+    for name, value in rows:
+        table.add_row(name, value)
+    out.print(table)
+    out.print("Definitions: docs/metrics.md")
+

@@ -1,0 +1,88 @@
+"""The orders every metric counts, and each customer's sequence of purchases.
+
+Rules pinned by tests and written in ``docs/metrics.md``:
+
+- cancelled and voided orders are kept in the store but count as orders
+  nowhere; refunded orders count, their `net` already reduced by the refund;
+- a day is a UTC calendar day; `as_of` includes its whole day;
+- for time between orders and per-customer purchase summaries, the orders
+  of one customer on one day are one *purchase occasion*.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from typing import TYPE_CHECKING
+
+import ibis
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+
+__all__ = [
+    "NOT_COUNTED",
+    "counted_orders",
+    "day_number",
+    "order_sequence",
+    "purchase_occasions",
+]
+
+#: Statuses of orders that never count as orders.
+NOT_COUNTED = ("cancelled", "voided")
+_EPOCH = _dt.date(1970, 1, 1)
+
+
+def day_number(day: _dt.date) -> int:
+    """Days since 1970-01-01 of `day`: the day numbers the metrics compute with."""
+    return (day - _EPOCH).days
+
+
+def _day(ts: ir.TimestampValue) -> ir.IntegerValue:
+    return (ts.epoch_seconds() // 86400).cast("int64")
+
+
+def counted_orders(
+    orders: ir.Table, *, as_of: _dt.date, since: _dt.date | None = None
+) -> ir.Table:
+    """Orders that count, placed from `since` (or the beginning) to `as_of` inclusive.
+
+    Adds `day`, the UTC day number of `placed_at`.
+    """
+    t = orders.mutate(day=_day(orders.placed_at))
+    keep = ~t.status.isin(NOT_COUNTED) & (t.day <= day_number(as_of))
+    if since is not None:
+        keep &= t.day >= day_number(since)
+    return t.filter(keep)
+
+
+def order_sequence(orders: ir.Table, *, as_of: _dt.date) -> ir.Table:
+    """Counted orders of identified customers up to `as_of`, numbered per customer.
+
+    Adds `order_number` (1 for a customer's first order, by time then id) and
+    `first_day`, the day of the customer's first order.
+    """
+    t = counted_orders(orders, as_of=as_of)
+    t = t.filter(t.customer_id.notnull())
+    rank = ibis.row_number().over(group_by=t.customer_id, order_by=[t.placed_at, t.order_id])
+    return t.mutate(
+        order_number=(rank + 1).cast("int64"),
+        first_day=t.day.min().over(group_by=t.customer_id),
+    )
+
+
+def purchase_occasions(orders: ir.Table, *, as_of: _dt.date) -> ir.Table:
+    """One row per customer and day with a counted order, up to `as_of`.
+
+    Columns: `customer_id`, `day`, `n_orders`, `net`, `occasion_number`
+    (1, 2, ...) and `gap_days`, days since the previous occasion (NULL for
+    the first).
+    """
+    seq = order_sequence(orders, as_of=as_of)
+    occ = seq.group_by(["customer_id", "day"]).aggregate(
+        n_orders=seq.count(), net=seq.net.sum()
+    )
+    window = ibis.window(group_by=occ.customer_id, order_by=occ.day)
+    return occ.mutate(
+        occasion_number=(ibis.row_number().over(window) + 1).cast("int64"),
+        gap_days=(occ.day - occ.day.lag().over(window)).cast("int64"),
+    )

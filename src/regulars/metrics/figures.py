@@ -1,0 +1,198 @@
+"""Run the retention metrics on a warehouse and return plain figures.
+
+The expressions live in `base` and `retention`; this module executes them
+through the `Warehouse` interface and does the small arithmetic on their
+results (ratios, quantiles of a histogram), so the same numbers reach the
+CLI, the report and the API.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from regulars.metrics.base import day_number
+from regulars.metrics.retention import (
+    clv_by_age,
+    customer_activity,
+    gap_histogram,
+    monthly_trend,
+    order_totals,
+)
+
+if TYPE_CHECKING:
+    from regulars.backends import Warehouse
+
+__all__ = ["StoreMetrics", "histogram_quantile", "store_metrics"]
+
+
+def histogram_quantile(counts: dict[int, int], q: float) -> float | None:
+    """Quantile `q` of values given as {value: count}.
+
+    The median (q = 0.5) of an even number of values is the mean of the two
+    middle ones; other quantiles take the nearest rank (the smallest value
+    with at least q of the values at or below it).
+    """
+    total = sum(counts.values())
+    if total == 0:
+        return None
+    values = sorted(counts)
+
+    def nth(k: int) -> int:  # 1-based
+        seen = 0
+        for v in values:
+            seen += counts[v]
+            if seen >= k:
+                return v
+        return values[-1]  # pragma: no cover - k <= total
+
+    if q == 0.5 and total % 2 == 0:
+        return (nth(total // 2) + nth(total // 2 + 1)) / 2
+    if q == 0.5:
+        return float(nth(total // 2 + 1))
+    return float(nth(max(1, math.ceil(q * total))))
+
+
+def _ratio(a: float | Decimal | int | None, b: float | Decimal | int | None) -> float | None:
+    if a is None or not b:
+        return None
+    return float(a) / float(b)
+
+
+@dataclass
+class StoreMetrics:
+    """Headline retention figures of a store for a window ending `as_of`.
+
+    Every field is defined in ``docs/metrics.md``.
+    """
+
+    as_of: str
+    since: str | None
+    customers: int
+    new_customers: int
+    returning_customers: int
+    orders: int
+    net_revenue: float
+    aov: float | None
+    one_time_buyers: int
+    one_time_buyer_share: float | None
+    repeat_purchase_rate: float | None
+    orders_per_customer: float | None
+    revenue_per_customer: float | None
+    returning_revenue_share: float | None
+    refund_rate: float | None
+    median_days_between_orders: float | None
+    mean_days_between_orders: float | None
+    median_days_first_to_second_order: float | None
+    churn_threshold_days: int | None
+    churned_customers: int
+    churn_rate: float | None
+    historical_clv: dict[str, dict[str, float | int | None]] = field(default_factory=dict)
+    days_between_orders: dict[int, int] = field(default_factory=dict)
+    monthly: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dictionary (histogram keys as strings)."""
+        out = asdict(self)
+        out["days_between_orders"] = {str(k): v for k, v in self.days_between_orders.items()}
+        return out
+
+
+def store_metrics(
+    wh: Warehouse,
+    *,
+    as_of: _dt.date,
+    since: _dt.date | None = None,
+    churn_days: int | None = None,
+    churn_quantile: float = 0.9,
+) -> StoreMetrics:
+    """Compute the store's retention figures as of `as_of` (inclusive).
+
+    Parameters
+    ----------
+    since
+        Start of the window (inclusive); None for all history.
+    churn_days
+        A customer is churned when their last order is more than this many
+        days before `as_of`. None derives it from the store: the
+        `churn_quantile` quantile of days between purchase occasions, rounded up.
+    """
+    orders = wh.table("orders")
+    totals = wh.to_arrow(order_totals(orders, as_of=as_of, since=since)).to_pylist()[0]
+    activity = customer_activity(orders, as_of=as_of, since=since)
+    a = wh.to_arrow(
+        activity.aggregate(
+            customers=activity.count(),
+            new_customers=activity.is_new.sum(),
+            identified_orders=activity.orders_in_window.sum(),
+            identified_net=activity.net_in_window.sum(),
+            returning_net=activity.returning_net_in_window.sum(),
+            one_time=(activity.lifetime_orders == 1).sum(),
+        )
+    ).to_pylist()[0]
+    hist_rows = wh.to_arrow(gap_histogram(orders, as_of=as_of, since=since)).to_pylist()
+    gaps = {int(r["gap_days"]): int(r["n"]) for r in hist_rows}
+    first_gaps = {int(r["gap_days"]): int(r["n_first"]) for r in hist_rows if r["n_first"]}
+    n_gaps = sum(gaps.values())
+    threshold = churn_days
+    if threshold is None:
+        all_gaps = wh.to_arrow(gap_histogram(orders, as_of=as_of)).to_pylist()
+        q = histogram_quantile({int(r["gap_days"]): int(r["n"]) for r in all_gaps}, churn_quantile)
+        threshold = math.ceil(q) if q is not None else None
+    churned = 0
+    if threshold is not None:
+        cutoff = day_number(as_of) - threshold
+        churned = int(wh.scalar(activity.filter(activity.last_day < cutoff).count()))
+    customers = int(a["customers"] or 0)
+    new = int(a["new_customers"] or 0)
+    one_time = int(a["one_time"] or 0)
+    n_orders = int(totals["orders"] or 0)
+    net = totals["net_revenue"] or Decimal(0)
+    clv = {}
+    for row in wh.to_arrow(clv_by_age(orders, as_of=as_of)).to_pylist():
+        clv[f"{row['months']}m"] = {
+            "customers": int(row["customers"]),
+            "clv": _ratio(row["total"], row["customers"]),
+        }
+    monthly = []
+    for row in wh.to_arrow(monthly_trend(orders, as_of=as_of, since=since)).to_pylist():
+        year, month0 = divmod(int(row["month_no"]), 12)
+        monthly.append({
+            "month": f"{year:04d}-{month0 + 1:02d}",
+            "orders": int(row["orders"]),
+            "customers": int(row["customers"]),
+            "new_customers": int(row["new_customers"]),
+            "returning_customers": int(row["returning_customers"]),
+            "net_revenue": float(row["net_revenue"] or 0),
+            "aov": _ratio(row["net_revenue"], row["orders"]),
+            "retention_rate": _ratio(row["retained_customers"], row["previous_customers"]),
+        })  # fmt: skip
+    return StoreMetrics(
+        as_of=as_of.isoformat(),
+        since=since.isoformat() if since else None,
+        customers=customers,
+        new_customers=new,
+        returning_customers=customers - new,
+        orders=n_orders,
+        net_revenue=float(net),
+        aov=_ratio(net, n_orders),
+        one_time_buyers=one_time,
+        one_time_buyer_share=_ratio(one_time, customers),
+        repeat_purchase_rate=_ratio(customers - one_time, customers),
+        orders_per_customer=_ratio(a["identified_orders"], customers),
+        revenue_per_customer=_ratio(a["identified_net"], customers),
+        returning_revenue_share=_ratio(a["returning_net"], a["identified_net"]),
+        refund_rate=_ratio(totals["refunded_orders"], n_orders),
+        median_days_between_orders=histogram_quantile(gaps, 0.5),
+        mean_days_between_orders=_ratio(sum(k * v for k, v in gaps.items()), n_gaps),
+        median_days_first_to_second_order=histogram_quantile(first_gaps, 0.5),
+        churn_threshold_days=threshold,
+        churned_customers=churned,
+        churn_rate=_ratio(churned, customers),
+        historical_clv=clv,
+        days_between_orders=dict(sorted(gaps.items())),
+        monthly=monthly,
+    )

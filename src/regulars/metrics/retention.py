@@ -1,0 +1,134 @@
+"""Store-level retention metrics as Ibis expressions: one aggregate each."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from typing import TYPE_CHECKING
+
+import ibis
+
+from regulars.metrics.base import counted_orders, day_number, order_sequence, purchase_occasions
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+
+__all__ = [
+    "clv_by_age",
+    "customer_activity",
+    "gap_histogram",
+    "monthly_trend",
+    "order_totals",
+]
+
+
+def order_totals(orders: ir.Table, *, as_of: _dt.date, since: _dt.date | None = None) -> ir.Table:
+    """One row: counted orders, net revenue and refunded orders in the window.
+
+    Guests without a customer id count here; they are left out of every
+    per-customer figure.
+    """
+    t = counted_orders(orders, as_of=as_of, since=since)
+    return t.aggregate(
+        orders=t.count(),
+        net_revenue=t.net.sum(),
+        refunded_orders=(t.refunded > 0).sum(),
+    )
+
+
+def customer_activity(
+    orders: ir.Table, *, as_of: _dt.date, since: _dt.date | None = None
+) -> ir.Table:
+    """One row per customer with a counted order in the window.
+
+    Columns: `orders_in_window`, `net_in_window`, `returning_net_in_window`
+    (net of orders that were not the customer's first), `lifetime_orders`
+    (up to `as_of`), `first_day`, `last_day`, `is_new` (first order in the
+    window).
+    """
+    seq = order_sequence(orders, as_of=as_of)
+    start = day_number(since) if since is not None else None
+    in_window = seq.day >= (start if start is not None else -(10**9))
+    per = seq.group_by("customer_id").aggregate(
+        orders_in_window=in_window.cast("int64").sum(),
+        net_in_window=ibis.ifelse(in_window, seq.net, 0).sum(),
+        returning_net_in_window=ibis.ifelse(in_window & (seq.order_number > 1), seq.net, 0).sum(),
+        lifetime_orders=seq.count(),
+        first_day=seq.day.min(),
+        last_day=seq.day.max(),
+    )
+    per = per.filter(per.orders_in_window > 0)
+    return per.mutate(is_new=per.first_day >= (start if start is not None else -(10**9)))
+
+
+def gap_histogram(orders: ir.Table, *, as_of: _dt.date, since: _dt.date | None = None) -> ir.Table:
+    """Days between consecutive purchase occasions: `gap_days`, `n`, `n_first`.
+
+    `n_first` counts only first-to-second gaps. A gap belongs to the window
+    of its later occasion.
+    """
+    occ = purchase_occasions(orders, as_of=as_of)
+    occ = occ.filter(occ.gap_days.notnull())
+    if since is not None:
+        occ = occ.filter(occ.day >= day_number(since))
+    return occ.group_by("gap_days").aggregate(
+        n=occ.count(), n_first=(occ.occasion_number == 2).sum().cast("int64")
+    )
+
+
+def clv_by_age(orders: ir.Table, *, as_of: _dt.date, months: tuple[int, ...] = (3, 6, 12, 24)) -> ir.Table:
+    """Historical CLV: mean net revenue per customer within N months of the first order.
+
+    Only customers whose first order is at least N months before `as_of`
+    are observable for N; a month is 365.25 / 12 days. One row per N:
+    `months`, `customers` (observable), `clv` (mean cumulative net).
+    """
+    seq = order_sequence(orders, as_of=as_of)
+    today = day_number(as_of)
+    parts = []
+    for n in months:
+        span = round(n * 365.25 / 12)
+        eligible = seq.filter(seq.first_day <= today - span)
+        within = eligible.day < eligible.first_day + span
+        per = eligible.group_by("customer_id").aggregate(
+            value=ibis.ifelse(within, eligible.net, 0).sum()
+        )
+        parts.append(
+            per.aggregate(customers=per.count(), total=per.value.sum()).mutate(
+                months=ibis.literal(n, "int64")
+            )
+        )
+    return ibis.union(*parts)
+
+
+def monthly_trend(orders: ir.Table, *, as_of: _dt.date, since: _dt.date | None = None) -> ir.Table:
+    """Per calendar month (UTC): orders, customers, new and returning customers,
+    net revenue, and retained customers (also active the month before).
+    """
+    seq = order_sequence(orders, as_of=as_of)
+    month_no = seq.placed_at.year() * 12 + seq.placed_at.month() - 1
+    seq = seq.mutate(month_no=month_no.cast("int64"))
+    first_month = seq.filter(seq.order_number == 1).select("customer_id", first_month=seq.month_no)
+    active = seq.select("customer_id", "month_no").distinct()
+    prev = active.select(customer_id=active.customer_id, month_no=active.month_no + 1)
+    retained = active.semi_join(prev, ["customer_id", "month_no"]).group_by("month_no").aggregate(
+        retained_customers=lambda t: t.count()
+    )
+    prev_count = active.group_by("month_no").aggregate(n=lambda t: t.count()).select(
+        month_no=lambda t: t.month_no + 1, previous_customers=lambda t: t.n
+    )
+    with_first = seq.join(first_month, "customer_id")
+    per = with_first.group_by("month_no").aggregate(
+        orders=with_first.count(),
+        customers=with_first.customer_id.nunique(),
+        new_customers=with_first.customer_id.nunique(where=with_first.first_month == with_first.month_no),
+        net_revenue=with_first.net.sum(),
+    )
+    out = per.left_join(retained, "month_no").drop("month_no_right")
+    out = out.left_join(prev_count, "month_no").drop("month_no_right")
+    if since is not None:
+        out = out.filter(out.month_no >= since.year * 12 + since.month - 1)
+    return out.mutate(
+        returning_customers=out.customers - out.new_customers,
+        retained_customers=out.retained_customers.fill_null(0),
+        previous_customers=out.previous_customers.fill_null(0),
+    ).order_by("month_no")

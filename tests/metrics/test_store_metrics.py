@@ -1,0 +1,129 @@
+"""Store metrics pinned on a dozen customers worked out by hand.
+
+as_of = 2025-06-30. Customers and their orders (net):
+
+A  2025-01-10 100, 02-09 50 (partly refunded), 03-11 50   gaps 30, 30
+B  2025-01-15 20                                          one-time
+C  2025-02-01 10 at 09:00 and 15 at 18:00                 2 orders, 1 occasion
+D  2025-03-01 40, 03-05 cancelled                         one-time (cancelled never counts)
+E  2025-04-01 refunded in full (net 0), 05-01 30          gap 30; refunded order counts
+F  2025-04-10 cancelled only                              not a customer
+G  2025-05-20 25, 06-29 25                                gap 40
+H  2025-07-05 after as_of                                 not seen
+I  2024-12-20 80, 2025-06-15 20                           gap 177
+guest (no id) 2025-06-01 60                               counts in orders/revenue only
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pyarrow as pa
+import pytest
+
+from regulars.backends import Append
+from regulars.metrics import histogram_quantile, store_metrics
+
+AS_OF = dt.date(2025, 6, 30)
+ROWS = [
+    # order_id, customer, placed_at, status, net, refunded
+    ("a1", "A", "2025-01-10 10:00", "paid", "100", "0"),
+    ("a2", "A", "2025-02-09 10:00", "partially_refunded", "50", "10"),
+    ("a3", "A", "2025-03-11 10:00", "paid", "50", "0"),
+    ("b1", "B", "2025-01-15 10:00", "paid", "20", "0"),
+    ("c1", "C", "2025-02-01 09:00", "paid", "10", "0"),
+    ("c2", "C", "2025-02-01 18:00", "paid", "15", "0"),
+    ("d1", "D", "2025-03-01 10:00", "paid", "40", "0"),
+    ("d2", "D", "2025-03-05 10:00", "cancelled", "0", "0"),
+    ("e1", "E", "2025-04-01 10:00", "refunded", "0", "30"),
+    ("e2", "E", "2025-05-01 10:00", "paid", "30", "0"),
+    ("f1", "F", "2025-04-10 10:00", "voided", "0", "0"),
+    ("g1", "G", "2025-05-20 10:00", "paid", "25", "0"),
+    ("g2", "G", "2025-06-29 23:59", "paid", "25", "0"),
+    ("h1", "H", "2025-07-05 10:00", "paid", "99", "0"),
+    ("i1", "I", "2024-12-20 10:00", "paid", "80", "0"),
+    ("i2", "I", "2025-06-15 10:00", "paid", "20", "0"),
+    ("x1", None, "2025-06-01 10:00", "paid", "60", "0"),
+]
+
+
+@pytest.fixture
+def store(warehouse):
+    money = pa.decimal128(18, 2)
+    data = pa.table({
+        "order_id": [r[0] for r in ROWS],
+        "customer_id": [r[1] for r in ROWS],
+        "placed_at": pa.array(
+            [dt.datetime.fromisoformat(r[2]).replace(tzinfo=dt.UTC) for r in ROWS],
+            pa.timestamp("us", tz="UTC"),
+        ),
+        "status": [r[3] for r in ROWS],
+        "net": pa.array([Decimal(r[4]) for r in ROWS], money),
+        "refunded": pa.array([Decimal(r[5]) for r in ROWS], money),
+        "source": ["test"] * len(ROWS),
+    })  # fmt: skip
+    warehouse.apply([Append("orders", data)])
+    return warehouse
+
+
+def test_all_history(store):
+    m = store_metrics(store, as_of=AS_OF)
+    assert m.customers == 7  # A B C D E G I
+    assert (m.new_customers, m.returning_customers) == (7, 0)
+    assert m.orders == 14  # 13 identified + the guest
+    assert m.net_revenue == pytest.approx(525)
+    assert m.aov == pytest.approx(37.5)
+    assert m.one_time_buyers == 2  # B, D
+    assert m.repeat_purchase_rate == pytest.approx(5 / 7)  # C counts: two orders
+    assert m.orders_per_customer == pytest.approx(13 / 7)
+    assert m.revenue_per_customer == pytest.approx(465 / 7)
+    assert m.returning_revenue_share == pytest.approx(190 / 465)
+    assert m.refund_rate == pytest.approx(2 / 14)
+    # Occasion gaps: A 30 30, E 30, G 40, I 177 (C's two orders are one occasion).
+    assert m.days_between_orders == {30: 3, 40: 1, 177: 1}
+    assert m.median_days_between_orders == 30
+    assert m.mean_days_between_orders == pytest.approx(307 / 5)
+    assert m.median_days_first_to_second_order == 35  # 30 30 40 177
+    assert m.churn_threshold_days == 177  # 90th percentile, nearest rank
+    assert (m.churned_customers, m.churn_rate) == (0, 0)
+
+
+def test_explicit_churn_threshold(store):
+    m = store_metrics(store, as_of=AS_OF, churn_days=90)
+    assert m.churn_threshold_days == 90
+    assert m.churned_customers == 4  # last order before 2025-04-01: A B C D
+    assert m.churn_rate == pytest.approx(4 / 7)
+
+
+def test_window(store):
+    m = store_metrics(store, as_of=AS_OF, since=dt.date(2025, 3, 1))
+    assert m.customers == 5  # A D E G I
+    assert (m.new_customers, m.returning_customers) == (3, 2)  # D E G new
+    assert m.orders == 8
+    assert m.net_revenue == pytest.approx(250)
+    assert m.days_between_orders == {30: 2, 40: 1, 177: 1}  # A's Feb gap is outside
+
+
+def test_historical_clv_only_observable_customers(store):
+    m = store_metrics(store, as_of=AS_OF)
+    # 3 months = 91 days: A 200, B 20, C 25, D 40, I 80 (I's June order is later).
+    assert m.historical_clv["3m"] == {"customers": 5, "clv": pytest.approx(73)}
+    assert m.historical_clv["6m"] == {"customers": 1, "clv": pytest.approx(100)}
+    assert m.historical_clv["12m"] == {"customers": 0, "clv": None}
+
+
+def test_monthly_trend(store):
+    months = {r["month"]: r for r in store_metrics(store, as_of=AS_OF).monthly}
+    feb = months["2025-02"]
+    assert (feb["orders"], feb["customers"], feb["new_customers"]) == (3, 2, 1)
+    assert feb["retention_rate"] == pytest.approx(1 / 2)  # of A, B in January only A
+    assert "2025-07" not in months
+
+
+def test_histogram_quantile():
+    assert histogram_quantile({}, 0.5) is None
+    assert histogram_quantile({1: 1, 2: 1, 10: 1}, 0.5) == 2
+    assert histogram_quantile({1: 2, 3: 2}, 0.5) == 2
+    assert histogram_quantile({5: 9, 100: 1}, 0.9) == 5
+    assert histogram_quantile({5: 8, 100: 2}, 0.9) == 100
