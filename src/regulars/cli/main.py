@@ -11,6 +11,7 @@ from rich.markup import escape
 from typer.core import TyperGroup
 
 from regulars.cli import imports
+from regulars.cli.cohorts import cohorts as cohorts_command
 from regulars.cli.metrics import metrics as metrics_command
 from regulars.cli.common import Run, err, out, run_of
 from regulars.config import Settings
@@ -46,6 +47,7 @@ app = typer.Typer(
 )
 app.add_typer(imports.app, name="import")
 app.command("metrics")(metrics_command)
+app.command("cohorts")(cohorts_command)
 
 
 @app.callback()

@@ -1,0 +1,104 @@
+"""Run cohort grids on a warehouse; pivot them into matrices."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from regulars.cohorts.grid import cohort_grid, time_to_nth_order
+from regulars.errors import InputError
+from regulars.metrics.figures import histogram_quantile
+
+if TYPE_CHECKING:
+    from regulars.backends import Warehouse
+
+__all__ = ["MEASURES", "CohortMatrix", "cohort_matrix", "time_to_order_summary"]
+
+#: Measures a matrix can show, and how each is computed from a grid row.
+MEASURES = {
+    "active_share": "share of the cohort's observable customers who ordered in the period",
+    "active_customers": "customers who ordered in the period",
+    "orders": "counted orders in the period",
+    "revenue": "net revenue in the period",
+    "ltv": "cumulative net revenue per observable customer up to the period",
+}
+
+
+def _value(row: dict[str, Any], measure: str) -> float | int | None:
+    if measure == "active_share":
+        return row["active_customers"] / row["customers"] if row["customers"] else None
+    if measure == "ltv":
+        return float(row["cumulative_revenue"]) / row["customers"] if row["customers"] else None
+    if measure == "revenue":
+        return float(row["revenue"])
+    return int(row[measure])
+
+
+@dataclass
+class CohortMatrix:
+    """A pivoted cohort table: `values[cohort][p]` is None where not observable."""
+
+    by: str
+    period: str
+    measure: str
+    as_of: str
+    cohorts: list[str] = field(default_factory=list)
+    sizes: dict[str, int] = field(default_factory=dict)
+    values: dict[str, list[float | int | None]] = field(default_factory=dict)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: the matrix and the tidy rows it came from."""
+        return {
+            "by": self.by, "period": self.period, "measure": self.measure,
+            "as_of": self.as_of, "cohorts": self.cohorts, "sizes": self.sizes,
+            "matrix": self.values,
+            "rows": [{k: (float(v) if hasattr(v, "as_tuple") else v) for k, v in r.items()}
+                     for r in self.rows],
+        }  # fmt: skip
+
+
+def cohort_matrix(
+    wh: Warehouse,
+    *,
+    as_of: _dt.date,
+    by: str = "first_month",
+    measure: str = "active_share",
+    period: str = "month",
+    max_periods: int | None = None,
+) -> CohortMatrix:
+    """Compute the cohort grid and pivot `measure` into a cohort x period matrix."""
+    if measure not in MEASURES:
+        raise InputError(f"Unknown measure {measure!r}.", hint=f"Choose one of: {', '.join(MEASURES)}.")
+    grid = cohort_grid(wh.table("orders"), wh.table("order_lines"), as_of=as_of, by=by,
+                       period=period, max_periods=max_periods)  # fmt: skip
+    rows = wh.to_arrow(grid).to_pylist()
+    out = CohortMatrix(by=by, period=period, measure=measure, as_of=as_of.isoformat(), rows=rows)
+    width = 1 + max((r["period"] for r in rows), default=-1)
+    for row in rows:
+        cohort = row["cohort"]
+        if cohort not in out.values:
+            out.cohorts.append(cohort)
+            out.sizes[cohort] = int(row["cohort_customers"])
+            out.values[cohort] = [None] * width
+        out.values[cohort][row["period"]] = _value(row, measure)
+    return out
+
+
+def time_to_order_summary(
+    wh: Warehouse, *, as_of: _dt.date, by: str = "first_month", n: int = 2
+) -> dict[str, dict[str, Any]]:
+    """Per cohort: customers who reached their n-th purchase occasion, and the
+    median and 90th percentile of days it took."""
+    rows = wh.to_arrow(
+        time_to_nth_order(wh.table("orders"), wh.table("order_lines"), as_of=as_of, by=by, n=n)
+    ).to_pylist()
+    hist: dict[str, dict[int, int]] = {}
+    for r in rows:
+        hist.setdefault(r["cohort"], {})[int(r["days"])] = int(r["customers"])
+    return {
+        c: {"customers": sum(h.values()), "median_days": histogram_quantile(h, 0.5),
+            "p90_days": histogram_quantile(h, 0.9), "histogram": h}
+        for c, h in hist.items()
+    }  # fmt: skip

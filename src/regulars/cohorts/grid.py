@@ -1,0 +1,111 @@
+"""Cohort grids: per cohort and period since acquisition, tidy and long.
+
+Periods count from each customer's own first order: period 0 is the first
+`period_days` after it, period 1 the next, and so on (week = 7 days, month =
+365.25 / 12 days, quarter = 365.25 / 4 days). A customer is *observable* in
+period p once p has started for them by `as_of`; cohort figures for period p
+use only the customers observable then, so a period no customer has reached
+yet has no row at all (empty, never zero).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from typing import TYPE_CHECKING
+
+import ibis
+import pyarrow as pa
+
+from regulars.cohorts.keys import cohort_key, first_orders
+from regulars.errors import InputError
+from regulars.metrics.base import day_number, order_sequence, purchase_occasions
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+
+__all__ = ["PERIODS", "cohort_grid", "time_to_nth_order"]
+
+PERIODS = {"week": 7.0, "month": 365.25 / 12, "quarter": 365.25 / 4}
+#: Periods looked at by default: ten years.
+HORIZON = {"week": 522, "month": 120, "quarter": 40}
+
+
+def _period_days(period: str) -> float:
+    if period not in PERIODS:
+        raise InputError(f"Unknown period {period!r}.", hint=f"Choose one of: {', '.join(PERIODS)}.")
+    return PERIODS[period]
+
+
+def cohort_grid(
+    orders: ir.Table,
+    lines: ir.Table,
+    *,
+    as_of: _dt.date,
+    by: str = "first_month",
+    period: str = "month",
+    max_periods: int | None = None,
+) -> ir.Table:
+    """Tidy cohort table: one row per cohort and observable period.
+
+    Columns: `cohort`, `period`, `cohort_customers` (all customers of the
+    cohort), `customers` (observable in the period), `active_customers`
+    (with a counted order in it), `orders`, `revenue`, `cumulative_revenue`
+    (net of periods 0..p of the observable customers; divided by `customers`
+    it is the LTV curve).
+    """
+    length = _period_days(period)
+    today = day_number(as_of)
+    first = first_orders(orders, lines, as_of=as_of)
+    members = first.select("customer_id", "first_day", cohort=cohort_key(first, by))
+    seq = order_sequence(orders, as_of=as_of).select("customer_id", "day", "net")
+    o = seq.join(members, "customer_id")
+    o = o.mutate(period=((o.day - o.first_day) / length).floor().cast("int64"))
+
+    # Candidate periods; the observability filter below keeps those reached.
+    horizon = max_periods if max_periods is not None else HORIZON[period]
+    periods = ibis.memtable(pa.table({"period": pa.array(range(horizon), pa.int64())}))
+
+    # Observable customers per cohort and period, from counts per first day.
+    by_day = members.group_by(["cohort", "first_day"]).aggregate(n=members.count())
+    sizes = by_day.group_by("cohort").aggregate(cohort_customers=by_day.n.sum())
+    reach = by_day.cross_join(periods)
+    reach = reach.filter(reach.first_day + reach.period * length <= today)
+    observable = reach.group_by(["cohort", "period"]).aggregate(customers=reach.n.sum())
+
+    per = o.group_by(["cohort", "period"]).aggregate(
+        active_customers=o.customer_id.nunique(), orders=o.count(), revenue=o.net.sum()
+    )
+    # Cumulative revenue of the customers observable at p, over periods <= p.
+    rev_day = o.group_by(["cohort", "first_day", "period"]).aggregate(revenue=o.net.sum())
+    rev_day = rev_day.rename(q="period")
+    pairs = rev_day.cross_join(periods)
+    pairs = pairs.filter(
+        (pairs.q <= pairs.period) & (pairs.first_day + pairs.period * length <= today)
+    )
+    cumulative = pairs.group_by(["cohort", "period"]).aggregate(cumulative_revenue=pairs.revenue.sum())
+
+    grid = observable.join(sizes, "cohort")
+    grid = grid.left_join(per, ["cohort", "period"]).drop("cohort_right", "period_right")
+    grid = grid.left_join(cumulative, ["cohort", "period"]).drop("cohort_right", "period_right")
+    zero = ibis.literal(0).cast("decimal(18, 2)")
+    return grid.mutate(
+        active_customers=grid.active_customers.fill_null(0),
+        orders=grid.orders.fill_null(0),
+        revenue=grid.revenue.fill_null(zero),
+        cumulative_revenue=grid.cumulative_revenue.fill_null(zero),
+    ).order_by(["cohort", "period"])
+
+
+def time_to_nth_order(
+    orders: ir.Table, lines: ir.Table, *, as_of: _dt.date, by: str = "first_month", n: int = 2
+) -> ir.Table:
+    """Days from the first purchase occasion to the n-th, per cohort: `cohort`, `days`, `customers`."""
+    first = first_orders(orders, lines, as_of=as_of)
+    members = first.select("customer_id", cohort=cohort_key(first, by))
+    occ = purchase_occasions(orders, as_of=as_of)
+    start = occ.filter(occ.occasion_number == 1).select("customer_id", start=occ.day)
+    nth = occ.filter(occ.occasion_number == n).select("customer_id", "day")
+    t = nth.join(start, "customer_id").join(members, "customer_id")
+    t = t.mutate(days=(t.day - t.start).cast("int64"))
+    return t.group_by(["cohort", "days"]).aggregate(customers=t.count()).order_by(["cohort", "days"])
+
