@@ -13,6 +13,7 @@ from typer.core import TyperGroup
 from regulars.cli import imports
 from regulars.cli.cohorts import cohorts as cohorts_command
 from regulars.cli.metrics import metrics as metrics_command
+from regulars.cli.products import products as products_command
 from regulars.cli.common import Run, err, out, run_of
 from regulars.config import Settings
 from regulars.errors import FileFormatError, RegularsError
@@ -48,6 +49,7 @@ app = typer.Typer(
 app.add_typer(imports.app, name="import")
 app.command("metrics")(metrics_command)
 app.command("cohorts")(cohorts_command)
+app.command("products")(products_command)
 
 
 @app.callback()

@@ -18,11 +18,12 @@ class Product:
     cycle_days: int | None  # natural replenishment cycle; None = bought once
     first_weight: float  # how often it is a first purchase
     dropout_factor: float = 1.0  # planted: multiplies p of customers starting here
+    rate_factor: float = 1.0  # planted: multiplies the purchase rate of those customers
 
 
 CATALOGUE: tuple[Product, ...] = (
-    # Planted: buyers who start with the 1 kg beans are loyal (p halved).
-    Product("COF-1KG", "Coffee Beans 1kg", "coffee", 24.00, 30, 0.18, 0.5),
+    # Planted: buyers who start with the 1 kg beans are loyal (p halved, faster).
+    Product("COF-1KG", "Coffee Beans 1kg", "coffee", 24.00, 30, 0.18, 0.5, 1.3),
     Product("ESP-POD50", "Espresso Pods (50)", "coffee", 14.50, 30, 0.12),
     Product("TEA-GRN100", "Grüner Tee 100g", "tea", 9.00, 60, 0.10),
     Product("TEA-BRL", "보리차 Barley Tea", "tea", 7.50, 60, 0.05),
@@ -32,8 +33,8 @@ CATALOGUE: tuple[Product, ...] = (
     Product("EQ-PRESS", "French Press", "equipment", 35.00, None, 0.10),
     Product("EQ-KETTLE", "Gooseneck Kettle", "equipment", 59.00, None, 0.07),
     Product("TW-MUG2", "Mug Set, 2 pcs", "tableware", 25.00, None, 0.08),
-    # Planted: the sample box breeds one-time buyers (p more than doubled).
-    Product("SMP-BOX", "Sample Box", "sampler", 12.00, None, 0.12, 2.4),
+    # Planted: the sample box breeds one-time buyers (slow to return, p x2.4).
+    Product("SMP-BOX", "Sample Box", "sampler", 12.00, None, 0.12, 2.4, 0.3),
 )
 
 #: channel -> (share of new customers, multiplier on the dropout probability p)

@@ -83,9 +83,9 @@ class DemoConfig:
     seed: int = 7
     end: _dt.date = _dt.date(2026, 11, 21)
     years: float = 3.0
-    r: float = 1.2
-    mean_days_consumable: float = 40.0
-    mean_days_durable: float = 110.0
+    r: float = 0.6
+    mean_days_consumable: float = 60.0
+    mean_days_durable: float = 150.0
     a: float = 1.2
     b: float = 4.0
     bad_rating_dropout: float = 0.5
@@ -137,6 +137,7 @@ def simulate(config: DemoConfig) -> dict[str, pa.Table]:
     mean_days = np.where(consumable_first, config.mean_days_consumable, config.mean_days_durable)
     rate = rng.gamma(config.r, 1.0 / (config.r * mean_days))  # orders per day
     rate *= np.array([COUPONS[codes[c]][3] for c in coupon])
+    rate *= np.array([CATALOGUE[i].rate_factor for i in first_product])
     p = rng.beta(config.a, config.b, size=n)
     p *= np.array([CATALOGUE[i].dropout_factor for i in first_product])
     p *= np.array([CHANNELS[names[c]][1] for c in channel])

@@ -1,0 +1,48 @@
+"""`regulars products`: repurchase, replenishment and what first products lead to."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from typing import Annotated
+
+import typer
+
+from regulars.cli.common import out, run_of
+
+__all__ = ["products"]
+
+
+def _f(x: float | None, fmt: str) -> str:
+    return "-" if x is None else format(x, fmt)
+
+
+def products(
+    ctx: typer.Context,
+    min_pairs: Annotated[int, typer.Option("--min-pairs", help="Transitions needed to list a next product.")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:  # fmt: skip
+    """Per product: buyers, repurchase rate, replenishment interval, first-order outcomes."""
+    from rich.table import Table
+
+    from regulars.products import product_table
+
+    run = run_of(ctx)
+    as_of = run.as_of or _dt.datetime.now(_dt.UTC).date()
+    rows = product_table(run.warehouse(), as_of=as_of, min_pairs=min_pairs)
+    if as_json:
+        out.print_json(json.dumps({"as_of": as_of.isoformat(), "products": [r.to_dict() for r in rows]}))
+        return
+    table = Table(title=f"Products (as of {as_of})")
+    for col in ("product", "buyers", "repurchase", "orders/buyer", "days to rebuy (IQR)",
+                "first-order customers", "2nd order in 12m", "12m revenue", "next bought (lift)"):  # fmt: skip
+        table.add_column(col, justify="left" if col in ("product", "next bought (lift)") else "right")
+    for r in rows:
+        iqr = (f"{_f(r.replenishment_median_days, '.0f')} ({_f(r.replenishment_q1_days, '.0f')}-"
+               f"{_f(r.replenishment_q3_days, '.0f')})")  # fmt: skip
+        nxt = ", ".join(f"{n['product']} ({n['lift']:.1f})" for n in r.next_products)
+        table.add_row(r.product, f"{r.buyers:,}", _f(r.repurchase_rate, ".0%"),
+                      _f(r.orders_per_buyer, ".2f"), iqr, f"{r.first_order_customers:,}",
+                      _f(r.second_order_rate, ".0%"), _f(r.revenue_12m_per_customer, ",.2f"), nxt)  # fmt: skip
+    out.print(table)
+    out.print("Definitions: docs/products.md")

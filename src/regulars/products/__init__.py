@@ -1,0 +1,18 @@
+"""Products: who buys them, how often again, and what comes next."""
+
+from regulars.products.analysis import (
+    first_order_outcomes,
+    next_purchase_affinity,
+    product_buyers,
+    replenishment_gaps,
+)
+from regulars.products.figures import ProductRow, product_table
+
+__all__ = [
+    "ProductRow",
+    "first_order_outcomes",
+    "next_purchase_affinity",
+    "product_buyers",
+    "product_table",
+    "replenishment_gaps",
+]

@@ -1,0 +1,114 @@
+"""Product analyses as Ibis expressions.
+
+A *product purchase* is a line of a counted order (see ``docs/metrics.md``);
+purchases of one product by one customer on one day are one purchase
+occasion of that product.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from typing import TYPE_CHECKING
+
+import ibis
+
+from regulars.metrics.base import day_number, order_sequence
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+
+__all__ = [
+    "first_order_outcomes",
+    "next_purchase_affinity",
+    "product_buyers",
+    "replenishment_gaps",
+]
+
+
+def _purchases(orders: ir.Table, lines: ir.Table, *, as_of: _dt.date) -> ir.Table:
+    seq = order_sequence(orders, as_of=as_of)
+    joined = seq.join(lines, ["source", "order_id"])
+    return joined.select(
+        "customer_id", "order_id", "day", "order_number", "first_day", "net",
+        product=ibis.coalesce(joined.product_name, joined.product_id),
+    )  # fmt: skip
+
+
+def product_buyers(orders: ir.Table, lines: ir.Table, *, as_of: _dt.date) -> ir.Table:
+    """Per product: `buyers`, `repeat_buyers` (bought it on 2+ days),
+    `orders_per_buyer` (mean counted orders of its buyers, any product)."""
+    p = _purchases(orders, lines, as_of=as_of)
+    days = p.group_by(["product", "customer_id"]).aggregate(n_days=p.day.nunique())
+    seq = order_sequence(orders, as_of=as_of)
+    per_customer = seq.group_by("customer_id").aggregate(n_orders=seq.count())
+    d = days.join(per_customer, "customer_id")
+    return d.group_by("product").aggregate(
+        buyers=d.count(),
+        repeat_buyers=(d.n_days >= 2).cast("int64").sum(),
+        orders_per_buyer=d.n_orders.mean(),
+    )
+
+
+def replenishment_gaps(orders: ir.Table, lines: ir.Table, *, as_of: _dt.date) -> ir.Table:
+    """Days between consecutive purchase days of the same product by the same
+    customer: `product`, `gap_days`, `n`."""
+    p = _purchases(orders, lines, as_of=as_of).select("product", "customer_id", "day").distinct()
+    w = ibis.window(group_by=[p.product, p.customer_id], order_by=p.day)
+    g = p.mutate(gap_days=(p.day - p.day.lag().over(w)).cast("int64"))
+    g = g.filter(g.gap_days.notnull())
+    return g.group_by(["product", "gap_days"]).aggregate(n=g.count())
+
+
+def first_order_outcomes(
+    orders: ir.Table, lines: ir.Table, *, as_of: _dt.date, horizon_days: int = 365
+) -> ir.Table:
+    """Per product on the first order: what its customers did in the next `horizon_days`.
+
+    Only customers whose first order is at least `horizon_days` before `as_of`
+    count, so every product is judged over the same span. Columns: `product`,
+    `customers`, `second_order` (customers with another counted order within
+    the span), `revenue` (their net revenue within it, first order included).
+    """
+    seq = order_sequence(orders, as_of=as_of)
+    cutoff = day_number(as_of) - horizon_days
+    seq = seq.filter(seq.first_day <= cutoff)
+    within = seq.filter(seq.day < seq.first_day + horizon_days)
+    per_customer = within.group_by("customer_id").aggregate(
+        n_orders=within.count(), revenue=within.net.sum()
+    )
+    first_lines = _purchases(orders, lines, as_of=as_of)
+    first_lines = first_lines.filter(first_lines.order_number == 1).select("product", "customer_id").distinct()
+    t = first_lines.join(per_customer, "customer_id")
+    return t.group_by("product").aggregate(
+        customers=t.count(),
+        second_order=(t.n_orders >= 2).cast("int64").sum(),
+        revenue=t.revenue.sum(),
+    )
+
+
+def next_purchase_affinity(orders: ir.Table, lines: ir.Table, *, as_of: _dt.date) -> ir.Table:
+    """"Buyers of A next buy B": over consecutive orders (k, k+1) of a customer.
+
+    Columns: `product`, `next_product`, `n_pairs` (transitions with A in order
+    k and B in order k+1), `n_product` (transitions with A in order k),
+    `n_next` (transitions with B in order k+1), `n_transitions` (all
+    transitions). Confidence = n_pairs / n_product, lift = confidence /
+    (n_next / n_transitions), support = n_pairs / n_transitions.
+    """
+    p = _purchases(orders, lines, as_of=as_of).select("customer_id", "order_number", "product").distinct()
+    seq = order_sequence(orders, as_of=as_of)
+    total = seq.filter(seq.order_number > 1).count()
+    a = p.rename(k="order_number")
+    later = p.filter(p.order_number > 1)
+    b = later.select("customer_id", next_product=later.product, k=later.order_number - 1)
+    pairs = a.join(b, ["customer_id", "k"])
+    n_pairs = pairs.group_by(["product", "next_product"]).aggregate(n_pairs=pairs.count())
+    has_next = seq.filter(seq.order_number > 1).select("customer_id", k=seq.order_number - 1)
+    a_next = a.join(has_next, ["customer_id", "k"])
+    n_product = a_next.group_by("product").aggregate(n_product=a_next.count())
+    n_next = b.group_by("next_product").aggregate(n_next=b.count())
+    return (
+        n_pairs.join(n_product, "product")
+        .join(n_next, "next_product")
+        .mutate(n_transitions=total)
+    )

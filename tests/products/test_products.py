@@ -1,0 +1,77 @@
+"""Product figures on a small store worked out by hand (as_of 2025-12-31).
+
+P  2024-01-01 [Beans, Mug]   2024-01-31 [Beans]   2024-03-01 [Beans, Filter]
+Q  2024-02-01 [Beans]        2024-02-11 [Tea]
+R  2024-03-01 [Tea]
+S  2025-06-01 [Beans]        2025-06-10 [Tea]     (first order < 365 days before as_of)
+Every order's net is 10.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pyarrow as pa
+import pytest
+
+from regulars.backends import Append
+from regulars.products import product_table
+
+AS_OF = dt.date(2025, 12, 31)
+ORDERS = [
+    ("p1", "P", "2024-01-01", ["Beans", "Mug"]),
+    ("p2", "P", "2024-01-31", ["Beans"]),
+    ("p3", "P", "2024-03-01", ["Beans", "Filter"]),
+    ("q1", "Q", "2024-02-01", ["Beans"]),
+    ("q2", "Q", "2024-02-11", ["Tea"]),
+    ("r1", "R", "2024-03-01", ["Tea"]),
+    ("s1", "S", "2025-06-01", ["Beans"]),
+    ("s2", "S", "2025-06-10", ["Tea"]),
+]
+
+
+@pytest.fixture
+def store(warehouse):
+    orders = pa.table({
+        "order_id": [o[0] for o in ORDERS], "customer_id": [o[1] for o in ORDERS],
+        "placed_at": pa.array([dt.datetime.fromisoformat(o[2]).replace(tzinfo=dt.UTC) for o in ORDERS],
+                              pa.timestamp("us", tz="UTC")),
+        "status": ["paid"] * len(ORDERS),
+        "net": pa.array([Decimal(10)] * len(ORDERS), pa.decimal128(18, 2)),
+        "source": ["test"] * len(ORDERS),
+    })  # fmt: skip
+    lines = [(o[0], i + 1, name) for o in ORDERS for i, name in enumerate(o[3])]
+    lines_t = pa.table({
+        "source": ["test"] * len(lines), "order_id": [x[0] for x in lines],
+        "line_no": pa.array([x[1] for x in lines], pa.int32()),
+        "product_name": [x[2] for x in lines],
+        "quantity": pa.array([1] * len(lines), pa.int64()),
+    })  # fmt: skip
+    warehouse.apply([Append("orders", orders), Append("order_lines", lines_t)])
+    return warehouse
+
+
+def test_product_table(store):
+    rows = {r.product: r for r in product_table(store, as_of=AS_OF, min_pairs=1)}
+    beans, tea = rows["Beans"], rows["Tea"]
+    assert (beans.buyers, beans.repeat_buyers) == (3, 1)
+    assert beans.repurchase_rate == pytest.approx(1 / 3)
+    assert beans.orders_per_buyer == pytest.approx(7 / 3)
+    assert (tea.buyers, tea.repeat_buyers, tea.orders_per_buyer) == (3, 0, pytest.approx(5 / 3))
+    # Beans re-bought by P after 30 and 30 days (2024 is a leap year).
+    assert beans.replenishment_median_days == 30
+    assert tea.replenishment_median_days is None
+    # First-order outcomes over 365 days: P and Q started on Beans, R on Tea; S is too recent.
+    assert beans.first_order_customers == 2
+    assert beans.second_order_rate == 1.0 and beans.revenue_12m_per_customer == pytest.approx(25)
+    assert (tea.first_order_customers, tea.second_order_rate) == (1, 0.0)
+    assert rows["Mug"].revenue_12m_per_customer == pytest.approx(30)
+    # Next purchases: Beans -> Tea twice of 4 Beans transitions; Tea is next in 2 of 4.
+    nxt = {n["product"]: n for n in beans.next_products}
+    assert nxt["Tea"]["confidence"] == 0.5 and nxt["Tea"]["lift"] == 1.0
+    assert nxt["Tea"]["support"] == 0.5 and nxt["Tea"]["pairs"] == 2
+    assert rows["Mug"].next_products[0] == {
+        "product": "Beans", "pairs": 1, "support": 0.25, "confidence": 1.0, "lift": 2.0,
+    }  # fmt: skip
+    assert [r.product for r in product_table(store, as_of=AS_OF)][:2] == ["Beans", "Tea"]
