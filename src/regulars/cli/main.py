@@ -12,6 +12,7 @@ from typer.core import TyperGroup
 
 from regulars.cli import imports
 from regulars.cli.cohorts import cohorts as cohorts_command
+from regulars.cli.insights import insights as insights_command
 from regulars.cli.metrics import metrics as metrics_command
 from regulars.cli.products import products as products_command
 from regulars.cli.common import Run, err, out, run_of
@@ -50,6 +51,7 @@ app.add_typer(imports.app, name="import")
 app.command("metrics")(metrics_command)
 app.command("cohorts")(cohorts_command)
 app.command("products")(products_command)
+app.command("insights")(insights_command)
 
 
 @app.callback()

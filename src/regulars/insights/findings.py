@@ -1,0 +1,171 @@
+"""Test each group against the rest of the store; keep what survives a
+false-discovery-rate control across all tests run together.
+
+For every key in `INSIGHT_KEYS` and every group with at least `min_group`
+customers, two tests compare the group with all other customers observable
+for a year:
+
+- second-order rate within 365 days: two-proportion z-test, 95% Wald
+  interval for the difference;
+- first-year net revenue per customer: Welch's t-test, 95% interval for the
+  difference of means.
+
+P-values of all tests are adjusted together (Benjamini-Hochberg); a finding
+is reported when its adjusted p-value is below `alpha`.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from regulars.insights.groups import first_year_outcomes, group_outcomes
+
+if TYPE_CHECKING:
+    from regulars.backends import Warehouse
+
+__all__ = ["INSIGHT_KEYS", "Finding", "benjamini_hochberg", "find_insights"]
+
+#: Keys tested, with how a finding names the group.
+INSIGHT_KEYS = {
+    "discount_band": "a first-order discount of {g}",
+    "first_coupon": "first-order coupon {g}",
+    "first_product": "{g} on the first order",
+    "channel": "channel {g}",
+    "first_month": "first order in {g}",
+    "country": "country {g}",
+}
+_MONTHS = {f"{m:02d}": m for m in range(1, 13)}
+
+
+@dataclass
+class Finding:
+    """One supported difference between a group and the rest of the store."""
+
+    key: str
+    group: str
+    metric: str  # second_order_rate or revenue_12m
+    group_value: float
+    rest_value: float
+    difference: float
+    ci_low: float
+    ci_high: float
+    n_group: int
+    n_rest: int
+    p_value: float
+    q_value: float
+    sentence: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dictionary."""
+        return asdict(self)
+
+
+def benjamini_hochberg(p_values: list[float]) -> list[float]:
+    """Benjamini-Hochberg adjusted p-values (q-values), in the input order."""
+    m = len(p_values)
+    order = sorted(range(m), key=lambda i: p_values[i])
+    adjusted = [0.0] * m
+    running = 1.0
+    for rank in range(m, 0, -1):
+        i = order[rank - 1]
+        running = min(running, p_values[i] * m / rank)
+        adjusted[i] = running
+    return adjusted
+
+
+def _proportion_test(x1: int, n1: int, x2: int, n2: int) -> tuple[float, float, float, float, float]:
+    from scipy import stats
+
+    p1, p2 = x1 / n1, x2 / n2
+    pooled = (x1 + x2) / (n1 + n2)
+    se0 = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+    p = 2 * stats.norm.sf(abs(p1 - p2) / se0) if se0 > 0 else 1.0
+    se = math.sqrt(p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2)
+    z = stats.norm.ppf(0.975)
+    return p1, p2, p, p1 - p2 - z * se, p1 - p2 + z * se
+
+
+def _welch(s1: float, ss1: float, n1: int, s2: float, ss2: float, n2: int) -> tuple[float, float, float, float, float]:
+    from scipy import stats
+
+    m1, m2 = s1 / n1, s2 / n2
+    v1 = max((ss1 - n1 * m1 * m1) / (n1 - 1), 0.0)
+    v2 = max((ss2 - n2 * m2 * m2) / (n2 - 1), 0.0)
+    se = math.sqrt(v1 / n1 + v2 / n2)
+    if se == 0:
+        return m1, m2, 1.0, m1 - m2, m1 - m2
+    dof = (v1 / n1 + v2 / n2) ** 2 / ((v1 / n1) ** 2 / (n1 - 1) + (v2 / n2) ** 2 / (n2 - 1))
+    t = (m1 - m2) / se
+    p = 2 * stats.t.sf(abs(t), dof)
+    half = stats.t.ppf(0.975, dof) * se
+    return m1, m2, p, m1 - m2 - half, m1 - m2 + half
+
+
+def _label(key: str, group: str) -> str:
+    if key == "first_coupon" and group == "":
+        return "no first-order coupon"
+    if key == "discount_band" and group == "none":
+        return "no first-order discount"
+    return INSIGHT_KEYS[key].format(g=group)
+
+
+def find_insights(
+    wh: Warehouse,
+    *,
+    as_of: _dt.date,
+    keys: tuple[str, ...] = tuple(INSIGHT_KEYS),
+    min_group: int = 30,
+    alpha: float = 0.05,
+) -> list[Finding]:
+    """Findings supported at false discovery rate `alpha`, strongest first."""
+    outcomes = first_year_outcomes(wh.table("orders"), wh.table("order_lines"), as_of=as_of)
+    candidates: list[dict[str, Any]] = []
+    for key in keys:
+        rows = wh.to_arrow(group_outcomes(outcomes, by=key)).to_pylist()
+        total_n = sum(int(r["n"]) for r in rows)
+        total_x = sum(int(r["second_orders"]) for r in rows)
+        total_s = sum(float(r["revenue_sum"]) for r in rows)
+        total_ss = sum(float(r["revenue_sq_sum"]) for r in rows)
+        for r in rows:
+            n1 = int(r["n"])
+            n2 = total_n - n1
+            if n1 < min_group or n2 < min_group:
+                continue
+            x1 = int(r["second_orders"])
+            g1, g2, p, lo, hi = _proportion_test(x1, n1, total_x - x1, n2)
+            candidates.append(dict(key=key, group=r["group"], metric="second_order_rate", group_value=g1,
+                                   rest_value=g2, p_value=p, ci_low=lo, ci_high=hi, n_group=n1, n_rest=n2))  # fmt: skip
+            s1, ss1 = float(r["revenue_sum"]), float(r["revenue_sq_sum"])
+            g1, g2, p, lo, hi = _welch(s1, ss1, n1, total_s - s1, total_ss - ss1, n2)
+            candidates.append(dict(key=key, group=r["group"], metric="revenue_12m", group_value=g1,
+                                   rest_value=g2, p_value=p, ci_low=lo, ci_high=hi, n_group=n1, n_rest=n2))  # fmt: skip
+    if not candidates:
+        return []
+    qs = benjamini_hochberg([c["p_value"] for c in candidates])
+    findings = []
+    for c, q in zip(candidates, qs, strict=True):
+        if q >= alpha:
+            continue
+        diff = c["group_value"] - c["rest_value"]
+        who = _label(c["key"], c["group"])
+        if c["metric"] == "second_order_rate":
+            sentence = (
+                f"Customers with {who} placed a second order within a year "
+                f"{'more' if diff > 0 else 'less'} often: {c['group_value']:.1%} vs "
+                f"{c['rest_value']:.1%} for everyone else ({diff * 100:+.1f} points, 95% CI "
+                f"{c['ci_low'] * 100:+.1f} to {c['ci_high'] * 100:+.1f}; n = {c['n_group']:,} vs "
+                f"{c['n_rest']:,}; adjusted p = {q:.2g})."
+            )
+        else:
+            sentence = (
+                f"Customers with {who} spent {'more' if diff > 0 else 'less'} in their first "
+                f"year: {c['group_value']:,.2f} vs {c['rest_value']:,.2f} per customer "
+                f"({diff:+,.2f}, 95% CI {c['ci_low']:+,.2f} to {c['ci_high']:+,.2f}; n = "
+                f"{c['n_group']:,} vs {c['n_rest']:,}; adjusted p = {q:.2g})."
+            )
+        findings.append(Finding(difference=diff, q_value=q, sentence=sentence, **c))
+    findings.sort(key=lambda f: (f.q_value, -abs(f.difference)))
+    return findings

@@ -1,0 +1,46 @@
+"""Insights recover the demo's planted effects and report no null effect."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from regulars.backends import connect
+from regulars.demo import DemoConfig, write_demo_files
+from regulars.ingest.load import import_shopify_orders
+from regulars.ingest.tabular import import_products
+from regulars.insights import find_insights
+from regulars.insights.findings import benjamini_hochberg
+
+END = dt.date(2026, 6, 30)
+
+
+@pytest.fixture(scope="module")
+def findings(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("demo")
+    files = write_demo_files(DemoConfig(n_customers=12_000, seed=21, end=END), str(folder))
+    wh = connect(str(folder / "store.duckdb"))
+    import_products(wh, files.products)
+    import_shopify_orders(wh, files.orders)
+    return find_insights(wh, as_of=END)
+
+
+def test_planted_effects_are_found(findings):
+    got = {(f.key, f.group, f.metric): f for f in findings}
+    sample = got[("first_product", "Sample Box", "second_order_rate")]
+    assert sample.difference < 0 and sample.ci_high < 0
+    assert got[("first_product", "Coffee Beans 1kg", "second_order_rate")].difference > 0
+    assert got[("discount_band", "30% or more", "revenue_12m")].difference < 0
+    assert "95% CI" in sample.sentence and "n = " in sample.sentence
+
+
+def test_null_effect_is_not_reported(findings):
+    assert not [f for f in findings if f.key == "country"]
+    assert all(f.q_value < 0.05 for f in findings)
+
+
+def test_benjamini_hochberg():
+    # Sorted 0.01 0.03 0.04 0.2 -> 0.04, 0.06, 0.0533, 0.2; step-up minimum from the top.
+    assert benjamini_hochberg([0.01, 0.04, 0.03, 0.2]) == pytest.approx([0.04, 0.16 / 3, 0.16 / 3, 0.2])
+    assert benjamini_hochberg([0.5]) == [0.5]
