@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import os
 from typing import Annotated
 
 
@@ -15,6 +16,7 @@ from regulars.cli.cohorts import cohorts as cohorts_command
 from regulars.cli.insights import insights as insights_command
 from regulars.cli.metrics import metrics as metrics_command
 from regulars.cli.products import products as products_command
+from regulars.cli.report import report as report_command
 from regulars.cli.common import Run, err, out, run_of
 from regulars.config import Settings
 from regulars.errors import FileFormatError, RegularsError
@@ -52,6 +54,7 @@ app.command("metrics")(metrics_command)
 app.command("cohorts")(cohorts_command)
 app.command("products")(products_command)
 app.command("insights")(insights_command)
+app.command("report")(report_command)
 
 
 @app.callback()
@@ -191,18 +194,22 @@ def demo(
         f"[bold]Demo store ready[/bold] in {run.settings.store}: read {total_read:,} rows = "
         f"loaded {total_loaded:,} + rejected {total_rejected:,}."
     )
-    from regulars.metrics import store_metrics
+    from regulars.reports import build_report, write_report
 
-    m = store_metrics(wh, as_of=last_day)
+    with steps(run, "Computing the report", n_steps=1):
+        data = build_report(wh, as_of=last_day, store=run.settings.store)
+        report_path = write_report(data, os.path.join(out_dir, "report.html"))
+    m = data.metrics
     out.print(
         f"As of {last_day}: {m.customers:,} customers, {m.orders:,} orders, net revenue "
         f"{m.net_revenue:,.2f}; repeat purchase rate {m.repeat_purchase_rate:.1%}, "
         f"median {m.median_days_between_orders:g} days between orders, churn rate "
         f"{m.churn_rate:.1%} (no order for {m.churn_threshold_days} days)."
     )
+    out.print(f"Report: {report_path}")
     out.print(
-        f"Next: `regulars --store {run.settings.store} --as-of {last_day} metrics`, "
-        "`regulars status`, `regulars rejects`."
+        f"Next: `regulars --store {run.settings.store} --as-of {last_day} report`, "
+        "`metrics`, `cohorts`, `products`, `insights`, `status`, `rejects`."
     )
 
 

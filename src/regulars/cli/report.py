@@ -1,0 +1,75 @@
+"""`regulars report`: a terminal dashboard and a self-contained HTML report."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from regulars.cli.common import err, out, run_of
+
+__all__ = ["print_dashboard", "report"]
+
+
+def print_dashboard(data: object) -> None:
+    """Headline figures, a cohort retention table and the top insights (Rich)."""
+    from rich.table import Table
+
+    from regulars.reports import ReportData
+
+    assert isinstance(data, ReportData)  # noqa: S101 - internal call, CLI only
+    m = data.metrics
+    kpis = Table(title=f"Store as of {data.as_of}", show_header=False)
+    kpis.add_column("metric")
+    kpis.add_column("value", justify="right")
+    clv12 = m.historical_clv.get("12m", {})
+    for name, value in (
+        ("customers", f"{m.customers:,}"), ("orders", f"{m.orders:,}"),
+        ("net revenue", f"{m.net_revenue:,.2f}"), ("average order value", f"{(m.aov or 0):,.2f}"),
+        ("repeat purchase rate", f"{(m.repeat_purchase_rate or 0):.1%}"),
+        ("median days between orders", f"{m.median_days_between_orders}"),
+        (f"churn rate ({m.churn_threshold_days} days)", f"{(m.churn_rate or 0):.1%}"),
+        ("historical 12-month CLV", f"{(clv12.get('clv') or 0):,.2f}"),
+    ):  # fmt: skip
+        kpis.add_row(name, value)
+    out.print(kpis)
+    width = 7
+    cohorts = Table(title="Retention by first-order month (share active, months since)")
+    cohorts.add_column("cohort")
+    cohorts.add_column("customers", justify="right")
+    for p in range(width):
+        cohorts.add_column(str(p), justify="right")
+    for cohort in data.retention.cohorts[-12:]:
+        row = data.retention.values[cohort][:width]
+        cells = ["" if v is None else f"{v:.0%}" for v in row] + [""] * (width - len(row))
+        cohorts.add_row(cohort, f"{data.retention.sizes[cohort]:,}", *cells)
+    out.print(cohorts)
+    if data.insights:
+        out.print("[bold]Insights[/bold]")
+        for f in data.insights[:5]:
+            out.print(f"- {f.sentence}", markup=False)
+
+
+def report(
+    ctx: typer.Context,
+    html: Annotated[Path | None, typer.Option("--html", help="Write the HTML report here.")] = None,
+) -> None:
+    """Terminal dashboard of the store; with --html, a report that opens offline."""
+    from regulars.reports import build_report, write_report
+
+    run = run_of(ctx)
+    as_of = run.as_of or _dt.datetime.now(_dt.UTC).date()
+    busy = err.status("Computing the report") if run.show_progress else None
+    if busy:
+        busy.start()
+    try:
+        data = build_report(run.warehouse(), as_of=as_of, store=run.settings.store)
+    finally:
+        if busy:
+            busy.stop()
+    print_dashboard(data)
+    if html is not None:
+        path = write_report(data, str(html))
+        out.print(f"HTML report: {path}")
