@@ -1,0 +1,75 @@
+"""Time of the full report on demo stores of 1M and 10M orders, against a floor.
+
+For each size: build a demo store (simulate, write the Shopify export, import
+it), then time `build_report` (every figure of the HTML report) beside the
+floor, DuckDB's time for one aggregate scan of the orders table, and print
+peak memory of the process. Targets at 10M orders: report within 60 s and
+within 10x the floor on 2 cores, peak memory under 4 GB. Prints figures;
+asserts nothing. Run: ``.venv/bin/python bench/report_bench.py --orders 1000000``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import resource
+import shutil
+import tempfile
+import time
+
+
+def _peak_mb() -> float:
+    # ru_maxrss is in kilobytes on Linux.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run(orders: int, folder: str) -> None:
+    from regulars.backends import connect
+    from regulars.demo import DemoConfig, write_demo_files
+    from regulars.ingest.load import import_shopify_orders
+    from regulars.ingest.tabular import import_products
+    from regulars.reports import build_report
+
+    end = dt.date(2026, 6, 30)
+    customers = max(1000, int(orders / 3.2))  # about 3.2 counted orders per customer
+    t0 = time.perf_counter()
+    files = write_demo_files(DemoConfig(n_customers=customers, seed=2, end=end), folder)
+    wh = connect(os.path.join(folder, "store.duckdb"))
+    import_products(wh, files.products)
+    import_shopify_orders(wh, files.orders)
+    n = wh.count("orders")
+    print(f"store: {n:,} orders, {customers:,} customers (built in {time.perf_counter() - t0:.0f} s)")
+
+    o = wh.table("orders")
+    t0 = time.perf_counter()
+    wh.to_arrow(o.group_by("customer_id").aggregate(n=o.count(), net=o.net.sum()).count().as_table())
+    floor = time.perf_counter() - t0
+    print(f"floor   one aggregate scan of orders: {floor:6.2f} s")
+    t0 = time.perf_counter()
+    data = build_report(wh, as_of=end)
+    took = time.perf_counter() - t0
+    print(f"Regulars full report:                 {took:6.2f} s  ({took / floor:.1f}x the floor)")
+    print(f"  customers {data.metrics.customers:,}, {len(data.insights)} insights")
+    print(f"peak memory of this process: {_peak_mb():,.0f} MB")
+    verdict = "met" if took <= 60 and took <= 10 * floor and _peak_mb() < 4096 else "NOT met"
+    print(f"targets (60 s, 10x floor, 4 GB): {verdict}")
+    wh.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--orders", default="1000000,10000000",
+                        help="comma-separated store sizes in orders")  # fmt: skip
+    args = parser.parse_args()
+    for size in (int(x) for x in args.orders.split(",")):
+        folder = tempfile.mkdtemp(prefix="regulars-report-bench-")
+        try:
+            print(f"== {size:,} orders")
+            run(size, folder)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
