@@ -146,6 +146,10 @@ def find_insights(
         return []
     qs = benjamini_hochberg([c["p_value"] for c in candidates])
     findings = []
+
+    def p_text(q: float) -> str:
+        return "< 1e-300" if q == 0 else f"= {q:.2g}"
+
     for c, q in zip(candidates, qs, strict=True):
         if q >= alpha:
             continue
@@ -157,14 +161,14 @@ def find_insights(
                 f"{'more' if diff > 0 else 'less'} often: {c['group_value']:.1%} vs "
                 f"{c['rest_value']:.1%} for everyone else ({diff * 100:+.1f} points, 95% CI "
                 f"{c['ci_low'] * 100:+.1f} to {c['ci_high'] * 100:+.1f}; n = {c['n_group']:,} vs "
-                f"{c['n_rest']:,}; adjusted p = {q:.2g})."
+                f"{c['n_rest']:,}; adjusted p {p_text(q)})."
             )
         else:
             sentence = (
                 f"Customers with {who} spent {'more' if diff > 0 else 'less'} in their first "
                 f"year: {c['group_value']:,.2f} vs {c['rest_value']:,.2f} per customer "
                 f"({diff:+,.2f}, 95% CI {c['ci_low']:+,.2f} to {c['ci_high']:+,.2f}; n = "
-                f"{c['n_group']:,} vs {c['n_rest']:,}; adjusted p = {q:.2g})."
+                f"{c['n_group']:,} vs {c['n_rest']:,}; adjusted p {p_text(q)})."
             )
         findings.append(Finding(difference=diff, q_value=q, sentence=sentence, **c))
     findings.sort(key=lambda f: (f.q_value, -abs(f.difference)))

@@ -29,9 +29,17 @@ def line_chart(
     height: int = 260,
     x_label: str = "",
     y_format: str = "{:.0%}",
+    x_start: int = 0,
 ) -> str:
-    """An SVG line chart: one line per series, x = index, gaps where None."""
+    """An SVG line chart: one line per series, x = index (+ `x_start`), gaps where None."""
     pad_l, pad_b, pad_t, pad_r = 56, 32, 12, 150
+    trimmed = {}
+    for name, s in series.items():  # drop periods not observable yet at the end
+        s = list(s)
+        while s and s[-1] is None:
+            s.pop()
+        trimmed[name] = s
+    series = trimmed
     values = [v for s in series.values() for v in s if v is not None]
     if not values:
         return "<p>No data yet.</p>"
@@ -52,7 +60,7 @@ def line_chart(
                      f"{escape(y_format.format(v))}</text>")  # fmt: skip
     for i in range(0, n, max(1, n // 12)):
         x, _ = xy(i, 0)
-        parts.append(f'<text x="{x:.1f}" y="{pad_t + h + 16}" font-size="11" text-anchor="middle">{i}</text>')
+        parts.append(f'<text x="{x:.1f}" y="{pad_t + h + 16}" font-size="11" text-anchor="middle">{i + x_start}</text>')
     parts.append(f'<text x="{pad_l + w / 2}" y="{height - 2}" font-size="11" text-anchor="middle">'
                  f"{escape(x_label)}</text>")  # fmt: skip
     for j, (name, s) in enumerate(series.items()):

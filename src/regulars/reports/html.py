@@ -69,8 +69,15 @@ def render_html(data: ReportData) -> str:
             cells.append({"text": "" if v is None else f"{v:.0%}", "color": heat_color(v, top_share)})
         heat.append({"cohort": cohort, "size": data.retention.sizes[cohort], "cells": cells})
     recent = _last(data.retention, 6)
+
+    def settled(values: list[float | None]) -> list[float | None]:
+        # The last observable period is still running for the newest customers.
+        seen = [v for v in values if v is not None]
+        return values[: len(seen) - 1] if len(seen) > 1 else values
+
     retention_svg = line_chart(
-        {c: data.retention.values[c][1:] for c in recent}, x_label="months since first order (from 1)"
+        {c: settled(data.retention.values[c])[1:] for c in recent},
+        x_label="months since first order (periods still running left out)", x_start=1,
     )
     ltv_svg = line_chart(
         {c: data.ltv.values[c] for c in _last(data.ltv, 6)},
