@@ -44,3 +44,38 @@ def test_benjamini_hochberg():
     # Sorted 0.01 0.03 0.04 0.2 -> 0.04, 0.06, 0.0533, 0.2; step-up minimum from the top.
     assert benjamini_hochberg([0.01, 0.04, 0.03, 0.2]) == pytest.approx([0.04, 0.16 / 3, 0.16 / 3, 0.2])
     assert benjamini_hochberg([0.5]) == [0.5]
+
+
+@pytest.fixture
+def seasonal_store(warehouse):
+    """Customers from other months come back after 30 days; holiday customers in March."""
+    import pyarrow as pa
+    from decimal import Decimal
+
+    from regulars.backends import Append
+
+    rows = []
+    for i in range(240):
+        first = dt.date(2023, 1, 1) + dt.timedelta(days=i)
+        rows += [(f"o{i}a", f"O{i}", first), (f"o{i}b", f"O{i}", first + dt.timedelta(days=30))]
+    for i in range(60):
+        first = dt.date(2023, 11, 5) + dt.timedelta(days=i % 50)
+        rows += [(f"h{i}a", f"H{i}", first), (f"h{i}b", f"H{i}", dt.date(2024, 3, 1 + i % 28))]
+    data = pa.table({
+        "order_id": [r[0] for r in rows], "customer_id": [r[1] for r in rows],
+        "placed_at": pa.array([dt.datetime.combine(r[2], dt.time(12), dt.UTC) for r in rows],
+                              pa.timestamp("us", tz="UTC")),
+        "status": ["paid"] * len(rows),
+        "net": pa.array([Decimal(10)] * len(rows), pa.decimal128(18, 2)),
+        "source": ["t"] * len(rows),
+    })  # fmt: skip
+    warehouse.apply([Append("orders", data)])
+    return warehouse
+
+
+def test_seasonal_return_is_found_on_both_engines(seasonal_store):
+    found = find_insights(seasonal_store, as_of=dt.date(2025, 6, 30), keys=())
+    season = {f.group: f for f in found if f.key == "season"}
+    assert season["03"].group_value == 1.0 and season["03"].difference > 0.9
+    assert "in March more often" in season["03"].sentence
+    assert season["12"].difference < 0 or season["01"].difference < 0  # expected return month

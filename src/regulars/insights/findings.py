@@ -21,7 +21,9 @@ import math
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from regulars.insights.groups import first_year_outcomes, group_outcomes
+from regulars.insights.groups import first_year_outcomes, group_outcomes, second_order_months
+from regulars.metrics.base import day_number
+from regulars.products.analysis import product_buyers
 
 if TYPE_CHECKING:
     from regulars.backends import Warehouse
@@ -37,7 +39,7 @@ INSIGHT_KEYS = {
     "first_month": "first order in {g}",
     "country": "country {g}",
 }
-_MONTHS = {f"{m:02d}": m for m in range(1, 13)}
+_EPOCH = _dt.date(1970, 1, 1)
 
 
 @dataclass
@@ -105,6 +107,8 @@ def _welch(s1: float, ss1: float, n1: int, s2: float, ss2: float, n2: int) -> tu
 
 
 def _label(key: str, group: str) -> str:
+    if key not in INSIGHT_KEYS:
+        return group
     if key == "first_coupon" and group == "":
         return "no first-order coupon"
     if key == "discount_band" and group == "none":
@@ -142,6 +146,8 @@ def find_insights(
             g1, g2, p, lo, hi = _welch(s1, ss1, n1, total_s - s1, total_ss - ss1, n2)
             candidates.append(dict(key=key, group=r["group"], metric="revenue_12m", group_value=g1,
                                    rest_value=g2, p_value=p, ci_low=lo, ci_high=hi, n_group=n1, n_rest=n2))  # fmt: skip
+    candidates.extend(_season_candidates(wh, as_of=as_of, min_group=min_group))
+    candidates.extend(_reorder_candidates(wh, as_of=as_of, min_group=min_group))
     if not candidates:
         return []
     qs = benjamini_hochberg([c["p_value"] for c in candidates])
@@ -155,7 +161,25 @@ def find_insights(
             continue
         diff = c["group_value"] - c["rest_value"]
         who = _label(c["key"], c["group"])
-        if c["metric"] == "second_order_rate":
+        if c["metric"] == "second_order_month":
+            month = _dt.date(2000, int(c["group"]), 1).strftime("%B")
+            sentence = (
+                f"Customers acquired in November or December came back for their second "
+                f"order in {month} {'more' if diff > 0 else 'less'} often: "
+                f"{c['group_value']:.1%} of their second orders vs {c['rest_value']:.1%} expected "
+                f"from how soon other customers return ({diff * 100:+.1f} points, 95% CI "
+                f"{c['ci_low'] * 100:+.1f} to {c['ci_high'] * 100:+.1f}; n = {c['n_group']:,} "
+                f"returning holiday customers; adjusted p {p_text(q)})."
+            )
+        elif c["metric"] == "product_repurchase":
+            sentence = (
+                f"Buyers of {c['group']} bought it again {'more' if diff > 0 else 'less'} "
+                f"often than buyers of other products bought theirs: {c['group_value']:.1%} vs "
+                f"{c['rest_value']:.1%} ({diff * 100:+.1f} points, 95% CI {c['ci_low'] * 100:+.1f} "
+                f"to {c['ci_high'] * 100:+.1f}; n = {c['n_group']:,} vs {c['n_rest']:,} buyers; "
+                f"adjusted p {p_text(q)})."
+            )
+        elif c["metric"] == "second_order_rate":
             sentence = (
                 f"Customers with {who} placed a second order within a year "
                 f"{'more' if diff > 0 else 'less'} often: {c['group_value']:.1%} vs "
@@ -173,3 +197,82 @@ def find_insights(
         findings.append(Finding(difference=diff, q_value=q, sentence=sentence, **c))
     findings.sort(key=lambda f: (f.q_value, -abs(f.difference)))
     return findings
+
+
+def _season_candidates(wh: Warehouse, *, as_of: _dt.date, min_group: int) -> list[dict[str, Any]]:
+    """Do holiday customers come back in some calendar month more than their timing implies?
+
+    Customers acquired in November or December at least a year before
+    `as_of`, who placed a second order within a year, are compared, month by month, with what they would show if their time to a
+    second order followed that of customers acquired in other months
+    (convolution of their first-order days with the others' delays, cut at
+    `as_of`): a one-sample test of the observed share against that expectation.
+    """
+    import numpy as np
+
+    # Only customers followed for a full year, and second orders within it, so
+    # that recent customers' unseen late returns bias neither group.
+    today = day_number(as_of)
+    rows = [
+        r for r in wh.to_arrow(second_order_months(wh.table("orders"), as_of=as_of)).to_pylist()
+        if int(r["first_day"]) <= today - 365 and int(r["gap_days"]) < 365
+    ]
+    if not rows:
+        return []
+    holiday = [r for r in rows if r["holiday"]]
+    others = [r for r in rows if not r["holiday"]]
+    n1 = sum(int(r["customers"]) for r in holiday)
+    if n1 < min_group or sum(int(r["customers"]) for r in others) < min_group:
+        return []
+    base = min(int(r["first_day"]) for r in rows)
+    firsts = np.zeros(today - base + 1)
+    observed = np.zeros(12)
+    for r in holiday:
+        firsts[int(r["first_day"]) - base] += int(r["customers"])
+        second = _EPOCH + _dt.timedelta(days=int(r["first_day"]) + int(r["gap_days"]))
+        observed[second.month - 1] += int(r["customers"])
+    delays = np.zeros(today - base + 1)
+    for r in others:
+        delays[min(int(r["gap_days"]), today - base)] += int(r["customers"])
+    expected_days = np.convolve(firsts, delays)[: today - base + 1]
+    months = np.array([(_EPOCH + _dt.timedelta(days=base + i)).month for i in range(today - base + 1)])
+    expected = np.array([expected_days[months == m].sum() for m in range(1, 13)])
+    # Add-one smoothing: a month the others' timing never reaches still gets a
+    # small expected share, so a return there can be tested at all.
+    expected = expected / expected.sum() * n1
+    expected = (expected + 1) / (n1 + 12)
+    out: list[dict[str, Any]] = []
+    from scipy import stats
+
+    for m in range(12):
+        e = float(expected[m])
+        if e <= 0 or e >= 1:
+            continue
+        share = observed[m] / n1
+        se0 = math.sqrt(e * (1 - e) / n1)
+        p = float(2 * stats.norm.sf(abs(share - e) / se0))
+        se = math.sqrt(max(share * (1 - share), 1e-12) / n1)
+        z = stats.norm.ppf(0.975)
+        out.append(dict(key="season", group=f"{m + 1:02d}", metric="second_order_month",
+                        group_value=float(share), rest_value=e, p_value=p,
+                        ci_low=float(share - e - z * se), ci_high=float(share - e + z * se),
+                        n_group=n1, n_rest=n1))  # fmt: skip
+    return out
+
+
+def _reorder_candidates(wh: Warehouse, *, as_of: _dt.date, min_group: int) -> list[dict[str, Any]]:
+    """Per product: share of its buyers who bought it again vs the same for other products."""
+    rows = wh.to_arrow(product_buyers(wh.table("orders"), wh.table("order_lines"), as_of=as_of)).to_pylist()
+    total_n = sum(int(r["buyers"]) for r in rows)
+    total_x = sum(int(r["repeat_buyers"]) for r in rows)
+    out: list[dict[str, Any]] = []
+    for r in rows:
+        n1, x1 = int(r["buyers"]), int(r["repeat_buyers"])
+        n2 = total_n - n1
+        if n1 < min_group or n2 < min_group:
+            continue
+        g1, g2, p, lo, hi = _proportion_test(x1, n1, total_x - x1, n2)
+        out.append(dict(key="product_repurchase", group=r["product"], metric="product_repurchase",
+                        group_value=g1, rest_value=g2, p_value=p, ci_low=lo, ci_high=hi,
+                        n_group=n1, n_rest=n2))  # fmt: skip
+    return out

@@ -5,13 +5,15 @@ from __future__ import annotations
 import datetime as _dt
 from typing import TYPE_CHECKING
 
+import ibis
+
 from regulars.cohorts.keys import cohort_key, first_orders
-from regulars.metrics.base import day_number, order_sequence
+from regulars.metrics.base import day_number, order_sequence, purchase_occasions
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
 
-__all__ = ["first_year_outcomes", "group_outcomes"]
+__all__ = ["first_year_outcomes", "group_outcomes", "second_order_months"]
 
 
 def first_year_outcomes(
@@ -40,3 +42,16 @@ def group_outcomes(outcomes: ir.Table, *, by: str) -> ir.Table:
         revenue_sum=t.revenue.sum(),
         revenue_sq_sum=(t.revenue * t.revenue).sum(),
     )
+
+
+def second_order_months(orders: ir.Table, *, as_of: _dt.date) -> ir.Table:
+    """Customers with a second purchase occasion, by day of first and second:
+    `first_day`, `gap_days`, `holiday` (first order in November or December),
+    `customers`. Small: one row per distinct (first day, gap)."""
+    occ = purchase_occasions(orders, as_of=as_of)
+    first = occ.filter(occ.occasion_number == 1).select("customer_id", first_day=occ.day)
+    second = occ.filter(occ.occasion_number == 2).select("customer_id", "gap_days")
+    t = first.join(second, "customer_id")
+    first_month = (ibis.date(1970, 1, 1) + t.first_day.as_interval("D")).month()
+    t = t.mutate(holiday=first_month.isin([11, 12]))
+    return t.group_by(["first_day", "gap_days", "holiday"]).aggregate(customers=t.count())
