@@ -86,3 +86,16 @@ def test_metrics_json_has_the_documented_keys(tmp_path):
     assert payload["net_revenue"] == 54 + 30 + 20 + 15
     result = invoke(store, "--as-of", "2025-12-31", "metrics")
     assert "repeat purchase rate" in result.output
+
+
+def test_analysis_commands_take_since_and_json(tmp_path):
+    store = tmp_path / "demo.duckdb"
+    invoke(store, "demo", "--out", str(tmp_path / "d"), "--customers", "500", "--end", "2026-01-31")
+    base = ["--store", str(store), "--quiet", "--as-of", "2026-01-31"]
+    all_cohorts = json.loads(runner.invoke(app, [*base, "cohorts", "--json"]).output)
+    recent = json.loads(runner.invoke(app, [*base, "cohorts", "--since", "2025-07-01", "--json"]).output)
+    assert min(all_cohorts["cohorts"]) < "2025-07" <= min(recent["cohorts"])
+    for command in ("products", "insights"):
+        result = runner.invoke(app, [*base, command, "--since", "2024-01-01", "--json"])
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.output)["as_of"] == "2026-01-31"

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from regulars.cli.common import out, run_of
+from regulars.cli.common import SinceOpt, out, run_of
 
 __all__ = ["cohorts"]
 
@@ -22,6 +22,7 @@ def cohorts(
                        "orders, revenue or ltv.")] = "active_share",
     period: Annotated[str, typer.Option("--period", help="week, month or quarter.")] = "month",
     periods: Annotated[int, typer.Option("--periods", help="Periods to show in the table.")] = 12,
+    since: SinceOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON (matrix and tidy rows).")] = False,
 ) -> None:  # fmt: skip
     """Cohort matrix: one row per cohort, one column per period since acquisition."""
@@ -31,7 +32,8 @@ def cohorts(
 
     run = run_of(ctx)
     as_of = run.as_of or _dt.datetime.now(_dt.UTC).date()
-    m = cohort_matrix(run.warehouse(), as_of=as_of, by=by, measure=measure, period=period)
+    m = cohort_matrix(run.warehouse(), as_of=as_of, by=by, measure=measure, period=period,
+                      since=since.date() if since else None)  # fmt: skip
     if as_json:
         out.print_json(json.dumps(m.to_dict()))
         return

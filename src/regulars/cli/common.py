@@ -7,7 +7,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -19,7 +19,14 @@ if TYPE_CHECKING:
     from regulars.backends import Warehouse
     from regulars.ingest.report import ImportReport
 
-__all__ = ["Run", "err", "out", "run_of", "steps"]
+__all__ = ["SinceOpt", "Run", "err", "out", "run_of", "steps"]
+
+#: `--since DATE`, the same on every analysis command.
+SinceOpt = Annotated[
+    _dt.datetime | None,
+    typer.Option("--since", formats=["%Y-%m-%d"],
+                 help="Only customers acquired on or after this date (default: all history)."),
+]  # fmt: skip
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)

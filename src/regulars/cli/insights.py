@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from regulars.cli.common import out, run_of
+from regulars.cli.common import SinceOpt, out, run_of
 
 __all__ = ["insights"]
 
@@ -18,6 +18,7 @@ def insights(
     min_group: Annotated[int, typer.Option("--min-group", help="Smallest group tested.")] = 30,
     alpha: Annotated[float, typer.Option("--alpha", help="False discovery rate.")] = 0.05,
     limit: Annotated[int, typer.Option("--limit", help="Findings to print; 0 for all.")] = 15,
+    since: SinceOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:  # fmt: skip
     """Which first orders, products, channels and months bring customers who stay."""
@@ -25,7 +26,8 @@ def insights(
 
     run = run_of(ctx)
     as_of = run.as_of or _dt.datetime.now(_dt.UTC).date()
-    found = find_insights(run.warehouse(), as_of=as_of, min_group=min_group, alpha=alpha)
+    found = find_insights(run.warehouse(), as_of=as_of, min_group=min_group, alpha=alpha,
+                          since=since.date() if since else None)  # fmt: skip
     if as_json:
         out.print_json(json.dumps({"as_of": as_of.isoformat(), "alpha": alpha,
                                    "findings": [f.to_dict() for f in found]}))  # fmt: skip

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from regulars.cli.common import out, run_of
+from regulars.cli.common import SinceOpt, out, run_of
 
 __all__ = ["products"]
 
@@ -20,6 +20,7 @@ def _f(x: float | None, fmt: str) -> str:
 def products(
     ctx: typer.Context,
     min_pairs: Annotated[int, typer.Option("--min-pairs", help="Transitions needed to list a next product.")] = 20,
+    since: SinceOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:  # fmt: skip
     """Per product: buyers, repurchase rate, replenishment interval, first-order outcomes."""
@@ -29,7 +30,8 @@ def products(
 
     run = run_of(ctx)
     as_of = run.as_of or _dt.datetime.now(_dt.UTC).date()
-    rows = product_table(run.warehouse(), as_of=as_of, min_pairs=min_pairs)
+    rows = product_table(run.warehouse(), as_of=as_of, min_pairs=min_pairs,
+                         since=since.date() if since else None)  # fmt: skip
     if as_json:
         out.print_json(json.dumps({"as_of": as_of.isoformat(), "products": [r.to_dict() for r in rows]}))
         return

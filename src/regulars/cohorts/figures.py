@@ -67,12 +67,16 @@ def cohort_matrix(
     measure: str = "active_share",
     period: str = "month",
     max_periods: int | None = None,
+    since: _dt.date | None = None,
 ) -> CohortMatrix:
-    """Compute the cohort grid and pivot `measure` into a cohort x period matrix."""
+    """Compute the cohort grid and pivot `measure` into a cohort x period matrix.
+
+    With `since`, only customers acquired on or after it.
+    """
     if measure not in MEASURES:
         raise InputError(f"Unknown measure {measure!r}.", hint=f"Choose one of: {', '.join(MEASURES)}.")
     grid = cohort_grid(wh.table("orders"), wh.table("order_lines"), as_of=as_of, by=by,
-                       period=period, max_periods=max_periods)  # fmt: skip
+                       period=period, max_periods=max_periods, acquired_since=since)  # fmt: skip
     rows = wh.to_arrow(grid).to_pylist()
     out = CohortMatrix(by=by, period=period, measure=measure, as_of=as_of.isoformat(), rows=rows)
     width = 1 + max((r["period"] for r in rows), default=-1)
@@ -87,12 +91,18 @@ def cohort_matrix(
 
 
 def time_to_order_summary(
-    wh: Warehouse, *, as_of: _dt.date, by: str = "first_month", n: int = 2
+    wh: Warehouse,
+    *,
+    as_of: _dt.date,
+    by: str = "first_month",
+    n: int = 2,
+    since: _dt.date | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Per cohort: customers who reached their n-th purchase occasion, and the
     median and 90th percentile of days it took."""
     rows = wh.to_arrow(
-        time_to_nth_order(wh.table("orders"), wh.table("order_lines"), as_of=as_of, by=by, n=n)
+        time_to_nth_order(wh.table("orders"), wh.table("order_lines"), as_of=as_of, by=by, n=n,
+                          acquired_since=since)  # fmt: skip
     ).to_pylist()
     hist: dict[str, dict[int, int]] = {}
     for r in rows:

@@ -44,6 +44,7 @@ def cohort_grid(
     by: str = "first_month",
     period: str = "month",
     max_periods: int | None = None,
+    acquired_since: _dt.date | None = None,
 ) -> ir.Table:
     """Tidy cohort table: one row per cohort and observable period.
 
@@ -55,7 +56,7 @@ def cohort_grid(
     """
     length = _period_days(period)
     today = day_number(as_of)
-    first = first_orders(orders, lines, as_of=as_of)
+    first = first_orders(orders, lines, as_of=as_of, acquired_since=acquired_since)
     members = first.select("customer_id", "first_day", cohort=cohort_key(first, by))
     seq = order_sequence(orders, as_of=as_of).select("customer_id", "day", "net")
     o = seq.join(members, "customer_id")
@@ -97,10 +98,16 @@ def cohort_grid(
 
 
 def time_to_nth_order(
-    orders: ir.Table, lines: ir.Table, *, as_of: _dt.date, by: str = "first_month", n: int = 2
+    orders: ir.Table,
+    lines: ir.Table,
+    *,
+    as_of: _dt.date,
+    by: str = "first_month",
+    n: int = 2,
+    acquired_since: _dt.date | None = None,
 ) -> ir.Table:
     """Days from the first purchase occasion to the n-th, per cohort: `cohort`, `days`, `customers`."""
-    first = first_orders(orders, lines, as_of=as_of)
+    first = first_orders(orders, lines, as_of=as_of, acquired_since=acquired_since)
     members = first.select("customer_id", cohort=cohort_key(first, by))
     occ = purchase_occasions(orders, as_of=as_of)
     start = occ.filter(occ.occasion_number == 1).select("customer_id", start=occ.day)

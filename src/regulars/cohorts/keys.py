@@ -34,13 +34,15 @@ DISCOUNT_BANDS = ((0.0001, "none"), (0.10, "under 10%"), (0.20, "10-19%"),
                   (0.30, "20-29%"), (2.0, "30% or more"))  # fmt: skip
 
 
-def first_orders(orders: ir.Table, lines: ir.Table, *, as_of: _dt.date) -> ir.Table:
+def first_orders(
+    orders: ir.Table, lines: ir.Table, *, as_of: _dt.date, acquired_since: _dt.date | None = None
+) -> ir.Table:
     """One row per customer: their first counted order up to `as_of`, with its first line.
 
     Columns: `customer_id`, `first_day`, `first_at`, `coupon_code`, `channel`,
     `campaign`, `country`, `discount_share`, `first_product`, `first_category`.
     """
-    seq = order_sequence(orders, as_of=as_of)
+    seq = order_sequence(orders, as_of=as_of, acquired_since=acquired_since)
     first = seq.filter(seq.order_number == 1)
     line1 = lines.filter(lines.line_no == 1).select(
         "source", "order_id", first_product=lines.product_name, first_category=lines.category

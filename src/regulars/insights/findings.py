@@ -123,9 +123,15 @@ def find_insights(
     keys: tuple[str, ...] = tuple(INSIGHT_KEYS),
     min_group: int = 30,
     alpha: float = 0.05,
+    since: _dt.date | None = None,
 ) -> list[Finding]:
-    """Findings supported at false discovery rate `alpha`, strongest first."""
-    outcomes = first_year_outcomes(wh.table("orders"), wh.table("order_lines"), as_of=as_of)
+    """Findings supported at false discovery rate `alpha`, strongest first.
+
+    With `since`, only customers acquired on or after it are studied.
+    """
+    outcomes = first_year_outcomes(
+        wh.table("orders"), wh.table("order_lines"), as_of=as_of, acquired_since=since
+    )
     candidates: list[dict[str, Any]] = []
     for key in keys:
         rows = wh.to_arrow(group_outcomes(outcomes, by=key)).to_pylist()
@@ -146,8 +152,8 @@ def find_insights(
             g1, g2, p, lo, hi = _welch(s1, ss1, n1, total_s - s1, total_ss - ss1, n2)
             candidates.append(dict(key=key, group=r["group"], metric="revenue_12m", group_value=g1,
                                    rest_value=g2, p_value=p, ci_low=lo, ci_high=hi, n_group=n1, n_rest=n2))  # fmt: skip
-    candidates.extend(_season_candidates(wh, as_of=as_of, min_group=min_group))
-    candidates.extend(_reorder_candidates(wh, as_of=as_of, min_group=min_group))
+    candidates.extend(_season_candidates(wh, as_of=as_of, min_group=min_group, since=since))
+    candidates.extend(_reorder_candidates(wh, as_of=as_of, min_group=min_group, since=since))
     if not candidates:
         return []
     qs = benjamini_hochberg([c["p_value"] for c in candidates])
@@ -199,7 +205,9 @@ def find_insights(
     return findings
 
 
-def _season_candidates(wh: Warehouse, *, as_of: _dt.date, min_group: int) -> list[dict[str, Any]]:
+def _season_candidates(
+    wh: Warehouse, *, as_of: _dt.date, min_group: int, since: _dt.date | None
+) -> list[dict[str, Any]]:
     """Do holiday customers come back in some calendar month more than their timing implies?
 
     Customers acquired in November or December at least a year before
@@ -214,7 +222,9 @@ def _season_candidates(wh: Warehouse, *, as_of: _dt.date, min_group: int) -> lis
     # that recent customers' unseen late returns bias neither group.
     today = day_number(as_of)
     rows = [
-        r for r in wh.to_arrow(second_order_months(wh.table("orders"), as_of=as_of)).to_pylist()
+        r for r in wh.to_arrow(
+            second_order_months(wh.table("orders"), as_of=as_of, acquired_since=since)
+        ).to_pylist()
         if int(r["first_day"]) <= today - 365 and int(r["gap_days"]) < 365
     ]
     if not rows:
@@ -260,9 +270,14 @@ def _season_candidates(wh: Warehouse, *, as_of: _dt.date, min_group: int) -> lis
     return out
 
 
-def _reorder_candidates(wh: Warehouse, *, as_of: _dt.date, min_group: int) -> list[dict[str, Any]]:
+def _reorder_candidates(
+    wh: Warehouse, *, as_of: _dt.date, min_group: int, since: _dt.date | None
+) -> list[dict[str, Any]]:
     """Per product: share of its buyers who bought it again vs the same for other products."""
-    rows = wh.to_arrow(product_buyers(wh.table("orders"), wh.table("order_lines"), as_of=as_of)).to_pylist()
+    buyers = product_buyers(
+        wh.table("orders"), wh.table("order_lines"), as_of=as_of, acquired_since=since
+    )
+    rows = wh.to_arrow(buyers).to_pylist()
     total_n = sum(int(r["buyers"]) for r in rows)
     total_x = sum(int(r["repeat_buyers"]) for r in rows)
     out: list[dict[str, Any]] = []

@@ -17,19 +17,25 @@ __all__ = ["first_year_outcomes", "group_outcomes", "second_order_months"]
 
 
 def first_year_outcomes(
-    orders: ir.Table, lines: ir.Table, *, as_of: _dt.date, horizon_days: int = 365
+    orders: ir.Table,
+    lines: ir.Table,
+    *,
+    as_of: _dt.date,
+    horizon_days: int = 365,
+    acquired_since: _dt.date | None = None,
 ) -> ir.Table:
     """One row per customer whose first order is at least `horizon_days` before
     `as_of`: their first-order attributes, `second_order` (1 if another counted
     order followed within the horizon) and `revenue` (net within it)."""
-    seq = order_sequence(orders, as_of=as_of)
+    seq = order_sequence(orders, as_of=as_of, acquired_since=acquired_since)
     seq = seq.filter(seq.first_day <= day_number(as_of) - horizon_days)
     within = seq.filter(seq.day < seq.first_day + horizon_days)
     per = within.group_by("customer_id").aggregate(
         second_order=(within.count() >= 2).cast("int64"),
         revenue=within.net.sum().cast("float64"),
     )
-    return first_orders(orders, lines, as_of=as_of).join(per, "customer_id")
+    first = first_orders(orders, lines, as_of=as_of, acquired_since=acquired_since)
+    return first.join(per, "customer_id")
 
 
 def group_outcomes(outcomes: ir.Table, *, by: str) -> ir.Table:
@@ -44,11 +50,13 @@ def group_outcomes(outcomes: ir.Table, *, by: str) -> ir.Table:
     )
 
 
-def second_order_months(orders: ir.Table, *, as_of: _dt.date) -> ir.Table:
+def second_order_months(
+    orders: ir.Table, *, as_of: _dt.date, acquired_since: _dt.date | None = None
+) -> ir.Table:
     """Customers with a second purchase occasion, by day of first and second:
     `first_day`, `gap_days`, `holiday` (first order in November or December),
     `customers`. Small: one row per distinct (first day, gap)."""
-    occ = purchase_occasions(orders, as_of=as_of)
+    occ = purchase_occasions(orders, as_of=as_of, acquired_since=acquired_since)
     first = occ.filter(occ.occasion_number == 1).select("customer_id", first_day=occ.day)
     second = occ.filter(occ.occasion_number == 2).select("customer_id", "gap_days")
     t = first.join(second, "customer_id")

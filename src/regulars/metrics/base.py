@@ -55,29 +55,37 @@ def counted_orders(
     return t.filter(keep)
 
 
-def order_sequence(orders: ir.Table, *, as_of: _dt.date) -> ir.Table:
+def order_sequence(
+    orders: ir.Table, *, as_of: _dt.date, acquired_since: _dt.date | None = None
+) -> ir.Table:
     """Counted orders of identified customers up to `as_of`, numbered per customer.
 
     Adds `order_number` (1 for a customer's first order, by time then id) and
-    `first_day`, the day of the customer's first order.
+    `first_day`, the day of the customer's first order. With `acquired_since`,
+    only customers whose first order is on or after that day.
     """
     t = counted_orders(orders, as_of=as_of)
     t = t.filter(t.customer_id.notnull())
     rank = ibis.row_number().over(group_by=t.customer_id, order_by=[t.placed_at, t.order_id])
-    return t.mutate(
+    t = t.mutate(
         order_number=(rank + 1).cast("int64"),
         first_day=t.day.min().over(group_by=t.customer_id),
     )
+    if acquired_since is not None:
+        t = t.filter(t.first_day >= day_number(acquired_since))
+    return t
 
 
-def purchase_occasions(orders: ir.Table, *, as_of: _dt.date) -> ir.Table:
+def purchase_occasions(
+    orders: ir.Table, *, as_of: _dt.date, acquired_since: _dt.date | None = None
+) -> ir.Table:
     """One row per customer and day with a counted order, up to `as_of`.
 
     Columns: `customer_id`, `day`, `n_orders`, `net`, `occasion_number`
     (1, 2, ...) and `gap_days`, days since the previous occasion (NULL for
     the first).
     """
-    seq = order_sequence(orders, as_of=as_of)
+    seq = order_sequence(orders, as_of=as_of, acquired_since=acquired_since)
     occ = seq.group_by(["customer_id", "day"]).aggregate(
         n_orders=seq.count(), net=seq.net.sum()
     )

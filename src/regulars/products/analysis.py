@@ -25,8 +25,8 @@ __all__ = [
 ]
 
 
-def _purchases(orders: ir.Table, lines: ir.Table, *, as_of: _dt.date) -> ir.Table:
-    seq = order_sequence(orders, as_of=as_of)
+def _purchases(orders: ir.Table, lines: ir.Table, *, as_of: _dt.date, acquired_since: _dt.date | None = None) -> ir.Table:
+    seq = order_sequence(orders, as_of=as_of, acquired_since=acquired_since)
     joined = seq.join(lines, ["source", "order_id"])
     return joined.select(
         "customer_id", "order_id", "day", "order_number", "first_day", "net",
@@ -34,12 +34,12 @@ def _purchases(orders: ir.Table, lines: ir.Table, *, as_of: _dt.date) -> ir.Tabl
     )  # fmt: skip
 
 
-def product_buyers(orders: ir.Table, lines: ir.Table, *, as_of: _dt.date) -> ir.Table:
+def product_buyers(orders: ir.Table, lines: ir.Table, *, as_of: _dt.date, acquired_since: _dt.date | None = None) -> ir.Table:
     """Per product: `buyers`, `repeat_buyers` (bought it on 2+ days),
     `orders_per_buyer` (mean counted orders of its buyers, any product)."""
-    p = _purchases(orders, lines, as_of=as_of)
+    p = _purchases(orders, lines, as_of=as_of, acquired_since=acquired_since)
     days = p.group_by(["product", "customer_id"]).aggregate(n_days=p.day.nunique())
-    seq = order_sequence(orders, as_of=as_of)
+    seq = order_sequence(orders, as_of=as_of, acquired_since=acquired_since)
     per_customer = seq.group_by("customer_id").aggregate(n_orders=seq.count())
     d = days.join(per_customer, "customer_id")
     return d.group_by("product").aggregate(
@@ -49,10 +49,10 @@ def product_buyers(orders: ir.Table, lines: ir.Table, *, as_of: _dt.date) -> ir.
     )
 
 
-def replenishment_gaps(orders: ir.Table, lines: ir.Table, *, as_of: _dt.date) -> ir.Table:
+def replenishment_gaps(orders: ir.Table, lines: ir.Table, *, as_of: _dt.date, acquired_since: _dt.date | None = None) -> ir.Table:
     """Days between consecutive purchase days of the same product by the same
     customer: `product`, `gap_days`, `n`."""
-    p = _purchases(orders, lines, as_of=as_of).select("product", "customer_id", "day").distinct()
+    p = _purchases(orders, lines, as_of=as_of, acquired_since=acquired_since).select("product", "customer_id", "day").distinct()
     w = ibis.window(group_by=[p.product, p.customer_id], order_by=p.day)
     g = p.mutate(gap_days=(p.day - p.day.lag().over(w)).cast("int64"))
     g = g.filter(g.gap_days.notnull())
@@ -60,7 +60,12 @@ def replenishment_gaps(orders: ir.Table, lines: ir.Table, *, as_of: _dt.date) ->
 
 
 def first_order_outcomes(
-    orders: ir.Table, lines: ir.Table, *, as_of: _dt.date, horizon_days: int = 365
+    orders: ir.Table,
+    lines: ir.Table,
+    *,
+    as_of: _dt.date,
+    horizon_days: int = 365,
+    acquired_since: _dt.date | None = None,
 ) -> ir.Table:
     """Per product on the first order: what its customers did in the next `horizon_days`.
 
@@ -69,14 +74,14 @@ def first_order_outcomes(
     `customers`, `second_order` (customers with another counted order within
     the span), `revenue` (their net revenue within it, first order included).
     """
-    seq = order_sequence(orders, as_of=as_of)
+    seq = order_sequence(orders, as_of=as_of, acquired_since=acquired_since)
     cutoff = day_number(as_of) - horizon_days
     seq = seq.filter(seq.first_day <= cutoff)
     within = seq.filter(seq.day < seq.first_day + horizon_days)
     per_customer = within.group_by("customer_id").aggregate(
         n_orders=within.count(), revenue=within.net.sum()
     )
-    first_lines = _purchases(orders, lines, as_of=as_of)
+    first_lines = _purchases(orders, lines, as_of=as_of, acquired_since=acquired_since)
     first_lines = first_lines.filter(first_lines.order_number == 1).select("product", "customer_id").distinct()
     t = first_lines.join(per_customer, "customer_id")
     return t.group_by("product").aggregate(
@@ -86,7 +91,7 @@ def first_order_outcomes(
     )
 
 
-def next_purchase_affinity(orders: ir.Table, lines: ir.Table, *, as_of: _dt.date) -> ir.Table:
+def next_purchase_affinity(orders: ir.Table, lines: ir.Table, *, as_of: _dt.date, acquired_since: _dt.date | None = None) -> ir.Table:
     """"Buyers of A next buy B": over consecutive orders (k, k+1) of a customer.
 
     Columns: `product`, `next_product`, `n_pairs` (transitions with A in order
@@ -95,8 +100,8 @@ def next_purchase_affinity(orders: ir.Table, lines: ir.Table, *, as_of: _dt.date
     transitions). Confidence = n_pairs / n_product, lift = confidence /
     (n_next / n_transitions), support = n_pairs / n_transitions.
     """
-    p = _purchases(orders, lines, as_of=as_of).select("customer_id", "order_number", "product").distinct()
-    seq = order_sequence(orders, as_of=as_of)
+    p = _purchases(orders, lines, as_of=as_of, acquired_since=acquired_since).select("customer_id", "order_number", "product").distinct()
+    seq = order_sequence(orders, as_of=as_of, acquired_since=acquired_since)
     total = seq.filter(seq.order_number > 1).count()
     a = p.rename(k="order_number")
     later = p.filter(p.order_number > 1)

@@ -43,21 +43,28 @@ class ProductRow:
 
 
 def product_table(
-    wh: Warehouse, *, as_of: _dt.date, min_pairs: int = 5, top_next: int = 3
+    wh: Warehouse,
+    *,
+    as_of: _dt.date,
+    min_pairs: int = 5,
+    top_next: int = 3,
+    since: _dt.date | None = None,
 ) -> list[ProductRow]:
     """One row per product, most buyers first.
 
     `next_products` lists up to `top_next` products bought on the next order
-    with at least `min_pairs` transitions, highest lift first.
+    with at least `min_pairs` transitions, highest lift first. With `since`,
+    only customers acquired on or after it.
     """
+    kw = {"as_of": as_of, "acquired_since": since}
     orders, lines = wh.table("orders"), wh.table("order_lines")
-    buyers = {r["product"]: r for r in wh.to_arrow(product_buyers(orders, lines, as_of=as_of)).to_pylist()}
+    buyers = {r["product"]: r for r in wh.to_arrow(product_buyers(orders, lines, **kw)).to_pylist()}
     gaps: dict[str, dict[int, int]] = {}
-    for r in wh.to_arrow(replenishment_gaps(orders, lines, as_of=as_of)).to_pylist():
+    for r in wh.to_arrow(replenishment_gaps(orders, lines, **kw)).to_pylist():
         gaps.setdefault(r["product"], {})[int(r["gap_days"])] = int(r["n"])
-    firsts = {r["product"]: r for r in wh.to_arrow(first_order_outcomes(orders, lines, as_of=as_of)).to_pylist()}
+    firsts = {r["product"]: r for r in wh.to_arrow(first_order_outcomes(orders, lines, **kw)).to_pylist()}
     nexts: dict[str, list[dict[str, Any]]] = {}
-    for r in wh.to_arrow(next_purchase_affinity(orders, lines, as_of=as_of)).to_pylist():
+    for r in wh.to_arrow(next_purchase_affinity(orders, lines, **kw)).to_pylist():
         if r["n_pairs"] < min_pairs or not r["n_transitions"]:
             continue
         confidence = r["n_pairs"] / r["n_product"]
