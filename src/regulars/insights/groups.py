@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import ibis
 
 from regulars.cohorts.keys import cohort_key, first_orders
-from regulars.metrics.base import day_number, order_sequence, purchase_occasions
+from regulars.metrics.base import first_year, purchase_occasions
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -27,12 +27,11 @@ def first_year_outcomes(
     """One row per customer whose first order is at least `horizon_days` before
     `as_of`: their first-order attributes, `second_order` (1 if another counted
     order followed within the horizon) and `revenue` (net within it)."""
-    seq = order_sequence(orders, as_of=as_of, acquired_since=acquired_since)
-    seq = seq.filter(seq.first_day <= day_number(as_of) - horizon_days)
-    within = seq.filter(seq.day < seq.first_day + horizon_days)
-    per = within.group_by("customer_id").aggregate(
-        second_order=(within.count() >= 2).cast("int64"),
-        revenue=within.net.sum().cast("float64"),
+    year = first_year(orders, as_of=as_of, horizon_days=horizon_days, acquired_since=acquired_since)
+    per = year.select(
+        "customer_id",
+        second_order=(year.n_orders >= 2).cast("int64"),
+        revenue=year.revenue.cast("float64"),
     )
     first = first_orders(orders, lines, as_of=as_of, acquired_since=acquired_since)
     return first.join(per, "customer_id")

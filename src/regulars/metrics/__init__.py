@@ -6,6 +6,7 @@ from regulars.metrics.base import (
     NOT_COUNTED,
     counted_orders,
     day_number,
+    first_year,
     order_sequence,
     purchase_occasions,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "counted_orders",
     "customer_activity",
     "day_number",
+    "first_year",
     "gap_histogram",
     "histogram_quantile",
     "monthly_trend",

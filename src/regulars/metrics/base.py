@@ -23,6 +23,7 @@ __all__ = [
     "NOT_COUNTED",
     "counted_orders",
     "day_number",
+    "first_year",
     "order_sequence",
     "purchase_occasions",
 ]
@@ -74,6 +75,28 @@ def order_sequence(
     if acquired_since is not None:
         t = t.filter(t.first_day >= day_number(acquired_since))
     return t
+
+
+def first_year(
+    orders: ir.Table,
+    *,
+    as_of: _dt.date,
+    horizon_days: int = 365,
+    acquired_since: _dt.date | None = None,
+) -> ir.Table:
+    """What each customer did in the `horizon_days` from their first order.
+
+    Only customers whose first order is at least `horizon_days` before `as_of`
+    appear, so all are followed for the same span. Columns: `customer_id`,
+    `n_orders` (counted orders in the span, the first included), `revenue`
+    (their net).
+    """
+    seq = order_sequence(orders, as_of=as_of, acquired_since=acquired_since)
+    seq = seq.filter(seq.first_day <= day_number(as_of) - horizon_days)
+    within = seq.filter(seq.day < seq.first_day + horizon_days)
+    return within.group_by("customer_id").aggregate(
+        n_orders=within.count(), revenue=within.net.sum()
+    )
 
 
 def purchase_occasions(

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import ibis
 
-from regulars.metrics.base import day_number, order_sequence
+from regulars.metrics.base import first_year, order_sequence
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -74,12 +74,8 @@ def first_order_outcomes(
     `customers`, `second_order` (customers with another counted order within
     the span), `revenue` (their net revenue within it, first order included).
     """
-    seq = order_sequence(orders, as_of=as_of, acquired_since=acquired_since)
-    cutoff = day_number(as_of) - horizon_days
-    seq = seq.filter(seq.first_day <= cutoff)
-    within = seq.filter(seq.day < seq.first_day + horizon_days)
-    per_customer = within.group_by("customer_id").aggregate(
-        n_orders=within.count(), revenue=within.net.sum()
+    per_customer = first_year(
+        orders, as_of=as_of, horizon_days=horizon_days, acquired_since=acquired_since
     )
     first_lines = _purchases(orders, lines, as_of=as_of, acquired_since=acquired_since)
     first_lines = first_lines.filter(first_lines.order_number == 1).select("product", "customer_id").distinct()
