@@ -7,7 +7,10 @@ import re
 from typer.testing import CliRunner
 
 from regulars.cli.main import app
+from regulars.cohorts import cohort_matrix
+from regulars.insights import find_insights
 from regulars.metrics import store_metrics
+from regulars.products import product_table
 from regulars.reports import build_report, render_html
 from tests.cohorts.test_cohorts import store  # noqa: F401 - fixture
 from tests.metrics.test_store_metrics import AS_OF
@@ -15,7 +18,14 @@ from tests.metrics.test_store_metrics import AS_OF
 
 def test_report_shows_the_same_figures_on_both_engines(store):  # noqa: F811
     data = build_report(store, as_of=AS_OF, store="test")
+    # The report shares one cached order sequence; the figures are those of
+    # the functions run on their own.
     assert data.metrics == store_metrics(store, as_of=AS_OF)
+    assert data.ltv.values == cohort_matrix(store, as_of=AS_OF, measure="ltv").values
+    assert [p.to_dict() for p in data.products] == [
+        p.to_dict() for p in product_table(store, as_of=AS_OF, min_pairs=20)
+    ]
+    assert data.insights == find_insights(store, as_of=AS_OF)
     html = render_html(data)
     for section in ("insights", "cohorts", "time-between-orders", "products", "monthly"):
         assert f'id="{section}"' in html

@@ -11,6 +11,8 @@ from regulars.errors import InputError
 from regulars.metrics.figures import histogram_quantile
 
 if TYPE_CHECKING:
+    import ibis.expr.types as ir
+
     from regulars.backends import Warehouse
 
 __all__ = ["MEASURES", "CohortMatrix", "cohort_matrix", "time_to_order_summary"]
@@ -48,6 +50,10 @@ class CohortMatrix:
     values: dict[str, list[float | int | None]] = field(default_factory=dict)
     rows: list[dict[str, Any]] = field(default_factory=list)
 
+    def with_measure(self, measure: str) -> CohortMatrix:
+        """The same grid pivoted on another measure, without recomputing it."""
+        return _pivot(self.rows, by=self.by, period=self.period, measure=measure, as_of=self.as_of)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: the matrix and the tidy rows it came from."""
         return {
@@ -68,6 +74,7 @@ def cohort_matrix(
     period: str = "month",
     max_periods: int | None = None,
     since: _dt.date | None = None,
+    sequence: ir.Table | None = None,
 ) -> CohortMatrix:
     """Compute the cohort grid and pivot `measure` into a cohort x period matrix.
 
@@ -75,10 +82,17 @@ def cohort_matrix(
     """
     if measure not in MEASURES:
         raise InputError(f"Unknown measure {measure!r}.", hint=f"Choose one of: {', '.join(MEASURES)}.")
-    grid = cohort_grid(wh.table("orders"), wh.table("order_lines"), as_of=as_of, by=by,
+    orders = sequence if sequence is not None else wh.table("orders")
+    grid = cohort_grid(orders, wh.table("order_lines"), as_of=as_of, by=by,
                        period=period, max_periods=max_periods, acquired_since=since)  # fmt: skip
     rows = wh.to_arrow(grid).to_pylist()
-    out = CohortMatrix(by=by, period=period, measure=measure, as_of=as_of.isoformat(), rows=rows)
+    return _pivot(rows, by=by, period=period, measure=measure, as_of=as_of.isoformat())
+
+
+def _pivot(rows: list[dict[str, Any]], *, by: str, period: str, measure: str, as_of: str) -> CohortMatrix:
+    if measure not in MEASURES:
+        raise InputError(f"Unknown measure {measure!r}.", hint=f"Choose one of: {', '.join(MEASURES)}.")
+    out = CohortMatrix(by=by, period=period, measure=measure, as_of=as_of, rows=rows)
     width = 1 + max((r["period"] for r in rows), default=-1)
     for row in rows:
         cohort = row["cohort"]

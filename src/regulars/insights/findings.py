@@ -26,6 +26,8 @@ from regulars.metrics.base import day_number
 from regulars.products.analysis import product_buyers
 
 if TYPE_CHECKING:
+    import ibis.expr.types as ir
+
     from regulars.backends import Warehouse
 
 __all__ = ["INSIGHT_KEYS", "Finding", "benjamini_hochberg", "find_insights"]
@@ -124,14 +126,16 @@ def find_insights(
     min_group: int = 30,
     alpha: float = 0.05,
     since: _dt.date | None = None,
+    sequence: ir.Table | None = None,
 ) -> list[Finding]:
     """Findings supported at false discovery rate `alpha`, strongest first.
 
     With `since`, only customers acquired on or after it are studied.
     """
+    orders = sequence if sequence is not None else wh.table("orders")
     outcomes = first_year_outcomes(
-        wh.table("orders"), wh.table("order_lines"), as_of=as_of, acquired_since=since
-    )
+        orders, wh.table("order_lines"), as_of=as_of, acquired_since=since
+    ).cache()
     candidates: list[dict[str, Any]] = []
     for key in keys:
         rows = wh.to_arrow(group_outcomes(outcomes, by=key)).to_pylist()
@@ -152,8 +156,8 @@ def find_insights(
             g1, g2, p, lo, hi = _welch(s1, ss1, n1, total_s - s1, total_ss - ss1, n2)
             candidates.append(dict(key=key, group=r["group"], metric="revenue_12m", group_value=g1,
                                    rest_value=g2, p_value=p, ci_low=lo, ci_high=hi, n_group=n1, n_rest=n2))  # fmt: skip
-    candidates.extend(_season_candidates(wh, as_of=as_of, min_group=min_group, since=since))
-    candidates.extend(_reorder_candidates(wh, as_of=as_of, min_group=min_group, since=since))
+    candidates.extend(_season_candidates(wh, orders, as_of=as_of, min_group=min_group, since=since))
+    candidates.extend(_reorder_candidates(wh, orders, as_of=as_of, min_group=min_group, since=since))
     if not candidates:
         return []
     qs = benjamini_hochberg([c["p_value"] for c in candidates])
@@ -206,7 +210,7 @@ def find_insights(
 
 
 def _season_candidates(
-    wh: Warehouse, *, as_of: _dt.date, min_group: int, since: _dt.date | None
+    wh: Warehouse, orders: ir.Table, *, as_of: _dt.date, min_group: int, since: _dt.date | None
 ) -> list[dict[str, Any]]:
     """Do holiday customers come back in some calendar month more than their timing implies?
 
@@ -223,7 +227,7 @@ def _season_candidates(
     today = day_number(as_of)
     rows = [
         r for r in wh.to_arrow(
-            second_order_months(wh.table("orders"), as_of=as_of, acquired_since=since)
+            second_order_months(orders, as_of=as_of, acquired_since=since)
         ).to_pylist()
         if int(r["first_day"]) <= today - 365 and int(r["gap_days"]) < 365
     ]
@@ -271,12 +275,10 @@ def _season_candidates(
 
 
 def _reorder_candidates(
-    wh: Warehouse, *, as_of: _dt.date, min_group: int, since: _dt.date | None
+    wh: Warehouse, orders: ir.Table, *, as_of: _dt.date, min_group: int, since: _dt.date | None
 ) -> list[dict[str, Any]]:
     """Per product: share of its buyers who bought it again vs the same for other products."""
-    buyers = product_buyers(
-        wh.table("orders"), wh.table("order_lines"), as_of=as_of, acquired_since=since
-    )
+    buyers = product_buyers(orders, wh.table("order_lines"), as_of=as_of, acquired_since=since)
     rows = wh.to_arrow(buyers).to_pylist()
     total_n = sum(int(r["buyers"]) for r in rows)
     total_x = sum(int(r["repeat_buyers"]) for r in rows)

@@ -8,6 +8,7 @@ from regulars.metrics.base import (
     day_number,
     first_year,
     order_sequence,
+    prepare_sequence,
     purchase_occasions,
 )
 from regulars.metrics.figures import StoreMetrics, histogram_quantile, store_metrics
@@ -32,6 +33,7 @@ __all__ = [
     "monthly_trend",
     "order_sequence",
     "order_totals",
+    "prepare_sequence",
     "purchase_occasions",
     "store_metrics",
 ]

@@ -25,6 +25,7 @@ __all__ = [
     "day_number",
     "first_year",
     "order_sequence",
+    "prepare_sequence",
     "purchase_occasions",
 ]
 
@@ -64,7 +65,15 @@ def order_sequence(
     Adds `order_number` (1 for a customer's first order, by time then id) and
     `first_day`, the day of the customer's first order. With `acquired_since`,
     only customers whose first order is on or after that day.
+
+    `orders` may already be such a sequence (for example one cached for a
+    whole report, see `prepare_sequence`); it is then only filtered.
     """
+    if "order_number" in orders.columns:
+        t = orders.filter(orders.day <= day_number(as_of))
+        if acquired_since is not None:
+            t = t.filter(t.first_day >= day_number(acquired_since))
+        return t
     t = counted_orders(orders, as_of=as_of)
     t = t.filter(t.customer_id.notnull())
     rank = ibis.row_number().over(group_by=t.customer_id, order_by=[t.placed_at, t.order_id])
@@ -75,6 +84,15 @@ def order_sequence(
     if acquired_since is not None:
         t = t.filter(t.first_day >= day_number(acquired_since))
     return t
+
+
+def prepare_sequence(orders: ir.Table, *, as_of: _dt.date) -> ir.Table:
+    """`order_sequence` materialised once (Ibis `cache`), for many analyses in a row.
+
+    Every analysis accepts it in place of the orders table; only guests are
+    missing from it, so store-wide order totals still read the orders table.
+    """
+    return order_sequence(orders, as_of=as_of).cache()
 
 
 def first_year(

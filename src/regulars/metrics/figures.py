@@ -24,6 +24,8 @@ from regulars.metrics.retention import (
 )
 
 if TYPE_CHECKING:
+    import ibis.expr.types as ir
+
     from regulars.backends import Warehouse
 
 __all__ = ["StoreMetrics", "histogram_quantile", "store_metrics"]
@@ -108,6 +110,7 @@ def store_metrics(
     since: _dt.date | None = None,
     churn_days: int | None = None,
     churn_quantile: float = 0.9,
+    sequence: ir.Table | None = None,
 ) -> StoreMetrics:
     """Compute the store's retention figures as of `as_of` (inclusive).
 
@@ -119,9 +122,11 @@ def store_metrics(
         A customer is churned when their last order is more than this many
         days before `as_of`. None derives it from the store: the
         `churn_quantile` quantile of days between purchase occasions, rounded up.
+    sequence
+        `prepare_sequence` of the orders at `as_of`, to share work between calls.
     """
-    orders = wh.table("orders")
-    totals = wh.to_arrow(order_totals(orders, as_of=as_of, since=since)).to_pylist()[0]
+    totals = wh.to_arrow(order_totals(wh.table("orders"), as_of=as_of, since=since)).to_pylist()[0]
+    orders = sequence if sequence is not None else wh.table("orders")
     activity = customer_activity(orders, as_of=as_of, since=since)
     a = wh.to_arrow(
         activity.aggregate(

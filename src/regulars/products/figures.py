@@ -15,6 +15,8 @@ from regulars.products.analysis import (
 )
 
 if TYPE_CHECKING:
+    import ibis.expr.types as ir
+
     from regulars.backends import Warehouse
 
 __all__ = ["ProductRow", "product_table"]
@@ -49,6 +51,7 @@ def product_table(
     min_pairs: int = 5,
     top_next: int = 3,
     since: _dt.date | None = None,
+    sequence: ir.Table | None = None,
 ) -> list[ProductRow]:
     """One row per product, most buyers first.
 
@@ -57,7 +60,8 @@ def product_table(
     only customers acquired on or after it.
     """
     kw = {"as_of": as_of, "acquired_since": since}
-    orders, lines = wh.table("orders"), wh.table("order_lines")
+    orders = sequence if sequence is not None else wh.table("orders")
+    lines = wh.table("order_lines")
     buyers = {r["product"]: r for r in wh.to_arrow(product_buyers(orders, lines, **kw)).to_pylist()}
     gaps: dict[str, dict[int, int]] = {}
     for r in wh.to_arrow(replenishment_gaps(orders, lines, **kw)).to_pylist():

@@ -33,15 +33,20 @@ class ReportData:
 
 
 def build_report(wh: Warehouse, *, as_of: _dt.date, store: str = "") -> ReportData:
-    """Compute every figure of the report."""
+    """Compute every figure of the report (sharing one cached order sequence)."""
+    from regulars.metrics import prepare_sequence
+
+    seq = prepare_sequence(wh.table("orders"), as_of=as_of)
+    kw = {"as_of": as_of, "sequence": seq}
+    retention = cohort_matrix(wh, by="first_month", measure="active_share", **kw)
     return ReportData(
         as_of=as_of,
         store=store,
-        metrics=store_metrics(wh, as_of=as_of),
-        retention=cohort_matrix(wh, as_of=as_of, by="first_month", measure="active_share"),
-        ltv=cohort_matrix(wh, as_of=as_of, by="first_month", measure="ltv"),
-        products=product_table(wh, as_of=as_of, min_pairs=20),
-        insights=find_insights(wh, as_of=as_of),
+        metrics=store_metrics(wh, **kw),
+        retention=retention,
+        ltv=retention.with_measure("ltv"),
+        products=product_table(wh, min_pairs=20, **kw),
+        insights=find_insights(wh, **kw),
     )
 
 
