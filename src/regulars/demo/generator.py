@@ -112,6 +112,13 @@ def _customer_ids(emails: list[str]) -> list[str]:
     return ["c_" + hashlib.sha256(f"email:{e}".encode()).hexdigest()[:16] for e in emails]
 
 
+def _timestamps(start: _dt.datetime, days: np.ndarray) -> pa.Array:
+    """UTC timestamps (whole seconds) `days` after `start`, without Python objects."""
+    base = np.datetime64(start.replace(tzinfo=None), "s")
+    seconds = (np.asarray(days) * 86400).astype("int64").astype("timedelta64[s]")
+    return pa.array(base + seconds).cast(pa.timestamp("s", tz="UTC"))
+
+
 def simulate(config: DemoConfig) -> dict[str, pa.Table]:
     """Run the simulation; return ``customers``, ``orders`` and ``lines`` truth tables."""
     rng = np.random.default_rng(config.seed)
@@ -184,6 +191,7 @@ def simulate(config: DemoConfig) -> dict[str, pa.Table]:
     last_names = rng.choice(_LAST, size=n)
     emails = [f"{f.lower()}.{ln.lower()}.{i}@example.com".replace(" ", "").replace("'", "")
               for i, (f, ln) in enumerate(zip(first_names, last_names, strict=True))]  # fmt: skip
+    skus = np.array([prod.sku for prod in CATALOGUE])
     customers = pa.table({
         "customer_id": _customer_ids(emails),
         "email": emails,
@@ -191,53 +199,143 @@ def simulate(config: DemoConfig) -> dict[str, pa.Table]:
         "country": rng.choice(_COUNTRIES, size=n),
         "accepts_marketing": rng.random(n) < 0.6,
         "arrival_day": arrival,
-        "arrived_at": [start + _dt.timedelta(days=float(d)) for d in arrival],
-        "channel": [names[c] for c in channel],
-        "first_product": [CATALOGUE[i].sku for i in first_product],
-        "coupon": [codes[c] for c in coupon],
+        "arrived_at": _timestamps(start, arrival),
+        "channel": np.array(names)[channel],
+        "first_product": skus[first_product],
+        "coupon": np.array(codes)[coupon],
         "rate_per_day": rate,
         "p_dropout": p,
         "died_day": died,
         "alive_at_end": np.isnan(died),
         "n_orders": n_orders,
-        "staple": [CATALOGUE[i].sku for i in staple],
+        "staple": skus[staple],
     })  # fmt: skip
     orders = pa.table({
         "customer": cust_a, "day": when_a, "index": order_idx, "rating": rating_a,
-        "placed_at": [start + _dt.timedelta(days=float(d)) for d in when_a],
+        "placed_at": _timestamps(start, when_a),
     })  # fmt: skip
     return {"customers": customers, "orders": orders, "start": start, "first": first_product,
             "staple": staple, "coupon": coupon, "channel": channel}  # type: ignore[dict-item]
 
 
-def _money(x: np.ndarray) -> list[str]:
-    return [f"{v:.2f}" for v in x]
+def _money(x: np.ndarray) -> np.ndarray:
+    """Amounts as text with two decimals, vectorised."""
+    cents = np.round(np.asarray(x) * 100).astype(np.int64)
+    sign = np.where(cents < 0, "-", "")
+    cents = np.abs(cents)
+    whole = (cents // 100).astype(str)
+    frac = np.char.zfill((cents % 100).astype(str), 2)
+    return np.char.add(np.char.add(np.char.add(sign, whole), "."), frac).astype(object)
 
 
-def write_demo_files(config: DemoConfig, out_dir: str) -> DemoFiles:
+def write_demo_files(config: DemoConfig, out_dir: str, *, chunk_orders: int = 250_000) -> DemoFiles:
     """Simulate the store and write Shopify exports, catalogue, feedback and truth.
 
     Files written in `out_dir`: ``orders_export.csv`` and
     ``customers_export.csv`` (Shopify layouts), ``products.csv``,
     ``feedback.csv``, and ``truth/`` with the simulation's ground truth.
+    Orders are written `chunk_orders` at a time, so memory stays bounded for
+    stores of millions of customers.
     """
-    os.makedirs(os.path.join(out_dir, "truth"), exist_ok=True)
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    truth_dir = os.path.join(out_dir, "truth")
+    os.makedirs(truth_dir, exist_ok=True)
     sim = simulate(config)
-    rng = np.random.default_rng(config.seed + 1)
     cust_t: pa.Table = sim["customers"]
     ords: pa.Table = sim["orders"]
     n_ord = ords.num_rows
+    lookups = _CustomerLookups(cust_t, sim)
+
+    orders_path = os.path.join(out_dir, "orders_export.csv")
+    feedback_path = os.path.join(out_dir, "feedback.csv")
+    n_lines = n_bad = 0
+    with open(orders_path, "wb") as orders_out, open(feedback_path, "wb") as feedback_out:
+        orders_out.write("\ufeff".encode())  # Shopify's exports start with a BOM
+        writers: dict[str, object] = {}
+        for chunk_no, a in enumerate(range(0, n_ord, chunk_orders)):
+            b = min(a + chunk_orders, n_ord)
+            rng = np.random.default_rng([config.seed + 1, chunk_no])
+            table, feedback, truth, n_bad_chunk = _order_chunk(
+                config, ords.slice(a, b - a), lookups, rng, first_name=1001 + a
+            )
+            if not writers:
+                writers["orders"] = pacsv.CSVWriter(orders_out, table.schema)
+                writers["feedback"] = pacsv.CSVWriter(feedback_out, feedback.schema)
+                writers["truth"] = pq.ParquetWriter(os.path.join(truth_dir, "orders.parquet"), truth.schema)
+            writers["orders"].write_table(table)  # type: ignore[attr-defined]
+            writers["feedback"].write_table(feedback)  # type: ignore[attr-defined]
+            writers["truth"].write_table(truth)  # type: ignore[attr-defined]
+            n_lines += table.num_rows
+            n_bad += n_bad_chunk
+        for writer in writers.values():
+            writer.close()  # type: ignore[attr-defined]
+
+    customers_path = os.path.join(out_dir, "customers_export.csv")
+    _write_customers(cust_t, customers_path)
+    products_path = os.path.join(out_dir, "products.csv")
+    with open(products_path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["product_id", "sku", "product_name", "category"])
+        for prod in CATALOGUE:
+            writer.writerow([prod.sku, prod.sku, prod.name, prod.category])
+
+    pq.write_table(cust_t, os.path.join(truth_dir, "customers.parquet"))
+    params = asdict(config)
+    params["end"] = config.end.isoformat()
+    params["start"] = sim["start"].isoformat()
+    params["planted"] = {
+        "first_product": {p.sku: {"dropout_factor": p.dropout_factor, "rate_factor": p.rate_factor}
+                          for p in CATALOGUE},
+        "channel_dropout_factor": {c: v[1] for c, v in CHANNELS.items()},
+        "coupon": {c: {"discount": v[1], "dropout_factor": v[2], "rate_factor": v[3]}
+                   for c, v in COUPONS.items()},
+        "bad_rating_extra_dropout": config.bad_rating_dropout,
+        "replenishment_cycle_days": {p.sku: p.cycle_days for p in CATALOGUE if p.cycle_days},
+    }  # fmt: skip
+    params["expected_rejected_orders"] = n_bad
+    with open(os.path.join(truth_dir, "params.json"), "w", encoding="utf-8") as handle:
+        json.dump(params, handle, indent=2, ensure_ascii=False)
+    return DemoFiles(orders_path, customers_path, products_path, feedback_path, truth_dir, n_lines)
+
+
+class _CustomerLookups:
+    """Per-customer arrays that order rows are taken from by customer index."""
+
+    def __init__(self, cust_t: pa.Table, sim: dict[str, object]) -> None:
+        self.email = np.array(cust_t.column("email").to_pylist(), dtype=object)
+        self.customer_id = np.array(cust_t.column("customer_id").to_pylist(), dtype=object)
+        first = cust_t.column("first_name").to_numpy(zero_copy_only=False).astype(object)
+        last = cust_t.column("last_name").to_numpy(zero_copy_only=False).astype(object)
+        self.bill_name = first + " " + last
+        self.country = cust_t.column("country").to_numpy(zero_copy_only=False).astype(object)
+        self.accepts = np.where(cust_t.column("accepts_marketing").to_numpy(zero_copy_only=False), "yes", "no")
+        self.channel = cust_t.column("channel").to_numpy(zero_copy_only=False).astype(object)
+        self.first = np.asarray(sim["first"])
+        self.staple = np.asarray(sim["staple"])
+        self.coupon = np.asarray(sim["coupon"])
+
+
+def _text(values: np.ndarray) -> pa.Array:
+    """Object/str array to Arrow text with empty strings as NULL (Shopify's blanks)."""
+    arr = pa.array(values, pa.string())
+    return pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.string()), arr)
+
+
+def _order_chunk(
+    config: DemoConfig, ords: pa.Table, lk: _CustomerLookups, rng: np.random.Generator, *, first_name: int
+) -> tuple[pa.Table, pa.Table, pa.Table, int]:
+    """Shopify rows, feedback rows and truth rows for a slice of the orders."""
+    n_ord = ords.num_rows
     cust = ords.column("customer").to_numpy()
     idx = ords.column("index").to_numpy()
-    first = np.asarray(sim["first"])
-    staple = np.asarray(sim["staple"])
-    coupon_i = np.asarray(sim["coupon"])
     codes = list(COUPONS)
 
     # Lines: order 0 holds the first product; repeats the staple (80%) or any product.
     n_cat = len(CATALOGUE)
-    main = np.where(idx == 0, first[cust],
-                    np.where(rng.random(n_ord) < 0.8, staple[cust], rng.integers(0, n_cat, n_ord)))  # fmt: skip
+    main = np.where(idx == 0, lk.first[cust],
+                    np.where(rng.random(n_ord) < 0.8, lk.staple[cust], rng.integers(0, n_cat, n_ord)))  # fmt: skip
     extra = np.where(rng.random(n_ord) < 0.3, rng.integers(0, n_cat, n_ord), -1)
     extra = np.where(extra == main, -1, extra)
     line_order = np.concatenate([np.arange(n_ord), np.flatnonzero(extra >= 0)])
@@ -248,8 +346,8 @@ def write_demo_files(config: DemoConfig, out_dir: str) -> DemoFiles:
     price = np.array([p.price for p in CATALOGUE])[line_prod]
     subtotal_gross = np.bincount(line_order, weights=qty * price, minlength=n_ord)
 
-    rate = np.array([COUPONS[c][1] for c in codes])[coupon_i[cust]]
-    code = np.array(codes, dtype=object)[coupon_i[cust]]
+    rate = np.array([COUPONS[c][1] for c in codes])[lk.coupon[cust]]
+    code = np.array(codes, dtype=object)[lk.coupon[cust]]
     loyal = (idx > 0) & (rng.random(n_ord) < 0.05)
     rate = np.where(idx == 0, rate, np.where(loyal, 0.05, 0.0))
     code = np.where(idx == 0, code, np.where(loyal, "LOYAL5", ""))
@@ -266,54 +364,57 @@ def write_demo_files(config: DemoConfig, out_dir: str) -> DemoFiles:
                          [total, np.round(total * rng.uniform(0.2, 0.5, n_ord), 2)], 0.0)  # fmt: skip
     fin = np.where(status == "cancelled", "voided", status)
 
-    emails = np.array(cust_t.column("email").to_pylist(), dtype=object)[cust]
+    emails = lk.email[cust]
     messy = rng.random(n_ord)
-    emails = np.where(messy < 0.08, [f"  {e.upper()} " for e in emails], emails)
-    phone = np.array([f"+49 30 {1000000 + c}" for c in cust], dtype=object)
+    upper = np.char.upper(emails[messy < 0.08].astype(str)).astype(object)
+    emails = emails.copy()
+    emails[messy < 0.08] = "  " + upper + " "
     no_email = messy > 0.99
-    emails = np.where(no_email, "", emails)
     no_phone = messy > 0.997
-    phone = np.where(no_phone, "", phone)
-    names = [f"{f} {ln}" for f, ln in zip(cust_t.column("first_name").to_pylist(),
-                                         cust_t.column("last_name").to_pylist(), strict=True)]  # fmt: skip
-    bill_name = np.array(names, dtype=object)[cust]
-    country = np.array(cust_t.column("country").to_pylist(), dtype=object)[cust]
-    accepts = np.where(np.array(cust_t.column("accepts_marketing").to_pylist())[cust], "yes", "no")
-    channel = np.array(cust_t.column("channel").to_pylist(), dtype=object)[cust]
-    notes = np.array([f"utm_source: {c}\nutm_campaign: {c}-{int(d // 91)}" for c, d in
-                      zip(channel, ords.column("day").to_numpy(), strict=True)], dtype=object)  # fmt: skip
+    emails[no_email] = ""
+    phone = np.char.add("+49 30 ", (1_000_000 + cust).astype(str)).astype(object)
+    phone[no_phone] = ""
+    channel = lk.channel[cust]
+    days = ords.column("day").to_numpy()
+    notes = ("utm_source: " + channel + "\nutm_campaign: " + channel + "-"
+             + (days // 91).astype(int).astype(str).astype(object))  # fmt: skip
 
-    placed = pa.array(ords.column("placed_at").to_pylist(), pa.timestamp("s", tz="UTC"))
+    placed = ords.column("placed_at").combine_chunks() if isinstance(ords.column("placed_at"), pa.ChunkedArray) else ords.column("placed_at")
     local = placed.cast(pa.timestamp("s", tz=config.timezone))
     created = pc.strftime(local, format="%Y-%m-%d %H:%M:%S %z").to_numpy(zero_copy_only=False)
     cancelled_local = pc.strftime(
         pc.add(local, pa.scalar(86400, pa.duration("s"))), format="%Y-%m-%d %H:%M:%S %z"
     ).to_numpy(zero_copy_only=False)
     cancelled = np.where(status == "cancelled", cancelled_local, "")
-    name = np.array([f"#{1001 + i}" for i in range(n_ord)], dtype=object)
+    name = np.char.add("#", (first_name + np.arange(n_ord)).astype(str)).astype(object)
 
     # Malformed rows, the kinds real exports have; recorded in the truth.
     bad = rng.random(n_ord) < config.malformed_share
     bad_kind = np.where(bad, rng.integers(0, 4, n_ord), -1)
     created = np.where(bad_kind == 0, "31/02/2024", created)
-    total_txt = np.where(bad_kind == 1, [f"{t:.2f}".replace(".", ",") for t in total], _money(total))
+    total_txt = _money(total)
+    total_txt = np.where(bad_kind == 1, np.char.replace(total_txt.astype(str), ".", ",").astype(object), total_txt)
 
     head = np.ones(line_order.size, dtype=bool)
     head[1:] = line_order[1:] != line_order[:-1]
     o = line_order
 
     def order_col(values: np.ndarray) -> pa.Array:
-        col = np.where(head, np.asarray(values, dtype=object)[o], None)
-        return pa.array(col, pa.string())
+        col = np.where(head, np.asarray(values, dtype=object)[o], "")
+        return _text(col)
 
     qty_txt = np.where((bad_kind[o] == 2) & head, "-1", qty.astype(str))
     name_col = np.where((bad_kind[o] == 3), "", name[o])
-    cols = {h: pa.nulls(line_order.size, pa.string()) for h in SHOPIFY_ORDER_HEADER}
+    skus = np.array([p.sku for p in CATALOGUE], dtype=object)
+    product_names = np.array([p.name for p in CATALOGUE], dtype=object)
+    zips = np.char.add("'", np.char.zfill(rng.integers(1000, 99999, n_ord).astype(str), 5)).astype(object)
+    n_rows = line_order.size
+    cols = {h: pa.nulls(n_rows, pa.string()) for h in SHOPIFY_ORDER_HEADER}
     cols.update({
-        "Name": pa.array(name_col, pa.string()),
+        "Name": _text(name_col),
         "Email": order_col(emails),
         "Financial Status": order_col(fin),
-        "Accepts Marketing": order_col(accepts),
+        "Accepts Marketing": order_col(lk.accepts[cust]),
         "Currency": order_col(np.full(n_ord, config.currency, dtype=object)),
         "Subtotal": order_col(_money(subtotal)),
         "Shipping": order_col(_money(shipping)),
@@ -322,76 +423,42 @@ def write_demo_files(config: DemoConfig, out_dir: str) -> DemoFiles:
         "Discount Code": order_col(code),
         "Discount Amount": order_col(_money(discount)),
         "Created at": order_col(created),
-        "Lineitem quantity": pa.array(qty_txt, pa.string()),
-        "Lineitem name": pa.array([CATALOGUE[i].name for i in line_prod], pa.string()),
-        "Lineitem price": pa.array(_money(price), pa.string()),
-        "Lineitem sku": pa.array([CATALOGUE[i].sku for i in line_prod], pa.string()),
-        "Billing Name": order_col(bill_name),
-        "Billing Street": order_col(rng.choice(_STREETS, n_ord)),
-        "Billing Zip": order_col(np.array([f"'{z:05d}" for z in rng.integers(1000, 99999, n_ord)])),
-        "Billing Country": order_col(country),
+        "Lineitem quantity": _text(qty_txt),
+        "Lineitem name": _text(product_names[line_prod]),
+        "Lineitem price": _text(_money(price)),
+        "Lineitem sku": _text(skus[line_prod]),
+        "Billing Name": order_col(lk.bill_name[cust]),
+        "Billing Street": order_col(np.array(_STREETS, dtype=object)[rng.integers(0, len(_STREETS), n_ord)]),
+        "Billing Zip": order_col(zips),
+        "Billing Country": order_col(lk.country[cust]),
         "Phone": order_col(phone),
         "Note Attributes": order_col(notes),
         "Cancelled at": order_col(cancelled),
         "Refunded Amount": order_col(_money(refunded)),
-        "Id": order_col(np.array([str(5_000_000_000 + i) for i in range(n_ord)], dtype=object)),
+        "Id": order_col((5_000_000_000 + first_name + np.arange(n_ord)).astype(str)),
         "Source": order_col(np.full(n_ord, "web", dtype=object)),
     })  # fmt: skip
-    # Empty text means "no value", as in Shopify's files.
-    table = pa.table({h: pc.if_else(pc.equal(c, ""), None, c) if c.null_count < len(c) else c
-                      for h, c in cols.items()})  # fmt: skip
-    orders_path = os.path.join(out_dir, "orders_export.csv")
-    _write_csv(table, orders_path, bom=True)
+    table = pa.table(cols)
 
-    customers_path = os.path.join(out_dir, "customers_export.csv")
-    _write_customers(cust_t, customers_path)
-    products_path = os.path.join(out_dir, "products.csv")
-    with open(products_path, "w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["product_id", "sku", "product_name", "category"])
-        for prod in CATALOGUE:
-            writer.writerow([prod.sku, prod.sku, prod.name, prod.category])
-
-    feedback_path = os.path.join(out_dir, "feedback.csv")
     rating = ords.column("rating").to_numpy()
     rated = np.flatnonzero((rating > 0) & ~bad & ~no_email)
-    with open(feedback_path, "w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["feedback_id", "email", "order_id", "submitted_at", "rating", "comment"])
-        for i in rated:
-            when = ords.column("placed_at")[int(i)].as_py() + _dt.timedelta(days=9)
-            writer.writerow([f"fb-{i}", emails[i].strip().lower(), name[i],
-                             when.strftime("%Y-%m-%dT%H:%M:%SZ"), int(rating[i]),
-                             "Zu langsam geliefert" if rating[i] <= 2 else "Lecker!"])  # fmt: skip
-
-    truth_dir = os.path.join(out_dir, "truth")
-    import pyarrow.parquet as pq
-
-    pq.write_table(cust_t, os.path.join(truth_dir, "customers.parquet"))
-    truth_orders = pa.table({
-        "order_id": name, "customer_id": np.array(cust_t.column("customer_id").to_pylist(),
-                                                  dtype=object)[cust],
+    when = pc.add(placed.take(pa.array(rated)), pa.scalar(9 * 86400, pa.duration("s")))
+    feedback = pa.table({
+        "feedback_id": _text(np.char.add("fb-", (first_name - 1001 + rated).astype(str)).astype(object)),
+        "email": _text(np.char.lower(np.char.strip(emails[rated].astype(str))).astype(object)),
+        "order_id": _text(name[rated]),
+        "submitted_at": pc.strftime(when, format="%Y-%m-%dT%H:%M:%SZ"),
+        "rating": pa.array(rating[rated].astype("int64")),
+        "comment": _text(np.where(rating[rated] <= 2, "Zu langsam geliefert", "Lecker!").astype(object)),
+    })  # fmt: skip
+    truth = pa.table({
+        "order_id": pa.array(name, pa.string()),
+        "customer_id": pa.array(lk.customer_id[cust], pa.string()),
         "placed_at": placed, "order_index": idx, "status": status,
         "malformed": bad, "no_email": no_email, "no_phone": no_phone, "rating": rating,
         "subtotal": subtotal, "refunded": refunded,
     })  # fmt: skip
-    pq.write_table(truth_orders, os.path.join(truth_dir, "orders.parquet"))
-    params = asdict(config)
-    params["end"] = config.end.isoformat()
-    params["start"] = sim["start"].isoformat()
-    params["planted"] = {
-        "first_product_dropout_factor": {p.sku: p.dropout_factor for p in CATALOGUE},
-        "channel_dropout_factor": {c: v[1] for c, v in CHANNELS.items()},
-        "coupon": {c: {"discount": v[1], "dropout_factor": v[2], "rate_factor": v[3]}
-                   for c, v in COUPONS.items()},
-        "bad_rating_extra_dropout": config.bad_rating_dropout,
-        "replenishment_cycle_days": {p.sku: p.cycle_days for p in CATALOGUE if p.cycle_days},
-    }  # fmt: skip
-    params["expected_rejected_orders"] = int(bad.sum())
-    with open(os.path.join(truth_dir, "params.json"), "w", encoding="utf-8") as handle:
-        json.dump(params, handle, indent=2, ensure_ascii=False)
-    return DemoFiles(orders_path, customers_path, products_path, feedback_path, truth_dir,
-                     int(line_order.size))  # fmt: skip
+    return table, feedback, truth, int(bad.sum())
 
 
 def _write_csv(table: pa.Table, path: str, *, bom: bool) -> None:
