@@ -76,3 +76,7 @@ class ConfigError(RegularsError, ValueError):
 
 class StoreError(RegularsError, RuntimeError):
     """The warehouse could not be opened or refused a write."""
+
+
+class FitError(RegularsError, RuntimeError):
+    """A model could not be fitted: too little data for it, or no convergence."""

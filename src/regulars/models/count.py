@@ -1,0 +1,287 @@
+"""Purchase-count models: BG/NBD, modified BG/NBD and Pareto/NBD.
+
+Each takes a per-customer summary in one time unit (days or weeks):
+`frequency` (x, repeat purchase occasions), `recency` (t_x, time from the
+first to the last occasion) and `T` (time from the first occasion to the
+end of calibration). Formulas and symbols follow the papers:
+
+- BG/NBD: Fader, Hardie & Lee (2005), "Counting your customers the easy way";
+- modified BG/NBD: Batislam, Denizel & Filiztekin (2007);
+- Pareto/NBD: Schmittlein, Morrison & Colombo (1987), in the form of Fader
+  & Hardie, "A note on deriving the Pareto/NBD model and related expressions".
+
+Every likelihood is computed in log space; the Gaussian hypergeometric
+terms are evaluated where they are bounded (Pfaff's transformation for the
+conditional expectations, and the log of a difference for Pareto/NBD).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+from scipy.special import betaln, gammaln, hyp2f1
+
+from regulars.errors import FitError, InputError
+from regulars.models.base import Model
+
+__all__ = ["BetaGeoModel", "ModifiedBetaGeoModel", "ParetoNBDModel"]
+
+#: Fewer customers with a repeat purchase than this cannot pin a model down.
+MIN_REPEATERS = 10
+
+# Gauss-Legendre nodes on [0, 1] for the Pareto/NBD holdout integral.
+_NODES, _WEIGHTS = np.polynomial.legendre.leggauss(64)
+_NODES = (_NODES + 1) / 2
+_WEIGHTS = _WEIGHTS / 2
+
+
+class _CountModel(Model):
+    required: ClassVar[tuple[str, ...]] = ("frequency", "recency", "T")
+
+    def _check(self, data: dict[str, np.ndarray], weight: np.ndarray) -> None:
+        x, tx, T = data["frequency"], data["recency"], data["T"]
+        _validate(x, tx, T)
+        repeaters = float(weight[x > 0].sum())
+        if repeaters < MIN_REPEATERS:
+            raise FitError(
+                f"only {repeaters:g} customers made a repeat purchase; the {self.name} "
+                f"model needs at least {MIN_REPEATERS}.",
+                hint="Use a later calibration end or a longer history, so that "
+                "returning customers can be seen.",
+            )
+
+    def _data(self, summary: Any) -> tuple[np.ndarray, Any]:
+        grouped, _ = self._grouped(summary)
+        d = grouped.values
+        _validate(d["frequency"], d["recency"], d["T"])
+        return self._require_fit(), grouped
+
+    def probability_alive(self, summary: Any) -> np.ndarray:
+        """P(the customer is still active at the end of calibration), per row."""
+        params, grouped = self._data(summary)
+        d = grouped.values
+        return grouped.expand(
+            np.exp(self._log_p_alive(params, d["frequency"], d["recency"], d["T"]))
+        )
+
+    def expected_orders(self, summary: Any, t: float) -> np.ndarray:
+        """Expected repeat purchase occasions in the next `t` time units, per row."""
+        params, grouped = self._data(summary)
+        d = grouped.values
+        return grouped.expand(
+            self._expected(params, d["frequency"], d["recency"], d["T"], float(t))
+        )
+
+    def probability_of_order(self, summary: Any, t: float) -> np.ndarray:
+        """P(at least one purchase in the next `t` time units), per row.
+
+        Unlike `probability_alive`, this also weighs how fast the customer
+        buys, so a one-time buyer from long ago scores low under every model.
+        """
+        params, grouped = self._data(summary)
+        d = grouped.values
+        x, tx, T = d["frequency"], d["recency"], d["T"]
+        alive = np.exp(self._log_p_alive(params, x, tx, T))
+        return grouped.expand(alive * self._p_order_if_alive(params, x, T, float(t)))
+
+    def _p_order_if_alive(
+        self, params: np.ndarray, x: np.ndarray, T: np.ndarray, t: float
+    ) -> np.ndarray:
+        # BG/NBD and MBG/NBD: a customer alive at T buys at rate lambda with
+        # posterior Gamma(r + x, alpha + T) and can only drop out after buying.
+        r, alpha = params[0], params[1]
+        return -np.expm1((r + x) * (np.log(alpha + T) - np.log(alpha + T + t)))
+
+    def _log_p_alive(
+        self, params: np.ndarray, x: np.ndarray, tx: np.ndarray, T: np.ndarray
+    ) -> np.ndarray:
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def _expected(
+        self, params: np.ndarray, x: np.ndarray, tx: np.ndarray, T: np.ndarray, t: float
+    ) -> np.ndarray:
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def _log_likelihood(
+        self, params: np.ndarray, data: dict[str, np.ndarray]
+    ) -> np.ndarray:
+        return self._ll(params, data["frequency"], data["recency"], data["T"])
+
+    def _ll(
+        self, params: np.ndarray, x: np.ndarray, tx: np.ndarray, T: np.ndarray
+    ) -> np.ndarray:
+        raise NotImplementedError  # pragma: no cover - abstract
+
+
+def _validate(x: np.ndarray, tx: np.ndarray, T: np.ndarray) -> None:
+    problems = []
+    if np.any(x < 0) or np.any(x != np.floor(x)):
+        problems.append("frequency must be a whole number of 0 or more")
+    if np.any(tx < 0) or np.any(T < 0):
+        problems.append("recency and T must be 0 or more")
+    if np.any(tx > T * (1 + 1e-12)):
+        problems.append("recency must not exceed T")
+    if np.any((x > 0) & (tx <= 0)):
+        problems.append("a customer with repeat purchases must have recency > 0")
+    if np.any((x == 0) & (tx != 0)):
+        problems.append("a customer without repeat purchases must have recency 0")
+    if problems:
+        raise InputError(
+            "the summary is not consistent: " + "; ".join(problems) + ".",
+            hint="frequency counts repeat purchase occasions (the first is not "
+            "counted), recency is the time from the first to the last occasion and "
+            "T the time from the first occasion to the end of calibration.",
+        )
+
+
+def _bg_prefix(r: float, alpha: float, x: np.ndarray) -> np.ndarray:
+    return gammaln(r + x) - gammaln(r) + r * np.log(alpha)
+
+
+class BetaGeoModel(_CountModel):
+    """BG/NBD: Poisson purchases while active; after each purchase the
+    customer drops out with probability p. Parameters r, alpha (purchase
+    rates ~ Gamma(r, alpha)) and a, b (p ~ Beta(a, b)).
+
+    Its P(alive) is 1 for every customer without a repeat purchase, however
+    long ago they bought; rank churn with `probability_of_order` instead.
+    """
+
+    name = "BG/NBD"
+    param_names = ("r", "alpha", "a", "b")
+
+    def _ll(self, params, x, tx, T):
+        r, alpha, a, b = params
+        prefix = _bg_prefix(r, alpha, x) - betaln(a, b)
+        first = betaln(a, b + x) - (r + x) * np.log(alpha + T)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            second = np.where(
+                x > 0,
+                betaln(a + 1, np.maximum(b + x - 1, 1e-300))
+                - (r + x) * np.log(alpha + tx),
+                -np.inf,
+            )
+        return prefix + np.logaddexp(first, second)
+
+    def _log_p_alive(self, params, x, tx, T):
+        r, alpha, a, b = params
+        with np.errstate(divide="ignore"):
+            odds = (
+                np.log(a)
+                - np.log(np.maximum(b + x - 1, 1e-300))
+                + (r + x) * (np.log(alpha + T) - np.log(alpha + tx))
+            )
+        return np.where(x > 0, -np.logaddexp(0, odds), 0.0)
+
+    def _expected(self, params, x, tx, T, t):
+        r, alpha, a, b = params
+        a1 = a - 1 if abs(a - 1) > 1e-9 else 1e-9
+        # Pfaff: ((alpha+T)/(alpha+T+t))^(r+x) 2F1(r+x, b+x; a+b+x-1; t/(alpha+T+t))
+        #      = 2F1(r+x, a-1; a+b+x-1; -t/(alpha+T)), which stays bounded.
+        hyper = hyp2f1(r + x, a1, a + b + x - 1, -t / (alpha + T))
+        return (
+            (a + b + x - 1)
+            / a1
+            * (1 - hyper)
+            * np.exp(self._log_p_alive(params, x, tx, T))
+        )
+
+
+class ModifiedBetaGeoModel(_CountModel):
+    """MBG/NBD: as BG/NBD, but a customer may also drop out right after the
+    first purchase, so a one-time buyer from long ago is likely gone."""
+
+    name = "MBG/NBD"
+    param_names = ("r", "alpha", "a", "b")
+
+    def _ll(self, params, x, tx, T):
+        r, alpha, a, b = params
+        prefix = _bg_prefix(r, alpha, x) - betaln(a, b)
+        first = betaln(a, b + x + 1) - (r + x) * np.log(alpha + T)
+        second = betaln(a + 1, b + x) - (r + x) * np.log(alpha + tx)
+        return prefix + np.logaddexp(first, second)
+
+    def _log_p_alive(self, params, x, tx, T):
+        r, alpha, a, b = params
+        odds = (
+            np.log(a)
+            - np.log(b + x)
+            + (r + x) * (np.log(alpha + T) - np.log(alpha + tx))
+        )
+        return -np.logaddexp(0, odds)
+
+    def _expected(self, params, x, tx, T, t):
+        r, alpha, a, b = params
+        a1 = a - 1 if abs(a - 1) > 1e-9 else 1e-9
+        hyper = hyp2f1(r + x, a1, a + b + x, -t / (alpha + T))
+        return (
+            (a + b + x) / a1 * (1 - hyper) * np.exp(self._log_p_alive(params, x, tx, T))
+        )
+
+
+class ParetoNBDModel(_CountModel):
+    """Pareto/NBD: Poisson purchases at rate lambda ~ Gamma(r, alpha) for an
+    exponential lifetime with rate mu ~ Gamma(s, beta)."""
+
+    name = "Pareto/NBD"
+    param_names = ("r", "alpha", "s", "beta")
+
+    def _log_a0(self, params, x, tx, T):
+        r, alpha, s, beta = params
+        big = r + s + x
+        if alpha >= beta:
+            base, other, second = alpha, beta, s + 1
+        else:
+            base, other, second = beta, alpha, r + x
+
+        def log_f(y: np.ndarray) -> np.ndarray:
+            z = (base - other) / (base + y)
+            return np.log(hyp2f1(big, second, big + 1, z)) - big * np.log(base + y)
+
+        at_tx, at_T = log_f(tx), log_f(T)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            diff = at_tx + np.log(-np.expm1(np.minimum(at_T - at_tx, 0.0)))
+        return np.where(tx < T, diff, -np.inf)
+
+    def _ll(self, params, x, tx, T):
+        r, alpha, s, beta = params
+        prefix = gammaln(r + x) - gammaln(r) + r * np.log(alpha) + s * np.log(beta)
+        alive = -(r + x) * np.log(alpha + T) - s * np.log(beta + T)
+        gone = np.log(s / (r + s + x)) + self._log_a0(params, x, tx, T)
+        return prefix + np.logaddexp(alive, gone)
+
+    def _log_p_alive(self, params, x, tx, T):
+        r, alpha, s, beta = params
+        odds = (
+            np.log(s / (r + s + x)) + (r + x) * np.log(alpha + T) + s * np.log(beta + T)
+            + self._log_a0(params, x, tx, T)
+        )  # fmt: skip
+        return -np.logaddexp(0, odds)
+
+    def _expected(self, params, x, tx, T, t):
+        r, alpha, s, beta = params
+        growth = np.log1p(t / (beta + T))
+        if abs(s - 1) > 1e-9:
+            horizon = -np.expm1(-(s - 1) * growth) / (s - 1)
+        else:
+            horizon = growth
+        rate = (r + x) * (beta + T) / (alpha + T)
+        return rate * horizon * np.exp(self._log_p_alive(params, x, tx, T))
+
+    def _p_order_if_alive(self, params, x, T, t):
+        # Alive at T: lambda ~ Gamma(r+x, alpha+T) and mu ~ Gamma(s, beta+T),
+        # independent. P(a purchase before dropping out within t)
+        # = integral over u in [0, t] of E[lambda e^(-lambda u)] E[e^(-mu u)].
+        r, alpha, s, beta = params
+        shape, rate_l, rate_m = (
+            (r + x)[:, None],
+            (alpha + T)[:, None],
+            (beta + T)[:, None],
+        )
+        u = t * _NODES[None, :]
+        log_f = (
+            np.log(shape) - np.log(rate_l) - (shape + 1) * np.log1p(u / rate_l)
+            - s * np.log1p(u / rate_m)
+        )  # fmt: skip
+        return t * (np.exp(log_f) @ _WEIGHTS)
