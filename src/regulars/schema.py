@@ -15,7 +15,7 @@ from ibis.expr.schema import Schema
 __all__ = ["MONEY", "SCHEMA_VERSION", "TABLES", "TIMESTAMP", "table_schema"]
 
 #: Bumped whenever a table or column changes; see `backends.base.Warehouse.migrate`.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 MONEY = dt.Decimal(18, 2)
 RATE = dt.Decimal(18, 6)
@@ -144,6 +144,46 @@ TABLES: dict[str, Schema] = {
             "column": "string",
             "value": "string",
             "reason": "string",
+        }
+    ),
+    # One row per customer and prediction run (`regulars predict`).
+    "scores": ibis.schema(
+        {
+            "run_id": "int64",  # model_runs.run_id
+            "as_of": "date",  # the history the scores are based on ends on this day
+            "model_version": "string",  # e.g. pareto_nbd@0.1.0
+            "customer_id": "string",
+            "frequency": "int64",  # repeat purchase occasions up to as_of
+            "recency_days": "float64",  # first to last occasion
+            "age_days": "float64",  # first occasion to as_of (T)
+            "days_since_last_order": "int64",
+            "typical_interval_days": "float64",  # recency / frequency; NULL for one order
+            "monetary_value": "float64",  # mean net of repeat occasions
+            "total_net": "float64",  # net revenue to date
+            "p_alive": "float64",
+            "horizon_days": "int64",
+            "p_order": "float64",  # P(at least one order within horizon_days)
+            "expected_orders": "float64",  # purchase occasions within horizon_days
+            "next_order_at": "date",  # median time to the next order if still active
+            "expected_order_value": "float64",
+            "clv": "float64",  # discounted net revenue over clv_months
+            "clv_months": "int64",
+            "risk_tier": "string",  # active, cooling, at_risk, lost
+            "risk_reason": "string",
+            "rfm_recency": "int32",  # 1-5
+            "rfm_frequency": "int32",
+            "rfm_monetary": "int32",
+            "rfm_segment": "string",
+        }
+    ),
+    # One row per `regulars predict` or `regulars backtest` run.
+    "model_runs": ibis.schema(
+        {
+            "run_id": "int64",
+            "kind": "string",  # predict, backtest
+            "as_of": "date",  # predict: as_of; backtest: calibration end
+            "created_at": TIMESTAMP,
+            "details": "string",  # JSON: settings, parameters, fit statistics, results
         }
     ),
 }

@@ -189,5 +189,7 @@ class Warehouse(ABC):
                 file=self.url,
                 hint="Upgrade Regulars (pip install -U regulars).",
             )
-        # Older stores would be migrated here, one step per version; version 1
-        # is the first, so there is nothing older to migrate from yet.
+        elif int(found) < SCHEMA_VERSION:
+            # Version 2 only added tables (scores, model_runs), which opening a
+            # store creates when missing; the stamp is all that is left to do.
+            self.apply(self.set_meta({"schema_version": str(SCHEMA_VERSION)}))

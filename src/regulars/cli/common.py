@@ -68,6 +68,10 @@ _STEP_LABELS = {
     "validate": "Checking every value",
     "compare": "Comparing with the store",
     "write": "Writing (all or nothing)",
+    "summary": "Summarising each customer",
+    "fit": "Fitting the models",
+    "score": "Scoring every customer",
+    "holdout": "Comparing with the holdout",
 }
 
 

@@ -12,9 +12,11 @@ from rich.markup import escape
 from typer.core import TyperGroup
 
 from regulars.cli import imports
+from regulars.cli.backtest import backtest as backtest_command
 from regulars.cli.cohorts import cohorts as cohorts_command
 from regulars.cli.insights import insights as insights_command
 from regulars.cli.metrics import metrics as metrics_command
+from regulars.cli.predict import predict as predict_command
 from regulars.cli.products import products as products_command
 from regulars.cli.report import report as report_command
 from regulars.cli.common import Run, err, out, run_of
@@ -55,6 +57,8 @@ app.command("cohorts")(cohorts_command)
 app.command("products")(products_command)
 app.command("insights")(insights_command)
 app.command("report")(report_command)
+app.command("predict")(predict_command)
+app.command("backtest")(backtest_command)
 
 
 @app.callback()

@@ -17,6 +17,7 @@ conditional expectations, and the log of a difference for Pareto/NBD).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -84,6 +85,46 @@ class _CountModel(Model):
         x, tx, T = d["frequency"], d["recency"], d["T"]
         alive = np.exp(self._log_p_alive(params, x, tx, T))
         return grouped.expand(alive * self._p_order_if_alive(params, x, T, float(t)))
+
+    def expected_orders_total(
+        self, summary: Any, horizons: Sequence[float]
+    ) -> np.ndarray:
+        """Expected repeat occasions of all rows together, for each horizon."""
+        params, grouped = self._data(summary)
+        d = grouped.values
+        x, tx, T = d["frequency"], d["recency"], d["T"]
+        return np.array([
+            float(grouped.weight @ self._expected(params, x, tx, T, float(t))) for t in horizons
+        ])  # fmt: skip
+
+    def forecast(self, summary: Any, horizons: Sequence[float]) -> dict[str, Any]:
+        """Everything the scores need, computed once per distinct summary.
+
+        Returns
+        -------
+        dict
+            ``p_alive`` (per row); ``expected`` and ``p_order``, each a list
+            with one per-row array per horizon; ``median_wait``, the median
+            time to the next purchase if the customer is still active (their
+            rate's posterior is Gamma(r + x, alpha + T) under all three models).
+        """
+        params, grouped = self._data(summary)
+        d = grouped.values
+        x, tx, T = d["frequency"], d["recency"], d["T"]
+        alive = np.exp(self._log_p_alive(params, x, tx, T))
+        r, alpha = params[0], params[1]
+        return {
+            "p_alive": grouped.expand(alive),
+            "expected": [
+                grouped.expand(self._expected(params, x, tx, T, float(t)))
+                for t in horizons
+            ],
+            "p_order": [
+                grouped.expand(alive * self._p_order_if_alive(params, x, T, float(t)))
+                for t in horizons
+            ],
+            "median_wait": grouped.expand((alpha + T) * np.expm1(np.log(2) / (r + x))),
+        }
 
     def _p_order_if_alive(
         self, params: np.ndarray, x: np.ndarray, T: np.ndarray, t: float
