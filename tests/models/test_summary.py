@@ -123,3 +123,22 @@ def test_cdnow_summary_from_the_store_equals_the_published_one(cdnow_store):
     )
     fitted = BetaGeoModel().fit(ours)
     assert f"{fitted.params_['r']:.3g}" == "0.243"
+
+
+def test_rfm_by_hand(store):
+    """A (since 10, 3 occasions, 65), B (35, 1, 8), E (0, 1, 7), as of D.
+
+    R ranks -since: B 0, A 0.5, E 1 -> 1, 3, 5. F: B and E tie at rank 0 -> 1,
+    A -> 5. M: E 1, B 3, A 5. FM = ceil((F + M) / 2): A 5, B 2, E 1.
+    """
+    from regulars.models.rfm import rfm_scores
+
+    rows = _rows(store, rfm_scores(store.table("orders"), as_of=D.date()))
+    got = {k: (v["rfm_recency"], v["rfm_frequency"], v["rfm_monetary"], v["rfm_fm"], v["rfm_segment"])
+           for k, v in rows.items()}  # fmt: skip
+    assert got == {
+        "A": (3, 5, 5, 5, "loyal"),
+        "B": (1, 1, 3, 2, "lost"),
+        "E": (5, 1, 1, 1, "new"),
+    }
+    assert rows["A"]["days_since_last_order"] == 10 and rows["A"]["occasions"] == 3

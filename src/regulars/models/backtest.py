@@ -167,7 +167,7 @@ def backtest(
                 else {"model": COUNT_MODELS[k].name, "error": errors[k]}
             )
             for k in COUNT_MODELS
-        },  # fmt: skip
+        },
         "holdout": {
             "actual_orders": int(actual.sum()),
             "customers_ordering": int(ordered.sum()),
