@@ -198,6 +198,14 @@ def demo(
         f"[bold]Demo store ready[/bold] in {run.settings.store}: read {total_read:,} rows = "
         f"loaded {total_loaded:,} + rejected {total_rejected:,}."
     )
+    from regulars.models.backtest import backtest
+    from regulars.models.predict import predict
+
+    with steps(run, "Predicting") as progress:
+        prediction = predict(wh, as_of=last_day, progress=progress)
+    with steps(run, "Backtesting") as progress:
+        tested = backtest(wh, calibration_end=last_day - _dt.timedelta(days=182),
+                          holdout_end=last_day, progress=progress).to_dict()  # fmt: skip
     from regulars.reports import build_report, write_report
 
     with steps(run, "Computing the report", n_steps=1):
@@ -210,10 +218,19 @@ def demo(
         f"median {m.median_days_between_orders:g} days between orders, churn rate "
         f"{m.churn_rate:.1%} (no order for {m.churn_threshold_days} days)."
     )
+    p = prediction.to_dict()
+    h = tested["holdout"]
+    primary = p["primary_model"]
+    out.print(
+        f"Predicted with {p['models'][primary]['model']}: {p['expected_active_customers']:,.0f} "
+        f"customers expected still active, {p['expected_orders']:,.0f} orders in the next "
+        f"{p['horizon_days']} days. Backtest over the last 26 weeks: {h['actual_orders']:,} "
+        f"repeat orders, {h['predicted_orders'].get(primary, 0):,.0f} predicted."
+    )
     out.print(f"Report: {report_path}")
     out.print(
         f"Next: `regulars --store {run.settings.store} --as-of {last_day} report`, "
-        "`metrics`, `cohorts`, `products`, `insights`, `status`, `rejects`."
+        "`metrics`, `cohorts`, `products`, `insights`, `predict`, `backtest`, `status`, `rejects`."
     )
 
 

@@ -46,6 +46,25 @@ def print_dashboard(data: object) -> None:
         cells = ["" if v is None else f"{v:.0%}" for v in row] + [""] * (width - len(row))
         cohorts.add_row(cohort, f"{data.retention.sizes[cohort]:,}", *cells)
     out.print(cohorts)
+    if data.prediction:
+        p = data.prediction
+        tiers = ", ".join(f"{t} {n:,}" for t, n in p["tiers"].items())
+        out.print(
+            f"Predictions ({p['as_of']}, {p['models'][p['primary_model']]['model']}): "
+            f"{p['expected_active_customers']:,.0f} customers expected active; "
+            f"{p['expected_orders']:,.0f} orders expected in {p['horizon_days']} days; tiers: {tiers}."
+        )
+    if data.backtest:
+        b = data.backtest
+        h = b["holdout"]
+        errors = ", ".join(
+            f"{b['models'][k]['model']} {e:+.1%}" for k, e in h["aggregate_error"].items() if e is not None
+        )
+        out.print(
+            f"Backtest to {b['holdout_end']}: {h['actual_orders']:,} holdout orders; prediction "
+            f"error {errors}; tiers rank with AUC {b['tiers']['auc']:.3f} "
+            f"(recency alone {b['auc']['recency']:.3f})."
+        )
     if data.insights:
         out.print("[bold]Insights[/bold]")
         for f in data.insights[:5]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -16,7 +17,7 @@ from regulars.reports.charts import bar_chart, heat_color, line_chart
 if TYPE_CHECKING:
     from regulars.backends import Warehouse
 
-__all__ = ["ReportData", "build_report", "render_html", "write_report"]
+__all__ = ["ReportData", "build_report", "latest_run", "render_html", "write_report"]
 
 
 @dataclass
@@ -30,6 +31,16 @@ class ReportData:
     ltv: CohortMatrix
     products: list[ProductRow]
     insights: list[Finding]
+    prediction: dict[str, Any] | None = None
+    backtest: dict[str, Any] | None = None
+
+
+def latest_run(wh: Warehouse, kind: str, *, as_of: _dt.date) -> dict[str, Any] | None:
+    """The details of the newest `regulars predict` or `backtest` run up to `as_of`."""
+    runs = wh.table("model_runs")
+    chosen = runs.filter((runs.kind == kind) & (runs.as_of <= as_of)).order_by(runs.run_id.desc())
+    rows = wh.to_arrow(chosen.limit(1).select("details")).to_pylist()
+    return json.loads(rows[0]["details"]) if rows else None
 
 
 def build_report(wh: Warehouse, *, as_of: _dt.date, store: str = "") -> ReportData:
@@ -47,6 +58,8 @@ def build_report(wh: Warehouse, *, as_of: _dt.date, store: str = "") -> ReportDa
         ltv=retention.with_measure("ltv"),
         products=product_table(wh, min_pairs=20, **kw),
         insights=find_insights(wh, **kw),
+        prediction=latest_run(wh, "predict", as_of=as_of),
+        backtest=latest_run(wh, "backtest", as_of=as_of),
     )
 
 
@@ -97,9 +110,17 @@ def render_html(data: ReportData) -> str:
         x_label="weeks between purchase occasions",
     )
     template = env.get_template("report.html.j2")
+    backtest_svg = ""
+    if data.backtest:
+        h = data.backtest["holdout"]
+        models = [k for k in data.backtest["models"] if k in h["predicted_orders"]]
+        series = {"actual": [float(w["actual"]) for w in h["weekly"]]}
+        for k in models:
+            series[data.backtest["models"][k]["model"]] = [w[k] for w in h["weekly"]]
+        backtest_svg = line_chart(series, x_label="weeks into the holdout", y_format="{:,.0f}", x_start=1)
     return template.render(
         data=data, m=m, heat=heat, width=width, retention_svg=retention_svg, ltv_svg=ltv_svg,
-        hist_svg=hist_svg, generated=_dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        hist_svg=hist_svg, backtest_svg=backtest_svg, pred=data.prediction, bt=data.backtest, generated=_dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
     )  # fmt: skip
 
 
