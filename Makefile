@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-quick lint bench clean
+.PHONY: install demo test test-quick lint bench bench-env bench-models clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -30,5 +30,16 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/import_bench.py
 
+# lifetimes, for bench/models_bench.py, in its own environment.
+.venv-bench/.installed: bench/requirements-lifetimes.txt
+	test -x .venv-bench/bin/python || $(PY) -m venv .venv-bench
+	.venv-bench/bin/python -m pip install --quiet -r bench/requirements-lifetimes.txt
+	touch .venv-bench/.installed
+
+bench-env: .venv-bench/.installed
+
+bench-models: $(STAMP) bench-env
+	$(BIN)/python bench/models_bench.py
+
 clean:
-	rm -rf $(VENV) demo .pytest_cache
+	rm -rf $(VENV) .venv-bench demo .pytest_cache
