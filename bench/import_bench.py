@@ -17,7 +17,9 @@ import time
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--lines", type=int, default=1_000_000, help="approximate export lines")
+    parser.add_argument(
+        "--lines", type=int, default=1_000_000, help="approximate export lines"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args()
 
@@ -34,15 +36,20 @@ def main() -> None:
     files = write_demo_files(DemoConfig(n_customers=customers, seed=1), folder)
     gen = time.perf_counter() - t0
     size_mb = os.path.getsize(files.orders) / 1e6
-    print(f"export: {files.n_order_rows:,} lines, {size_mb:.0f} MB (generated in {gen:.1f} s)")
+    print(
+        f"export: {files.n_order_rows:,} lines, {size_mb:.0f} MB (generated in {gen:.1f} s)"
+    )
 
     con = duckdb.connect()
     t0 = time.perf_counter()
     n = con.execute(
-        "SELECT count(*) FROM read_csv(?, all_varchar = true, header = true)", [files.orders]
+        "SELECT count(*) FROM read_csv(?, all_varchar = true, header = true)",
+        [files.orders],
     ).fetchone()[0]
     count_floor = time.perf_counter() - t0
-    print(f"floor   read_csv, count:  {count_floor:6.2f} s  {n / count_floor:12,.0f} rows/s")
+    print(
+        f"floor   read_csv, count:  {count_floor:6.2f} s  {n / count_floor:12,.0f} rows/s"
+    )
     t0 = time.perf_counter()
     con.execute(
         "CREATE TABLE t AS SELECT * FROM read_csv(?, all_varchar = true, header = true)",
@@ -56,13 +63,17 @@ def main() -> None:
     t0 = time.perf_counter()
     report = import_shopify_orders(wh, files.orders)
     took = time.perf_counter() - t0
-    print(f"Regulars import:          {took:6.2f} s  {report.rows_read / took:12,.0f} rows/s")
+    print(
+        f"Regulars import:          {took:6.2f} s  {report.rows_read / took:12,.0f} rows/s"
+    )
     print(f"read {report.rows_read:,} = loaded {report.rows_loaded:,} + rejected "
           f"{report.rows_rejected:,} ({'reconciles' if report.reconciles else 'MISMATCH'})")  # fmt: skip
     for label, base in (("count", count_floor), ("table", floor)):
         ratio = took / base
         verdict = "met" if ratio <= 3 else "NOT met"
-        print(f"ratio to the {label} floor: {ratio:.1f}x (target: within 3x) -> {verdict}")
+        print(
+            f"ratio to the {label} floor: {ratio:.1f}x (target: within 3x) -> {verdict}"
+        )
     wh.close()
     if args.keep:
         print(f"files kept in {folder}")

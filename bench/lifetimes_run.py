@@ -22,7 +22,12 @@ def main() -> None:
     times = {}
     t0 = time.perf_counter()
     s = summary_data_from_transaction_data(
-        tx, "customer_id", "day", monetary_value_col="net", observation_period_end=end, freq="D"
+        tx,
+        "customer_id",
+        "day",
+        monetary_value_col="net",
+        observation_period_end=end,
+        freq="D",
     )
     times["summary"] = time.perf_counter() - t0
     out = {"customers": len(s), "params": {}}
@@ -43,7 +48,9 @@ def main() -> None:
     repeat = s[(s.frequency > 0) & (s.monetary_value > 0)]
     t0 = time.perf_counter()
     gg = GammaGammaFitter().fit(repeat.frequency, repeat.monetary_value)
-    value = gg.conditional_expected_average_profit(repeat.frequency, repeat.monetary_value)
+    value = gg.conditional_expected_average_profit(
+        repeat.frequency, repeat.monetary_value
+    )
     times["gamma_gamma"] = time.perf_counter() - t0
     out["params"]["gamma_gamma"] = {k: float(v) for k, v in gg.params_.items()}
     out["totals"]["gamma_gamma"] = {"expected_value": float(value.sum())}

@@ -55,7 +55,9 @@ def demo_orders(customers: int, folder: str) -> tuple[pa.Table, dt.date]:
     truth = truth[~truth.malformed & ~truth.status.isin(["cancelled", "voided"])]
     net = (truth.subtotal - truth.refunded).clip(lower=0).round(2)
     os.remove(files.orders)
-    return _orders(truth.customer_id.tolist(), truth.placed_at.tolist(), net.tolist()), end
+    return _orders(
+        truth.customer_id.tolist(), truth.placed_at.tolist(), net.tolist()
+    ), end
 
 
 def _orders(ids: list, placed: list, net: list) -> pa.Table:
@@ -72,13 +74,20 @@ def _orders(ids: list, placed: list, net: list) -> pa.Table:
 
 def run_regulars(orders: pa.Table, end: dt.date, folder: str) -> dict:
     from regulars.backends import Append, connect
-    from regulars.models import BetaGeoModel, GammaGammaModel, ParetoNBDModel, customer_summary
+    from regulars.models import (
+        BetaGeoModel,
+        GammaGammaModel,
+        ParetoNBDModel,
+        customer_summary,
+    )
 
     wh = connect(os.path.join(folder, "bench.duckdb"))
     wh.apply([Append("orders", orders)])
     times: dict[str, float] = {}
     t0 = time.perf_counter()
-    s = wh.to_arrow(customer_summary(wh.table("orders"), calibration_end=end, unit="days"))
+    s = wh.to_arrow(
+        customer_summary(wh.table("orders"), calibration_end=end, unit="days")
+    )
     times["summary"] = time.perf_counter() - t0
     out: dict = {"customers": s.num_rows, "params": {}, "totals": {}}
     for key, model in (("bg_nbd", BetaGeoModel()), ("pareto_nbd", ParetoNBDModel())):
@@ -104,7 +113,9 @@ def run_regulars(orders: pa.Table, end: dt.date, folder: str) -> dict:
     out["times"] = times
     # The transactions lifetimes reads: counted orders, one row each.
     o = wh.table("orders")
-    upto = o.filter(o.placed_at < dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), dt.UTC))
+    upto = o.filter(
+        o.placed_at < dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), dt.UTC)
+    )
     tx = wh.to_arrow(upto.select("customer_id", "placed_at", net=upto.net.fill_null(0)))
     wh.close()
     table = pa.table({
@@ -143,37 +154,59 @@ def compare(name: str, ours: dict, theirs: dict | None) -> None:
             other = theirs["params"][model][k]
             rel = abs(v - other) / abs(other)
             worst = max(worst, rel)
-            print(f"{model:11s} {k:6s} regulars {v:12.6g}  lifetimes {other:12.6g}  rel diff {rel:.1e}")
-    print("regulars times: " + ", ".join(f"{k} {v:.2f}s" for k, v in ours["times"].items()))
+            print(
+                f"{model:11s} {k:6s} regulars {v:12.6g}  lifetimes {other:12.6g}  rel diff {rel:.1e}"
+            )
+    print(
+        "regulars times: "
+        + ", ".join(f"{k} {v:.2f}s" for k, v in ours["times"].items())
+    )
     if theirs is None:
         print(f"regulars total {total:.2f} s")
         return
-    print("lifetimes times: " + ", ".join(f"{k} {v:.2f}s" for k, v in theirs["times"].items()))
+    print(
+        "lifetimes times: "
+        + ", ".join(f"{k} {v:.2f}s" for k, v in theirs["times"].items())
+    )
     their_total = sum(theirs["times"].values())
     for model, totals in ours["totals"].items():
         for k, v in totals.items():
             other = theirs["totals"][model][k]
             print(f"sum of {model} {k}: regulars {v:,.2f}  lifetimes {other:,.2f}")
-    print(f"largest parameter difference {worst:.1e} (target 1e-3: {'met' if worst <= 1e-3 else 'NOT met'})")
+    print(
+        f"largest parameter difference {worst:.1e} (target 1e-3: {'met' if worst <= 1e-3 else 'NOT met'})"
+    )
     ratio = their_total / total
-    print(f"total: regulars {total:.2f} s, lifetimes {their_total:.2f} s -> {ratio:.1f}x faster")
+    print(
+        f"total: regulars {total:.2f} s, lifetimes {their_total:.2f} s -> {ratio:.1f}x faster"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--customers", type=int, default=1_000_000, help="demo store size")
-    parser.add_argument("--bench-python", default=str(ROOT / ".venv-bench" / "bin" / "python"))
+    parser.add_argument(
+        "--customers", type=int, default=1_000_000, help="demo store size"
+    )
+    parser.add_argument(
+        "--bench-python", default=str(ROOT / ".venv-bench" / "bin" / "python")
+    )
     parser.add_argument("--skip-lifetimes", action="store_true")
     args = parser.parse_args()
     for name, build in (("CDNOW", lambda f: cdnow_orders()),
-                        (f"demo store", lambda f: demo_orders(args.customers, f))):  # fmt: skip
+                        ("demo store", lambda f: demo_orders(args.customers, f))):  # fmt: skip
         folder = tempfile.mkdtemp(prefix="regulars-models-")
         try:
             t0 = time.perf_counter()
             orders, end = build(folder)
-            print(f"\n{name}: {orders.num_rows:,} orders to {end} (prepared in {time.perf_counter() - t0:.0f} s)")
+            print(
+                f"\n{name}: {orders.num_rows:,} orders to {end} (prepared in {time.perf_counter() - t0:.0f} s)"
+            )
             ours = run_regulars(orders, end, folder)
-            theirs = None if args.skip_lifetimes else run_lifetimes(args.bench_python, folder, end)
+            theirs = (
+                None
+                if args.skip_lifetimes
+                else run_lifetimes(args.bench_python, folder, end)
+            )
             compare(name, ours, theirs)
         finally:
             shutil.rmtree(folder, ignore_errors=True)

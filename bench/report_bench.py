@@ -53,7 +53,9 @@ def run(orders: int, folder: str) -> None:
     t0 = time.perf_counter()
     # The store is built in a child process so that peak memory below is the
     # report's alone.
-    subprocess.run([sys.executable, __file__, "--build", str(orders), folder], check=True)
+    subprocess.run(
+        [sys.executable, __file__, "--build", str(orders), folder], check=True
+    )
     wh = connect(os.path.join(folder, "store.duckdb"))
     n = wh.count("orders")
     print(f"store: {n:,} orders (built in {time.perf_counter() - t0:.0f} s)")
@@ -61,16 +63,25 @@ def run(orders: int, folder: str) -> None:
 
     o = wh.table("orders")
     t0 = time.perf_counter()
-    wh.to_arrow(o.group_by("customer_id").aggregate(n=o.count(), net=o.net.sum()).count().as_table())
+    wh.to_arrow(
+        o.group_by("customer_id")
+        .aggregate(n=o.count(), net=o.net.sum())
+        .count()
+        .as_table()
+    )
     floor = time.perf_counter() - t0
     print(f"floor   one aggregate scan of orders: {floor:6.2f} s")
     t0 = time.perf_counter()
     data = build_report(wh, as_of=end)
     took = time.perf_counter() - t0
-    print(f"Regulars full report:                 {took:6.2f} s  ({took / floor:.1f}x the floor)")
+    print(
+        f"Regulars full report:                 {took:6.2f} s  ({took / floor:.1f}x the floor)"
+    )
     print(f"  customers {data.metrics.customers:,}, {len(data.insights)} insights")
     print(f"peak memory of the report process: {_peak_mb():,.0f} MB")
-    verdict = "met" if took <= 60 and took <= 10 * floor and _peak_mb() < 4096 else "NOT met"
+    verdict = (
+        "met" if took <= 60 and took <= 10 * floor and _peak_mb() < 4096 else "NOT met"
+    )
     print(f"targets (60 s, 10x floor, 4 GB): {verdict}")
     wh.close()
 
@@ -79,7 +90,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--orders", default="1000000,10000000",
                         help="comma-separated store sizes in orders")  # fmt: skip
-    parser.add_argument("--build", nargs=2, metavar=("ORDERS", "FOLDER"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--build", nargs=2, metavar=("ORDERS", "FOLDER"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
     if args.build:
         build_store(int(args.build[0]), args.build[1])

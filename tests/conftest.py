@@ -41,14 +41,18 @@ def duck(tmp_path: Path) -> Iterator[Warehouse]:
     wh.close()
 
 
-def shopify_csv(path: Path, orders: list[dict], *, bom: bool = True, header=None) -> Path:
+def shopify_csv(
+    path: Path, orders: list[dict], *, bom: bool = True, header=None
+) -> Path:
     """Write a Shopify orders export: each order a dict of head fields + `lines`.
 
     `lines` is a list of dicts of line fields; head fields go on the first row.
     """
     header = header or SHOPIFY_ORDER_HEADER
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=header, lineterminator="\n", extrasaction="ignore")
+    writer = csv.DictWriter(
+        buf, fieldnames=header, lineterminator="\n", extrasaction="ignore"
+    )
     writer.writeheader()
     for order in orders:
         lines = order.get("lines") or [{}]

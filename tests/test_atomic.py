@@ -9,15 +9,17 @@ import sys
 import time
 
 import pytest
-from conftest import order, shopify_csv, snapshot
 
+from conftest import order, shopify_csv, snapshot
 from regulars.backends import connect
 from regulars.errors import StoreError
 from regulars.ingest.load import import_shopify_orders
 
 
 def test_failure_midway_leaves_store_unchanged(warehouse, tmp_path, monkeypatch):
-    import_shopify_orders(warehouse, str(shopify_csv(tmp_path / "a.csv", [order("#1")])))
+    import_shopify_orders(
+        warehouse, str(shopify_csv(tmp_path / "a.csv", [order("#1")]))
+    )
     before = snapshot(warehouse)
     calls = {"n": 0}
     real = type(warehouse)._apply_one
@@ -30,7 +32,9 @@ def test_failure_midway_leaves_store_unchanged(warehouse, tmp_path, monkeypatch)
 
     monkeypatch.setattr(type(warehouse), "_apply_one", flaky)
     with pytest.raises(StoreError, match="undone: disk full"):
-        import_shopify_orders(warehouse, str(shopify_csv(tmp_path / "b.csv", [order("#2"), order("#3")])))
+        import_shopify_orders(
+            warehouse, str(shopify_csv(tmp_path / "b.csv", [order("#2"), order("#3")]))
+        )
     assert calls["n"] == 3
     monkeypatch.undo()
     assert snapshot(warehouse) == before
@@ -43,11 +47,15 @@ def test_killed_import_leaves_store_unchanged_or_complete(tmp_path):
     """SIGKILL a real `regulars import` at several moments; never half a file."""
     from regulars.demo import DemoConfig, write_demo_files
 
-    files = write_demo_files(DemoConfig(n_customers=6000, seed=3), str(tmp_path / "demo"))
+    files = write_demo_files(
+        DemoConfig(n_customers=6000, seed=3), str(tmp_path / "demo")
+    )
     store = str(tmp_path / "kill.duckdb")
     base = shopify_csv(tmp_path / "base.csv", [order("#base")])
     cmd = [sys.executable, "-m", "regulars.cli", "--store", store, "--quiet"]
-    subprocess.run([*cmd, "import", "shopify-orders", str(base)], check=True, capture_output=True)
+    subprocess.run(
+        [*cmd, "import", "shopify-orders", str(base)], check=True, capture_output=True
+    )
     wh = connect(store)
     before = snapshot(wh)
     wh.close()

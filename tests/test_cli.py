@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from conftest import DATA, order, shopify_csv
 from typer.testing import CliRunner
 
+from conftest import DATA, order, shopify_csv
 from regulars.cli.main import app
 
 runner = CliRunner()
@@ -18,7 +18,9 @@ def invoke(store, *args):
 
 def test_import_status_and_rejects(tmp_path):
     store = tmp_path / "s.duckdb"
-    result = invoke(store, "import", "shopify-orders", str(DATA / "shopify_orders_quirks.csv"))
+    result = invoke(
+        store, "import", "shopify-orders", str(DATA / "shopify_orders_quirks.csv")
+    )
     assert result.exit_code == 0, result.output
     assert "rows read 8 = loaded 8 + rejected 0: reconciles." in result.output
     bad = shopify_csv(tmp_path / "bad.csv", [order("#77", Total="x")])
@@ -31,7 +33,10 @@ def test_import_status_and_rejects(tmp_path):
     result = invoke(store, "rejects", "--json")
     payload = json.loads(result.output)
     assert payload["total"] == 1
-    assert payload["rejects"][0]["column"] == "Total" and payload["rejects"][0]["value"] == "x"
+    assert (
+        payload["rejects"][0]["column"] == "Total"
+        and payload["rejects"][0]["value"] == "x"
+    )
 
 
 def test_unreadable_file_exits_2_with_one_clear_line(tmp_path):
@@ -54,7 +59,15 @@ def test_bad_rate_option_exits_1(tmp_path):
 
 def test_store_from_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("REGULARS_STORE", str(tmp_path / "env.duckdb"))
-    result = runner.invoke(app, ["--quiet", "import", "shopify-orders", str(DATA / "shopify_orders_quirks.csv")])
+    result = runner.invoke(
+        app,
+        [
+            "--quiet",
+            "import",
+            "shopify-orders",
+            str(DATA / "shopify_orders_quirks.csv"),
+        ],
+    )
     assert result.exit_code == 0
     assert (tmp_path / "env.duckdb").exists()
 
@@ -72,7 +85,18 @@ def test_demo_command_builds_a_store(tmp_path):
 def test_metrics_json_has_the_documented_keys(tmp_path):
     store = tmp_path / "s.duckdb"
     invoke(store, "import", "shopify-orders", str(DATA / "shopify_orders_quirks.csv"))
-    result = runner.invoke(app, ["--store", str(store), "--quiet", "--as-of", "2025-12-31", "metrics", "--json"])
+    result = runner.invoke(
+        app,
+        [
+            "--store",
+            str(store),
+            "--quiet",
+            "--as-of",
+            "2025-12-31",
+            "metrics",
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     payload = json.loads(result.output)
     for key in ("customers", "orders", "one_time_buyers", "repeat_purchase_rate",
@@ -90,10 +114,21 @@ def test_metrics_json_has_the_documented_keys(tmp_path):
 
 def test_analysis_commands_take_since_and_json(tmp_path):
     store = tmp_path / "demo.duckdb"
-    invoke(store, "demo", "--out", str(tmp_path / "d"), "--customers", "500", "--end", "2026-01-31")
+    invoke(
+        store,
+        "demo",
+        "--out",
+        str(tmp_path / "d"),
+        "--customers",
+        "500",
+        "--end",
+        "2026-01-31",
+    )
     base = ["--store", str(store), "--quiet", "--as-of", "2026-01-31"]
     all_cohorts = json.loads(runner.invoke(app, [*base, "cohorts", "--json"]).output)
-    recent = json.loads(runner.invoke(app, [*base, "cohorts", "--since", "2025-07-01", "--json"]).output)
+    recent = json.loads(
+        runner.invoke(app, [*base, "cohorts", "--since", "2025-07-01", "--json"]).output
+    )
     assert min(all_cohorts["cohorts"]) < "2025-07" <= min(recent["cohorts"])
     for command in ("products", "insights"):
         result = runner.invoke(app, [*base, command, "--since", "2024-01-01", "--json"])

@@ -21,7 +21,9 @@ END = dt.date(2026, 6, 30)
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     folder = tmp_path_factory.mktemp("demo")
-    files = write_demo_files(DemoConfig(n_customers=5000, seed=11, end=END), str(folder))
+    files = write_demo_files(
+        DemoConfig(n_customers=5000, seed=11, end=END), str(folder)
+    )
     wh = connect(str(folder / "store.duckdb"))
     report = import_shopify_orders(wh, files.orders)
     return files, wh, report
@@ -32,9 +34,15 @@ def _sha(path):
 
 
 def test_same_seed_same_files(tmp_path):
-    a = write_demo_files(DemoConfig(n_customers=300, seed=5, end=END), str(tmp_path / "a"))
-    b = write_demo_files(DemoConfig(n_customers=300, seed=5, end=END), str(tmp_path / "b"))
-    c = write_demo_files(DemoConfig(n_customers=300, seed=6, end=END), str(tmp_path / "c"))
+    a = write_demo_files(
+        DemoConfig(n_customers=300, seed=5, end=END), str(tmp_path / "a")
+    )
+    b = write_demo_files(
+        DemoConfig(n_customers=300, seed=5, end=END), str(tmp_path / "b")
+    )
+    c = write_demo_files(
+        DemoConfig(n_customers=300, seed=6, end=END), str(tmp_path / "c")
+    )
     assert _sha(a.orders) == _sha(b.orders) != _sha(c.orders)
 
 
@@ -67,7 +75,9 @@ def test_repeat_rate_matches_what_the_parameters_imply(demo):
     truth = pq.read_table(f"{files.truth_dir}/customers.parquet").to_pylist()
     params = json.load(open(f"{files.truth_dir}/params.json"))
     horizon = params["years"] * 365.25
-    implied = np.array([1 - math.exp(-c["rate_per_day"] * (horizon - c["arrival_day"])) for c in truth])
+    implied = np.array(
+        [1 - math.exp(-c["rate_per_day"] * (horizon - c["arrival_day"])) for c in truth]
+    )
     observed = np.array([c["n_orders"] >= 2 for c in truth])
     # Bad ratings can end a customer after the first order, so observed is a bit lower.
     sd = math.sqrt((implied * (1 - implied)).sum())
@@ -83,7 +93,10 @@ def test_planted_effects_are_in_the_simulated_behaviour(demo):
         group = [c for c in truth if c[key] == value]
         return sum(c["n_orders"] >= 2 for c in group) / len(group)
 
-    assert repeat_share("first_product", "COF-1KG") > repeat_share("first_product", "SMP-BOX") + 0.1
+    assert (
+        repeat_share("first_product", "COF-1KG")
+        > repeat_share("first_product", "SMP-BOX") + 0.1
+    )
     assert repeat_share("coupon", "") > repeat_share("coupon", "WELCOME30")
     dead = [c for c in truth if not c["alive_at_end"]]
     assert 0 < len(dead) < len(truth)
@@ -102,8 +115,11 @@ def test_metrics_agree_with_the_simulation(demo):
     # identity resolution links them), else nobody.
     per_id: dict[str, int] = {}
     for o in counted:
-        key = o["customer_id"] if not o["no_email"] else (
-            None if o["no_phone"] else "tel:" + o["customer_id"])
+        key = (
+            o["customer_id"]
+            if not o["no_email"]
+            else (None if o["no_phone"] else "tel:" + o["customer_id"])
+        )
         if key is not None:
             per_id[key] = per_id.get(key, 0) + 1
     assert m.customers == len(per_id)
@@ -111,5 +127,11 @@ def test_metrics_agree_with_the_simulation(demo):
     simulated_repeat = sum(c["n_orders"] >= 2 for c in truth) / len(truth)
     assert abs(m.repeat_purchase_rate - simulated_repeat) < 0.05
     assert m.orders == len(counted)
-    assert m.net_revenue == pytest.approx(sum(o["subtotal"] - o["refunded"] for o in counted
-                                              if o["subtotal"] >= o["refunded"]), rel=1e-6)
+    assert m.net_revenue == pytest.approx(
+        sum(
+            o["subtotal"] - o["refunded"]
+            for o in counted
+            if o["subtotal"] >= o["refunded"]
+        ),
+        rel=1e-6,
+    )

@@ -29,8 +29,13 @@ def test_line_level_csv_with_canonical_names(warehouse, tmp_path):
     )
     report = import_orders(warehouse, str(path), source="woo")
     assert (report.rows_read, report.rows_loaded, report.rows_new) == (3, 3, 3)
-    orders = {r["order_id"]: r for r in warehouse.to_arrow(warehouse.table("orders")).to_pylist()}
-    assert orders["A1"]["gross"] == Decimal("33.00") and orders["A1"]["net"] == Decimal("33.00")
+    orders = {
+        r["order_id"]: r
+        for r in warehouse.to_arrow(warehouse.table("orders")).to_pylist()
+    }
+    assert orders["A1"]["gross"] == Decimal("33.00") and orders["A1"]["net"] == Decimal(
+        "33.00"
+    )
     assert orders["A1"]["customer_id"] == orders["A2"]["customer_id"]
     assert orders["A1"]["source"] == "woo"
     lines = warehouse.to_arrow(warehouse.table("order_lines")).to_pylist()
@@ -63,7 +68,11 @@ def test_order_level_parquet_with_mapping(duck, tmp_path):
     assert "is not an amount" in reasons[(3, "Order Total")]
     assert "missing order id" in reasons[(4, "Order Number")]
     (row,) = duck.to_arrow(duck.table("orders")).to_pylist()
-    assert (row["customer_id"], row["total"], row["source"]) == ("K-1", Decimal("30.00"), "erp")
+    assert (row["customer_id"], row["total"], row["source"]) == (
+        "K-1",
+        Decimal("30.00"),
+        "erp",
+    )
 
 
 def test_mapping_errors(tmp_path):
@@ -78,7 +87,9 @@ def test_mapping_errors(tmp_path):
 def test_orders_file_without_required_columns(duck, tmp_path):
     path = tmp_path / "x.csv"
     path.write_text("id,when\n1,2025-01-01\n", encoding="utf-8")
-    with pytest.raises(FileFormatError, match="required columns missing: order_id, placed_at"):
+    with pytest.raises(
+        FileFormatError, match="required columns missing: order_id, placed_at"
+    ):
         import_orders(duck, str(path))
 
 
@@ -94,7 +105,7 @@ def test_customers_and_feedback(duck, tmp_path):
 
     (tmp_path / "f.csv").write_text(
         "email,order_id,submitted_at,rating,comment\n"
-        "ann@example.com,A1,2025-01-10,5,\"Great, thanks\"\n"
+        'ann@example.com,A1,2025-01-10,5,"Great, thanks"\n'
         "ann@example.com,A2,2025-01-11,9,too high\n"
         "ann@example.com,A3,yesterday,2,\n",
         encoding="utf-8",
@@ -103,15 +114,24 @@ def test_customers_and_feedback(duck, tmp_path):
     assert (fb.rows_read, fb.rows_loaded, fb.rows_rejected) == (3, 1, 2)
     assert {r.column for r in fb.rejects} == {"rating", "submitted_at"}
     (row,) = duck.to_arrow(duck.table("feedback")).to_pylist()
-    assert (row["rating"], row["comment"], row["customer_id"]) == (5, "Great, thanks", cust["customer_id"])
+    assert (row["rating"], row["comment"], row["customer_id"]) == (
+        5,
+        "Great, thanks",
+        cust["customer_id"],
+    )
     assert import_feedback(duck, str(tmp_path / "f.csv")).rows_new == 0
     assert duck.count("feedback") == 1
 
 
 def test_products_fill_categories_of_later_lines(duck, tmp_path):
-    (tmp_path / "p.csv").write_text("product_id,product_name,category\nBEANS,Beans,coffee\n", encoding="utf-8")
+    (tmp_path / "p.csv").write_text(
+        "product_id,product_name,category\nBEANS,Beans,coffee\n", encoding="utf-8"
+    )
     assert import_products(duck, str(tmp_path / "p.csv")).rows_new == 1
-    (tmp_path / "o.csv").write_text("order_id,placed_at,product_id,quantity,unit_price\n1,2025-01-01,BEANS,1,3\n", encoding="utf-8")
+    (tmp_path / "o.csv").write_text(
+        "order_id,placed_at,product_id,quantity,unit_price\n1,2025-01-01,BEANS,1,3\n",
+        encoding="utf-8",
+    )
     import_orders(duck, str(tmp_path / "o.csv"))
     (line,) = duck.to_arrow(duck.table("order_lines")).to_pylist()
     assert line["category"] == "coffee"

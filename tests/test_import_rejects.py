@@ -5,12 +5,17 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from conftest import order, shopify_csv, snapshot
 
+from conftest import order, shopify_csv, snapshot
 from regulars.errors import FileFormatError
 from regulars.ingest.load import import_shopify_orders
 
-LINE = {"Lineitem quantity": "1", "Lineitem name": "Tea", "Lineitem price": "20.00", "Lineitem sku": "TEA"}
+LINE = {
+    "Lineitem quantity": "1",
+    "Lineitem name": "Tea",
+    "Lineitem price": "20.00",
+    "Lineitem sku": "TEA",
+}
 
 # (case id, the bad order, expected column, expected reason fragment)
 BAD_ROWS = [
@@ -26,10 +31,14 @@ BAD_ROWS = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(("case", "bad", "column", "reason"), BAD_ROWS, ids=[c[0] for c in BAD_ROWS])
+@pytest.mark.parametrize(
+    ("case", "bad", "column", "reason"), BAD_ROWS, ids=[c[0] for c in BAD_ROWS]
+)
 def test_bad_row_is_rejected_with_reason(duck, tmp_path, case, bad, column, reason):
     # A good file first fixes the store's currency (EUR) and some rows to keep.
-    import_shopify_orders(duck, str(shopify_csv(tmp_path / "good.csv", [order("#1"), order("#2")])))
+    import_shopify_orders(
+        duck, str(shopify_csv(tmp_path / "good.csv", [order("#1"), order("#2")]))
+    )
     before = snapshot(duck)
     path = shopify_csv(tmp_path / "bad.csv", [order("#3"), bad])
     report = import_shopify_orders(duck, str(path))
@@ -60,7 +69,10 @@ def test_rejects_whole_order_when_one_line_is_bad(duck, tmp_path):
     report = import_shopify_orders(duck, str(shopify_csv(tmp_path / "f.csv", [bad])))
     assert report.rows_rejected == 3 and report.rows_loaded == 0
     reasons = [r.reason for r in report.rejects]
-    assert sum("rejected with the rest of its order (see row 3)" in r for r in reasons) == 2
+    assert (
+        sum("rejected with the rest of its order (see row 3)" in r for r in reasons)
+        == 2
+    )
     assert duck.count("orders") == 0 and duck.count("order_lines") == 0
 
 
@@ -70,16 +82,28 @@ def test_rate_converts_other_currency(duck, tmp_path):
                                                   lines=[{**LINE, "Lineitem price": "10.00"}])])  # fmt: skip
     report = import_shopify_orders(duck, str(path), rates={"USD": 0.9})
     assert report.rows_rejected == 0
-    row = next(r for r in duck.to_arrow(duck.table("orders")).to_pylist() if r["order_id"] == "#2")
-    assert (row["currency"], row["total"], row["net"]) == ("USD", Decimal("9.00"), Decimal("9.00"))
+    row = next(
+        r
+        for r in duck.to_arrow(duck.table("orders")).to_pylist()
+        if r["order_id"] == "#2"
+    )
+    assert (row["currency"], row["total"], row["net"]) == (
+        "USD",
+        Decimal("9.00"),
+        Decimal("9.00"),
+    )
 
 
 def test_conflicting_duplicate_in_file_rejects_both(duck, tmp_path):
-    path = shopify_csv(tmp_path / "f.csv", [order("#7"), order("#8"), order("#7", Total="25.00")])
+    path = shopify_csv(
+        tmp_path / "f.csv", [order("#7"), order("#8"), order("#7", Total="25.00")]
+    )
     report = import_shopify_orders(duck, str(path))
     assert report.rows_rejected == 2 and report.rows_loaded == 1
     assert all("appears more than once" in r.reason for r in report.rejects)
-    assert [r["order_id"] for r in duck.to_arrow(duck.table("orders")).to_pylist()] == ["#8"]
+    assert [r["order_id"] for r in duck.to_arrow(duck.table("orders")).to_pylist()] == [
+        "#8"
+    ]
 
 
 def test_conflict_with_stored_order_keeps_stored(duck, tmp_path):
@@ -96,7 +120,10 @@ def test_conflict_with_stored_order_keeps_stored(duck, tmp_path):
 
 
 def test_first_import_sets_currency_by_majority(duck, tmp_path):
-    path = shopify_csv(tmp_path / "f.csv", [order("#1", Currency="CHF"), order("#2", Currency="CHF"), order("#3")])
+    path = shopify_csv(
+        tmp_path / "f.csv",
+        [order("#1", Currency="CHF"), order("#2", Currency="CHF"), order("#3")],
+    )
     report = import_shopify_orders(duck, str(path))
     assert duck.meta()["reporting_currency"] == "CHF"
     assert any("reporting currency is now CHF" in n for n in report.notes)
@@ -117,12 +144,20 @@ def test_missing_required_columns_names_expected_and_found(duck, tmp_path):
     with pytest.raises(FileFormatError) as info:
         import_shopify_orders(duck, str(path))
     message = str(info.value)
-    assert "wrong.csv" in message and "Created at" in message and "Found: Order, Amount" in message
+    assert (
+        "wrong.csv" in message
+        and "Created at" in message
+        and "Found: Order, Amount" in message
+    )
 
 
 def test_wrong_encoding(duck, tmp_path):
     path = tmp_path / "latin1.csv"
-    path.write_bytes("Name,Created at,Lineitem quantity,Lineitem name,Lineitem price\n#1,2025-01-01,1,Grüner Tee,1\n".encode("latin-1"))
+    path.write_bytes(
+        "Name,Created at,Lineitem quantity,Lineitem name,Lineitem price\n#1,2025-01-01,1,Grüner Tee,1\n".encode(
+            "latin-1"
+        )
+    )
     with pytest.raises(FileFormatError, match="not utf-8 text"):
         import_shopify_orders(duck, str(path))
     report = import_shopify_orders(duck, str(path), encoding="latin-1")

@@ -6,7 +6,6 @@ import datetime as dt
 from decimal import Decimal
 
 from conftest import DATA, order, shopify_csv, snapshot
-
 from regulars.ingest.load import import_shopify_orders
 
 QUIRKS = str(DATA / "shopify_orders_quirks.csv")
@@ -29,7 +28,11 @@ def test_quirks_file_imports_every_row(warehouse):
 
     o1 = orders["#1001"]  # "2025-10-07 09:50:26 +0200" is 07:50:26 UTC
     assert o1["placed_at"] == dt.datetime(2025, 10, 7, 7, 50, 26, tzinfo=UTC)
-    assert (o1["gross"], o1["total"], o1["net"]) == (Decimal("54.00"), Decimal("69.16"), Decimal("54.00"))
+    assert (o1["gross"], o1["total"], o1["net"]) == (
+        Decimal("54.00"),
+        Decimal("69.16"),
+        Decimal("54.00"),
+    )
     assert (o1["channel"], o1["campaign"]) == ("instagram", "autumn")
     assert o1["status"] == "paid"
 
@@ -37,14 +40,23 @@ def test_quirks_file_imports_every_row(warehouse):
     assert o2["email"] == "anna.mueller@example.de"
     assert o2["customer_id"] == o1["customer_id"]
     assert o2["coupon_code"] == "WELCOME10, FREESHIP"
-    assert (o2["discount"], o2["refunded"], o2["net"]) == (Decimal("4.00"), Decimal("10.00"), Decimal("30.00"))
+    assert (o2["discount"], o2["refunded"], o2["net"]) == (
+        Decimal("4.00"),
+        Decimal("10.00"),
+        Decimal("30.00"),
+    )
     assert o2["status"] == "partially_refunded"
 
     assert orders["#1003"]["placed_at"] == dt.datetime(2025, 11, 2, 23, 0, tzinfo=UTC)
-    assert orders["#1004"]["email"] is None and orders["#1004"]["phone"] == "+49301234567"
+    assert (
+        orders["#1004"]["email"] is None and orders["#1004"]["phone"] == "+49301234567"
+    )
     assert orders["#1004"]["customer_id"].startswith("c_")
     assert orders["#1005"]["customer_id"] is None  # no email, no phone
-    assert (orders["#1005"]["status"], orders["#1005"]["net"]) == ("voided", Decimal("0.00"))
+    assert (orders["#1005"]["status"], orders["#1005"]["net"]) == (
+        "voided",
+        Decimal("0.00"),
+    )
     o6 = orders["#1006"]
     assert (o6["status"], o6["net"]) == ("cancelled", Decimal("0.00"))
     assert o6["cancelled_at"] == dt.datetime(2025, 11, 7, 15, 0, tzinfo=UTC)
@@ -68,7 +80,12 @@ def test_reimport_changes_nothing(warehouse):
     import_shopify_orders(warehouse, QUIRKS)
     before = snapshot(warehouse)
     again = import_shopify_orders(warehouse, QUIRKS)
-    assert (again.rows_read, again.rows_loaded, again.rows_new, again.rows_rejected) == (8, 8, 0, 0)
+    assert (
+        again.rows_read,
+        again.rows_loaded,
+        again.rows_new,
+        again.rows_rejected,
+    ) == (8, 8, 0, 0)
     assert snapshot(warehouse) == before
 
 
@@ -87,7 +104,8 @@ def test_older_export_layout_and_renamed_columns(duck, tmp_path):
     from regulars.demo.generator import SHOPIFY_ORDER_HEADER
 
     header = ["Variant"] + [
-        "Fulfillment Date" if h == "Fulfilled at" else h for h in SHOPIFY_ORDER_HEADER[:50]
+        "Fulfillment Date" if h == "Fulfilled at" else h
+        for h in SHOPIFY_ORDER_HEADER[:50]
     ]
     path = shopify_csv(tmp_path / "old.csv", [order("#9")], header=header, bom=False)
     report = import_shopify_orders(duck, str(path))

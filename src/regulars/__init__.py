@@ -12,7 +12,13 @@ who comes back, and act on it. The public API::
 from __future__ import annotations
 
 from regulars.backends import Warehouse, connect
-from regulars.errors import ConfigError, FileFormatError, InputError, RegularsError, StoreError
+from regulars.errors import (
+    ConfigError,
+    FileFormatError,
+    InputError,
+    RegularsError,
+    StoreError,
+)
 from regulars.ingest.load import import_shopify_customers, import_shopify_orders
 from regulars.ingest.report import ImportReport, RejectedRow
 from regulars.ingest.tabular import (

@@ -35,7 +35,9 @@ def store_status(wh: Warehouse) -> StoreStatus:
         t = wh.table(name)
         info.rows[name] = int(wh.scalar(t.count()))
         if "source" in schema.names and info.rows[name]:
-            counts = wh.to_arrow(t.group_by("source").aggregate(n=t.count()).order_by("source"))
+            counts = wh.to_arrow(
+                t.group_by("source").aggregate(n=t.count()).order_by("source")
+            )
             info.by_source[name] = {r["source"]: r["n"] for r in counts.to_pylist()}
     if info.rows.get("orders"):
         o = wh.table("orders")

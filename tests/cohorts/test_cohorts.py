@@ -13,11 +13,11 @@ from decimal import Decimal
 
 import pyarrow as pa
 import pytest
+from tests.metrics.test_store_metrics import AS_OF, ROWS
 
 from regulars.backends import Append
 from regulars.cohorts import cohort_matrix, time_to_order_summary
 from regulars.errors import InputError
-from tests.metrics.test_store_metrics import AS_OF, ROWS
 
 FIRST_PRODUCTS = {"a1": "Beans", "b1": "Sampler", "c1": "Beans", "d1": "Tea", "e1": "Tea",
                   "g1": "Beans", "i1": "Sampler"}  # fmt: skip
@@ -46,10 +46,33 @@ def store(warehouse):
 
 def test_monthly_cohorts(store):
     m = cohort_matrix(store, as_of=AS_OF, by="first_month", measure="active_share")
-    assert m.cohorts == ["2024-12", "2025-01", "2025-02", "2025-03", "2025-04", "2025-05"]
+    assert m.cohorts == [
+        "2024-12",
+        "2025-01",
+        "2025-02",
+        "2025-03",
+        "2025-04",
+        "2025-05",
+    ]
     assert m.sizes["2025-01"] == 2
-    assert m.values["2025-01"] == [1.0, 0.5, 0.0, 0.0, 0.0, 0.0, None]  # p6 not observable
-    assert m.values["2025-05"] == [1.0, 1.0, None, None, None, None, None]  # G: day 40 is p1
+    assert m.values["2025-01"] == [
+        1.0,
+        0.5,
+        0.0,
+        0.0,
+        0.0,
+        0.0,
+        None,
+    ]  # p6 not observable
+    assert m.values["2025-05"] == [
+        1.0,
+        1.0,
+        None,
+        None,
+        None,
+        None,
+        None,
+    ]  # G: day 40 is p1
     rows = {(r["cohort"], r["period"]): r for r in m.rows}
     jan0 = rows[("2025-01", 0)]
     assert (jan0["customers"], jan0["active_customers"], jan0["orders"]) == (2, 2, 3)
@@ -59,12 +82,26 @@ def test_monthly_cohorts(store):
 
 def test_ltv_curve(store):
     m = cohort_matrix(store, as_of=AS_OF, by="first_month", measure="ltv")
-    assert m.values["2025-01"][:3] == [pytest.approx(85), pytest.approx(110), pytest.approx(110)]
-    assert m.values["2024-12"] == [80, 80, 80, 80, 80, 100, 100]  # I's June order is day 177: p5
+    assert m.values["2025-01"][:3] == [
+        pytest.approx(85),
+        pytest.approx(110),
+        pytest.approx(110),
+    ]
+    assert m.values["2024-12"] == [
+        80,
+        80,
+        80,
+        80,
+        80,
+        100,
+        100,
+    ]  # I's June order is day 177: p5
 
 
 def test_attribute_cohorts_and_time_to_second_order(store):
-    m = cohort_matrix(store, as_of=AS_OF, by="first_product", measure="active_customers")
+    m = cohort_matrix(
+        store, as_of=AS_OF, by="first_product", measure="active_customers"
+    )
     assert m.sizes == {"Beans": 3, "Sampler": 2, "Tea": 2}  # A C G / B I / D E
     summary = time_to_order_summary(store, as_of=AS_OF, by="first_product", n=2)
     # Beans: A 30 days, G 40 (C's two orders were one occasion); Tea: E 30; Sampler: I 177.
@@ -75,7 +112,9 @@ def test_attribute_cohorts_and_time_to_second_order(store):
 
 
 def test_unknown_key_lists_the_choices(store):
-    with pytest.raises(InputError, match="Unknown cohort key 'chanel'.*first_month.*channel"):
+    with pytest.raises(
+        InputError, match="Unknown cohort key 'chanel'.*first_month.*channel"
+    ):
         cohort_matrix(store, as_of=AS_OF, by="chanel")
     with pytest.raises(InputError, match="Unknown measure"):
         cohort_matrix(store, as_of=AS_OF, measure="retention")

@@ -19,7 +19,9 @@ END = dt.date(2026, 6, 30)
 @pytest.fixture(scope="module")
 def findings(tmp_path_factory):
     folder = tmp_path_factory.mktemp("demo")
-    files = write_demo_files(DemoConfig(n_customers=12_000, seed=21, end=END), str(folder))
+    files = write_demo_files(
+        DemoConfig(n_customers=12_000, seed=21, end=END), str(folder)
+    )
     wh = connect(str(folder / "store.duckdb"))
     import_products(wh, files.products)
     import_shopify_orders(wh, files.orders)
@@ -30,7 +32,9 @@ def test_planted_effects_are_found(findings):
     got = {(f.key, f.group, f.metric): f for f in findings}
     sample = got[("first_product", "Sample Box", "second_order_rate")]
     assert sample.difference < 0 and sample.ci_high < 0
-    assert got[("first_product", "Coffee Beans 1kg", "second_order_rate")].difference > 0
+    assert (
+        got[("first_product", "Coffee Beans 1kg", "second_order_rate")].difference > 0
+    )
     assert got[("discount_band", "30% or more", "revenue_12m")].difference < 0
     assert "95% CI" in sample.sentence and "n = " in sample.sentence
 
@@ -42,25 +46,34 @@ def test_null_effect_is_not_reported(findings):
 
 def test_benjamini_hochberg():
     # Sorted 0.01 0.03 0.04 0.2 -> 0.04, 0.06, 0.0533, 0.2; step-up minimum from the top.
-    assert benjamini_hochberg([0.01, 0.04, 0.03, 0.2]) == pytest.approx([0.04, 0.16 / 3, 0.16 / 3, 0.2])
+    assert benjamini_hochberg([0.01, 0.04, 0.03, 0.2]) == pytest.approx(
+        [0.04, 0.16 / 3, 0.16 / 3, 0.2]
+    )
     assert benjamini_hochberg([0.5]) == [0.5]
 
 
 @pytest.fixture
 def seasonal_store(warehouse):
     """Customers from other months come back after 30 days; holiday customers in March."""
-    import pyarrow as pa
     from decimal import Decimal
+
+    import pyarrow as pa
 
     from regulars.backends import Append
 
     rows = []
     for i in range(240):
         first = dt.date(2023, 1, 1) + dt.timedelta(days=i)
-        rows += [(f"o{i}a", f"O{i}", first), (f"o{i}b", f"O{i}", first + dt.timedelta(days=30))]
+        rows += [
+            (f"o{i}a", f"O{i}", first),
+            (f"o{i}b", f"O{i}", first + dt.timedelta(days=30)),
+        ]
     for i in range(60):
         first = dt.date(2023, 11, 5) + dt.timedelta(days=i % 50)
-        rows += [(f"h{i}a", f"H{i}", first), (f"h{i}b", f"H{i}", dt.date(2024, 3, 1 + i % 28))]
+        rows += [
+            (f"h{i}a", f"H{i}", first),
+            (f"h{i}b", f"H{i}", dt.date(2024, 3, 1 + i % 28)),
+        ]
     data = pa.table({
         "order_id": [r[0] for r in rows], "customer_id": [r[1] for r in rows],
         "placed_at": pa.array([dt.datetime.combine(r[2], dt.time(12), dt.UTC) for r in rows],
@@ -78,4 +91,6 @@ def test_seasonal_return_is_found_on_both_engines(seasonal_store):
     season = {f.group: f for f in found if f.key == "season"}
     assert season["03"].group_value == 1.0 and season["03"].difference > 0.9
     assert "in March more often" in season["03"].sentence
-    assert season["12"].difference < 0 or season["01"].difference < 0  # expected return month
+    assert (
+        season["12"].difference < 0 or season["01"].difference < 0
+    )  # expected return month

@@ -58,13 +58,20 @@ def test_product_table(store):
     assert (beans.buyers, beans.repeat_buyers) == (3, 1)
     assert beans.repurchase_rate == pytest.approx(1 / 3)
     assert beans.orders_per_buyer == pytest.approx(7 / 3)
-    assert (tea.buyers, tea.repeat_buyers, tea.orders_per_buyer) == (3, 0, pytest.approx(5 / 3))
+    assert (tea.buyers, tea.repeat_buyers, tea.orders_per_buyer) == (
+        3,
+        0,
+        pytest.approx(5 / 3),
+    )
     # Beans re-bought by P after 30 and 30 days (2024 is a leap year).
     assert beans.replenishment_median_days == 30
     assert tea.replenishment_median_days is None
     # First-order outcomes over 365 days: P and Q started on Beans, R on Tea; S is too recent.
     assert beans.first_order_customers == 2
-    assert beans.second_order_rate == 1.0 and beans.revenue_12m_per_customer == pytest.approx(25)
+    assert (
+        beans.second_order_rate == 1.0
+        and beans.revenue_12m_per_customer == pytest.approx(25)
+    )
     assert (tea.first_order_customers, tea.second_order_rate) == (1, 0.0)
     assert rows["Mug"].revenue_12m_per_customer == pytest.approx(30)
     # Next purchases: Beans -> Tea twice of 4 Beans transitions; Tea is next in 2 of 4.
@@ -74,4 +81,7 @@ def test_product_table(store):
     assert rows["Mug"].next_products[0] == {
         "product": "Beans", "pairs": 1, "support": 0.25, "confidence": 1.0, "lift": 2.0,
     }  # fmt: skip
-    assert [r.product for r in product_table(store, as_of=AS_OF)][:2] == ["Beans", "Tea"]
+    assert [r.product for r in product_table(store, as_of=AS_OF)][:2] == [
+        "Beans",
+        "Tea",
+    ]

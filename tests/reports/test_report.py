@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from tests.cohorts.test_cohorts import store  # noqa: F401 - fixture
+from tests.metrics.test_store_metrics import AS_OF
 from typer.testing import CliRunner
 
 from regulars.cli.main import app
@@ -12,8 +14,6 @@ from regulars.insights import find_insights
 from regulars.metrics import store_metrics
 from regulars.products import product_table
 from regulars.reports import build_report, render_html
-from tests.cohorts.test_cohorts import store  # noqa: F401 - fixture
-from tests.metrics.test_store_metrics import AS_OF
 
 
 def test_report_shows_the_same_figures_on_both_engines(store):  # noqa: F811
@@ -27,7 +27,13 @@ def test_report_shows_the_same_figures_on_both_engines(store):  # noqa: F811
     ]
     assert data.insights == find_insights(store, as_of=AS_OF)
     html = render_html(data)
-    for section in ("insights", "cohorts", "time-between-orders", "products", "monthly"):
+    for section in (
+        "insights",
+        "cohorts",
+        "time-between-orders",
+        "products",
+        "monthly",
+    ):
         assert f'id="{section}"' in html
     assert ">7</b><span>customers" in html and ">14</b><span>orders" in html
     assert html.count("<svg") == 3  # retention curves, LTV curves, histogram
@@ -46,5 +52,8 @@ def test_cli_report_writes_html(tmp_path):
     result = runner.invoke(app, ["--store", str(store_path), "--quiet", "--as-of", "2026-01-31",
                                  "report", "--html", str(out)])  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert "repeat purchase rate" in result.output and "Retention by first-order month" in result.output
+    assert (
+        "repeat purchase rate" in result.output
+        and "Retention by first-order month" in result.output
+    )
     assert out.read_text(encoding="utf-8").startswith("<!doctype html>")

@@ -124,7 +124,7 @@ class Warehouse(ABC):
             If any change fails; the store is then as it was before.
         """
 
-    def close(self) -> None:  # noqa: B027 - optional hook, most engines need nothing
+    def close(self) -> None:
         """Release the connection."""
 
     def staging(self) -> DuckDBBackend:

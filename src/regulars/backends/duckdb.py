@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import ibis
-
 import pyarrow as pa
 
 from regulars.backends.base import (
@@ -140,13 +139,15 @@ class DuckDBWarehouse(Warehouse):
         columns = change.keys.column_names
         unknown = set(columns) - set(TABLES[change.table].names)
         if unknown:
-            raise StoreError(f"unknown key columns {sorted(unknown)} for {change.table}")
+            raise StoreError(
+                f"unknown key columns {sorted(unknown)} for {change.table}"
+            )
         raw = self._con.con
         raw.register("_regulars_keys", change.keys)
         try:
             cols = ", ".join(f'"{c}"' for c in columns)
             raw.execute(
-                f'DELETE FROM "{change.table}" WHERE ({cols}) IN '  # noqa: S608
+                f'DELETE FROM "{change.table}" WHERE ({cols}) IN '
                 f"(SELECT {cols} FROM _regulars_keys)"
             )
         finally:

@@ -37,7 +37,9 @@ def cohorts(
     if as_json:
         out.print_json(json.dumps(m.to_dict()))
         return
-    table = Table(title=f"{measure} by {by}, {period}s since the first order (as of {as_of})")
+    table = Table(
+        title=f"{measure} by {by}, {period}s since the first order (as of {as_of})"
+    )
     table.add_column("cohort")
     table.add_column("customers", justify="right")
     shown = min(periods, max((len(v) for v in m.values.values()), default=0))
@@ -45,7 +47,9 @@ def cohorts(
         table.add_column(str(p), justify="right")
     for cohort in m.cohorts:
         cells = []
-        for value in m.values[cohort][:shown] + [None] * (shown - len(m.values[cohort])):
+        for value in m.values[cohort][:shown] + [None] * (
+            shown - len(m.values[cohort])
+        ):
             if value is None:
                 cells.append("")
             elif measure == "active_share":

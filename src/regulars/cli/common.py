@@ -11,7 +11,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from regulars.config import Settings
 
@@ -19,7 +25,7 @@ if TYPE_CHECKING:
     from regulars.backends import Warehouse
     from regulars.ingest.report import ImportReport
 
-__all__ = ["SinceOpt", "Run", "err", "out", "run_of", "steps"]
+__all__ = ["Run", "SinceOpt", "err", "out", "run_of", "steps"]
 
 #: `--since DATE`, the same on every analysis command.
 SinceOpt = Annotated[
@@ -91,7 +97,9 @@ def steps(run: Run, title: str, n_steps: int = 4) -> Iterator[object]:
             if seen:
                 progress.advance(task)
             seen.append(step)
-            progress.update(task, description=f"{title}: {_STEP_LABELS.get(step, step)}")
+            progress.update(
+                task, description=f"{title}: {_STEP_LABELS.get(step, step)}"
+            )
 
         yield advance
         progress.update(task, completed=n_steps)
@@ -101,7 +109,9 @@ def print_report(report: ImportReport, *, limit: int = 5) -> None:
     """Render an import summary; read = loaded + rejected is always shown."""
     from rich.table import Table
 
-    table = Table(title=f"Import of {report.file} ({report.kind}, source {report.source})")
+    table = Table(
+        title=f"Import of {report.file} ({report.kind}, source {report.source})"
+    )
     for name in ("read", "loaded", "of which new", "rejected"):
         table.add_column(name, justify="right")
     table.add_row(
@@ -125,7 +135,9 @@ def print_report(report: ImportReport, *, limit: int = 5) -> None:
             out.print(f"  {reject}", markup=False)
         more = len(report.rejects) - limit
         if more > 0:
-            out.print(f"  ... and {more:,} more; see `regulars rejects --import {report.import_id}`.")
+            out.print(
+                f"  ... and {more:,} more; see `regulars rejects --import {report.import_id}`."
+            )
 
 
 def fail(message: str, code: int = 1) -> None:

@@ -17,9 +17,12 @@ SourceOpt = Annotated[
     str | None, typer.Option("--source", help="Source name stamped on the rows.")
 ]
 MapOpt = Annotated[
-    Path | None, typer.Option("--map", help="TOML file mapping canonical names to columns.")
+    Path | None,
+    typer.Option("--map", help="TOML file mapping canonical names to columns."),
 ]
-EncodingOpt = Annotated[str, typer.Option("--encoding", help="Text encoding of a CSV file.")]
+EncodingOpt = Annotated[
+    str, typer.Option("--encoding", help="Text encoding of a CSV file.")
+]
 RateOpt = Annotated[
     list[str] | None,
     typer.Option("--rate", help="Exchange rate CUR=RATE: units of the store's currency "

@@ -33,7 +33,9 @@ def insights(
                                    "findings": [f.to_dict() for f in found]}))  # fmt: skip
         return
     if not found:
-        out.print("No difference is supported by the data at this false discovery rate.")
+        out.print(
+            "No difference is supported by the data at this false discovery rate."
+        )
         return
     shown = found[:limit] if limit else found
     for f in shown:

@@ -6,7 +6,6 @@ import datetime as _dt
 import os
 from typing import Annotated
 
-
 import typer
 from rich.markup import escape
 from typer.core import TyperGroup
@@ -14,16 +13,17 @@ from typer.core import TyperGroup
 from regulars.cli import imports
 from regulars.cli.backtest import backtest as backtest_command
 from regulars.cli.cohorts import cohorts as cohorts_command
+from regulars.cli.common import Run, err, out, run_of
 from regulars.cli.insights import insights as insights_command
 from regulars.cli.metrics import metrics as metrics_command
 from regulars.cli.predict import predict as predict_command
 from regulars.cli.products import products as products_command
 from regulars.cli.report import report as report_command
-from regulars.cli.common import Run, err, out, run_of
 from regulars.config import Settings
 from regulars.errors import FileFormatError, RegularsError
 
 __all__ = ["app", "main"]
+
 
 class _Group(TyperGroup):
     """The root command: one place turns Regulars errors into a red line.
@@ -110,7 +110,9 @@ def status(ctx: typer.Context) -> None:
     if info.imports:
         log = Table(title="Imports")
         for col in ("id", "kind", "file", "read", "loaded", "new", "rejected"):
-            log.add_column(col, justify="right" if col not in ("kind", "file") else "left")
+            log.add_column(
+                col, justify="right" if col not in ("kind", "file") else "left"
+            )
         for row in info.imports:
             log.add_row(
                 str(row["import_id"]), row["kind"], row["file"], f"{row['rows_read']:,}",
@@ -165,11 +167,10 @@ def demo(
     years: Annotated[float, typer.Option("--years", help="Years of history.")] = 3.0,
 ) -> None:  # fmt: skip
     """Build the demo store: write Shopify-format exports, then import them."""
+    from regulars.cli.common import print_report, steps
     from regulars.demo import DemoConfig, write_demo_files
     from regulars.ingest.load import import_shopify_customers, import_shopify_orders
     from regulars.ingest.tabular import import_feedback, import_products
-
-    from regulars.cli.common import print_report, steps
 
     run = run_of(ctx)
     last_day = end.date() if end else _dt.date.today() - _dt.timedelta(days=1)

@@ -43,7 +43,11 @@ def metrics(
     run = run_of(ctx)
     as_of = run.as_of or _dt.datetime.now(_dt.UTC).date()
     wh = run.warehouse()
-    busy = err.status("Computing metrics") if run.show_progress else contextlib.nullcontext()
+    busy = (
+        err.status("Computing metrics")
+        if run.show_progress
+        else contextlib.nullcontext()
+    )
     with busy:
         m = store_metrics(wh, as_of=as_of, since=since.date() if since else None,
                           churn_days=churn_days)  # fmt: skip
@@ -78,4 +82,3 @@ def metrics(
         table.add_row(name, value)
     out.print(table)
     out.print("Definitions: docs/metrics.md")
-

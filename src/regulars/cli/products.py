@@ -33,12 +33,18 @@ def products(
     rows = product_table(run.warehouse(), as_of=as_of, min_pairs=min_pairs,
                          since=since.date() if since else None)  # fmt: skip
     if as_json:
-        out.print_json(json.dumps({"as_of": as_of.isoformat(), "products": [r.to_dict() for r in rows]}))
+        out.print_json(
+            json.dumps(
+                {"as_of": as_of.isoformat(), "products": [r.to_dict() for r in rows]}
+            )
+        )
         return
     table = Table(title=f"Products (as of {as_of})")
     for col in ("product", "buyers", "repurchase", "orders/buyer", "days to rebuy (IQR)",
                 "first-order customers", "2nd order in 12m", "12m revenue", "next bought (lift)"):  # fmt: skip
-        table.add_column(col, justify="left" if col in ("product", "next bought (lift)") else "right")
+        table.add_column(
+            col, justify="left" if col in ("product", "next bought (lift)") else "right"
+        )
     for r in rows:
         iqr = (f"{_f(r.replenishment_median_days, '.0f')} ({_f(r.replenishment_q1_days, '.0f')}-"
                f"{_f(r.replenishment_q3_days, '.0f')})")  # fmt: skip

@@ -19,7 +19,7 @@ def print_dashboard(data: object) -> None:
 
     from regulars.reports import ReportData
 
-    assert isinstance(data, ReportData)  # noqa: S101 - internal call, CLI only
+    assert isinstance(data, ReportData)
     m = data.metrics
     kpis = Table(title=f"Store as of {data.as_of}", show_header=False)
     kpis.add_column("metric")
@@ -43,7 +43,9 @@ def print_dashboard(data: object) -> None:
         cohorts.add_column(str(p), justify="right")
     for cohort in data.retention.cohorts[-12:]:
         row = data.retention.values[cohort][:width]
-        cells = ["" if v is None else f"{v:.0%}" for v in row] + [""] * (width - len(row))
+        cells = ["" if v is None else f"{v:.0%}" for v in row] + [""] * (
+            width - len(row)
+        )
         cohorts.add_row(cohort, f"{data.retention.sizes[cohort]:,}", *cells)
     out.print(cohorts)
     if data.prediction:
@@ -58,7 +60,9 @@ def print_dashboard(data: object) -> None:
         b = data.backtest
         h = b["holdout"]
         errors = ", ".join(
-            f"{b['models'][k]['model']} {e:+.1%}" for k, e in h["aggregate_error"].items() if e is not None
+            f"{b['models'][k]['model']} {e:+.1%}"
+            for k, e in h["aggregate_error"].items()
+            if e is not None
         )
         out.print(
             f"Backtest to {b['holdout_end']}: {h['actual_orders']:,} holdout orders; prediction "
@@ -73,7 +77,9 @@ def print_dashboard(data: object) -> None:
 
 def report(
     ctx: typer.Context,
-    html: Annotated[Path | None, typer.Option("--html", help="Write the HTML report here.")] = None,
+    html: Annotated[
+        Path | None, typer.Option("--html", help="Write the HTML report here.")
+    ] = None,
 ) -> None:
     """Terminal dashboard of the store; with --html, a report that opens offline."""
     from regulars.reports import build_report, write_report

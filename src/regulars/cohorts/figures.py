@@ -31,7 +31,11 @@ def _value(row: dict[str, Any], measure: str) -> float | int | None:
     if measure == "active_share":
         return row["active_customers"] / row["customers"] if row["customers"] else None
     if measure == "ltv":
-        return float(row["cumulative_revenue"]) / row["customers"] if row["customers"] else None
+        return (
+            float(row["cumulative_revenue"]) / row["customers"]
+            if row["customers"]
+            else None
+        )
     if measure == "revenue":
         return float(row["revenue"])
     return int(row[measure])
@@ -52,7 +56,9 @@ class CohortMatrix:
 
     def with_measure(self, measure: str) -> CohortMatrix:
         """The same grid pivoted on another measure, without recomputing it."""
-        return _pivot(self.rows, by=self.by, period=self.period, measure=measure, as_of=self.as_of)
+        return _pivot(
+            self.rows, by=self.by, period=self.period, measure=measure, as_of=self.as_of
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: the matrix and the tidy rows it came from."""
@@ -81,7 +87,10 @@ def cohort_matrix(
     With `since`, only customers acquired on or after it.
     """
     if measure not in MEASURES:
-        raise InputError(f"Unknown measure {measure!r}.", hint=f"Choose one of: {', '.join(MEASURES)}.")
+        raise InputError(
+            f"Unknown measure {measure!r}.",
+            hint=f"Choose one of: {', '.join(MEASURES)}.",
+        )
     orders = sequence if sequence is not None else wh.table("orders")
     grid = cohort_grid(orders, wh.table("order_lines"), as_of=as_of, by=by,
                        period=period, max_periods=max_periods, acquired_since=since)  # fmt: skip
@@ -89,9 +98,14 @@ def cohort_matrix(
     return _pivot(rows, by=by, period=period, measure=measure, as_of=as_of.isoformat())
 
 
-def _pivot(rows: list[dict[str, Any]], *, by: str, period: str, measure: str, as_of: str) -> CohortMatrix:
+def _pivot(
+    rows: list[dict[str, Any]], *, by: str, period: str, measure: str, as_of: str
+) -> CohortMatrix:
     if measure not in MEASURES:
-        raise InputError(f"Unknown measure {measure!r}.", hint=f"Choose one of: {', '.join(MEASURES)}.")
+        raise InputError(
+            f"Unknown measure {measure!r}.",
+            hint=f"Choose one of: {', '.join(MEASURES)}.",
+        )
     out = CohortMatrix(by=by, period=period, measure=measure, as_of=as_of, rows=rows)
     width = 1 + max((r["period"] for r in rows), default=-1)
     for row in rows:
@@ -115,8 +129,14 @@ def time_to_order_summary(
     """Per cohort: customers who reached their n-th purchase occasion, and the
     median and 90th percentile of days it took."""
     rows = wh.to_arrow(
-        time_to_nth_order(wh.table("orders"), wh.table("order_lines"), as_of=as_of, by=by, n=n,
-                          acquired_since=since)  # fmt: skip
+        time_to_nth_order(
+            wh.table("orders"),
+            wh.table("order_lines"),
+            as_of=as_of,
+            by=by,
+            n=n,
+            acquired_since=since,
+        )  # fmt: skip
     ).to_pylist()
     hist: dict[str, dict[int, int]] = {}
     for r in rows:

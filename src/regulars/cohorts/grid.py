@@ -32,7 +32,9 @@ HORIZON = {"week": 522, "month": 120, "quarter": 40}
 
 def _period_days(period: str) -> float:
     if period not in PERIODS:
-        raise InputError(f"Unknown period {period!r}.", hint=f"Choose one of: {', '.join(PERIODS)}.")
+        raise InputError(
+            f"Unknown period {period!r}.", hint=f"Choose one of: {', '.join(PERIODS)}."
+        )
     return PERIODS[period]
 
 
@@ -77,17 +79,25 @@ def cohort_grid(
         active_customers=o.customer_id.nunique(), orders=o.count(), revenue=o.net.sum()
     )
     # Cumulative revenue of the customers observable at p, over periods <= p.
-    rev_day = o.group_by(["cohort", "first_day", "period"]).aggregate(revenue=o.net.sum())
+    rev_day = o.group_by(["cohort", "first_day", "period"]).aggregate(
+        revenue=o.net.sum()
+    )
     rev_day = rev_day.rename(q="period")
     pairs = rev_day.cross_join(periods)
     pairs = pairs.filter(
         (pairs.q <= pairs.period) & (pairs.first_day + pairs.period * length <= today)
     )
-    cumulative = pairs.group_by(["cohort", "period"]).aggregate(cumulative_revenue=pairs.revenue.sum())
+    cumulative = pairs.group_by(["cohort", "period"]).aggregate(
+        cumulative_revenue=pairs.revenue.sum()
+    )
 
     grid = observable.join(sizes, "cohort")
-    grid = grid.left_join(per, ["cohort", "period"]).drop("cohort_right", "period_right")
-    grid = grid.left_join(cumulative, ["cohort", "period"]).drop("cohort_right", "period_right")
+    grid = grid.left_join(per, ["cohort", "period"]).drop(
+        "cohort_right", "period_right"
+    )
+    grid = grid.left_join(cumulative, ["cohort", "period"]).drop(
+        "cohort_right", "period_right"
+    )
     zero = ibis.literal(0).cast("decimal(18, 2)")
     return grid.mutate(
         active_customers=grid.active_customers.fill_null(0),
@@ -114,5 +124,8 @@ def time_to_nth_order(
     nth = occ.filter(occ.occasion_number == n).select("customer_id", "day")
     t = nth.join(start, "customer_id").join(members, "customer_id")
     t = t.mutate(days=(t.day - t.start).cast("int64"))
-    return t.group_by(["cohort", "days"]).aggregate(customers=t.count()).order_by(["cohort", "days"])
-
+    return (
+        t.group_by(["cohort", "days"])
+        .aggregate(customers=t.count())
+        .order_by(["cohort", "days"])
+    )

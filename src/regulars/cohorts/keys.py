@@ -35,7 +35,11 @@ DISCOUNT_BANDS = ((0.0001, "none"), (0.10, "under 10%"), (0.20, "10-19%"),
 
 
 def first_orders(
-    orders: ir.Table, lines: ir.Table, *, as_of: _dt.date, acquired_since: _dt.date | None = None
+    orders: ir.Table,
+    lines: ir.Table,
+    *,
+    as_of: _dt.date,
+    acquired_since: _dt.date | None = None,
 ) -> ir.Table:
     """One row per customer: their first counted order up to `as_of`, with its first line.
 
@@ -45,11 +49,16 @@ def first_orders(
     seq = order_sequence(orders, as_of=as_of, acquired_since=acquired_since)
     first = seq.filter(seq.order_number == 1)
     line1 = lines.filter(lines.line_no == 1).select(
-        "source", "order_id", first_product=lines.product_name, first_category=lines.category
+        "source",
+        "order_id",
+        first_product=lines.product_name,
+        first_category=lines.category,
     )
     joined = first.left_join(line1, ["source", "order_id"])
     share = ibis.ifelse(
-        joined.gross > 0, joined.discount.cast("float64") / joined.gross.cast("float64"), 0.0
+        joined.gross > 0,
+        joined.discount.cast("float64") / joined.gross.cast("float64"),
+        0.0,
     ).round(4)  # 10.0% must not fall into "under 10%" by a rounding error
     return joined.select(
         "customer_id",
@@ -75,7 +84,8 @@ def cohort_key(first: ir.Table, by: str) -> ir.StringValue:
     """
     if by not in COHORT_KEYS:
         raise InputError(
-            f"Unknown cohort key {by!r}.", hint=f"Choose one of: {', '.join(COHORT_KEYS)}."
+            f"Unknown cohort key {by!r}.",
+            hint=f"Choose one of: {', '.join(COHORT_KEYS)}.",
         )
     at = first.first_at
     if by == "first_month":
@@ -86,9 +96,13 @@ def cohort_key(first: ir.Table, by: str) -> ir.StringValue:
     if by == "first_quarter":
         return at.year().cast("string") + "-Q" + at.quarter().cast("string")
     if by == "discount_band":
-        cases = [(first.discount_share < upper, label) for upper, label in DISCOUNT_BANDS]
+        cases = [
+            (first.discount_share < upper, label) for upper, label in DISCOUNT_BANDS
+        ]
         return ibis.cases(*cases, else_="30% or more")
     if by == "first_coupon":
         return first.coupon_code
-    column = {"first_product": "first_product", "first_category": "first_category"}.get(by, by)
+    column = {"first_product": "first_product", "first_category": "first_category"}.get(
+        by, by
+    )
     return first[column]

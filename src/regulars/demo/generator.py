@@ -35,35 +35,28 @@ import pyarrow.compute as pc
 
 from regulars.demo.catalogue import CATALOGUE, CHANNELS, COUPONS
 
-__all__ = ["SHOPIFY_ORDER_HEADER", "DemoConfig", "DemoFiles", "simulate", "write_demo_files"]
+__all__ = [
+    "SHOPIFY_ORDER_HEADER",
+    "DemoConfig",
+    "DemoFiles",
+    "simulate",
+    "write_demo_files",
+]
 
-SHOPIFY_ORDER_HEADER = (
-    "Name,Email,Financial Status,Paid at,Fulfillment Status,Fulfilled at,Accepts Marketing,"
-    "Currency,Subtotal,Shipping,Taxes,Total,Discount Code,Discount Amount,Shipping Method,"
-    "Created at,Lineitem quantity,Lineitem name,Lineitem price,Lineitem compare at price,"
-    "Lineitem sku,Lineitem requires shipping,Lineitem taxable,Lineitem fulfillment status,"
-    "Billing Name,Billing Street,Billing Address1,Billing Address2,Billing Company,"
-    "Billing City,Billing Zip,Billing Province,Billing Country,Billing Phone,Shipping Name,"
-    "Shipping Street,Shipping Address1,Shipping Address2,Shipping Company,Shipping City,"
-    "Shipping Zip,Shipping Province,Shipping Country,Shipping Phone,Notes,Note Attributes,"
-    "Cancelled at,Payment Method,Payment Reference,Refunded Amount,Vendor,Outstanding Balance,"
-    "Employee,Location,Device ID,Id,Tags,Risk Level,Source,Lineitem discount,Tax 1 Name,"
-    "Tax 1 Value,Tax 2 Name,Tax 2 Value,Tax 3 Name,Tax 3 Value,Tax 4 Name,Tax 4 Value,"
-    "Tax 5 Name,Tax 5 Value,Phone,Receipt Number,Duties,Billing Province Name,"
-    "Shipping Province Name,Payment ID,Payment Terms Name,Next Payment Due At,Payment References"
-).split(",")
-CUSTOMER_HEADER = (
-    "First Name,Last Name,Email,Accepts Email Marketing,Company,Address1,Address2,City,"
-    "Province,Province Code,Country,Country Code,Zip,Phone,Accepts SMS Marketing,"
-    "Total Spent,Total Orders,Tags,Note,Tax Exempt"
-).split(",")
+SHOPIFY_ORDER_HEADER = ["Name", "Email", "Financial Status", "Paid at", "Fulfillment Status", "Fulfilled at", "Accepts Marketing", "Currency", "Subtotal", "Shipping", "Taxes", "Total", "Discount Code", "Discount Amount", "Shipping Method", "Created at", "Lineitem quantity", "Lineitem name", "Lineitem price", "Lineitem compare at price", "Lineitem sku", "Lineitem requires shipping", "Lineitem taxable", "Lineitem fulfillment status", "Billing Name", "Billing Street", "Billing Address1", "Billing Address2", "Billing Company", "Billing City", "Billing Zip", "Billing Province", "Billing Country", "Billing Phone", "Shipping Name", "Shipping Street", "Shipping Address1", "Shipping Address2", "Shipping Company", "Shipping City", "Shipping Zip", "Shipping Province", "Shipping Country", "Shipping Phone", "Notes", "Note Attributes", "Cancelled at", "Payment Method", "Payment Reference", "Refunded Amount", "Vendor", "Outstanding Balance", "Employee", "Location", "Device ID", "Id", "Tags", "Risk Level", "Source", "Lineitem discount", "Tax 1 Name", "Tax 1 Value", "Tax 2 Name", "Tax 2 Value", "Tax 3 Name", "Tax 3 Value", "Tax 4 Name", "Tax 4 Value", "Tax 5 Name", "Tax 5 Value", "Phone", "Receipt Number", "Duties", "Billing Province Name", "Shipping Province Name", "Payment ID", "Payment Terms Name", "Next Payment Due At", "Payment References"]
+CUSTOMER_HEADER = ["First Name", "Last Name", "Email", "Accepts Email Marketing", "Company", "Address1", "Address2", "City", "Province", "Province Code", "Country", "Country Code", "Zip", "Phone", "Accepts SMS Marketing", "Total Spent", "Total Orders", "Tags", "Note", "Tax Exempt"]
 
 _FIRST = ["Anna", "Jonas", "Lea", "Lukas", "Mia", "Paul", "Emma", "Ben", "Sofia", "Noah",
           "Jürgen", "Zoë", "Minji", "Seo-yeon", "Olivia", "Liam", "Chloé", "Mateo"]  # fmt: skip
 _LAST = ["Müller", "Schmidt", "Schneider", "Fischer", "Weber", "Meyer", "Wagner", "Becker",
          "Kim", "Lee", "Park", "Smith", "Jones", "García", "Dubois", "O'Neill"]  # fmt: skip
 _COUNTRIES = ["DE", "DE", "DE", "DE", "AT", "CH", "NL", "FR", "KR", "US"]
-_STREETS = ["Hauptstraße 5, Hinterhaus", "Lindenallee 12", "Am Markt 3", "Gangnam-daero 396"]
+_STREETS = [
+    "Hauptstraße 5, Hinterhaus",
+    "Lindenallee 12",
+    "Am Markt 3",
+    "Gangnam-daero 396",
+]
 
 
 @dataclass(frozen=True)
@@ -109,7 +102,9 @@ class DemoFiles:
 
 def _customer_ids(emails: list[str]) -> list[str]:
     # Same rule as regulars.ingest.parse.customer_id_from, in plain Python.
-    return ["c_" + hashlib.sha256(f"email:{e}".encode()).hexdigest()[:16] for e in emails]
+    return [
+        "c_" + hashlib.sha256(f"email:{e}".encode()).hexdigest()[:16] for e in emails
+    ]
 
 
 def _timestamps(start: _dt.datetime, days: np.ndarray) -> pa.Array:
@@ -130,7 +125,9 @@ def simulate(config: DemoConfig) -> dict[str, pa.Table]:
     # Arrivals: daily weights with November/December peaks and slow growth.
     days = np.arange(int(end_day))
     month = np.array([(start + _dt.timedelta(days=int(d))).month for d in days])
-    weight = np.where(month == 11, 1.7, np.where(month == 12, 2.0, 1.0)) * (1 + days / end_day)
+    weight = np.where(month == 11, 1.7, np.where(month == 12, 2.0, 1.0)) * (
+        1 + days / end_day
+    )
     arrival = rng.choice(days, size=n, p=weight / weight.sum()) + rng.random(n)
 
     names = list(CHANNELS)
@@ -140,8 +137,12 @@ def simulate(config: DemoConfig) -> dict[str, pa.Table]:
     codes = list(COUPONS)
     coupon = rng.choice(len(codes), size=n, p=[COUPONS[c][0] for c in codes])
 
-    consumable_first = np.array([CATALOGUE[i].cycle_days is not None for i in first_product])
-    mean_days = np.where(consumable_first, config.mean_days_consumable, config.mean_days_durable)
+    consumable_first = np.array(
+        [CATALOGUE[i].cycle_days is not None for i in first_product]
+    )
+    mean_days = np.where(
+        consumable_first, config.mean_days_consumable, config.mean_days_durable
+    )
     rate = rng.gamma(config.r, 1.0 / (config.r * mean_days))  # orders per day
     rate *= np.array([COUPONS[codes[c]][3] for c in coupon])
     rate *= np.array([CATALOGUE[i].rate_factor for i in first_product])
@@ -184,7 +185,9 @@ def simulate(config: DemoConfig) -> dict[str, pa.Table]:
     order_idx = np.concatenate([np.full(c.size, i) for i, c in enumerate(cust)])
     rating_a = np.concatenate(rating)
     order = np.lexsort((cust_a, when_a))
-    cust_a, when_a, order_idx, rating_a = (x[order] for x in (cust_a, when_a, order_idx, rating_a))
+    cust_a, when_a, order_idx, rating_a = (
+        x[order] for x in (cust_a, when_a, order_idx, rating_a)
+    )
     n_orders = np.bincount(cust_a, minlength=n)
 
     first_names = rng.choice(_FIRST, size=n)
@@ -214,8 +217,15 @@ def simulate(config: DemoConfig) -> dict[str, pa.Table]:
         "customer": cust_a, "day": when_a, "index": order_idx, "rating": rating_a,
         "placed_at": _timestamps(start, when_a),
     })  # fmt: skip
-    return {"customers": customers, "orders": orders, "start": start, "first": first_product,
-            "staple": staple, "coupon": coupon, "channel": channel}  # type: ignore[dict-item]
+    return {
+        "customers": customers,
+        "orders": orders,
+        "start": start,
+        "first": first_product,
+        "staple": staple,
+        "coupon": coupon,
+        "channel": channel,
+    }  # type: ignore[dict-item]
 
 
 def _money(x: np.ndarray) -> np.ndarray:
@@ -228,7 +238,9 @@ def _money(x: np.ndarray) -> np.ndarray:
     return np.char.add(np.char.add(np.char.add(sign, whole), "."), frac).astype(object)
 
 
-def write_demo_files(config: DemoConfig, out_dir: str, *, chunk_orders: int = 250_000) -> DemoFiles:
+def write_demo_files(
+    config: DemoConfig, out_dir: str, *, chunk_orders: int = 250_000
+) -> DemoFiles:
     """Simulate the store and write Shopify exports, catalogue, feedback and truth.
 
     Files written in `out_dir`: ``orders_export.csv`` and
@@ -251,7 +263,10 @@ def write_demo_files(config: DemoConfig, out_dir: str, *, chunk_orders: int = 25
     orders_path = os.path.join(out_dir, "orders_export.csv")
     feedback_path = os.path.join(out_dir, "feedback.csv")
     n_lines = n_bad = 0
-    with open(orders_path, "wb") as orders_out, open(feedback_path, "wb") as feedback_out:
+    with (
+        open(orders_path, "wb") as orders_out,
+        open(feedback_path, "wb") as feedback_out,
+    ):
         orders_out.write("\ufeff".encode())  # Shopify's exports start with a BOM
         writers: dict[str, object] = {}
         for chunk_no, a in enumerate(range(0, n_ord, chunk_orders)):
@@ -263,7 +278,9 @@ def write_demo_files(config: DemoConfig, out_dir: str, *, chunk_orders: int = 25
             if not writers:
                 writers["orders"] = pacsv.CSVWriter(orders_out, table.schema)
                 writers["feedback"] = pacsv.CSVWriter(feedback_out, feedback.schema)
-                writers["truth"] = pq.ParquetWriter(os.path.join(truth_dir, "orders.parquet"), truth.schema)
+                writers["truth"] = pq.ParquetWriter(
+                    os.path.join(truth_dir, "orders.parquet"), truth.schema
+                )
             writers["orders"].write_table(table)  # type: ignore[attr-defined]
             writers["feedback"].write_table(feedback)  # type: ignore[attr-defined]
             writers["truth"].write_table(truth)  # type: ignore[attr-defined]
@@ -297,7 +314,9 @@ def write_demo_files(config: DemoConfig, out_dir: str, *, chunk_orders: int = 25
     params["expected_rejected_orders"] = n_bad
     with open(os.path.join(truth_dir, "params.json"), "w", encoding="utf-8") as handle:
         json.dump(params, handle, indent=2, ensure_ascii=False)
-    return DemoFiles(orders_path, customers_path, products_path, feedback_path, truth_dir, n_lines)
+    return DemoFiles(
+        orders_path, customers_path, products_path, feedback_path, truth_dir, n_lines
+    )
 
 
 class _CustomerLookups:
@@ -305,13 +324,25 @@ class _CustomerLookups:
 
     def __init__(self, cust_t: pa.Table, sim: dict[str, object]) -> None:
         self.email = np.array(cust_t.column("email").to_pylist(), dtype=object)
-        self.customer_id = np.array(cust_t.column("customer_id").to_pylist(), dtype=object)
-        first = cust_t.column("first_name").to_numpy(zero_copy_only=False).astype(object)
+        self.customer_id = np.array(
+            cust_t.column("customer_id").to_pylist(), dtype=object
+        )
+        first = (
+            cust_t.column("first_name").to_numpy(zero_copy_only=False).astype(object)
+        )
         last = cust_t.column("last_name").to_numpy(zero_copy_only=False).astype(object)
         self.bill_name = first + " " + last
-        self.country = cust_t.column("country").to_numpy(zero_copy_only=False).astype(object)
-        self.accepts = np.where(cust_t.column("accepts_marketing").to_numpy(zero_copy_only=False), "yes", "no")
-        self.channel = cust_t.column("channel").to_numpy(zero_copy_only=False).astype(object)
+        self.country = (
+            cust_t.column("country").to_numpy(zero_copy_only=False).astype(object)
+        )
+        self.accepts = np.where(
+            cust_t.column("accepts_marketing").to_numpy(zero_copy_only=False),
+            "yes",
+            "no",
+        )
+        self.channel = (
+            cust_t.column("channel").to_numpy(zero_copy_only=False).astype(object)
+        )
         self.first = np.asarray(sim["first"])
         self.staple = np.asarray(sim["staple"])
         self.coupon = np.asarray(sim["coupon"])
@@ -324,7 +355,12 @@ def _text(values: np.ndarray) -> pa.Array:
 
 
 def _order_chunk(
-    config: DemoConfig, ords: pa.Table, lk: _CustomerLookups, rng: np.random.Generator, *, first_name: int
+    config: DemoConfig,
+    ords: pa.Table,
+    lk: _CustomerLookups,
+    rng: np.random.Generator,
+    *,
+    first_name: int,
 ) -> tuple[pa.Table, pa.Table, pa.Table, int]:
     """Shopify rows, feedback rows and truth rows for a slice of the orders."""
     n_ord = ords.num_rows
@@ -379,9 +415,15 @@ def _order_chunk(
     notes = ("utm_source: " + channel + "\nutm_campaign: " + channel + "-"
              + (days // 91).astype(int).astype(str).astype(object))  # fmt: skip
 
-    placed = ords.column("placed_at").combine_chunks() if isinstance(ords.column("placed_at"), pa.ChunkedArray) else ords.column("placed_at")
+    placed = (
+        ords.column("placed_at").combine_chunks()
+        if isinstance(ords.column("placed_at"), pa.ChunkedArray)
+        else ords.column("placed_at")
+    )
     local = placed.cast(pa.timestamp("s", tz=config.timezone))
-    created = pc.strftime(local, format="%Y-%m-%d %H:%M:%S %z").to_numpy(zero_copy_only=False)
+    created = pc.strftime(local, format="%Y-%m-%d %H:%M:%S %z").to_numpy(
+        zero_copy_only=False
+    )
     cancelled_local = pc.strftime(
         pc.add(local, pa.scalar(86400, pa.duration("s"))), format="%Y-%m-%d %H:%M:%S %z"
     ).to_numpy(zero_copy_only=False)
@@ -393,7 +435,11 @@ def _order_chunk(
     bad_kind = np.where(bad, rng.integers(0, 4, n_ord), -1)
     created = np.where(bad_kind == 0, "31/02/2024", created)
     total_txt = _money(total)
-    total_txt = np.where(bad_kind == 1, np.char.replace(total_txt.astype(str), ".", ",").astype(object), total_txt)
+    total_txt = np.where(
+        bad_kind == 1,
+        np.char.replace(total_txt.astype(str), ".", ",").astype(object),
+        total_txt,
+    )
 
     head = np.ones(line_order.size, dtype=bool)
     head[1:] = line_order[1:] != line_order[:-1]
@@ -407,7 +453,9 @@ def _order_chunk(
     name_col = np.where((bad_kind[o] == 3), "", name[o])
     skus = np.array([p.sku for p in CATALOGUE], dtype=object)
     product_names = np.array([p.name for p in CATALOGUE], dtype=object)
-    zips = np.char.add("'", np.char.zfill(rng.integers(1000, 99999, n_ord).astype(str), 5)).astype(object)
+    zips = np.char.add(
+        "'", np.char.zfill(rng.integers(1000, 99999, n_ord).astype(str), 5)
+    ).astype(object)
     n_rows = line_order.size
     cols = {h: pa.nulls(n_rows, pa.string()) for h in SHOPIFY_ORDER_HEADER}
     cols.update({
@@ -472,7 +520,9 @@ def _write_csv(table: pa.Table, path: str, *, bom: bool) -> None:
 
 def _write_customers(cust_t: pa.Table, path: str) -> None:
     n = cust_t.num_rows
-    accepts = ["yes" if a else "no" for a in cust_t.column("accepts_marketing").to_pylist()]
+    accepts = [
+        "yes" if a else "no" for a in cust_t.column("accepts_marketing").to_pylist()
+    ]
     cols = {h: pa.nulls(n, pa.string()) for h in CUSTOMER_HEADER}
     cols.update({
         "First Name": cust_t.column("first_name").cast(pa.string()),

@@ -62,7 +62,9 @@ def _next_import_id(wh: Warehouse) -> int:
 
 def _seen_file(wh: Warehouse, sha: str, kind: str) -> int | None:
     t = wh.table("imports")
-    hit = wh.to_arrow(t.filter((t.file_sha256 == sha) & (t.kind == kind)).select("import_id"))
+    hit = wh.to_arrow(
+        t.filter((t.file_sha256 == sha) & (t.kind == kind)).select("import_id")
+    )
     ids = hit.column("import_id").to_pylist()
     return min(ids) if ids else None
 
@@ -90,7 +92,9 @@ def commit_import(
     seen = _seen_file(wh, sha, report.kind)
     if seen is not None and report.rows_new == 0:
         report.import_id = seen
-        report.notes.append(f"This file was imported before (import {seen}); nothing new.")
+        report.notes.append(
+            f"This file was imported before (import {seen}); nothing new."
+        )
         return
     import_id = _next_import_id(wh)
     report.import_id = import_id
@@ -124,7 +128,9 @@ def _stamp(data: pa.Table | ir.Table, import_id: int) -> pa.Table | ir.Table:
     if isinstance(data, pa.Table):
         if "import_id" in data.column_names:
             data = data.drop_columns(["import_id"])
-        return data.append_column("import_id", pa.array([import_id] * data.num_rows, pa.int64()))
+        return data.append_column(
+            "import_id", pa.array([import_id] * data.num_rows, pa.int64())
+        )
     return data.mutate(import_id=ibis.literal(import_id, "int64"))
 
 
@@ -207,7 +213,9 @@ def _new_identities(wh: Warehouse, customers: pa.Table) -> pa.Table:
         }))  # fmt: skip
     found = pa.concat_tables(pairs)
     ids = wh.table("identities")
-    have = wh.to_arrow(ids.semi_join(ibis.memtable(found), ["source", "source_key", "customer_id"]))
+    have = wh.to_arrow(
+        ids.semi_join(ibis.memtable(found), ["source", "source_key", "customer_id"])
+    )
     con = staging_connection()
     fresh = ibis.memtable(found).anti_join(
         ibis.memtable(have), ["source", "source_key", "customer_id"]
@@ -276,9 +284,14 @@ def _import_orders(
     with Scratch(con) as scratch:
         orders_t = wh.table("orders")
         stored = wh.bring(
-            con, orders_t.filter(orders_t.source == source).select("order_id", "content_hash")
+            con,
+            orders_t.filter(orders_t.source == source).select(
+                "order_id", "content_hash"
+            ),
         )
-        products = wh.bring(con, wh.table("products").select("product_id", "sku", "category"))
+        products = wh.bring(
+            con, wh.table("products").select("product_id", "sku", "category")
+        )
         meta = wh.meta()
         batch = build_orders(
             scratch, staged, source=source, labels=labels, stored=stored,
@@ -294,7 +307,11 @@ def _import_orders(
         progress("compare")
         customers_source = f"{source}-orders"
         cust_changes, n_customers = merge_customers(
-            wh, con, con.to_pyarrow(batch.customers), source=customers_source, combine=True
+            wh,
+            con,
+            con.to_pyarrow(batch.customers),
+            source=customers_source,
+            combine=True,
         )
         changes: list[Change] = [
             Append("orders", batch.orders),
@@ -302,7 +319,9 @@ def _import_orders(
             *cust_changes,
         ]
         if batch.currency_was_set and batch.reporting_currency:
-            changes.extend(wh.set_meta({"reporting_currency": batch.reporting_currency}))
+            changes.extend(
+                wh.set_meta({"reporting_currency": batch.reporting_currency})
+            )
             report.notes.append(
                 f"The store's reporting currency is now {batch.reporting_currency}, the "
                 "currency of most orders in this file. Orders in other currencies need "
@@ -315,7 +334,12 @@ def _import_orders(
         }
         progress("write")
         commit_import(
-            wh, report, sha=sha, changes=changes, problems=batch.problems, started_at=started
+            wh,
+            report,
+            sha=sha,
+            changes=changes,
+            problems=batch.problems,
+            started_at=started,
         )
     return report
 
@@ -391,7 +415,11 @@ def _import_customers(
     problems = con.to_pyarrow(ibis.union(no_key, bad_date).order_by(ROW))
     good = typed.anti_join(ibis.memtable(problems.select([ROW])), ROW)
     # The last row for a customer wins within a file, as a newer export would.
-    last = good.mutate(_r=ibis.row_number().over(group_by=good.customer_id, order_by=ibis.desc(good[ROW])))
+    last = good.mutate(
+        _r=ibis.row_number().over(
+            group_by=good.customer_id, order_by=ibis.desc(good[ROW])
+        )
+    )
     incoming = con.to_pyarrow(
         last.filter(last._r == 0).drop("_r", "created_text", ROW).mutate(updated_at=last.created_at)
     )  # fmt: skip
@@ -401,9 +429,13 @@ def _import_customers(
     report.rows_loaded = report.rows_read - report.rows_rejected
     report.rejects = _rejected_rows(report.file, problems)
     progress("compare")
-    changes, n_changed = merge_customers(wh, con, incoming, source=source, combine=False)
+    changes, n_changed = merge_customers(
+        wh, con, incoming, source=source, combine=False
+    )
     report.rows_new = n_changed
     report.records_new = {"customers": n_changed}
     progress("write")
-    commit_import(wh, report, sha=sha, changes=changes, problems=problems, started_at=started)
+    commit_import(
+        wh, report, sha=sha, changes=changes, problems=problems, started_at=started
+    )
     return report

@@ -117,18 +117,33 @@ def _row_problems(
                         None, "missing order date."))  # fmt: skip
     for name, rows in (("placed_at", heads), ("cancelled_at", heads)):
         bad = rows.filter(rows[name].notnull() & rows[f"{name}__v"].isnull())
-        out.append(_problem(bad, labels[name], bad[name], f"is not a date. {_DATE_HINT}"))
+        out.append(
+            _problem(bad, labels[name], bad[name], f"is not a date. {_DATE_HINT}")
+        )
     lines = lines.filter(lines.order_id.notnull())
     for names, rows in ((ORDER_MONEY, heads), (LINE_MONEY, lines)):
         for name in names:
             value = rows[f"{name}__v"]
             bad = rows.filter(rows[name].notnull() & value.isnull())
-            out.append(_problem(bad, labels[name], bad[name], f"is not an amount. {_MONEY_HINT}"))
+            out.append(
+                _problem(
+                    bad, labels[name], bad[name], f"is not an amount. {_MONEY_HINT}"
+                )
+            )
             neg = rows.filter(value < 0)
-            out.append(_problem(neg, labels[name], neg[name], "is a negative amount; amounts must be 0 or more."))
+            out.append(
+                _problem(
+                    neg,
+                    labels[name],
+                    neg[name],
+                    "is a negative amount; amounts must be 0 or more.",
+                )
+            )
     qty = lines.quantity__v
     bad = lines.filter(lines.quantity.notnull() & qty.isnull())
-    out.append(_problem(bad, labels["quantity"], bad.quantity, "is not a whole number."))
+    out.append(
+        _problem(bad, labels["quantity"], bad.quantity, "is not a whole number.")
+    )
     neg = lines.filter(qty < 0)
     out.append(_problem(neg, labels["quantity"], neg.quantity,
                         "is a negative quantity; record returns as refunds instead."))  # fmt: skip
@@ -188,8 +203,12 @@ def _typed_orders(heads: ir.Table, lines: ir.Table) -> ir.Table:
         refunded=ibis.coalesce(o.refunded, zero),
         subtotal=ibis.coalesce(o.subtotal, gross - discount).cast(MONEY),
     )
-    o = o.mutate(total=ibis.coalesce(o.total, o.subtotal + o.shipping + o.tax).cast(MONEY))
-    return o.mutate(customer_id=ibis.coalesce(o.customer_ref, customer_id_from(o.email, o.phone)))
+    o = o.mutate(
+        total=ibis.coalesce(o.total, o.subtotal + o.shipping + o.tax).cast(MONEY)
+    )
+    return o.mutate(
+        customer_id=ibis.coalesce(o.customer_ref, customer_id_from(o.email, o.phone))
+    )
 
 
 def _with_content_hash(o: ir.Table) -> ir.Table:
@@ -210,7 +229,9 @@ def _with_content_hash(o: ir.Table) -> ir.Table:
     ]  # fmt: skip
     # Timestamps enter as epoch seconds: formatting a TIMESTAMPTZ as text goes
     # through the time-zone library and costs more than everything else here.
-    digest = ibis.literal("").concat(*[f.fill_null("\u2205") + "\u241f" for f in fields])
+    digest = ibis.literal("").concat(
+        *[f.fill_null("\u2205") + "\u241f" for f in fields]
+    )
     # MD5 detects changed content (not an adversary) at a fraction of SHA-256's cost.
     return o.mutate(content_hash=digest.hexdigest("md5"))
 
@@ -290,7 +311,8 @@ def build_orders(
 
     # Order-level checks: conflicts within the file, currency, stored versions.
     variants = orders.group_by("order_id").aggregate(
-        n_hash=orders.content_hash.nunique(), rows=orders[ROW].cast("string").group_concat(", ")
+        n_hash=orders.content_hash.nunique(),
+        rows=orders[ROW].cast("string").group_concat(", "),
     )
     conflicting = orders.join(variants.filter(variants.n_hash > 1), "order_id")
     order_problems = [
@@ -323,7 +345,9 @@ def build_orders(
         f"{reporting_currency} per unit), or fix the currency.",
     ))  # fmt: skip
     known = stored.rename(stored_hash="content_hash")
-    clash = orders.join(known, "order_id").filter(lambda t: t.content_hash != t.stored_hash)
+    clash = orders.join(known, "order_id").filter(
+        lambda t: t.content_hash != t.stored_hash
+    )
     order_problems.append(_problem(
         clash, labels["order_id"], clash.order_id,
         "is already stored with different content; the stored order is kept. "
@@ -341,9 +365,15 @@ def build_orders(
     new = scratch.keep("new", first.anti_join(known, "order_id").drop("_rank"))
 
     all_problems = ibis.union(problems, problems2)
-    first_problem = all_problems.group_by("_occ").aggregate(first_row=all_problems[ROW].min())
+    first_problem = all_problems.group_by("_occ").aggregate(
+        first_row=all_problems[ROW].min()
+    )
     own = all_problems.select(ROW).distinct()
-    followers = all_rows.join(rejected_occ, "_occ").anti_join(own, ROW).join(first_problem, "_occ")
+    followers = (
+        all_rows.join(rejected_occ, "_occ")
+        .anti_join(own, ROW)
+        .join(first_problem, "_occ")
+    )
     followers = _problem(
         followers, None, None,
         "rejected with the rest of its order (see row " + followers.first_row.cast("string") + ").",

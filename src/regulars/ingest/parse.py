@@ -84,9 +84,7 @@ def normalise_phone(text: ir.StringValue) -> ir.StringValue:
     return ibis.ifelse(digits.length() >= 7, digits, ibis.null("string"))
 
 
-def customer_id_from(
-    email: ir.StringValue, phone: ir.StringValue
-) -> ir.StringValue:
+def customer_id_from(email: ir.StringValue, phone: ir.StringValue) -> ir.StringValue:
     """Derive a stable customer id from a normalised email, else a phone.
 
     The id is a hash, so it holds no personal data: ``c_`` and 16 hex digits.

@@ -47,7 +47,11 @@ def _clean(name: str) -> str:
 
 def _csv_header(path: str, encoding: str) -> list[str]:
     # utf-8-sig skips a byte-order mark, so a quoted first name parses as such.
-    text_encoding = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
+    text_encoding = (
+        "utf-8-sig"
+        if encoding.lower().replace("_", "-") in ("utf-8", "utf8")
+        else encoding
+    )
     try:
         with open(path, encoding=text_encoding, newline="") as handle:
             header = next(csv.reader(handle), None)

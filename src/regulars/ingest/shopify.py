@@ -43,7 +43,13 @@ ORDER_COLUMNS = {
     "unit_price": "Lineitem price",
     "line_discount": "Lineitem discount",
 }
-_REQUIRED = ["Name", "Created at", "Lineitem quantity", "Lineitem name", "Lineitem price"]
+_REQUIRED = [
+    "Name",
+    "Created at",
+    "Lineitem quantity",
+    "Lineitem name",
+    "Lineitem price",
+]
 # Older or third-party exports name some columns differently.
 _ALIASES = {"Fulfillment Date": "Fulfilled at"}
 # Fields filled on an order's first row only; any of them marks a new order.
@@ -73,13 +79,17 @@ def _note_attribute(notes: pa.ChunkedArray, key: str) -> pa.ChunkedArray:
 
 
 def _split_name(names: pa.ChunkedArray) -> tuple[pa.ChunkedArray, pa.ChunkedArray]:
-    parts = pc.extract_regex(pc.utf8_trim_whitespace(names), r"^(?P<f>\S+)\s*(?P<l>.*)$")
+    parts = pc.extract_regex(
+        pc.utf8_trim_whitespace(names), r"^(?P<f>\S+)\s*(?P<l>.*)$"
+    )
     last = pc.struct_field(parts, "l")
     last = pc.if_else(pc.equal(last, ""), pa.scalar(None, pa.string()), last)
     return pc.struct_field(parts, "f"), last
 
 
-def stage_shopify_orders(raw: pa.Table, *, file: str) -> tuple[pa.Table, dict[str, str]]:
+def stage_shopify_orders(
+    raw: pa.Table, *, file: str
+) -> tuple[pa.Table, dict[str, str]]:
     """Stage a Shopify orders export for `regulars.ingest.orders.build_orders`.
 
     Returns
@@ -104,7 +114,9 @@ def stage_shopify_orders(raw: pa.Table, *, file: str) -> tuple[pa.Table, dict[st
     )
     cols["first_name"], cols["last_name"] = first, last
     notes = _column(raw, "Note Attributes")
-    cols["channel"] = pc.coalesce(_note_attribute(notes, "utm_source"), _column(raw, "Source"))
+    cols["channel"] = pc.coalesce(
+        _note_attribute(notes, "utm_source"), _column(raw, "Source")
+    )
     cols["campaign"] = _note_attribute(notes, "utm_campaign")
     cols["customer_ref"] = pa.nulls(n, pa.string())
     cols["product_id"] = pc.coalesce(cols["sku"], cols["product_name"])
@@ -128,7 +140,9 @@ def stage_shopify_orders(raw: pa.Table, *, file: str) -> tuple[pa.Table, dict[st
     staged[ROW] = raw.column(ROW)
     staged["_occ"] = pa.array(occ, pa.int64())
     staged["_head"] = pa.array(head)
-    staged["_line"] = pc.or_(pc.is_valid(cols["product_name"]), pc.is_valid(cols["sku"]))
+    staged["_line"] = pc.or_(
+        pc.is_valid(cols["product_name"]), pc.is_valid(cols["sku"])
+    )
     labels = dict(ORDER_COLUMNS)
     labels.update(
         phone="Phone", country="Billing Country", first_name="Billing Name",

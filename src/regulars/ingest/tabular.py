@@ -76,7 +76,7 @@ _REQUIRED = {
 
 
 @dataclass(frozen=True)
-class Mapping_:  # noqa: N801 - "Mapping" is taken by collections.abc
+class Mapping_:
     """A column mapping: canonical name -> the file's column name."""
 
     columns: dict[str, str] = field(default_factory=dict)
@@ -103,7 +103,9 @@ def load_mapping(path: str | None) -> Mapping_:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"is not valid TOML: {exc}.", file=path) from exc
     columns = data.get("columns", {})
-    if not isinstance(columns, dict) or not all(isinstance(v, str) for v in columns.values()):
+    if not isinstance(columns, dict) or not all(
+        isinstance(v, str) for v in columns.values()
+    ):
         raise ConfigError(
             "[columns] must map canonical names to column names, e.g. "
             'order_id = "Order Number".', file=path,
@@ -117,7 +119,9 @@ def load_mapping(path: str | None) -> Mapping_:
         )  # fmt: skip
     kind = data.get("kind")
     if kind is not None and kind not in KINDS:
-        raise ConfigError(f"kind = {kind!r} is not one of {', '.join(KINDS)}.", file=path)
+        raise ConfigError(
+            f"kind = {kind!r} is not one of {', '.join(KINDS)}.", file=path
+        )
     return Mapping_(dict(columns), data.get("source"), data.get("currency"), kind)
 
 
@@ -194,10 +198,14 @@ def import_orders(
     cols = {c: _text(raw, resolved, c) for c in ORDER_FIELDS}
     cols["order_id"] = pc.utf8_trim_whitespace(cols["order_id"])
     if "currency" not in resolved and mapping.currency:
-        cols["currency"] = pa.chunked_array([pa.array([mapping.currency] * n, pa.string())])
+        cols["currency"] = pa.chunked_array(
+            [pa.array([mapping.currency] * n, pa.string())]
+        )
     staged = {c: cols[c] for c in STAGED_COLUMNS if c != "customer_ref"}
     staged["customer_ref"] = cols["customer_id"]
-    codes, _ = pd.factorize(cols["order_id"].to_numpy(zero_copy_only=False), use_na_sentinel=True)
+    codes, _ = pd.factorize(
+        cols["order_id"].to_numpy(zero_copy_only=False), use_na_sentinel=True
+    )
     rows = np.arange(n)
     occ = np.where(codes >= 0, codes, -1 - rows)
     first = np.zeros(n, dtype=bool)
@@ -294,15 +302,21 @@ def import_feedback(
         bad(typed.nps.notnull() & ~typed.nps_n.between(0, 10).fill_null(False), "nps", "is not a score from 0 to 10."),
     ]  # fmt: skip
     fb = wh.table("feedback")
-    stored = wh.to_arrow(fb.filter(fb.source == source).select("feedback_id", "content_hash"))
+    stored = wh.to_arrow(
+        fb.filter(fb.source == source).select("feedback_id", "content_hash")
+    )
     known = ibis.memtable(stored).rename(stored_hash="content_hash")
-    clash = typed.join(known, "feedback_id").filter(lambda x: x.content_hash != x.stored_hash)
+    clash = typed.join(known, "feedback_id").filter(
+        lambda x: x.content_hash != x.stored_hash
+    )
     checks.append(clash.select(ROW, column=ibis.literal(labels["feedback_id"]),
                                value=clash.feedback_id,
                                reason=ibis.literal("is already stored with different content; the stored one is kept.")))  # fmt: skip
     problems = con.to_pyarrow(ibis.union(*checks).order_by(ROW))
     good = typed.anti_join(ibis.memtable(problems.select([ROW])), ROW)
-    first = good.mutate(_r=ibis.row_number().over(group_by=good.feedback_id, order_by=good[ROW]))
+    first = good.mutate(
+        _r=ibis.row_number().over(group_by=good.feedback_id, order_by=good[ROW])
+    )
     new = first.filter(first._r == 0).anti_join(known, "feedback_id")
     out = con.to_pyarrow(new.select(
         "feedback_id", "customer_id", "order_id", "product_id", "comment", "content_hash",
@@ -347,21 +361,35 @@ def import_products(
     progress("validate")
     con = staging_connection()
     t = ibis.memtable(pa.table(cols))
-    content = ibis.literal("").concat(*[t[c].fill_null("\u2205") + "\u241f" for c in KINDS["products"]])
-    t = t.mutate(product_id=t.product_id.strip(), content_hash=content.hexdigest("sha256"))
+    content = ibis.literal("").concat(
+        *[t[c].fill_null("\u2205") + "\u241f" for c in KINDS["products"]]
+    )
+    t = t.mutate(
+        product_id=t.product_id.strip(), content_hash=content.hexdigest("sha256")
+    )
     missing = t.filter(t.product_id.isnull() | (t.product_id == "")).select(
         ROW, column=ibis.literal(resolved["product_id"]), value=ibis.null("string"),
         reason=ibis.literal("missing product id."),
     )  # fmt: skip
     problems = con.to_pyarrow(missing)
     good = t.anti_join(ibis.memtable(problems.select([ROW])), ROW)
-    last = good.mutate(_r=ibis.row_number().over(group_by=good.product_id, order_by=ibis.desc(good[ROW])))
+    last = good.mutate(
+        _r=ibis.row_number().over(
+            group_by=good.product_id, order_by=ibis.desc(good[ROW])
+        )
+    )
     p = wh.table("products")
-    stored = wh.to_arrow(p.filter(p.source == source).select("product_id", "content_hash"))
+    stored = wh.to_arrow(
+        p.filter(p.source == source).select("product_id", "content_hash")
+    )
     known = ibis.memtable(stored).rename(stored_hash="content_hash")
     cand = last.filter(last._r == 0).left_join(known, "product_id")
-    changed = cand.filter(cand.stored_hash.isnull() | (cand.stored_hash != cand.content_hash))
-    out = con.to_pyarrow(changed.select(*KINDS["products"], "content_hash", source=ibis.literal(source)))
+    changed = cand.filter(
+        cand.stored_hash.isnull() | (cand.stored_hash != cand.content_hash)
+    )
+    out = con.to_pyarrow(
+        changed.select(*KINDS["products"], "content_hash", source=ibis.literal(source))
+    )
     report = ImportReport(kind="products", file=os.path.basename(path), source=source)
     report.rows_read = raw.num_rows
     report.rows_rejected = problems.num_rows
@@ -369,7 +397,9 @@ def import_products(
     report.rows_new = out.num_rows
     report.records_new = {"products": out.num_rows}
     report.rejects = _rejected_rows(report.file, problems)
-    keys = pa.table({"product_id": out.column("product_id"), "source": out.column("source")})
+    keys = pa.table(
+        {"product_id": out.column("product_id"), "source": out.column("source")}
+    )
     progress("write")
     commit_import(wh, report, sha=sha, changes=[DeleteKeys("products", keys), Append("products", out)],
                   problems=problems, started_at=started)  # fmt: skip

@@ -21,7 +21,11 @@ import math
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from regulars.insights.groups import first_year_outcomes, group_outcomes, second_order_months
+from regulars.insights.groups import (
+    first_year_outcomes,
+    group_outcomes,
+    second_order_months,
+)
 from regulars.metrics.base import day_number
 from regulars.products.analysis import product_buyers
 
@@ -80,7 +84,9 @@ def benjamini_hochberg(p_values: list[float]) -> list[float]:
     return adjusted
 
 
-def _proportion_test(x1: int, n1: int, x2: int, n2: int) -> tuple[float, float, float, float, float]:
+def _proportion_test(
+    x1: int, n1: int, x2: int, n2: int
+) -> tuple[float, float, float, float, float]:
     from scipy import stats
 
     p1, p2 = x1 / n1, x2 / n2
@@ -92,7 +98,9 @@ def _proportion_test(x1: int, n1: int, x2: int, n2: int) -> tuple[float, float, 
     return p1, p2, p, p1 - p2 - z * se, p1 - p2 + z * se
 
 
-def _welch(s1: float, ss1: float, n1: int, s2: float, ss2: float, n2: int) -> tuple[float, float, float, float, float]:
+def _welch(
+    s1: float, ss1: float, n1: int, s2: float, ss2: float, n2: int
+) -> tuple[float, float, float, float, float]:
     from scipy import stats
 
     m1, m2 = s1 / n1, s2 / n2
@@ -101,7 +109,9 @@ def _welch(s1: float, ss1: float, n1: int, s2: float, ss2: float, n2: int) -> tu
     se = math.sqrt(v1 / n1 + v2 / n2)
     if se == 0:
         return m1, m2, 1.0, m1 - m2, m1 - m2
-    dof = (v1 / n1 + v2 / n2) ** 2 / ((v1 / n1) ** 2 / (n1 - 1) + (v2 / n2) ** 2 / (n2 - 1))
+    dof = (v1 / n1 + v2 / n2) ** 2 / (
+        (v1 / n1) ** 2 / (n1 - 1) + (v2 / n2) ** 2 / (n2 - 1)
+    )
     t = (m1 - m2) / se
     p = 2 * stats.t.sf(abs(t), dof)
     half = stats.t.ppf(0.975, dof) * se
@@ -156,8 +166,12 @@ def find_insights(
             g1, g2, p, lo, hi = _welch(s1, ss1, n1, total_s - s1, total_ss - ss1, n2)
             candidates.append(dict(key=key, group=r["group"], metric="revenue_12m", group_value=g1,
                                    rest_value=g2, p_value=p, ci_low=lo, ci_high=hi, n_group=n1, n_rest=n2))  # fmt: skip
-    candidates.extend(_season_candidates(wh, orders, as_of=as_of, min_group=min_group, since=since))
-    candidates.extend(_reorder_candidates(wh, orders, as_of=as_of, min_group=min_group, since=since))
+    candidates.extend(
+        _season_candidates(wh, orders, as_of=as_of, min_group=min_group, since=since)
+    )
+    candidates.extend(
+        _reorder_candidates(wh, orders, as_of=as_of, min_group=min_group, since=since)
+    )
     if not candidates:
         return []
     qs = benjamini_hochberg([c["p_value"] for c in candidates])
@@ -210,7 +224,12 @@ def find_insights(
 
 
 def _season_candidates(
-    wh: Warehouse, orders: ir.Table, *, as_of: _dt.date, min_group: int, since: _dt.date | None
+    wh: Warehouse,
+    orders: ir.Table,
+    *,
+    as_of: _dt.date,
+    min_group: int,
+    since: _dt.date | None,
 ) -> list[dict[str, Any]]:
     """Do holiday customers come back in some calendar month more than their timing implies?
 
@@ -226,7 +245,8 @@ def _season_candidates(
     # that recent customers' unseen late returns bias neither group.
     today = day_number(as_of)
     rows = [
-        r for r in wh.to_arrow(
+        r
+        for r in wh.to_arrow(
             second_order_months(orders, as_of=as_of, acquired_since=since)
         ).to_pylist()
         if int(r["first_day"]) <= today - 365 and int(r["gap_days"]) < 365
@@ -249,7 +269,9 @@ def _season_candidates(
     for r in others:
         delays[min(int(r["gap_days"]), today - base)] += int(r["customers"])
     expected_days = np.convolve(firsts, delays)[: today - base + 1]
-    months = np.array([(_EPOCH + _dt.timedelta(days=base + i)).month for i in range(today - base + 1)])
+    months = np.array(
+        [(_EPOCH + _dt.timedelta(days=base + i)).month for i in range(today - base + 1)]
+    )
     expected = np.array([expected_days[months == m].sum() for m in range(1, 13)])
     # Add-one smoothing: a month the others' timing never reaches still gets a
     # small expected share, so a return there can be tested at all.
@@ -275,10 +297,17 @@ def _season_candidates(
 
 
 def _reorder_candidates(
-    wh: Warehouse, orders: ir.Table, *, as_of: _dt.date, min_group: int, since: _dt.date | None
+    wh: Warehouse,
+    orders: ir.Table,
+    *,
+    as_of: _dt.date,
+    min_group: int,
+    since: _dt.date | None,
 ) -> list[dict[str, Any]]:
     """Per product: share of its buyers who bought it again vs the same for other products."""
-    buyers = product_buyers(orders, wh.table("order_lines"), as_of=as_of, acquired_since=since)
+    buyers = product_buyers(
+        orders, wh.table("order_lines"), as_of=as_of, acquired_since=since
+    )
     rows = wh.to_arrow(buyers).to_pylist()
     total_n = sum(int(r["buyers"]) for r in rows)
     total_x = sum(int(r["repeat_buyers"]) for r in rows)

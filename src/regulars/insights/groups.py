@@ -27,7 +27,9 @@ def first_year_outcomes(
     """One row per customer whose first order is at least `horizon_days` before
     `as_of`: their first-order attributes, `second_order` (1 if another counted
     order followed within the horizon) and `revenue` (net within it)."""
-    year = first_year(orders, as_of=as_of, horizon_days=horizon_days, acquired_since=acquired_since)
+    year = first_year(
+        orders, as_of=as_of, horizon_days=horizon_days, acquired_since=acquired_since
+    )
     per = year.select(
         "customer_id",
         second_order=(year.n_orders >= 2).cast("int64"),
@@ -56,9 +58,13 @@ def second_order_months(
     `first_day`, `gap_days`, `holiday` (first order in November or December),
     `customers`. Small: one row per distinct (first day, gap)."""
     occ = purchase_occasions(orders, as_of=as_of, acquired_since=acquired_since)
-    first = occ.filter(occ.occasion_number == 1).select("customer_id", first_day=occ.day)
+    first = occ.filter(occ.occasion_number == 1).select(
+        "customer_id", first_day=occ.day
+    )
     second = occ.filter(occ.occasion_number == 2).select("customer_id", "gap_days")
     t = first.join(second, "customer_id")
     first_month = (ibis.date(1970, 1, 1) + t.first_day.as_interval("D")).month()
     t = t.mutate(holiday=first_month.isin([11, 12]))
-    return t.group_by(["first_day", "gap_days", "holiday"]).aggregate(customers=t.count())
+    return t.group_by(["first_day", "gap_days", "holiday"]).aggregate(
+        customers=t.count()
+    )

@@ -76,7 +76,9 @@ def order_sequence(
         return t
     t = counted_orders(orders, as_of=as_of)
     t = t.filter(t.customer_id.notnull())
-    rank = ibis.row_number().over(group_by=t.customer_id, order_by=[t.placed_at, t.order_id])
+    rank = ibis.row_number().over(
+        group_by=t.customer_id, order_by=[t.placed_at, t.order_id]
+    )
     t = t.mutate(
         order_number=(rank + 1).cast("int64"),
         first_day=t.day.min().over(group_by=t.customer_id),

@@ -58,7 +58,9 @@ def histogram_quantile(counts: dict[int, int], q: float) -> float | None:
     return float(nth(max(1, math.ceil(q * total))))
 
 
-def _ratio(a: float | Decimal | int | None, b: float | Decimal | int | None) -> float | None:
+def _ratio(
+    a: float | Decimal | None, b: float | Decimal | None
+) -> float | None:
     if a is None or not b:
         return None
     return float(a) / float(b)
@@ -92,14 +94,18 @@ class StoreMetrics:
     churn_threshold_days: int | None
     churned_customers: int
     churn_rate: float | None
-    historical_clv: dict[str, dict[str, float | int | None]] = field(default_factory=dict)
+    historical_clv: dict[str, dict[str, float | int | None]] = field(
+        default_factory=dict
+    )
     days_between_orders: dict[int, int] = field(default_factory=dict)
     monthly: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dictionary (histogram keys as strings)."""
         out = asdict(self)
-        out["days_between_orders"] = {str(k): v for k, v in self.days_between_orders.items()}
+        out["days_between_orders"] = {
+            str(k): v for k, v in self.days_between_orders.items()
+        }
         return out
 
 
@@ -125,7 +131,9 @@ def store_metrics(
     sequence
         `prepare_sequence` of the orders at `as_of`, to share work between calls.
     """
-    totals = wh.to_arrow(order_totals(wh.table("orders"), as_of=as_of, since=since)).to_pylist()[0]
+    totals = wh.to_arrow(
+        order_totals(wh.table("orders"), as_of=as_of, since=since)
+    ).to_pylist()[0]
     orders = sequence if sequence is not None else wh.table("orders")
     activity = customer_activity(orders, as_of=as_of, since=since)
     a = wh.to_arrow(
@@ -140,12 +148,16 @@ def store_metrics(
     ).to_pylist()[0]
     hist_rows = wh.to_arrow(gap_histogram(orders, as_of=as_of, since=since)).to_pylist()
     gaps = {int(r["gap_days"]): int(r["n"]) for r in hist_rows}
-    first_gaps = {int(r["gap_days"]): int(r["n_first"]) for r in hist_rows if r["n_first"]}
+    first_gaps = {
+        int(r["gap_days"]): int(r["n_first"]) for r in hist_rows if r["n_first"]
+    }
     n_gaps = sum(gaps.values())
     threshold = churn_days
     if threshold is None:
         all_gaps = wh.to_arrow(gap_histogram(orders, as_of=as_of)).to_pylist()
-        q = histogram_quantile({int(r["gap_days"]): int(r["n"]) for r in all_gaps}, churn_quantile)
+        q = histogram_quantile(
+            {int(r["gap_days"]): int(r["n"]) for r in all_gaps}, churn_quantile
+        )
         threshold = math.ceil(q) if q is not None else None
     churned = 0
     if threshold is not None:

@@ -7,7 +7,12 @@ from typing import TYPE_CHECKING
 
 import ibis
 
-from regulars.metrics.base import counted_orders, day_number, order_sequence, purchase_occasions
+from regulars.metrics.base import (
+    counted_orders,
+    day_number,
+    order_sequence,
+    purchase_occasions,
+)
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -21,7 +26,9 @@ __all__ = [
 ]
 
 
-def order_totals(orders: ir.Table, *, as_of: _dt.date, since: _dt.date | None = None) -> ir.Table:
+def order_totals(
+    orders: ir.Table, *, as_of: _dt.date, since: _dt.date | None = None
+) -> ir.Table:
     """One row: counted orders, net revenue and refunded orders in the window.
 
     Guests without a customer id count here; they are left out of every
@@ -51,16 +58,22 @@ def customer_activity(
     per = seq.group_by("customer_id").aggregate(
         orders_in_window=in_window.cast("int64").sum(),
         net_in_window=ibis.ifelse(in_window, seq.net, 0).sum(),
-        returning_net_in_window=ibis.ifelse(in_window & (seq.order_number > 1), seq.net, 0).sum(),
+        returning_net_in_window=ibis.ifelse(
+            in_window & (seq.order_number > 1), seq.net, 0
+        ).sum(),
         lifetime_orders=seq.count(),
         first_day=seq.day.min(),
         last_day=seq.day.max(),
     )
     per = per.filter(per.orders_in_window > 0)
-    return per.mutate(is_new=per.first_day >= (start if start is not None else -(10**9)))
+    return per.mutate(
+        is_new=per.first_day >= (start if start is not None else -(10**9))
+    )
 
 
-def gap_histogram(orders: ir.Table, *, as_of: _dt.date, since: _dt.date | None = None) -> ir.Table:
+def gap_histogram(
+    orders: ir.Table, *, as_of: _dt.date, since: _dt.date | None = None
+) -> ir.Table:
     """Days between consecutive purchase occasions: `gap_days`, `n`, `n_first`.
 
     `n_first` counts only first-to-second gaps. A gap belongs to the window
@@ -75,7 +88,9 @@ def gap_histogram(orders: ir.Table, *, as_of: _dt.date, since: _dt.date | None =
     )
 
 
-def clv_by_age(orders: ir.Table, *, as_of: _dt.date, months: tuple[int, ...] = (3, 6, 12, 24)) -> ir.Table:
+def clv_by_age(
+    orders: ir.Table, *, as_of: _dt.date, months: tuple[int, ...] = (3, 6, 12, 24)
+) -> ir.Table:
     """Historical CLV: mean net revenue per customer within N months of the first order.
 
     Only customers whose first order is at least N months before `as_of`
@@ -100,27 +115,37 @@ def clv_by_age(orders: ir.Table, *, as_of: _dt.date, months: tuple[int, ...] = (
     return ibis.union(*parts)
 
 
-def monthly_trend(orders: ir.Table, *, as_of: _dt.date, since: _dt.date | None = None) -> ir.Table:
+def monthly_trend(
+    orders: ir.Table, *, as_of: _dt.date, since: _dt.date | None = None
+) -> ir.Table:
     """Per calendar month (UTC): orders, customers, new and returning customers,
     net revenue, and retained customers (also active the month before).
     """
     seq = order_sequence(orders, as_of=as_of)
     month_no = seq.placed_at.year() * 12 + seq.placed_at.month() - 1
     seq = seq.mutate(month_no=month_no.cast("int64"))
-    first_month = seq.filter(seq.order_number == 1).select("customer_id", first_month=seq.month_no)
+    first_month = seq.filter(seq.order_number == 1).select(
+        "customer_id", first_month=seq.month_no
+    )
     active = seq.select("customer_id", "month_no").distinct()
     prev = active.select(customer_id=active.customer_id, month_no=active.month_no + 1)
-    retained = active.semi_join(prev, ["customer_id", "month_no"]).group_by("month_no").aggregate(
-        retained_customers=lambda t: t.count()
+    retained = (
+        active.semi_join(prev, ["customer_id", "month_no"])
+        .group_by("month_no")
+        .aggregate(retained_customers=lambda t: t.count())
     )
-    prev_count = active.group_by("month_no").aggregate(n=lambda t: t.count()).select(
-        month_no=lambda t: t.month_no + 1, previous_customers=lambda t: t.n
+    prev_count = (
+        active.group_by("month_no")
+        .aggregate(n=lambda t: t.count())
+        .select(month_no=lambda t: t.month_no + 1, previous_customers=lambda t: t.n)
     )
     with_first = seq.join(first_month, "customer_id")
     per = with_first.group_by("month_no").aggregate(
         orders=with_first.count(),
         customers=with_first.customer_id.nunique(),
-        new_customers=with_first.customer_id.nunique(where=with_first.first_month == with_first.month_no),
+        new_customers=with_first.customer_id.nunique(
+            where=with_first.first_month == with_first.month_no
+        ),
         net_revenue=with_first.net.sum(),
     )
     out = per.left_join(retained, "month_no").drop("month_no_right")

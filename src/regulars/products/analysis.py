@@ -25,7 +25,13 @@ __all__ = [
 ]
 
 
-def _purchases(orders: ir.Table, lines: ir.Table, *, as_of: _dt.date, acquired_since: _dt.date | None = None) -> ir.Table:
+def _purchases(
+    orders: ir.Table,
+    lines: ir.Table,
+    *,
+    as_of: _dt.date,
+    acquired_since: _dt.date | None = None,
+) -> ir.Table:
     seq = order_sequence(orders, as_of=as_of, acquired_since=acquired_since)
     joined = seq.join(lines, ["source", "order_id"])
     return joined.select(
@@ -34,7 +40,13 @@ def _purchases(orders: ir.Table, lines: ir.Table, *, as_of: _dt.date, acquired_s
     )  # fmt: skip
 
 
-def product_buyers(orders: ir.Table, lines: ir.Table, *, as_of: _dt.date, acquired_since: _dt.date | None = None) -> ir.Table:
+def product_buyers(
+    orders: ir.Table,
+    lines: ir.Table,
+    *,
+    as_of: _dt.date,
+    acquired_since: _dt.date | None = None,
+) -> ir.Table:
     """Per product: `buyers`, `repeat_buyers` (bought it on 2+ days),
     `orders_per_buyer` (mean counted orders of its buyers, any product)."""
     p = _purchases(orders, lines, as_of=as_of, acquired_since=acquired_since)
@@ -49,10 +61,20 @@ def product_buyers(orders: ir.Table, lines: ir.Table, *, as_of: _dt.date, acquir
     )
 
 
-def replenishment_gaps(orders: ir.Table, lines: ir.Table, *, as_of: _dt.date, acquired_since: _dt.date | None = None) -> ir.Table:
+def replenishment_gaps(
+    orders: ir.Table,
+    lines: ir.Table,
+    *,
+    as_of: _dt.date,
+    acquired_since: _dt.date | None = None,
+) -> ir.Table:
     """Days between consecutive purchase days of the same product by the same
     customer: `product`, `gap_days`, `n`."""
-    p = _purchases(orders, lines, as_of=as_of, acquired_since=acquired_since).select("product", "customer_id", "day").distinct()
+    p = (
+        _purchases(orders, lines, as_of=as_of, acquired_since=acquired_since)
+        .select("product", "customer_id", "day")
+        .distinct()
+    )
     w = ibis.window(group_by=[p.product, p.customer_id], order_by=p.day)
     g = p.mutate(gap_days=(p.day - p.day.lag().over(w)).cast("int64"))
     g = g.filter(g.gap_days.notnull())
@@ -78,7 +100,11 @@ def first_order_outcomes(
         orders, as_of=as_of, horizon_days=horizon_days, acquired_since=acquired_since
     )
     first_lines = _purchases(orders, lines, as_of=as_of, acquired_since=acquired_since)
-    first_lines = first_lines.filter(first_lines.order_number == 1).select("product", "customer_id").distinct()
+    first_lines = (
+        first_lines.filter(first_lines.order_number == 1)
+        .select("product", "customer_id")
+        .distinct()
+    )
     t = first_lines.join(per_customer, "customer_id")
     return t.group_by("product").aggregate(
         customers=t.count(),
@@ -87,8 +113,14 @@ def first_order_outcomes(
     )
 
 
-def next_purchase_affinity(orders: ir.Table, lines: ir.Table, *, as_of: _dt.date, acquired_since: _dt.date | None = None) -> ir.Table:
-    """"Buyers of A next buy B": over consecutive orders (k, k+1) of a customer.
+def next_purchase_affinity(
+    orders: ir.Table,
+    lines: ir.Table,
+    *,
+    as_of: _dt.date,
+    acquired_since: _dt.date | None = None,
+) -> ir.Table:
+    """ "Buyers of A next buy B": over consecutive orders (k, k+1) of a customer.
 
     Columns: `product`, `next_product`, `n_pairs` (transitions with A in order
     k and B in order k+1), `n_product` (transitions with A in order k),
@@ -96,15 +128,25 @@ def next_purchase_affinity(orders: ir.Table, lines: ir.Table, *, as_of: _dt.date
     transitions). Confidence = n_pairs / n_product, lift = confidence /
     (n_next / n_transitions), support = n_pairs / n_transitions.
     """
-    p = _purchases(orders, lines, as_of=as_of, acquired_since=acquired_since).select("customer_id", "order_number", "product").distinct()
+    p = (
+        _purchases(orders, lines, as_of=as_of, acquired_since=acquired_since)
+        .select("customer_id", "order_number", "product")
+        .distinct()
+    )
     seq = order_sequence(orders, as_of=as_of, acquired_since=acquired_since)
     total = seq.filter(seq.order_number > 1).count()
     a = p.rename(k="order_number")
     later = p.filter(p.order_number > 1)
-    b = later.select("customer_id", next_product=later.product, k=later.order_number - 1)
+    b = later.select(
+        "customer_id", next_product=later.product, k=later.order_number - 1
+    )
     pairs = a.join(b, ["customer_id", "k"])
-    n_pairs = pairs.group_by(["product", "next_product"]).aggregate(n_pairs=pairs.count())
-    has_next = seq.filter(seq.order_number > 1).select("customer_id", k=seq.order_number - 1)
+    n_pairs = pairs.group_by(["product", "next_product"]).aggregate(
+        n_pairs=pairs.count()
+    )
+    has_next = seq.filter(seq.order_number > 1).select(
+        "customer_id", k=seq.order_number - 1
+    )
     a_next = a.join(has_next, ["customer_id", "k"])
     n_product = a_next.group_by("product").aggregate(n_product=a_next.count())
     n_next = b.group_by("next_product").aggregate(n_next=b.count())

@@ -62,11 +62,17 @@ def product_table(
     kw = {"as_of": as_of, "acquired_since": since}
     orders = sequence if sequence is not None else wh.table("orders")
     lines = wh.table("order_lines")
-    buyers = {r["product"]: r for r in wh.to_arrow(product_buyers(orders, lines, **kw)).to_pylist()}
+    buyers = {
+        r["product"]: r
+        for r in wh.to_arrow(product_buyers(orders, lines, **kw)).to_pylist()
+    }
     gaps: dict[str, dict[int, int]] = {}
     for r in wh.to_arrow(replenishment_gaps(orders, lines, **kw)).to_pylist():
         gaps.setdefault(r["product"], {})[int(r["gap_days"])] = int(r["n"])
-    firsts = {r["product"]: r for r in wh.to_arrow(first_order_outcomes(orders, lines, **kw)).to_pylist()}
+    firsts = {
+        r["product"]: r
+        for r in wh.to_arrow(first_order_outcomes(orders, lines, **kw)).to_pylist()
+    }
     nexts: dict[str, list[dict[str, Any]]] = {}
     for r in wh.to_arrow(next_purchase_affinity(orders, lines, **kw)).to_pylist():
         if r["n_pairs"] < min_pairs or not r["n_transitions"]:
@@ -88,14 +94,20 @@ def product_table(
             buyers=int(b["buyers"]),
             repeat_buyers=int(b["repeat_buyers"]),
             repurchase_rate=b["repeat_buyers"] / b["buyers"] if b["buyers"] else None,
-            orders_per_buyer=float(b["orders_per_buyer"]) if b["orders_per_buyer"] is not None else None,
+            orders_per_buyer=float(b["orders_per_buyer"])
+            if b["orders_per_buyer"] is not None
+            else None,
             replenishment_median_days=histogram_quantile(hist, 0.5),
             replenishment_q1_days=histogram_quantile(hist, 0.25),
             replenishment_q3_days=histogram_quantile(hist, 0.75),
             first_order_customers=n_first,
             second_order_rate=int(first["second_order"]) / n_first if n_first else None,
-            revenue_12m_per_customer=float(first["revenue"]) / n_first if n_first else None,
-            next_products=sorted(nexts.get(product, []), key=lambda x: -(x["lift"] or 0))[:top_next],
+            revenue_12m_per_customer=float(first["revenue"]) / n_first
+            if n_first
+            else None,
+            next_products=sorted(
+                nexts.get(product, []), key=lambda x: -(x["lift"] or 0)
+            )[:top_next],
         )
         rows.append(row)
     rows.sort(key=lambda r: (-r.buyers, r.product))

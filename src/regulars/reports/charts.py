@@ -51,16 +51,22 @@ def line_chart(
         x = pad_l + (w * i / max(n - 1, 1))
         return x, pad_t + h - h * v / top
 
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img">']
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img">'
+    ]
     for k in range(5):
         v = top * k / 4
         _, y = xy(0, v)
-        parts.append(f'<line x1="{pad_l}" x2="{pad_l + w}" y1="{y:.1f}" y2="{y:.1f}" stroke="#eee"/>')
+        parts.append(
+            f'<line x1="{pad_l}" x2="{pad_l + w}" y1="{y:.1f}" y2="{y:.1f}" stroke="#eee"/>'
+        )
         parts.append(f'<text x="{pad_l - 6}" y="{y + 4:.1f}" font-size="11" text-anchor="end">'
                      f"{escape(y_format.format(v))}</text>")  # fmt: skip
     for i in range(0, n, max(1, n // 12)):
         x, _ = xy(i, 0)
-        parts.append(f'<text x="{x:.1f}" y="{pad_t + h + 16}" font-size="11" text-anchor="middle">{i + x_start}</text>')
+        parts.append(
+            f'<text x="{x:.1f}" y="{pad_t + h + 16}" font-size="11" text-anchor="middle">{i + x_start}</text>'
+        )
     parts.append(f'<text x="{pad_l + w / 2}" y="{height - 2}" font-size="11" text-anchor="middle">'
                  f"{escape(x_label)}</text>")  # fmt: skip
     for j, (name, s) in enumerate(series.items()):
@@ -74,18 +80,30 @@ def line_chart(
                 runs[-1].append(f"{x:.1f},{y:.1f}")
         for run in runs:
             if len(run) > 1:
-                parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="2" points="{" ".join(run)}"/>')
+                parts.append(
+                    f'<polyline fill="none" stroke="{color}" stroke-width="2" points="{" ".join(run)}"/>'
+                )
             elif run:
-                parts.append(f'<circle cx="{run[0].split(",")[0]}" cy="{run[0].split(",")[1]}" r="2.5" fill="{color}"/>')
+                parts.append(
+                    f'<circle cx="{run[0].split(",")[0]}" cy="{run[0].split(",")[1]}" r="2.5" fill="{color}"/>'
+                )
         ly = pad_t + 14 * j + 10
-        parts.append(f'<rect x="{pad_l + w + 12}" y="{ly - 8}" width="10" height="10" fill="{color}"/>')
-        parts.append(f'<text x="{pad_l + w + 26}" y="{ly + 1}" font-size="11">{escape(name)}</text>')
+        parts.append(
+            f'<rect x="{pad_l + w + 12}" y="{ly - 8}" width="10" height="10" fill="{color}"/>'
+        )
+        parts.append(
+            f'<text x="{pad_l + w + 26}" y="{ly + 1}" font-size="11">{escape(name)}</text>'
+        )
     parts.append("</svg>")
     return "".join(parts)
 
 
 def bar_chart(
-    bars: Sequence[tuple[str, float]], *, width: int = 640, height: int = 220, x_label: str = ""
+    bars: Sequence[tuple[str, float]],
+    *,
+    width: int = 640,
+    height: int = 220,
+    x_label: str = "",
 ) -> str:
     """An SVG bar chart of (label, value) pairs."""
     if not bars:
@@ -94,7 +112,9 @@ def bar_chart(
     w, h = width - pad_l - 10, height - pad_t - pad_b
     top = max(v for _, v in bars) or 1.0
     step = w / len(bars)
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img">']
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img">'
+    ]
     for i, (label, v) in enumerate(bars):
         bh = h * v / top
         x = pad_l + i * step
@@ -103,7 +123,9 @@ def bar_chart(
         if i % max(1, len(bars) // 10) == 0:
             parts.append(f'<text x="{x + step / 2:.1f}" y="{pad_t + h + 14}" font-size="10" '
                          f'text-anchor="middle">{escape(label)}</text>')  # fmt: skip
-    parts.append(f'<text x="{pad_l - 6}" y="{pad_t + 10}" font-size="11" text-anchor="end">{top:,.0f}</text>')
+    parts.append(
+        f'<text x="{pad_l - 6}" y="{pad_t + 10}" font-size="11" text-anchor="end">{top:,.0f}</text>'
+    )
     parts.append(f'<text x="{pad_l + w / 2}" y="{height - 2}" font-size="11" text-anchor="middle">'
                  f"{escape(x_label)}</text></svg>")  # fmt: skip
     return "".join(parts)

@@ -38,7 +38,9 @@ class ReportData:
 def latest_run(wh: Warehouse, kind: str, *, as_of: _dt.date) -> dict[str, Any] | None:
     """The details of the newest `regulars predict` or `backtest` run up to `as_of`."""
     runs = wh.table("model_runs")
-    chosen = runs.filter((runs.kind == kind) & (runs.as_of <= as_of)).order_by(runs.run_id.desc())
+    chosen = runs.filter((runs.kind == kind) & (runs.as_of <= as_of)).order_by(
+        runs.run_id.desc()
+    )
     rows = wh.to_arrow(chosen.limit(1).select("details")).to_pylist()
     return json.loads(rows[0]["details"]) if rows else None
 
@@ -64,7 +66,9 @@ def build_report(wh: Warehouse, *, as_of: _dt.date, store: str = "") -> ReportDa
 
 
 def _last(matrix: CohortMatrix, n: int) -> list[str]:
-    full = [c for c in matrix.cohorts if sum(v is not None for v in matrix.values[c]) > 1]
+    full = [
+        c for c in matrix.cohorts if sum(v is not None for v in matrix.values[c]) > 1
+    ]
     return full[-n:]
 
 
@@ -84,8 +88,15 @@ def render_html(data: ReportData) -> str:
     for cohort in data.retention.cohorts:
         cells = []
         for v in data.retention.values[cohort][:width]:
-            cells.append({"text": "" if v is None else f"{v:.0%}", "color": heat_color(v, top_share)})
-        heat.append({"cohort": cohort, "size": data.retention.sizes[cohort], "cells": cells})
+            cells.append(
+                {
+                    "text": "" if v is None else f"{v:.0%}",
+                    "color": heat_color(v, top_share),
+                }
+            )
+        heat.append(
+            {"cohort": cohort, "size": data.retention.sizes[cohort], "cells": cells}
+        )
     recent = _last(data.retention, 6)
 
     def settled(values: list[float | None]) -> list[float | None]:
@@ -95,11 +106,13 @@ def render_html(data: ReportData) -> str:
 
     retention_svg = line_chart(
         {c: settled(data.retention.values[c])[1:] for c in recent},
-        x_label="months since first order (periods still running left out)", x_start=1,
+        x_label="months since first order (periods still running left out)",
+        x_start=1,
     )
     ltv_svg = line_chart(
         {c: data.ltv.values[c] for c in _last(data.ltv, 6)},
-        x_label="months since first order", y_format="{:,.0f}",
+        x_label="months since first order",
+        y_format="{:,.0f}",
     )
     gaps = sorted(m.days_between_orders.items())
     buckets: dict[int, int] = {}
@@ -117,7 +130,9 @@ def render_html(data: ReportData) -> str:
         series = {"actual": [float(w["actual"]) for w in h["weekly"]]}
         for k in models:
             series[data.backtest["models"][k]["model"]] = [w[k] for w in h["weekly"]]
-        backtest_svg = line_chart(series, x_label="weeks into the holdout", y_format="{:,.0f}", x_start=1)
+        backtest_svg = line_chart(
+            series, x_label="weeks into the holdout", y_format="{:,.0f}", x_start=1
+        )
     return template.render(
         data=data, m=m, heat=heat, width=width, retention_svg=retention_svg, ltv_svg=ltv_svg,
         hist_svg=hist_svg, backtest_svg=backtest_svg, pred=data.prediction, bt=data.backtest, generated=_dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
