@@ -140,3 +140,19 @@ def test_predicting_before_fitting_is_a_clear_error():
         BetaGeoModel().probability_alive(
             pd.DataFrame({"frequency": [0], "recency": [0], "T": [1]})
         )
+
+
+@pytest.mark.parametrize("model", [BetaGeoModel, ModifiedBetaGeoModel, GammaGammaModel])
+def test_analytic_gradients_match_finite_differences(cdnow_summary, model):
+    m = model()
+    data = m._prepare({k: cdnow_summary[k].to_numpy(float) for k in m.required})
+    params = np.array([0.7, 3.0, 1.3, 2.2][: len(m.param_names)])
+    _, grad = m._log_likelihood_and_gradient(params, data)
+    for i in range(len(params)):
+        step = np.zeros_like(params)
+        step[i] = 1e-6 * params[i]
+        numeric = (
+            m._log_likelihood(params + step, data)
+            - m._log_likelihood(params - step, data)
+        ).sum()
+        assert grad[i].sum() == pytest.approx(numeric / (2 * step[i]), rel=1e-5)

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
-from scipy.special import betaln, gammaln, hyp2f1
+from scipy.special import betaln, digamma, gammaln, hyp2f1
 
 from regulars.errors import FitError, InputError
 from regulars.models.base import Model
@@ -176,8 +176,56 @@ def _validate(x: np.ndarray, tx: np.ndarray, T: np.ndarray) -> None:
         )
 
 
-def _bg_prefix(r: float, alpha: float, x: np.ndarray) -> np.ndarray:
-    return gammaln(r + x) - gammaln(r) + r * np.log(alpha)
+def _bg_family(
+    params: np.ndarray, x: np.ndarray, tx: np.ndarray, T: np.ndarray, shift: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Log-likelihood and gradient of BG/NBD (`shift` 0) and MBG/NBD (`shift` 1).
+
+    L = prefix + log(exp(first) + exp(second)), with
+    first = ln B(a, b + x + shift) - (r + x) ln(alpha + T) and
+    second = ln B(a + 1, b + x + shift - 1) - (r + x) ln(alpha + t_x), the
+    second present when x + shift > 0.
+    """
+    r, alpha, a, b = params
+    bx = b + x + shift
+    has_second = (x + shift) > 0
+    log_at, log_atx = np.log(alpha + T), np.log(alpha + tx)
+    prefix = gammaln(r + x) - gammaln(r) + r * np.log(alpha) - betaln(a, b)
+    first = betaln(a, bx) - (r + x) * log_at
+    with np.errstate(divide="ignore", invalid="ignore"):
+        second = np.where(
+            has_second,
+            betaln(a + 1, np.maximum(bx - 1, 1e-300)) - (r + x) * log_atx,
+            -np.inf,
+        )
+        mix = np.logaddexp(first, second)
+        w_first = np.exp(first - mix)
+        w_second = np.where(has_second, np.exp(second - mix), 0.0)
+        psi_all = digamma(a + b + x + shift)
+        d_r = (
+            digamma(r + x)
+            - digamma(r)
+            + np.log(alpha)
+            - w_first * log_at
+            - w_second * log_atx
+        )
+        d_alpha = r / alpha - (r + x) * (
+            w_first / (alpha + T) + w_second / (alpha + tx)
+        )
+        d_a = (
+            digamma(a + b) - digamma(a) + w_first * (digamma(a) - psi_all)
+            + w_second * (digamma(a + 1) - psi_all)
+        )  # fmt: skip
+        second_b = np.where(
+            has_second, digamma(np.maximum(bx - 1, 1e-300)) - psi_all, 0.0
+        )
+        d_b = (
+            digamma(a + b)
+            - digamma(b)
+            + w_first * (digamma(bx) - psi_all)
+            + w_second * second_b
+        )
+    return prefix + mix, np.vstack([d_r, d_alpha, d_a, d_b])
 
 
 class BetaGeoModel(_CountModel):
@@ -191,19 +239,13 @@ class BetaGeoModel(_CountModel):
 
     name = "BG/NBD"
     param_names = ("r", "alpha", "a", "b")
+    analytic_gradient = True
 
     def _ll(self, params, x, tx, T):
-        r, alpha, a, b = params
-        prefix = _bg_prefix(r, alpha, x) - betaln(a, b)
-        first = betaln(a, b + x) - (r + x) * np.log(alpha + T)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            second = np.where(
-                x > 0,
-                betaln(a + 1, np.maximum(b + x - 1, 1e-300))
-                - (r + x) * np.log(alpha + tx),
-                -np.inf,
-            )
-        return prefix + np.logaddexp(first, second)
+        return _bg_family(params, x, tx, T, 0)[0]
+
+    def _log_likelihood_and_gradient(self, params, data):
+        return _bg_family(params, data["frequency"], data["recency"], data["T"], 0)
 
     def _log_p_alive(self, params, x, tx, T):
         r, alpha, a, b = params
@@ -235,13 +277,13 @@ class ModifiedBetaGeoModel(_CountModel):
 
     name = "MBG/NBD"
     param_names = ("r", "alpha", "a", "b")
+    analytic_gradient = True
 
     def _ll(self, params, x, tx, T):
-        r, alpha, a, b = params
-        prefix = _bg_prefix(r, alpha, x) - betaln(a, b)
-        first = betaln(a, b + x + 1) - (r + x) * np.log(alpha + T)
-        second = betaln(a + 1, b + x) - (r + x) * np.log(alpha + tx)
-        return prefix + np.logaddexp(first, second)
+        return _bg_family(params, x, tx, T, 1)[0]
+
+    def _log_likelihood_and_gradient(self, params, data):
+        return _bg_family(params, data["frequency"], data["recency"], data["T"], 1)
 
     def _log_p_alive(self, params, x, tx, T):
         r, alpha, a, b = params

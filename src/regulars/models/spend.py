@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import numpy as np
-from scipy.special import gammaln
+from scipy.special import digamma, gammaln
 
 from regulars.errors import FitError, InputError
 from regulars.models.base import Model, columns_of
@@ -29,6 +29,7 @@ class GammaGammaModel(Model):
     name = "Gamma-Gamma"
     param_names = ("p", "q", "v")
     required: ClassVar[tuple[str, ...]] = ("frequency", "monetary_value")
+    analytic_gradient = True
 
     def __init__(self) -> None:
         super().__init__()
@@ -81,6 +82,19 @@ class GammaGammaModel(Model):
             gammaln(px + q) - gammaln(px) - gammaln(q) + q * np.log(v)
             + (px - 1) * np.log(m) + px * np.log(x) - (px + q) * np.log(x * m + v)
         )  # fmt: skip
+
+    def _log_likelihood_and_gradient(
+        self, params: np.ndarray, data: dict[str, np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        p, q, v = params
+        x, m = data["frequency"], data["monetary_value"]
+        px = p * x
+        log_xmv = np.log(x * m + v)
+        psi = digamma(px + q)
+        d_p = x * (psi - digamma(px) + np.log(m) + np.log(x) - log_xmv)
+        d_q = psi - digamma(q) + np.log(v) - log_xmv
+        d_v = q / v - (px + q) / (x * m + v)
+        return self._log_likelihood(params, data), np.vstack([d_p, d_q, d_v])
 
     def expected_order_value(self, summary: Any) -> np.ndarray:
         """Expected value of each customer's future orders, per row.
