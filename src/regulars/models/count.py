@@ -310,17 +310,41 @@ class ParetoNBDModel(_CountModel):
     name = "Pareto/NBD"
     param_names = ("r", "alpha", "s", "beta")
 
+    def __init__(self) -> None:
+        super().__init__()
+        # Distinct (x, y) pairs of the arrays last seen, kept with the arrays
+        # themselves so a cached entry can never stand for other data.
+        self._pairs: list[
+            tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+        ] = []
+
+    def _distinct_pairs(
+        self, x: np.ndarray, y: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Distinct (x, y) rows and the inverse index; the 2F1 terms depend on nothing else."""
+        for cx, cy, ux, uy, inverse in self._pairs:
+            if cx is x and cy is y:
+                return ux, uy, inverse
+        pairs, inverse = np.unique(np.column_stack([x, y]), axis=0, return_inverse=True)
+        entry = (x, y, pairs[:, 0].copy(), pairs[:, 1].copy(), inverse.ravel())
+        self._pairs = [*self._pairs[-3:], entry]
+        return entry[2], entry[3], entry[4]
+
     def _log_a0(self, params, x, tx, T):
         r, alpha, s, beta = params
-        big = r + s + x
         if alpha >= beta:
-            base, other, second = alpha, beta, s + 1
+            base, other = alpha, beta
         else:
-            base, other, second = beta, alpha, r + x
+            base, other = beta, alpha
 
         def log_f(y: np.ndarray) -> np.ndarray:
-            z = (base - other) / (base + y)
-            return np.log(hyp2f1(big, second, big + 1, z)) - big * np.log(base + y)
+            # Evaluated once per distinct (x, y): far fewer than customers.
+            ux, uy, inverse = self._distinct_pairs(x, y)
+            big = r + s + ux
+            second = s + 1 if alpha >= beta else r + ux
+            z = (base - other) / (base + uy)
+            values = np.log(hyp2f1(big, second, big + 1, z)) - big * np.log(base + uy)
+            return values[inverse]
 
         at_tx, at_T = log_f(tx), log_f(T)
         with np.errstate(divide="ignore", invalid="ignore"):
