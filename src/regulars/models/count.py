@@ -40,6 +40,10 @@ _WEIGHTS = _WEIGHTS / 2
 class _CountModel(Model):
     required: ClassVar[tuple[str, ...]] = ("frequency", "recency", "T")
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._distinct = _Distinct()
+
     def _check(self, data: dict[str, np.ndarray], weight: np.ndarray) -> None:
         x, tx, T = data["frequency"], data["recency"], data["T"]
         _validate(x, tx, T)
@@ -177,55 +181,85 @@ def _validate(x: np.ndarray, tx: np.ndarray, T: np.ndarray) -> None:
 
 
 def _bg_family(
-    params: np.ndarray, x: np.ndarray, tx: np.ndarray, T: np.ndarray, shift: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Log-likelihood and gradient of BG/NBD (`shift` 0) and MBG/NBD (`shift` 1).
+    params: np.ndarray,
+    x: np.ndarray,
+    tx: np.ndarray,
+    T: np.ndarray,
+    shift: int,
+    distinct: _Distinct,
+    *,
+    gradient: bool = True,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Log-likelihood (and gradient) of BG/NBD (`shift` 0) and MBG/NBD (`shift` 1).
 
     L = prefix + log(exp(first) + exp(second)), with
     first = ln B(a, b + x + shift) - (r + x) ln(alpha + T) and
     second = ln B(a + 1, b + x + shift - 1) - (r + x) ln(alpha + t_x), the
-    second present when x + shift > 0.
+    second present when x + shift > 0. Special functions of x are computed
+    once per distinct x.
     """
     r, alpha, a, b = params
-    bx = b + x + shift
-    has_second = (x + shift) > 0
+    (ux,), ix = distinct.get(x)
+    ubx = b + ux + shift
+    u_second = (ux + shift) > 0
+    ubx1 = np.maximum(ubx - 1, 1e-300)
+    has_second = u_second[ix]
     log_at, log_atx = np.log(alpha + T), np.log(alpha + tx)
-    prefix = gammaln(r + x) - gammaln(r) + r * np.log(alpha) - betaln(a, b)
-    first = betaln(a, bx) - (r + x) * log_at
+    prefix = (gammaln(r + ux) - betaln(a, b))[ix] - gammaln(r) + r * np.log(alpha)
+    first = betaln(a, ubx)[ix] - (r + x) * log_at
     with np.errstate(divide="ignore", invalid="ignore"):
         second = np.where(
-            has_second,
-            betaln(a + 1, np.maximum(bx - 1, 1e-300)) - (r + x) * log_atx,
-            -np.inf,
+            has_second, betaln(a + 1, ubx1)[ix] - (r + x) * log_atx, -np.inf
         )
         mix = np.logaddexp(first, second)
+        if not gradient:
+            return prefix + mix, None
         w_first = np.exp(first - mix)
         w_second = np.where(has_second, np.exp(second - mix), 0.0)
-        psi_all = digamma(a + b + x + shift)
-        d_r = (
-            digamma(r + x)
-            - digamma(r)
-            + np.log(alpha)
-            - w_first * log_at
-            - w_second * log_atx
-        )
+        psi_all = digamma(a + b + ux + shift)
+        d_r = (digamma(r + ux)[ix] - digamma(r) + np.log(alpha)
+               - w_first * log_at - w_second * log_atx)  # fmt: skip
         d_alpha = r / alpha - (r + x) * (
             w_first / (alpha + T) + w_second / (alpha + tx)
         )
         d_a = (
-            digamma(a + b) - digamma(a) + w_first * (digamma(a) - psi_all)
-            + w_second * (digamma(a + 1) - psi_all)
+            digamma(a + b) - digamma(a) + w_first * (digamma(a) - psi_all)[ix]
+            + w_second * (digamma(a + 1) - psi_all)[ix]
         )  # fmt: skip
-        second_b = np.where(
-            has_second, digamma(np.maximum(bx - 1, 1e-300)) - psi_all, 0.0
-        )
-        d_b = (
-            digamma(a + b)
-            - digamma(b)
-            + w_first * (digamma(bx) - psi_all)
-            + w_second * second_b
-        )
+        second_b = np.where(u_second, digamma(ubx1) - psi_all, 0.0)[ix]
+        d_b = (digamma(a + b) - digamma(b) + w_first * (digamma(ubx) - psi_all)[ix]
+               + w_second * second_b)  # fmt: skip
     return prefix + mix, np.vstack([d_r, d_alpha, d_a, d_b])
+
+
+class _Distinct:
+    """Distinct rows of some arrays, remembered for the arrays last asked about.
+
+    Entries keep the arrays themselves, so an entry can never stand for
+    other data that happens to reuse their memory.
+    """
+
+    def __init__(self) -> None:
+        self._entries: list[tuple[tuple[np.ndarray, ...], Any]] = []
+
+    def get(self, *arrays: np.ndarray) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
+        """(distinct values per array, inverse index) of the rows of `arrays`."""
+        for key, value in self._entries:
+            if len(key) == len(arrays) and all(
+                k is a for k, a in zip(key, arrays, strict=True)
+            ):
+                return value
+        if len(arrays) == 1:
+            values, inverse = np.unique(arrays[0], return_inverse=True)
+            columns: tuple[np.ndarray, ...] = (values,)
+        else:
+            rows, inverse = np.unique(
+                np.column_stack(arrays), axis=0, return_inverse=True
+            )
+            columns = tuple(rows[:, i].copy() for i in range(len(arrays)))
+        value = (columns, inverse.ravel())
+        self._entries = [*self._entries[-5:], (arrays, value)]
+        return value
 
 
 class BetaGeoModel(_CountModel):
@@ -242,10 +276,12 @@ class BetaGeoModel(_CountModel):
     analytic_gradient = True
 
     def _ll(self, params, x, tx, T):
-        return _bg_family(params, x, tx, T, 0)[0]
+        return _bg_family(params, x, tx, T, 0, self._distinct, gradient=False)[0]
 
     def _log_likelihood_and_gradient(self, params, data):
-        return _bg_family(params, data["frequency"], data["recency"], data["T"], 0)
+        return _bg_family(
+            params, data["frequency"], data["recency"], data["T"], 0, self._distinct
+        )
 
     def _log_p_alive(self, params, x, tx, T):
         r, alpha, a, b = params
@@ -280,10 +316,12 @@ class ModifiedBetaGeoModel(_CountModel):
     analytic_gradient = True
 
     def _ll(self, params, x, tx, T):
-        return _bg_family(params, x, tx, T, 1)[0]
+        return _bg_family(params, x, tx, T, 1, self._distinct, gradient=False)[0]
 
     def _log_likelihood_and_gradient(self, params, data):
-        return _bg_family(params, data["frequency"], data["recency"], data["T"], 1)
+        return _bg_family(
+            params, data["frequency"], data["recency"], data["T"], 1, self._distinct
+        )
 
     def _log_p_alive(self, params, x, tx, T):
         r, alpha, a, b = params
@@ -310,26 +348,6 @@ class ParetoNBDModel(_CountModel):
     name = "Pareto/NBD"
     param_names = ("r", "alpha", "s", "beta")
 
-    def __init__(self) -> None:
-        super().__init__()
-        # Distinct (x, y) pairs of the arrays last seen, kept with the arrays
-        # themselves so a cached entry can never stand for other data.
-        self._pairs: list[
-            tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
-        ] = []
-
-    def _distinct_pairs(
-        self, x: np.ndarray, y: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Distinct (x, y) rows and the inverse index; the 2F1 terms depend on nothing else."""
-        for cx, cy, ux, uy, inverse in self._pairs:
-            if cx is x and cy is y:
-                return ux, uy, inverse
-        pairs, inverse = np.unique(np.column_stack([x, y]), axis=0, return_inverse=True)
-        entry = (x, y, pairs[:, 0].copy(), pairs[:, 1].copy(), inverse.ravel())
-        self._pairs = [*self._pairs[-3:], entry]
-        return entry[2], entry[3], entry[4]
-
     def _log_a0(self, params, x, tx, T):
         r, alpha, s, beta = params
         if alpha >= beta:
@@ -339,7 +357,7 @@ class ParetoNBDModel(_CountModel):
 
         def log_f(y: np.ndarray) -> np.ndarray:
             # Evaluated once per distinct (x, y): far fewer than customers.
-            ux, uy, inverse = self._distinct_pairs(x, y)
+            (ux, uy), inverse = self._distinct.get(x, y)
             big = r + s + ux
             second = s + 1 if alpha >= beta else r + ux
             z = (base - other) / (base + uy)
@@ -381,14 +399,16 @@ class ParetoNBDModel(_CountModel):
         # independent. P(a purchase before dropping out within t)
         # = integral over u in [0, t] of E[lambda e^(-lambda u)] E[e^(-mu u)].
         r, alpha, s, beta = params
+        # It depends on x and T only: evaluate once per distinct pair.
+        (ux, uT), inverse = self._distinct.get(x, T)
         shape, rate_l, rate_m = (
-            (r + x)[:, None],
-            (alpha + T)[:, None],
-            (beta + T)[:, None],
+            (r + ux)[:, None],
+            (alpha + uT)[:, None],
+            (beta + uT)[:, None],
         )
         u = t * _NODES[None, :]
         log_f = (
             np.log(shape) - np.log(rate_l) - (shape + 1) * np.log1p(u / rate_l)
             - s * np.log1p(u / rate_m)
         )  # fmt: skip
-        return t * (np.exp(log_f) @ _WEIGHTS)
+        return (t * (np.exp(log_f) @ _WEIGHTS))[inverse]
