@@ -31,7 +31,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 ROOT = Path(__file__).resolve().parents[1]
-CDNOW = ROOT.parent / "shared" / "data" / "CDNOW_sample.txt"
+CDNOW = ROOT / "tests" / "data" / "cdnow" / "CDNOW_sample.txt"
 HORIZON_DAYS = 90
 
 

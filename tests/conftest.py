@@ -14,7 +14,6 @@ from regulars.backends import Warehouse, connect
 from regulars.demo.generator import SHOPIFY_ORDER_HEADER
 
 DATA = Path(__file__).parent / "data"
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
 
 @pytest.fixture(

@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -49,7 +50,7 @@ def test_same_seed_same_files(tmp_path):
 def test_import_reconciles_and_rejects_exactly_the_malformed_orders(demo):
     files, wh, report = demo
     truth = pq.read_table(f"{files.truth_dir}/orders.parquet").to_pylist()
-    params = json.load(open(f"{files.truth_dir}/params.json"))
+    params = json.loads(Path(f"{files.truth_dir}/params.json").read_text())
     assert report.reconciles and report.rows_rejected > 0
     n_bad = sum(o["malformed"] for o in truth)
     assert n_bad == params["expected_rejected_orders"] > 0
@@ -73,7 +74,7 @@ def test_repeat_rate_matches_what_the_parameters_imply(demo):
     """P(at least one repeat order) = 1 - exp(-lambda * T): dropout comes only after repeats."""
     files, _, _ = demo
     truth = pq.read_table(f"{files.truth_dir}/customers.parquet").to_pylist()
-    params = json.load(open(f"{files.truth_dir}/params.json"))
+    params = json.loads(Path(f"{files.truth_dir}/params.json").read_text())
     horizon = params["years"] * 365.25
     implied = np.array(
         [1 - math.exp(-c["rate_per_day"] * (horizon - c["arrival_day"])) for c in truth]

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from tests.conftest import SHARED
+from tests.conftest import DATA
 
 from regulars.ingest.tabular import import_orders
 
-CDNOW = SHARED / "data"
+CDNOW = DATA / "cdnow"
 
 
 @pytest.fixture(scope="session")

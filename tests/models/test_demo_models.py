@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 
 import numpy as np
@@ -99,9 +100,7 @@ def test_backtest_tracks_the_holdout(demo):
         assert h["predicted_orders"][key] == pytest.approx(h["actual_orders"], rel=0.1)
     weekly = h["weekly"]
     assert len(weekly) == 26 and weekly[-1]["actual"] == h["actual_orders"]
-    assert all(
-        a["actual"] <= b["actual"] for a, b in zip(weekly, weekly[1:], strict=False)
-    )
+    assert all(a["actual"] <= b["actual"] for a, b in itertools.pairwise(weekly))
     assert weekly[-1]["bg_nbd"] == pytest.approx(
         h["predicted_orders"]["bg_nbd"], rel=1e-6
     )

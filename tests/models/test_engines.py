@@ -28,11 +28,19 @@ def test_backtest_and_predict_on_cdnow(cdnow_store):
     assert {k: f"{v:.3g}" for k, v in result["params"]["bg_nbd"].items()} == {
         "r": "0.243", "alpha": "4.41", "a": "0.793", "b": "2.43",
     }  # fmt: skip
-    assert result["holdout"]["predicted_orders"]["bg_nbd"] == pytest.approx(PREDICTED_BG, rel=1e-4)
+    assert result["holdout"]["predicted_orders"]["bg_nbd"] == pytest.approx(
+        PREDICTED_BG, rel=1e-4
+    )
     # The trap the docs warn about: BG/NBD's P(alive) ranks worse than chance here.
     assert result["auc"]["bg_nbd.p_alive"] < 0.5 < result["auc"]["mbg_nbd.p_alive"]
     scored = predict(wh, as_of=CALIBRATION_END, horizon_days=273)
     assert wh.count("scores") == 2357
-    assert scored.to_dict()["expected_orders"] == pytest.approx(PREDICTED_SCORES, rel=1e-4)
-    runs = wh.to_arrow(wh.table("model_runs").order_by("run_id")).column("kind").to_pylist()
+    assert scored.to_dict()["expected_orders"] == pytest.approx(
+        PREDICTED_SCORES, rel=1e-4
+    )
+    runs = (
+        wh.to_arrow(wh.table("model_runs").order_by("run_id"))
+        .column("kind")
+        .to_pylist()
+    )
     assert runs == ["backtest", "predict"]

@@ -1,6 +1,6 @@
 """The models reproduce the published CDNOW fits (weeks, 39-week calibration).
 
-Published figures: `../shared/data/README.md` (Fader, Hardie & Lee 2005;
+Published figures: `docs/predictions.md` and `tests/data/cdnow/` (Fader, Hardie & Lee 2005;
 Fader & Hardie 2013). Agreement is to 3 significant figures.
 """
 

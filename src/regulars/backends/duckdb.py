@@ -128,9 +128,8 @@ class DuckDBWarehouse(Warehouse):
                 self._con.insert(change.table, conform_expr(change.table, change.data))
             elif change.data.num_rows:
                 self._con.insert(change.table, conform(change.table, change.data))
-        elif isinstance(change, DeleteKeys):
-            if change.keys.num_rows:
-                self._delete_keys(change)
+        elif isinstance(change, DeleteKeys) and change.keys.num_rows:
+            self._delete_keys(change)
 
     def _delete_keys(self, change: DeleteKeys) -> None:
         # Ibis has no DELETE; this is the one statement written by hand. Names

@@ -65,7 +65,7 @@ def run_of(ctx: typer.Context) -> Run:
     """The `Run` stored on the root context by the app callback."""
     run = ctx.find_root().obj
     if not isinstance(run, Run):  # pragma: no cover - set by the callback
-        raise RuntimeError("regulars CLI context is missing")
+        raise RuntimeError("regulars CLI context is missing")  # noqa: TRY004
     return run
 
 

@@ -70,8 +70,8 @@ def metrics(
         ("revenue per customer", _num(m.revenue_per_customer)),
         ("revenue from returning customers", _pct(m.returning_revenue_share)),
         ("refund rate", _pct(m.refund_rate)),
-        ("days between orders, median / mean", f"{_num(m.median_days_between_orders, 1)} / "
-                                                 f"{_num(m.mean_days_between_orders, 1)}"),
+        ("days between orders, median / mean", (f"{_num(m.median_days_between_orders, 1)} / "
+                                                 f"{_num(m.mean_days_between_orders, 1)}")),
         ("days first to second order, median", _num(m.median_days_first_to_second_order, 1)),
         (f"churn rate (no order for {m.churn_threshold_days} days)", _pct(m.churn_rate)),
     ]  # fmt: skip

@@ -136,7 +136,7 @@ def time_to_order_summary(
             by=by,
             n=n,
             acquired_since=since,
-        )  # fmt: skip
+        )
     ).to_pylist()
     hist: dict[str, dict[int, int]] = {}
     for r in rows:

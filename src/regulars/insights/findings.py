@@ -160,12 +160,12 @@ def find_insights(
                 continue
             x1 = int(r["second_orders"])
             g1, g2, p, lo, hi = _proportion_test(x1, n1, total_x - x1, n2)
-            candidates.append(dict(key=key, group=r["group"], metric="second_order_rate", group_value=g1,
-                                   rest_value=g2, p_value=p, ci_low=lo, ci_high=hi, n_group=n1, n_rest=n2))  # fmt: skip
+            candidates.append({"key": key, "group": r["group"], "metric": "second_order_rate", "group_value": g1,
+                                   "rest_value": g2, "p_value": p, "ci_low": lo, "ci_high": hi, "n_group": n1, "n_rest": n2})  # fmt: skip
             s1, ss1 = float(r["revenue_sum"]), float(r["revenue_sq_sum"])
             g1, g2, p, lo, hi = _welch(s1, ss1, n1, total_s - s1, total_ss - ss1, n2)
-            candidates.append(dict(key=key, group=r["group"], metric="revenue_12m", group_value=g1,
-                                   rest_value=g2, p_value=p, ci_low=lo, ci_high=hi, n_group=n1, n_rest=n2))  # fmt: skip
+            candidates.append({"key": key, "group": r["group"], "metric": "revenue_12m", "group_value": g1,
+                                   "rest_value": g2, "p_value": p, "ci_low": lo, "ci_high": hi, "n_group": n1, "n_rest": n2})  # fmt: skip
     candidates.extend(
         _season_candidates(wh, orders, as_of=as_of, min_group=min_group, since=since)
     )
@@ -289,10 +289,10 @@ def _season_candidates(
         p = float(2 * stats.norm.sf(abs(share - e) / se0))
         se = math.sqrt(max(share * (1 - share), 1e-12) / n1)
         z = stats.norm.ppf(0.975)
-        out.append(dict(key="season", group=f"{m + 1:02d}", metric="second_order_month",
-                        group_value=float(share), rest_value=e, p_value=p,
-                        ci_low=float(share - e - z * se), ci_high=float(share - e + z * se),
-                        n_group=n1, n_rest=n1))  # fmt: skip
+        out.append({"key": "season", "group": f"{m + 1:02d}", "metric": "second_order_month",
+                        "group_value": float(share), "rest_value": e, "p_value": p,
+                        "ci_low": float(share - e - z * se), "ci_high": float(share - e + z * se),
+                        "n_group": n1, "n_rest": n1})  # fmt: skip
     return out
 
 
@@ -318,7 +318,7 @@ def _reorder_candidates(
         if n1 < min_group or n2 < min_group:
             continue
         g1, g2, p, lo, hi = _proportion_test(x1, n1, total_x - x1, n2)
-        out.append(dict(key="product_repurchase", group=r["product"], metric="product_repurchase",
-                        group_value=g1, rest_value=g2, p_value=p, ci_low=lo, ci_high=hi,
-                        n_group=n1, n_rest=n2))  # fmt: skip
+        out.append({"key": "product_repurchase", "group": r["product"], "metric": "product_repurchase",
+                        "group_value": g1, "rest_value": g2, "p_value": p, "ci_low": lo, "ci_high": hi,
+                        "n_group": n1, "n_rest": n2})  # fmt: skip
     return out

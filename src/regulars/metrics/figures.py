@@ -58,9 +58,7 @@ def histogram_quantile(counts: dict[int, int], q: float) -> float | None:
     return float(nth(max(1, math.ceil(q * total))))
 
 
-def _ratio(
-    a: float | Decimal | None, b: float | Decimal | None
-) -> float | None:
+def _ratio(a: float | Decimal | None, b: float | Decimal | None) -> float | None:
     if a is None or not b:
         return None
     return float(a) / float(b)
