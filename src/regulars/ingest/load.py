@@ -27,7 +27,11 @@ from regulars.ingest.orders import build_orders
 from regulars.ingest.read import ROW, file_sha256, read_text_table
 from regulars.ingest.report import ImportReport, RejectedRow
 from regulars.ingest.scratch import Scratch
-from regulars.ingest.shopify import stage_shopify_customers, stage_shopify_orders
+from regulars.ingest.shopify import (
+    ORDER_READ_COLUMNS,
+    stage_shopify_customers,
+    stage_shopify_orders,
+)
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -257,7 +261,7 @@ def import_shopify_orders(
     """
     started = _dt.datetime.now(_dt.UTC)
     progress("read")
-    raw = read_text_table(path, encoding=encoding)
+    raw = read_text_table(path, encoding=encoding, columns=ORDER_READ_COLUMNS)
     sha = file_sha256(path)
     staged, labels = stage_shopify_orders(raw, file=path)
     return _import_orders(

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -30,6 +31,8 @@ __all__ = [
 ROW = "_row"
 
 _BOM = "\ufeff"
+# Schema metadata key holding a CSV file's whole header as JSON.
+_HEADER_KEY = "regulars.header"
 
 
 def file_sha256(path: str) -> str:
@@ -69,7 +72,7 @@ def _csv_header(path: str, encoding: str) -> list[str]:
     return header
 
 
-def _read_csv(path: str, encoding: str) -> pa.Table:
+def _read_csv(path: str, encoding: str, columns: Collection[str] | None) -> pa.Table:
     import pyarrow.csv as pacsv
 
     header = _csv_header(path, encoding)
@@ -89,10 +92,12 @@ def _read_csv(path: str, encoding: str) -> pa.Table:
         strings_can_be_null=True,
         null_values=[""],
         quoted_strings_can_be_null=True,
+        # Values of columns nobody reads are parsed but never built.
+        include_columns=None if columns is None else [n for n in names if n in columns],
     )
     parse = pacsv.ParseOptions(newlines_in_values=True)
     try:
-        return pacsv.read_csv(path, read, parse, convert)
+        table = pacsv.read_csv(path, read, parse, convert)
     except pa.ArrowInvalid as exc:
         text = str(exc)
         if "UTF8" in text or "UTF-8" in text:
@@ -107,6 +112,8 @@ def _read_csv(path: str, encoding: str) -> pa.Table:
             hint="Check that every row has as many fields as the header "
             "and that quotes are closed.",
         ) from exc
+    # Keep the whole header, so that messages can list every column found.
+    return table.replace_schema_metadata({_HEADER_KEY: json.dumps(names)})
 
 
 def _read_parquet(path: str) -> pa.Table:
@@ -129,7 +136,9 @@ def _read_parquet(path: str) -> pa.Table:
     return pa.Table.from_arrays(columns, names=names)
 
 
-def read_text_table(path: str, *, encoding: str = "utf-8") -> pa.Table:
+def read_text_table(
+    path: str, *, encoding: str = "utf-8", columns: Collection[str] | None = None
+) -> pa.Table:
     """Read a CSV or Parquet file as text columns, with a row-number column.
 
     Parameters
@@ -138,6 +147,8 @@ def read_text_table(path: str, *, encoding: str = "utf-8") -> pa.Table:
         A ``.csv`` (or ``.txt``) or ``.parquet`` file.
     encoding
         Text encoding of a CSV file; a UTF-8 byte-order mark is skipped.
+    columns
+        Only these columns of a CSV file (those it has); default all.
 
     Returns
     -------
@@ -157,9 +168,9 @@ def read_text_table(path: str, *, encoding: str = "utf-8") -> pa.Table:
     if path.lower().endswith((".parquet", ".pq")):
         table = _read_parquet(path)
     else:
-        table = _read_csv(path, encoding)
+        table = _read_csv(path, encoding, columns)
     rows = pa.array(range(2, table.num_rows + 2), type=pa.int64())
-    return table.append_column(ROW, rows)
+    return table.append_column(ROW, rows).replace_schema_metadata(table.schema.metadata)
 
 
 def rename_columns(table: pa.Table, renames: Mapping[str, str]) -> pa.Table:
@@ -173,7 +184,9 @@ def require_columns(
     """Raise `FileFormatError` naming expected and found columns if any is absent."""
     missing = [c for c in required if c not in table.column_names]
     if missing:
-        found = [c for c in table.column_names if c != ROW]
+        header = (table.schema.metadata or {}).get(_HEADER_KEY.encode())
+        names = json.loads(header) if header else table.column_names
+        found = [c for c in names if c != ROW]
         raise FileFormatError(
             f"is not {what}: required columns missing: {', '.join(missing)}. "
             f"Expected at least: {', '.join(required)}. "

@@ -16,6 +16,7 @@ from regulars.ingest.read import ROW, rename_columns, require_columns
 __all__ = [
     "CUSTOMER_COLUMNS",
     "ORDER_COLUMNS",
+    "ORDER_READ_COLUMNS",
     "stage_shopify_customers",
     "stage_shopify_orders",
 ]
@@ -54,6 +55,12 @@ _REQUIRED = [
 _ALIASES = {"Fulfillment Date": "Fulfilled at"}
 # Fields filled on an order's first row only; any of them marks a new order.
 _HEAD_MARKERS = ["Financial Status", "Created at", "Total", "Currency"]
+
+#: Every orders-export column the importer reads; the others are skipped.
+ORDER_READ_COLUMNS = frozenset(ORDER_COLUMNS.values()) | {
+    "Phone", "Billing Phone", "Shipping Phone", "Billing Country", "Shipping Country",
+    "Billing Name", "Shipping Name", "Note Attributes", "Source", *_HEAD_MARKERS, *_ALIASES,
+}  # fmt: skip
 
 #: Canonical customer column -> Shopify customers export column.
 CUSTOMER_COLUMNS = {
