@@ -13,6 +13,7 @@ back to the natural scale by the delta method.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
@@ -120,7 +121,7 @@ def group_rows(
     return Grouped(values, weights, inverse)
 
 
-class Model:
+class Model(ABC):
     """Base of the models: fit by weighted maximum likelihood, report the fit.
 
     Subclasses set `param_names`, `required` and implement `_log_likelihood`
@@ -141,7 +142,8 @@ class Model:
     name: ClassVar[str] = "model"
     param_names: ClassVar[tuple[str, ...]] = ()
     required: ClassVar[tuple[str, ...]] = ()
-    #: True when `_log_likelihood_and_gradient` gives exact derivatives.
+    #: True when the model defines `_log_likelihood_and_gradient(params, data)`,
+    #: the per-row log-likelihood and its exact derivatives (parameters x rows).
     analytic_gradient: ClassVar[bool] = False
 
     def __init__(self) -> None:
@@ -154,19 +156,15 @@ class Model:
         self.iterations_: int = 0
 
     # -- to implement -------------------------------------------------
+    @abstractmethod
     def _log_likelihood(
         self, params: np.ndarray, data: dict[str, np.ndarray]
     ) -> np.ndarray:
-        raise NotImplementedError  # pragma: no cover - abstract
+        """Per-row log-likelihood at natural-scale `params`."""
 
-    def _log_likelihood_and_gradient(
-        self, params: np.ndarray, data: dict[str, np.ndarray]
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Per-row log-likelihood and its derivatives (parameters x rows)."""
-        raise NotImplementedError  # pragma: no cover - only with analytic_gradient
-
+    @abstractmethod
     def _check(self, data: dict[str, np.ndarray], weight: np.ndarray) -> None:
-        raise NotImplementedError  # pragma: no cover - abstract
+        """Raise `FitError` when `data` cannot support the model."""
 
     def _prepare(self, cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         return {k: cols[k] for k in self.required}

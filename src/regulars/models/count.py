@@ -17,6 +17,7 @@ conditional expectations, and the log of a difference for Pareto/NBD).
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -138,25 +139,28 @@ class _CountModel(Model):
         r, alpha = params[0], params[1]
         return -np.expm1((r + x) * (np.log(alpha + T) - np.log(alpha + T + t)))
 
+    @abstractmethod
     def _log_p_alive(
         self, params: np.ndarray, x: np.ndarray, tx: np.ndarray, T: np.ndarray
     ) -> np.ndarray:
-        raise NotImplementedError  # pragma: no cover - abstract
+        """Log of P(alive) per row."""
 
+    @abstractmethod
     def _expected(
         self, params: np.ndarray, x: np.ndarray, tx: np.ndarray, T: np.ndarray, t: float
     ) -> np.ndarray:
-        raise NotImplementedError  # pragma: no cover - abstract
+        """Expected repeat occasions in the next `t`, per row."""
 
     def _log_likelihood(
         self, params: np.ndarray, data: dict[str, np.ndarray]
     ) -> np.ndarray:
         return self._ll(params, data["frequency"], data["recency"], data["T"])
 
+    @abstractmethod
     def _ll(
         self, params: np.ndarray, x: np.ndarray, tx: np.ndarray, T: np.ndarray
     ) -> np.ndarray:
-        raise NotImplementedError  # pragma: no cover - abstract
+        """Per-row log-likelihood."""
 
 
 def _validate(x: np.ndarray, tx: np.ndarray, T: np.ndarray) -> None:
