@@ -266,7 +266,24 @@ class _Distinct:
         return value
 
 
-class BetaGeoModel(_CountModel):
+class _BetaGeoFamily(_CountModel):
+    """BG/NBD and MBG/NBD share their likelihood up to `shift` (see `_bg_family`)."""
+
+    param_names = ("r", "alpha", "a", "b")
+    analytic_gradient = True
+    shift: ClassVar[int] = 0
+
+    def _ll(self, params, x, tx, T):
+        return _bg_family(params, x, tx, T, self.shift, self._distinct, gradient=False)[
+            0
+        ]
+
+    def _log_likelihood_and_gradient(self, params, data):
+        x, tx, T = data["frequency"], data["recency"], data["T"]
+        return _bg_family(params, x, tx, T, self.shift, self._distinct)
+
+
+class BetaGeoModel(_BetaGeoFamily):
     """BG/NBD: Poisson purchases while active; after each purchase the
     customer drops out with probability p. Parameters r, alpha (purchase
     rates ~ Gamma(r, alpha)) and a, b (p ~ Beta(a, b)).
@@ -276,16 +293,7 @@ class BetaGeoModel(_CountModel):
     """
 
     name = "BG/NBD"
-    param_names = ("r", "alpha", "a", "b")
-    analytic_gradient = True
-
-    def _ll(self, params, x, tx, T):
-        return _bg_family(params, x, tx, T, 0, self._distinct, gradient=False)[0]
-
-    def _log_likelihood_and_gradient(self, params, data):
-        return _bg_family(
-            params, data["frequency"], data["recency"], data["T"], 0, self._distinct
-        )
+    shift = 0
 
     def _log_p_alive(self, params, x, tx, T):
         r, alpha, a, b = params
@@ -311,21 +319,12 @@ class BetaGeoModel(_CountModel):
         )
 
 
-class ModifiedBetaGeoModel(_CountModel):
+class ModifiedBetaGeoModel(_BetaGeoFamily):
     """MBG/NBD: as BG/NBD, but a customer may also drop out right after the
     first purchase, so a one-time buyer from long ago is likely gone."""
 
     name = "MBG/NBD"
-    param_names = ("r", "alpha", "a", "b")
-    analytic_gradient = True
-
-    def _ll(self, params, x, tx, T):
-        return _bg_family(params, x, tx, T, 1, self._distinct, gradient=False)[0]
-
-    def _log_likelihood_and_gradient(self, params, data):
-        return _bg_family(
-            params, data["frequency"], data["recency"], data["T"], 1, self._distinct
-        )
+    shift = 1
 
     def _log_p_alive(self, params, x, tx, T):
         r, alpha, a, b = params
