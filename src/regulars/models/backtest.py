@@ -134,13 +134,15 @@ def backtest(
     aggregate_error: dict[str, float | None] = {}
     scores: dict[str, float | None] = {"recency": auc(-since, ordered)}
     for key, model in fitted.items():
-        expected = model.expected_orders(summary, t)
+        # One pass over the grouped summary for all three per-customer figures.
+        f = model.forecast(summary, [t])
+        expected = f["expected"][0]
         predicted[key] = float(expected.sum())
         mae[key] = float(np.abs(expected - actual).mean())
         total = float(actual.sum())
         aggregate_error[key] = (predicted[key] - total) / total if total else None
-        scores[f"{key}.p_order"] = auc(model.probability_of_order(summary, t), ordered)
-        scores[f"{key}.p_alive"] = auc(model.probability_alive(summary), ordered)
+        scores[f"{key}.p_order"] = auc(f["p_order"][0], ordered)
+        scores[f"{key}.p_alive"] = auc(f["p_alive"], ordered)
         cumulative = model.expected_orders_total(
             summary, [d / per_day for d in week_ends]
         )
