@@ -56,6 +56,8 @@ STAGED_COLUMNS = ORDER_TEXT + LINE_TEXT
 
 ORDER_MONEY = ["subtotal", "discount", "shipping", "tax", "total", "refunded"]
 LINE_MONEY = ["unit_price", "line_discount"]
+# Line values checked row by row, kept as text for messages.
+LINE_CHECKED = ["quantity", *LINE_MONEY]
 _NOT_COUNTED = ("cancelled", "voided")
 
 _DATE_HINT = "Use ISO 8601, e.g. 2025-10-07 or 2025-10-07 09:50:26 +0200."
@@ -150,18 +152,59 @@ def _row_problems(
     return out
 
 
-def _typed_orders(heads: ir.Table, lines: ir.Table) -> ir.Table:
-    """One row per order occurrence with parsed values, gross and a content hash."""
-    money = {n: heads[f"{n}__v"] for n in ORDER_MONEY}
+def _typed_heads(heads: ir.Table) -> ir.Table:
+    """Order-level rows: each checked value as text and parsed, the rest cleaned.
+
+    Everything that needs only the row itself is derived here, in the one pass
+    that is materialised; later steps only combine and compare.
+    """
     email = normalise_email(heads.email)
     phone = normalise_phone(heads.phone)
-    cancelled_at = heads.cancelled_at__v
-    status_text = heads.status.strip().lower()
-    status = ibis.cases(
-        (cancelled_at.notnull(), "cancelled"),
-        (status_text.isnull() | (status_text == ""), "paid"),
-        else_=status_text,
-    )
+    return heads.select(
+        ROW, "_occ", "order_id", "first_name", "last_name", "coupon_code", "channel",
+        "campaign", "placed_at", "cancelled_at", *ORDER_MONEY,
+        placed_at__v=parse_timestamp(heads.placed_at),
+        cancelled_at__v=parse_timestamp(heads.cancelled_at),
+        **{f"{c}__v": parse_money(heads[c]) for c in ORDER_MONEY},
+        customer_id=ibis.coalesce(heads.customer_ref.strip(), customer_id_from(email, phone)),
+        email=email,
+        phone=phone,
+        currency=heads.currency.strip().upper(),
+        status_text=heads.status.strip().lower(),
+        country=heads.country.strip().upper(),
+        accepts_marketing=parse_bool(heads.accepts_marketing),
+    )  # fmt: skip
+
+
+def _typed_line_rows(lines: ir.Table) -> ir.Table:
+    """Line rows: each checked value as text and parsed, and the product key."""
+    return lines.select(
+        ROW, "_occ", "order_id", "sku", "product_name", "category", *LINE_CHECKED,
+        product_id=ibis.coalesce(lines.product_id, lines.sku, lines.product_name),
+        quantity__v=parse_int(lines.quantity),
+        **{f"{c}__v": parse_money(lines[c]) for c in LINE_MONEY},
+    )  # fmt: skip
+
+
+def _typed_lines(lines: ir.Table) -> ir.Table:
+    """Canonical lines: numbered within their order, defaults filled in."""
+    zero = ibis.literal(0).cast(MONEY)
+    return lines.select(
+        ROW, "_occ", "sku", "product_name", "category", "product_id",
+        line_no=(ibis.row_number().over(group_by=lines._occ, order_by=lines[ROW]) + 1).cast("int32"),
+        quantity=ibis.coalesce(lines.quantity__v, 1),
+        unit_price=ibis.coalesce(lines.unit_price__v, zero),
+        line_discount=ibis.coalesce(lines.line_discount__v, zero),
+    )  # fmt: skip
+
+
+def _typed_orders(heads: ir.Table, lines: ir.Table) -> ir.Table:
+    """One row per order occurrence: canonical values and a content hash.
+
+    `heads` is the materialised result of `_typed_heads`, so the derivations
+    left here are cheap coalesces; Ibis inlines them into the hash, which
+    costs less than materialising them first.
+    """
     line_sig = (
         lines.line_no.cast("string") + "~" + lines.product_id.fill_null("") + "~"
         + lines.quantity.cast("string") + "~"
@@ -175,77 +218,56 @@ def _typed_orders(heads: ir.Table, lines: ir.Table) -> ir.Table:
         # would cost DuckDB four times as much.
         lines_sig=line_sig.collect().sort().join("|"),
     )
-    o = heads.select(
-        ROW, "_occ", "order_id", "first_name", "last_name", "coupon_code", "channel",
-        "campaign",
-        customer_ref=heads.customer_ref.strip(),
-        email=email,
-        phone=phone,
-        placed_at=heads.placed_at__v,
-        currency=heads.currency.strip().upper(),
-        status=status,
-        cancelled_at=cancelled_at,
-        country=heads.country.strip().upper(),
-        accepts_marketing=parse_bool(heads.accepts_marketing),
-        **money,
-    ).left_join(per_occ, "_occ").drop("_occ_right")  # fmt: skip
+    h = heads.left_join(per_occ, "_occ").drop("_occ_right")
     zero = ibis.literal(0).cast(MONEY)
-    discount = ibis.coalesce(o.discount, o.line_discount_sum, zero)
+    cancelled_at = h.cancelled_at__v
+    discount = ibis.coalesce(h.discount__v, h.line_discount_sum, zero)
+    shipping = ibis.coalesce(h.shipping__v, zero)
+    tax = ibis.coalesce(h.tax__v, zero)
     gross = ibis.coalesce(
-        o.line_gross, o.subtotal + discount, o.total - ibis.coalesce(o.shipping, zero)
-        - ibis.coalesce(o.tax, zero) + discount,
-    )  # fmt: skip
-    o = o.mutate(
-        gross=gross.cast(MONEY),
-        discount=discount,
-        shipping=ibis.coalesce(o.shipping, zero),
-        tax=ibis.coalesce(o.tax, zero),
-        refunded=ibis.coalesce(o.refunded, zero),
-        subtotal=ibis.coalesce(o.subtotal, gross - discount).cast(MONEY),
-    )
-    o = o.mutate(
-        total=ibis.coalesce(o.total, o.subtotal + o.shipping + o.tax).cast(MONEY)
-    )
-    return o.mutate(
-        customer_id=ibis.coalesce(o.customer_ref, customer_id_from(o.email, o.phone))
-    )
-
-
-def _with_content_hash(o: ir.Table) -> ir.Table:
-    """Add `content_hash`, a digest of every canonical value of the order.
-
-    Kept apart from `_typed_orders` and run on its materialised result: Ibis
-    inlines derived columns, and hashing them in the same projection would
-    recompute each derivation many times over.
-    """
+        h.line_gross, h.subtotal__v + discount, h.total__v - shipping - tax + discount
+    ).cast(MONEY)
+    subtotal = ibis.coalesce(h.subtotal__v, gross - discount).cast(MONEY)
+    values = {
+        "order_id": h.order_id,
+        "customer_id": h.customer_id,
+        "email": h.email,
+        "phone": h.phone,
+        "placed_at": h.placed_at__v,
+        "currency": h.currency,
+        "gross": gross,
+        "discount": discount,
+        "shipping": shipping,
+        "tax": tax,
+        "total": ibis.coalesce(h.total__v, subtotal + shipping + tax).cast(MONEY),
+        "refunded": ibis.coalesce(h.refunded__v, zero),
+        "subtotal": subtotal,
+        "status": ibis.cases(
+            (cancelled_at.notnull(), "cancelled"),
+            (h.status_text.isnull() | (h.status_text == ""), "paid"),
+            else_=h.status_text,
+        ),
+        "cancelled_at": cancelled_at,
+        "coupon_code": h.coupon_code,
+        "channel": h.channel,
+        "campaign": h.campaign,
+        "country": h.country,
+        "first_name": h.first_name,
+        "last_name": h.last_name,
+        "accepts_marketing": h.accepts_marketing,
+    }
+    # Timestamps enter the hash as epoch seconds: formatting a TIMESTAMPTZ as
+    # text goes through the time-zone library and costs more than the rest.
     fields = [
-        o.order_id, o.customer_id, o.email, o.phone, o.placed_at.epoch_seconds().cast("string"),
-        o.currency, o.gross.cast("string"), o.discount.cast("string"),
-        o.shipping.cast("string"), o.tax.cast("string"), o.total.cast("string"),
-        o.refunded.cast("string"), o.subtotal.cast("string"), o.status,
-        o.cancelled_at.epoch_seconds().cast("string"), o.coupon_code, o.channel, o.campaign,
-        o.country, o.first_name, o.last_name, o.accepts_marketing.cast("string"),
-        o.lines_sig,
+        v.epoch_seconds().cast("string") if k in ("placed_at", "cancelled_at")
+        else v.cast("string")
+        for k, v in values.items()
     ]  # fmt: skip
-    # Timestamps enter as epoch seconds: formatting a TIMESTAMPTZ as text goes
-    # through the time-zone library and costs more than everything else here.
     digest = ibis.literal("").concat(
-        *[f.fill_null("\u2205") + "\u241f" for f in fields]
+        *[f.fill_null("\u2205") + "\u241f" for f in [*fields, h.lines_sig]]
     )
     # MD5 detects changed content (not an adversary) at a fraction of SHA-256's cost.
-    return o.mutate(content_hash=digest.hexdigest("md5"))
-
-
-def _typed_lines(lines: ir.Table) -> ir.Table:
-    zero = ibis.literal(0).cast(MONEY)
-    return lines.select(
-        ROW, "_occ", "sku", "product_name", "category",
-        product_id=ibis.coalesce(lines.product_id, lines.sku, lines.product_name),
-        line_no=(ibis.row_number().over(group_by=lines._occ, order_by=lines[ROW]) + 1).cast("int32"),
-        quantity=ibis.coalesce(lines.quantity__v, 1),
-        unit_price=ibis.coalesce(lines.unit_price__v, zero),
-        line_discount=ibis.coalesce(lines.line_discount__v, zero),
-    )  # fmt: skip
+    return h.select(ROW, "_occ", **values, content_hash=digest.hexdigest("md5"))
 
 
 def build_orders(
@@ -285,19 +307,8 @@ def build_orders(
     rows_read = staged.num_rows
     # Split once into order-level rows and line rows, parsing every checked
     # value once; the checks below then only compare.
-    head_rows = s.filter(s._head)
-    heads_v = scratch.keep("heads", head_rows.select(
-        ROW, "_occ", *ORDER_TEXT,
-        placed_at__v=parse_timestamp(head_rows.placed_at),
-        cancelled_at__v=parse_timestamp(head_rows.cancelled_at),
-        **{f"{c}__v": parse_money(head_rows[c]) for c in ORDER_MONEY},
-    ))  # fmt: skip
-    line_rows = s.filter(s._line)
-    lines_v = scratch.keep("line_rows", line_rows.select(
-        ROW, "_occ", "order_id", *LINE_TEXT,
-        quantity__v=parse_int(line_rows.quantity),
-        **{f"{c}__v": parse_money(line_rows[c]) for c in LINE_MONEY},
-    ))  # fmt: skip
+    heads_v = scratch.keep("heads", _typed_heads(s.filter(s._head)))
+    lines_v = scratch.keep("line_rows", _typed_line_rows(s.filter(s._line)))
     parts = _row_problems(s, heads_v, lines_v, labels)
     problems = scratch.keep("problems", ibis.union(*parts))
     bad_occ = problems.filter(problems._occ.notnull()).select("_occ").distinct()
@@ -305,9 +316,8 @@ def build_orders(
     ok_lines = lines_v.filter(lines_v.order_id.notnull()).anti_join(bad_occ, "_occ")
     all_rows = s.select(ROW, "_occ")
 
-    lines = scratch.keep("lines", _typed_lines(ok_lines))
-    base = scratch.keep("orders_base", _typed_orders(ok_heads, lines))
-    orders = scratch.keep("orders", _with_content_hash(base))
+    lines = _typed_lines(ok_lines)
+    orders = scratch.keep("orders", _typed_orders(ok_heads, lines))
 
     # Order-level checks: conflicts within the file, currency, stored versions.
     variants = orders.group_by("order_id").aggregate(
@@ -362,7 +372,8 @@ def build_orders(
     first = good.mutate(
         _rank=ibis.row_number().over(group_by=good.order_id, order_by=good._occ)
     ).filter(lambda t: t._rank == 0)
-    new = scratch.keep("new", first.anti_join(known, "order_id").drop("_rank"))
+    first = scratch.keep("first", first.select("_occ", "order_id", "fx_rate"))
+    new = scratch.keep("new", first.anti_join(known, "order_id"))
 
     all_problems = ibis.union(problems, problems2)
     first_problem = all_problems.group_by("_occ").aggregate(
@@ -384,22 +395,24 @@ def build_orders(
     rows_rejected = len(set(rejects.column(ROW).to_pylist()))
     rows_new = scratch.count(all_rows.join(new.select("_occ"), "_occ"))
 
-    rate = new.fx_rate.cast(RATE)
-    money = {n: (new[n] * rate).round(2).cast(MONEY) for n in
+    # The outputs stay expressions: the write computes them once.
+    new_orders = orders.join(new, "_occ").drop("order_id_right")
+    rate = new_orders.fx_rate.cast(RATE)
+    money = {n: (new_orders[n] * rate).round(2).cast(MONEY) for n in
              ("gross", "discount", "shipping", "tax", "total", "refunded")}  # fmt: skip
-    counted = ~new.status.isin(_NOT_COUNTED)
-    net = ibis.greatest(new.subtotal * rate - new.refunded * rate, 0).round(2)
-    orders_out = scratch.keep("orders_out", new.select(
+    counted = ~new_orders.status.isin(_NOT_COUNTED)
+    net = ibis.greatest(new_orders.subtotal * rate - new_orders.refunded * rate, 0).round(2)
+    orders_out = new_orders.select(
         "order_id", "customer_id", "email", "phone", "placed_at", "currency",
         "status", "cancelled_at", "coupon_code", "channel", "campaign", "country",
         "content_hash",
         fx_rate=rate, net=ibis.ifelse(counted, net, 0).cast(MONEY),
         source=ibis.literal(source), **money,
-    ))  # fmt: skip
+    )  # fmt: skip
     catalogue = products.rename(cat="category", cat_sku="sku")
-    new_lines = lines.join(new.select("_occ", "fx_rate", "order_id"), "_occ")
+    new_lines = lines.join(new, "_occ")
     by_id = new_lines.left_join(catalogue, new_lines.product_id == catalogue.product_id)
-    lines_out = scratch.keep("lines_out", by_id.select(
+    lines_out = by_id.select(
         source=ibis.literal(source),
         order_id=by_id.order_id,
         line_no=by_id.line_no, product_id=by_id.product_id, sku=by_id.sku,
@@ -408,11 +421,13 @@ def build_orders(
         quantity=by_id.quantity,
         unit_price=(by_id.unit_price * by_id.fx_rate.cast(RATE)).round(2).cast(MONEY),
         discount=(by_id.line_discount * by_id.fx_rate.cast(RATE)).round(2).cast(MONEY),
-    ))  # fmt: skip
-    customers = scratch.keep("customers", _customers_of(first))
+    )  # fmt: skip
+    customers = scratch.keep(
+        "customers", _customers_of(orders.semi_join(first, "_occ"))
+    )
     return OrderBatch(
         orders=orders_out, lines=lines_out, customers=customers,
-        n_orders=scratch.count(orders_out), n_lines=scratch.count(lines_out),
+        n_orders=scratch.count(new), n_lines=scratch.count(new_lines),
         problems=rejects, rows_read=rows_read, rows_loaded=rows_read - rows_rejected,
         rows_new=rows_new, rows_rejected=rows_rejected,
         reporting_currency=reporting_currency, currency_was_set=currency_was_set,

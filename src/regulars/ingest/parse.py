@@ -58,7 +58,7 @@ def parse_money(text: ir.StringValue) -> ir.DecimalValue:
 
 def parse_int(text: ir.StringValue) -> ir.IntegerValue:
     """Parse a whole number (``3``); anything else is NULL."""
-    number = _shaped(text, _NUMBER, text.try_cast(dt.Decimal(38, 6)))
+    number = _shaped(text, _NUMBER, text.try_cast(dt.Decimal(18, 6)))
     return ibis.ifelse(number == number.floor(), number.cast("int64"), ibis.null())
 
 

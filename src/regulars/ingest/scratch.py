@@ -27,7 +27,7 @@ class Scratch:
     def keep(self, name: str, expr: ir.Table | object) -> ir.Table:
         """Materialise `expr` (an Ibis table or Arrow table) as temporary `name`."""
         full = self._prefix + name
-        table = self.con.create_table(full, expr, temp=True, overwrite=True)
+        table = self.con.create_table(full, expr, temp=True)
         self._names.append(full)
         return table
 
