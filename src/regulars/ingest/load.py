@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 from regulars.backends import Append, Change, DeleteKeys
 from regulars.backends.duckdb import staging_connection
 from regulars.ingest.orders import build_orders
-from regulars.ingest.read import ROW, file_sha256, read_text_table
+from regulars.ingest.read import ROW, read_and_hash
 from regulars.ingest.report import ImportReport, RejectedRow
 from regulars.ingest.scratch import Scratch
 from regulars.ingest.shopify import (
@@ -146,8 +146,8 @@ def _names(table: str) -> list[str]:
 
 def _hash_rows(con: DuckDBBackend, table: pa.Table, fields: list[str]) -> pa.Table:
     t = ibis.memtable(table)
-    parts = [t[f].cast("string").fill_null("\u2205") + "\u241f" for f in fields]
-    digest = ibis.literal("").concat(*parts).hexdigest("sha256")
+    parts = [t[f].cast("string").fill_null("\u2205") for f in fields]
+    digest = ibis.literal("\u241f").join([*parts, ibis.literal("")]).hexdigest("sha256")
     return con.to_pyarrow(t.mutate(content_hash=digest))
 
 
@@ -261,8 +261,7 @@ def import_shopify_orders(
     """
     started = _dt.datetime.now(_dt.UTC)
     progress("read")
-    raw = read_text_table(path, encoding=encoding, columns=ORDER_READ_COLUMNS)
-    sha = file_sha256(path)
+    raw, sha = read_and_hash(path, encoding=encoding, columns=ORDER_READ_COLUMNS)
     staged, labels = stage_shopify_orders(raw, file=path)
     return _import_orders(
         wh, staged, labels, path=path, sha=sha, kind="shopify-orders", source=source,
@@ -363,8 +362,7 @@ def import_shopify_customers(
     """
     started = _dt.datetime.now(_dt.UTC)
     progress("read")
-    raw = read_text_table(path, encoding=encoding)
-    sha = file_sha256(path)
+    raw, sha = read_and_hash(path, encoding=encoding)
     staged = stage_shopify_customers(raw, file=path)
     return _import_customers(
         wh, staged, path=path, sha=sha, kind="shopify-customers", source=source,

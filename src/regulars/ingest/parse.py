@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 
 import ibis
 import ibis.expr.datatypes as dt
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from regulars.schema import MONEY, TIMESTAMP
 
@@ -18,6 +20,8 @@ if TYPE_CHECKING:
     import ibis.expr.types as ir
 
 __all__ = [
+    "bool_from_word",
+    "clean_contact_columns",
     "customer_id_from",
     "normalise_email",
     "normalise_phone",
@@ -62,12 +66,20 @@ def parse_int(text: ir.StringValue) -> ir.IntegerValue:
     return ibis.ifelse(number == number.floor(), number.cast("int64"), ibis.null())
 
 
+_TRUE_WORDS = ["yes", "true", "1", "y", "subscribed"]
+_FALSE_WORDS = ["no", "false", "0", "n", "unsubscribed", "not_subscribed"]
+
+
 def parse_bool(text: ir.StringValue) -> ir.BooleanValue:
     """Parse yes/no, true/false, 1/0, y/n (any case); anything else is NULL."""
-    word = text.strip().lower()
+    return bool_from_word(text.strip().lower())
+
+
+def bool_from_word(word: ir.StringValue) -> ir.BooleanValue:
+    """`parse_bool` of text already trimmed and lower-cased."""
     return ibis.cases(
-        (word.isin(["yes", "true", "1", "y", "subscribed"]), True),
-        (word.isin(["no", "false", "0", "n", "unsubscribed", "not_subscribed"]), False),
+        (word.isin(_TRUE_WORDS), True),
+        (word.isin(_FALSE_WORDS), False),
         else_=ibis.null("boolean"),
     )
 
@@ -78,10 +90,14 @@ def normalise_email(text: ir.StringValue) -> ir.StringValue:
     return ibis.ifelse(cleaned == "", ibis.null("string"), cleaned)
 
 
+_NOT_PHONE = r"[^0-9+]"
+_MIN_PHONE = 7
+
+
 def normalise_phone(text: ir.StringValue) -> ir.StringValue:
     """Keep the digits and a leading ``+``; fewer than 7 digits is no phone."""
-    digits = text.re_replace(r"[^0-9+]", "")
-    return ibis.ifelse(digits.length() >= 7, digits, ibis.null("string"))
+    digits = text.re_replace(_NOT_PHONE, "")
+    return ibis.ifelse(digits.length() >= _MIN_PHONE, digits, ibis.null("string"))
 
 
 def customer_id_from(email: ir.StringValue, phone: ir.StringValue) -> ir.StringValue:
@@ -96,3 +112,34 @@ def customer_id_from(email: ir.StringValue, phone: ir.StringValue) -> ir.StringV
         else_=ibis.null("string"),
     )
     return "c_" + key.hexdigest("sha256").substr(0, 16)
+
+
+def clean_contact_columns(table: pa.Table, *, lower: list[str], upper: list[str],
+                          trim: list[str]) -> pa.Table:  # fmt: skip
+    """Normalise text columns of an Arrow table before it reaches DuckDB.
+
+    ``email`` as `normalise_email` and ``phone`` as `normalise_phone` do;
+    columns in `lower` and `upper` are trimmed and case-folded, those in
+    `trim` only trimmed; empty text becomes NULL. The same rules as the Ibis
+    functions above, for the orders importer's hot path: Arrow's trim is
+    several times cheaper than DuckDB's TRIM with a character set, and
+    values cleaned once are not recomputed wherever Ibis inlines them.
+    """
+    empty = pa.scalar(None, pa.string())
+
+    def blank_null(values: pa.ChunkedArray) -> pa.ChunkedArray:
+        return pc.if_else(pc.equal(values, ""), empty, values)
+
+    columns = dict(zip(table.column_names, table.columns, strict=True))
+    for name in [*lower, *upper, *trim, "email"]:
+        values = pc.utf8_trim_whitespace(columns[name])
+        if name in lower or name == "email":
+            values = pc.utf8_lower(values)
+        elif name in upper:
+            values = pc.utf8_upper(values)
+        columns[name] = blank_null(values)
+    digits = pc.replace_substring_regex(columns["phone"], _NOT_PHONE, "")
+    columns["phone"] = pc.if_else(
+        pc.greater_equal(pc.utf8_length(digits), _MIN_PHONE), digits, empty
+    )
+    return pa.table(columns)

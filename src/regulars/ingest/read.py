@@ -22,6 +22,7 @@ from regulars.errors import FileFormatError
 __all__ = [
     "ROW",
     "file_sha256",
+    "read_and_hash",
     "read_text_table",
     "rename_columns",
     "require_columns",
@@ -171,6 +172,21 @@ def read_text_table(
         table = _read_csv(path, encoding, columns)
     rows = pa.array(range(2, table.num_rows + 2), type=pa.int64())
     return table.append_column(ROW, rows).replace_schema_metadata(table.schema.metadata)
+
+
+def read_and_hash(
+    path: str, *, encoding: str = "utf-8", columns: Collection[str] | None = None
+) -> tuple[pa.Table, str]:
+    """`read_text_table` and `file_sha256` of `path`, the digest taken meanwhile.
+
+    Hashing releases the GIL, so it costs nothing beside the read.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        digest = pool.submit(file_sha256, path)
+        table = read_text_table(path, encoding=encoding, columns=columns)
+        return table, digest.result()
 
 
 def rename_columns(table: pa.Table, renames: Mapping[str, str]) -> pa.Table:

@@ -41,7 +41,7 @@ from regulars.ingest.load import (
     commit_import,
 )
 from regulars.ingest.orders import STAGED_COLUMNS
-from regulars.ingest.read import ROW, file_sha256, read_text_table
+from regulars.ingest.read import ROW, read_and_hash
 from regulars.ingest.report import ImportReport
 
 if TYPE_CHECKING:
@@ -171,8 +171,8 @@ def _read(
     """Read `path` as text and resolve its columns for `kind`: the common first step."""
     started = _dt.datetime.now(_dt.UTC)
     progress("read")
-    raw = read_text_table(path, encoding=encoding)
-    return raw, file_sha256(path), _resolve(raw, mapping, kind, path), started
+    raw, sha = read_and_hash(path, encoding=encoding)
+    return raw, sha, _resolve(raw, mapping, kind, path), started
 
 
 def import_orders(
