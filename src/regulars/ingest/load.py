@@ -19,10 +19,8 @@ from typing import TYPE_CHECKING
 
 import ibis
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from regulars.backends import Append, Change, DeleteKeys
-from regulars.backends.duckdb import staging_connection
 from regulars.ingest.orders import build_orders
 from regulars.ingest.read import ROW, read_and_hash
 from regulars.ingest.report import ImportReport, RejectedRow
@@ -35,7 +33,7 @@ from regulars.ingest.shopify import (
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
-    from ibis.backends.duckdb import Backend as DuckDBBackend
+    from ibis.backends import BaseBackend
 
     from regulars.backends import Warehouse
 
@@ -144,87 +142,91 @@ def _names(table: str) -> list[str]:
     return list(TABLES[table].names)
 
 
-def _hash_rows(con: DuckDBBackend, table: pa.Table, fields: list[str]) -> pa.Table:
-    t = ibis.memtable(table)
+def _row_hash(t: ir.Table, fields: list[str]) -> ir.StringValue:
     parts = [t[f].cast("string").fill_null("\u2205") for f in fields]
-    digest = ibis.literal("\u241f").join([*parts, ibis.literal("")]).hexdigest("sha256")
-    return con.to_pyarrow(t.mutate(content_hash=digest))
+    return ibis.literal("\u241f").join([*parts, ibis.literal("")]).hexdigest("sha256")
+
+
+def _in_warehouse(wh: Warehouse, con: BaseBackend, expr: ir.Table) -> ir.Table:
+    """Staging expression `expr` as a table the warehouse can join with."""
+    if con is wh.con:
+        return expr
+    return ibis.memtable(con.to_pyarrow(expr))
 
 
 def merge_customers(
-    wh: Warehouse, con: DuckDBBackend, incoming: pa.Table, *, source: str, combine: bool
+    wh: Warehouse,
+    scratch: Scratch,
+    incoming: pa.Table | ir.Table,
+    *,
+    source: str,
+    combine: bool,
 ) -> tuple[list[Change], int]:
     """Changes that bring customers of `source` up to date with `incoming`.
 
     With `combine`, a stored row and an incoming one are combined (first seen
     = earliest, contact details from the newest); otherwise the incoming row
     replaces the stored one. Rows whose content does not change are left alone.
+    `incoming` is an Arrow table or a table on the staging connection.
 
     Returns
     -------
     changes, n_changed
     """
-    if incoming.num_rows == 0:
-        return [], 0
-    stored_t = wh.table("customers")
-    ids = pa.table({"customer_id": pc.unique(incoming.column("customer_id"))})
-    stored = wh.to_arrow(
-        stored_t.filter(stored_t.source == source).semi_join(ibis.memtable(ids), "customer_id")
-    )  # fmt: skip
+    con = scratch.con
     cols = ["customer_id", *_CUSTOMER_FIELDS, "created_at", "updated_at"]
-    inc = ibis.memtable(incoming).select(cols)
-    if combine and stored.num_rows:
-        both = ibis.union(ibis.memtable(stored).select(cols), inc)
+    if isinstance(incoming, pa.Table):
+        incoming = ibis.memtable(incoming)
+    inc = incoming.select(cols)
+    stored_t = wh.table("customers")
+    ids = _in_warehouse(wh, con, inc.select("customer_id").distinct())
+    stored = wh.bring(
+        con,
+        stored_t.filter(stored_t.source == source)
+        .select(*cols, "content_hash")
+        .semi_join(ids, "customer_id"),
+    )
+    if combine:
+        both = ibis.union(stored.select(cols), inc)
         newest = {f: both[f].argmax(both.updated_at) for f in _CUSTOMER_FIELDS}
         merged = both.group_by("customer_id").aggregate(
             created_at=both.created_at.min(), updated_at=both.updated_at.max(), **newest
         )
     else:
         merged = inc
-    merged_arrow = _hash_rows(con, con.to_pyarrow(merged), cols)
-    old = pa.table({
-        "customer_id": stored.column("customer_id"),
-        "old_hash": stored.column("content_hash"),
-    })  # fmt: skip
-    m = ibis.memtable(merged_arrow)
-    o = ibis.memtable(old)
-    changed = m.left_join(o, "customer_id").filter(
+    merged = merged.mutate(content_hash=_row_hash(merged, cols))
+    old = stored.select("customer_id", old_hash=stored.content_hash)
+    changed = merged.left_join(old, "customer_id").filter(
         lambda t: t.old_hash.isnull() | (t.old_hash != t.content_hash)
     ).drop("customer_id_right", "old_hash")  # fmt: skip
-    out = con.to_pyarrow(changed.mutate(source=ibis.literal(source)))
-    if out.num_rows == 0:
+    out = scratch.keep("customers_out", changed.mutate(source=ibis.literal(source)))
+    n = scratch.count(out)
+    if n == 0:
         return [], 0
-    keys = pa.table({
-        "customer_id": out.column("customer_id"), "source": out.column("source"),
-    })  # fmt: skip
-    identities = _new_identities(wh, out)
+    keys = con.to_pyarrow(out.select("customer_id", "source"))
     changes: list[Change] = [DeleteKeys("customers", keys), Append("customers", out)]
-    if identities.num_rows:
+    identities = _new_identities(wh, scratch, out)
+    if scratch.count(identities):
         changes.append(Append("identities", identities))
-    return changes, out.num_rows
+    return changes, n
 
 
-def _new_identities(wh: Warehouse, customers: pa.Table) -> pa.Table:
+def _new_identities(wh: Warehouse, scratch: Scratch, customers: ir.Table) -> ir.Table:
     """Email and phone links of `customers` not yet in the identities table."""
-    pairs = []
-    for kind in ("email", "phone"):
-        col = customers.column(kind)
-        mask = pc.is_valid(col)
-        pairs.append(pa.table({
-            "source": pa.array([kind] * int(pc.sum(mask).as_py() or 0), pa.string()),
-            "source_key": pc.filter(col, mask).cast(pa.string()),
-            "customer_id": pc.filter(customers.column("customer_id"), mask),
-        }))  # fmt: skip
-    found = pa.concat_tables(pairs)
+    key = ["source", "source_key", "customer_id"]
+    found = ibis.union(*[
+        customers.filter(customers[kind].notnull()).select(
+            source=ibis.literal(kind), source_key=customers[kind].cast("string"),
+            customer_id=customers.customer_id,
+        )
+        for kind in ("email", "phone")
+    ])  # fmt: skip
+    found = scratch.keep("identities_found", found.distinct())
     ids = wh.table("identities")
-    have = wh.to_arrow(
-        ids.semi_join(ibis.memtable(found), ["source", "source_key", "customer_id"])
+    have = wh.bring(
+        scratch.con, ids.semi_join(_in_warehouse(wh, scratch.con, found), key)
     )
-    con = staging_connection()
-    fresh = ibis.memtable(found).anti_join(
-        ibis.memtable(have), ["source", "source_key", "customer_id"]
-    ).distinct()  # fmt: skip
-    return con.to_pyarrow(fresh)
+    return scratch.keep("identities_new", found.anti_join(have, key))
 
 
 def import_shopify_orders(
@@ -311,8 +313,8 @@ def _import_orders(
         customers_source = f"{source}-orders"
         cust_changes, n_customers = merge_customers(
             wh,
-            con,
-            con.to_pyarrow(batch.customers),
+            scratch,
+            batch.customers,
             source=customers_source,
             combine=True,
         )
@@ -382,6 +384,28 @@ def _import_customers(
     progress: Progress,
     labels: Mapping[str, str],
 ) -> ImportReport:
+
+    progress("validate")
+    with Scratch(wh.staging()) as scratch:
+        return _merge_customer_rows(
+            wh, scratch, staged, path=path, sha=sha, kind=kind, source=source,
+            started=started, progress=progress, labels=labels,
+        )  # fmt: skip
+
+
+def _merge_customer_rows(
+    wh: Warehouse,
+    scratch: Scratch,
+    staged: pa.Table,
+    *,
+    path: str,
+    sha: str,
+    kind: str,
+    source: str,
+    started: _dt.datetime,
+    progress: Progress,
+    labels: Mapping[str, str],
+) -> ImportReport:
     from regulars.ingest.parse import (
         customer_id_from,
         normalise_email,
@@ -390,8 +414,7 @@ def _import_customers(
         parse_timestamp,
     )
 
-    progress("validate")
-    con = staging_connection()
+    con = scratch.con
     t = ibis.memtable(staged)
     email = normalise_email(t.email)
     phone = normalise_phone(t.phone)
@@ -404,7 +427,7 @@ def _import_customers(
         accepts_marketing=parse_bool(t.accepts_marketing),
         created_at=parse_timestamp(t.created_at), created_text=t.created_at,
     )  # fmt: skip
-    typed = con.create_table("_customers", typed, overwrite=True)
+    typed = scratch.keep("customers", typed)
     no_key = typed.filter(typed.customer_id.isnull()).select(
         ROW, column=ibis.literal(labels.get("email", "email")), value=ibis.null("string"),
         reason=ibis.literal("has no email, phone or customer id to identify the customer."),
@@ -422,9 +445,11 @@ def _import_customers(
             group_by=good.customer_id, order_by=ibis.desc(good[ROW])
         )
     )
-    incoming = con.to_pyarrow(
-        last.filter(last._r == 0).drop("_r", "created_text", ROW).mutate(updated_at=last.created_at)
-    )  # fmt: skip
+    incoming = (
+        last.filter(last._r == 0)
+        .drop("_r", "created_text", ROW)
+        .mutate(updated_at=last.created_at)
+    )
     report = ImportReport(kind=kind, file=os.path.basename(path), source=source)
     report.rows_read = staged.num_rows
     report.rows_rejected = len(set(problems.column(ROW).to_pylist()))
@@ -432,7 +457,7 @@ def _import_customers(
     report.rejects = _rejected_rows(report.file, problems)
     progress("compare")
     changes, n_changed = merge_customers(
-        wh, con, incoming, source=source, combine=False
+        wh, scratch, incoming, source=source, combine=False
     )
     report.rows_new = n_changed
     report.records_new = {"customers": n_changed}
