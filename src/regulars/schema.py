@@ -15,7 +15,7 @@ from ibis.expr.schema import Schema
 __all__ = ["MONEY", "SCHEMA_VERSION", "TABLES", "TIMESTAMP", "table_schema"]
 
 #: Bumped whenever a table or column changes; see `backends.base.Warehouse.migrate`.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 MONEY = dt.Decimal(18, 2)
 RATE = dt.Decimal(18, 6)
@@ -185,6 +185,33 @@ TABLES: dict[str, Schema] = {
             "created_at": TIMESTAMP,
             "details": "string",  # JSON: settings, parameters, fit statistics, results
         }
+    ),
+    # Saved segments (`regulars segments save`): a condition in the segment language.
+    "segments": ibis.schema(
+        {
+            "name": "string",
+            "description": "string",
+            "condition": "string",
+            "created_at": TIMESTAMP,
+            "updated_at": TIMESTAMP,
+        }
+    ),
+    # One row per `regulars segments refresh` of a segment.
+    "segment_runs": ibis.schema(
+        {
+            "run_id": "int64",
+            "segment": "string",
+            "condition": "string",  # as evaluated
+            "as_of": "date",
+            "run_at": TIMESTAMP,
+            "members": "int64",
+            "entered": "int64",  # members not in the segment's previous run
+            "left": "int64",  # previous run's members no longer in it
+        }
+    ),
+    # Members of each segment run.
+    "segment_members": ibis.schema(
+        {"run_id": "int64", "segment": "string", "customer_id": "string"}
     ),
 }
 

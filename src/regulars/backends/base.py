@@ -190,6 +190,7 @@ class Warehouse(ABC):
                 hint="Upgrade Regulars (pip install -U regulars).",
             )
         elif int(found) < SCHEMA_VERSION:
-            # Version 2 only added tables (scores, model_runs), which opening a
-            # store creates when missing; the stamp is all that is left to do.
+            # Versions 2 (scores, model_runs) and 3 (segments, segment_runs,
+            # segment_members) only added tables, which opening a store
+            # creates when missing; the stamp is all that is left to do.
             self.apply(self.set_meta({"schema_version": str(SCHEMA_VERSION)}))

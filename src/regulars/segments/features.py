@@ -1,0 +1,245 @@
+"""One row per customer: the fields a segment can filter on.
+
+Everything is computed as of a day (`as_of`, inclusive) from the canonical
+tables, with the counting rules of ``docs/metrics.md``: cancelled and voided
+orders count nowhere, and orders of one customer on one day are one purchase
+occasion. Fields from predictions (`p_alive`, `clv`, `risk_tier`, ...) come
+from the newest `regulars predict` run on or before `as_of`, and are NULL for
+every customer when there is none. ``docs/segments.md`` defines each field.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+import ibis
+
+from regulars.metrics.base import counted_orders, day_number
+from regulars.models.rfm import rfm_scores
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+
+__all__ = ["FIELDS", "Field", "customer_features", "product_purchases"]
+
+Kind = Literal["number", "text", "boolean"]
+
+
+@dataclass(frozen=True)
+class Field:
+    """A field of the segment language: its name, kind and meaning."""
+
+    name: str
+    kind: Kind
+    description: str
+
+
+def _f(name: str, kind: Kind, description: str) -> tuple[str, Field]:
+    return name, Field(name, kind, description)
+
+
+#: Every field of `customer_features`, in the order the docs list them.
+FIELDS: dict[str, Field] = dict([
+    _f("customer_id", "text", "the customer's id"),
+    _f("email", "text", "email address, trimmed and lower-cased"),
+    _f("phone", "text", "phone: digits and a leading +"),
+    _f("first_name", "text", "first name"),
+    _f("last_name", "text", "last name"),
+    _f("country", "text", "two-letter country code (customer record, else newest order)"),
+    _f("accepts_marketing", "boolean", "the customer agreed to marketing email (newest record)"),
+    _f("orders", "number", "counted orders up to as_of"),
+    _f("occasions", "number", "purchase occasions (days with a counted order)"),
+    _f("net_revenue", "number", "net revenue of the counted orders"),
+    _f("aov", "number", "net revenue / orders (empty without orders)"),
+    _f("refunded_orders", "number", "counted orders with a refund"),
+    _f("days_since_first_order", "number", "days from the first order to as_of"),
+    _f("days_since_last_order", "number", "days from the last order to as_of"),
+    _f("typical_interval", "number",
+       "mean days between purchase occasions: (last - first) / (occasions - 1); "
+       "empty with one occasion"),
+    _f("first_order_month", "text", "month of the first order, e.g. \"2025-11\""),
+    _f("first_channel", "text", "channel of the first order"),
+    _f("first_coupon", "text", "coupon code of the first order"),
+    _f("rfm_recency", "number", "RFM recency score, 1-5 (docs/rfm.md)"),
+    _f("rfm_frequency", "number", "RFM frequency score, 1-5"),
+    _f("rfm_monetary", "number", "RFM monetary score, 1-5"),
+    _f("rfm_segment", "text", "RFM segment, e.g. \"champions\""),
+    _f("ratings", "number", "feedback ratings given up to as_of"),
+    _f("avg_rating", "number", "mean feedback rating, 1-5"),
+    _f("p_alive", "number", "P(still a customer), newest prediction"),
+    _f("p_order", "number", "P(at least one order within the prediction horizon)"),
+    _f("expected_orders", "number", "expected orders within the prediction horizon"),
+    _f("clv", "number", "predicted customer lifetime value (discounted net revenue)"),
+    _f("clv_percentile", "number",
+       "share of scored customers with a lower CLV, 0-100 (top 10%: >= 90)"),
+    _f("risk_tier", "text", "active, cooling, at_risk or lost (newest prediction)"),
+    _f("days_to_next_order", "number",
+       "days from as_of to the predicted next order; negative when overdue"),
+    _f("replenishment_due", "boolean",
+       "a product the customer bought is due again: days since its last purchase "
+       "between 1x and 2x the product's median replenishment interval"),
+])  # fmt: skip
+
+#: Products need this many repurchase gaps before their interval is trusted.
+MIN_REPLENISHMENT_GAPS = 20
+
+
+def _as_of_day(as_of: _dt.date) -> ir.IntegerValue:
+    return ibis.literal(day_number(as_of), "int64")
+
+
+def product_purchases(
+    orders: ir.Table, lines: ir.Table, *, as_of: _dt.date
+) -> ir.Table:
+    """Lines of counted orders up to `as_of`: `customer_id`, `day`, product keys.
+
+    Columns `product_id`, `sku`, `product_name`, `category` and `day` (UTC day
+    number of the order).
+    """
+    counted = counted_orders(orders, as_of=as_of)
+    counted = counted.filter(counted.customer_id.notnull())
+    joined = counted.join(lines, ["source", "order_id"])
+    return joined.select(
+        "customer_id", "day", "product_id", "sku", "product_name", "category"
+    )
+
+
+def _order_facts(orders: ir.Table, *, as_of: _dt.date) -> ir.Table:
+    counted = counted_orders(orders, as_of=as_of)
+    o = counted.filter(counted.customer_id.notnull())
+    first_month = o.placed_at.strftime("%Y-%m")
+    g = o.group_by("customer_id").aggregate(
+        orders=o.count(),
+        occasions=o.day.nunique(),
+        net_revenue=o.net.sum().cast("float64"),
+        refunded_orders=(o.refunded > 0).cast("int64").sum(),
+        first_day=o.day.min(),
+        last_day=o.day.max(),
+        first_order_month=first_month.argmin(o.placed_at),
+        first_channel=o.channel.argmin(o.placed_at),
+        first_coupon=o.coupon_code.argmin(o.placed_at),
+        order_country=o.country.argmax(o.placed_at),
+    )
+    today = _as_of_day(as_of)
+    return g.mutate(
+        aov=g.net_revenue / g.orders.cast("float64"),
+        days_since_first_order=(today - g.first_day).cast("int64"),
+        days_since_last_order=(today - g.last_day).cast("int64"),
+        typical_interval=ibis.ifelse(
+            g.occasions > 1,
+            (g.last_day - g.first_day).cast("float64")
+            / (g.occasions - 1).cast("float64"),
+            ibis.null("float64"),
+        ),
+    ).drop("first_day", "last_day")
+
+
+def _contacts(customers: ir.Table, *, as_of: _dt.date) -> ir.Table:
+    end = ibis.literal(as_of + _dt.timedelta(days=1)).cast("timestamp('UTC')")
+    c = customers.filter(customers.created_at.isnull() | (customers.created_at < end))
+    newest = {
+        name: c[name].argmax(ibis.coalesce(c.updated_at, c.created_at))
+        for name in ("email", "phone", "first_name", "last_name", "country",
+                     "accepts_marketing")
+    }  # fmt: skip
+    return c.group_by("customer_id").aggregate(**newest)
+
+
+def _latest_scores(scores: ir.Table, *, as_of: _dt.date) -> ir.Table:
+    s = scores.filter(scores.as_of <= as_of)
+    newest = s.as_of.max().over(ibis.window())
+    s = s.mutate(_newest=newest).filter(lambda t: t.as_of == t._newest)
+    # Ranked among the customers with a CLV only: engines sort NULLs differently.
+    rank = ibis.percent_rank().over(group_by=s.clv.isnull(), order_by=s.clv)
+    return s.select(
+        "customer_id", "p_alive", "p_order", "expected_orders", "clv", "risk_tier",
+        clv_percentile=ibis.ifelse(s.clv.isnull(), ibis.null("float64"), rank * 100),
+        days_to_next_order=s.next_order_at.delta(ibis.literal(as_of), unit="day").cast(
+            "int64"
+        ),
+    )  # fmt: skip
+
+
+def _ratings(feedback: ir.Table, *, as_of: _dt.date) -> ir.Table:
+    end = ibis.literal(as_of + _dt.timedelta(days=1)).cast("timestamp('UTC')")
+    f = feedback.filter(
+        feedback.customer_id.notnull() & feedback.rating.notnull()
+        & (feedback.submitted_at < end)
+    )  # fmt: skip
+    return f.group_by("customer_id").aggregate(
+        ratings=f.count(), avg_rating=f.rating.mean()
+    )
+
+
+def _replenishment_due(
+    orders: ir.Table, lines: ir.Table, *, as_of: _dt.date
+) -> ir.Table:
+    p = product_purchases(orders, lines, as_of=as_of)
+    p = p.select(
+        "customer_id", "day", product=ibis.coalesce(p.product_name, p.product_id)
+    )
+    p = p.filter(p.product.notnull()).distinct()
+    w = ibis.window(group_by=[p.product, p.customer_id], order_by=p.day)
+    gaps = p.mutate(gap=(p.day - p.day.lag().over(w)).cast("float64"))
+    gaps = gaps.filter(gaps.gap.notnull())
+    interval = gaps.group_by("product").aggregate(
+        median_gap=gaps.gap.median(), n_gaps=gaps.count()
+    )
+    interval = interval.filter(interval.n_gaps >= MIN_REPLENISHMENT_GAPS)
+    last = p.group_by(["customer_id", "product"]).aggregate(last_day=p.day.max())
+    t = last.join(interval, "product")
+    since = (_as_of_day(as_of) - t.last_day).cast("float64")
+    due = (since >= t.median_gap) & (since <= 2 * t.median_gap)
+    t = t.filter(due)
+    return t.select("customer_id").distinct().mutate(replenishment_due=True)
+
+
+def customer_features(
+    orders: ir.Table,
+    lines: ir.Table,
+    customers: ir.Table,
+    scores: ir.Table,
+    feedback: ir.Table,
+    *,
+    as_of: _dt.date,
+) -> ir.Table:
+    """One row per known customer with every field of `FIELDS`, as of `as_of`.
+
+    Known customers are those with a customer record created up to `as_of`
+    or a counted order up to `as_of`. Guests without email or phone have no
+    customer id and are not here.
+    """
+    facts = _order_facts(orders, as_of=as_of)
+    contacts = _contacts(customers, as_of=as_of)
+    ids = ibis.union(
+        facts.select("customer_id"), contacts.select("customer_id"), distinct=True
+    )
+    ids = ids.filter(ids.customer_id.notnull())
+    rfm = rfm_scores(orders, as_of=as_of).select(
+        "customer_id", "rfm_recency", "rfm_frequency", "rfm_monetary", "rfm_segment"
+    )
+    parts = [
+        facts, contacts, rfm, _ratings(feedback, as_of=as_of),
+        _latest_scores(scores, as_of=as_of),
+        _replenishment_due(orders, lines, as_of=as_of),
+    ]  # fmt: skip
+    t = ids
+    for part in parts:
+        t = t.left_join(part, "customer_id").drop("customer_id_right")
+    zero_counts = {
+        name: ibis.coalesce(t[name], 0).cast("int64")
+        for name in ("orders", "occasions", "refunded_orders", "ratings")
+    }
+    t = t.mutate(
+        **zero_counts,
+        net_revenue=ibis.coalesce(t.net_revenue, 0.0),
+        country=ibis.coalesce(t.country, t.order_country),
+        replenishment_due=ibis.coalesce(t.replenishment_due, False),
+        rfm_recency=t.rfm_recency.cast("int64"),
+        rfm_frequency=t.rfm_frequency.cast("int64"),
+        rfm_monetary=t.rfm_monetary.cast("int64"),
+        avg_rating=t.avg_rating.cast("float64"),
+    )
+    return t.select(*FIELDS)
