@@ -156,6 +156,7 @@ def save_segment(
         condition,
         as_of=now.date(),
         lookup=_lookup(wh, {name: condition}),
+        name=name,
     )
     saved = _saved(wh)
     created = now
@@ -206,6 +207,7 @@ def _compile(
     *,
     as_of: _dt.date,
     lookup: Callable[[str], str | None],
+    name: str | None = None,
 ) -> tuple[ir.Table, ir.BooleanValue]:
     """Features of every customer joined with what the condition's functions
     need, and the condition as a predicate on that table."""
@@ -232,7 +234,7 @@ def _compile(
                 texts[arg] = text
             visit(arg, (*chain, arg))
 
-    visit(None, ())
+    visit(None, (name,) if name else ())
     calls = sorted({
         (name, arg) for tree in trees.values() for name, arg in referenced(tree)
         if name != "in_segment"

@@ -1,0 +1,144 @@
+"""Segment fields and conditions on the hand-worked store of conftest.py, both engines."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from tests.segments.conftest import AS_OF, D_NAME
+
+from regulars.errors import InputError
+from regulars.segments.catalog import (
+    members_of,
+    refresh_segment,
+    save_segment,
+)
+
+
+def ids(wh, condition, as_of=AS_OF):
+    table = wh.to_arrow(members_of(wh, condition, as_of=as_of).select("customer_id"))
+    return set(table.column("customer_id").to_pylist())
+
+
+def test_features_by_hand(store):
+    rows = store.to_arrow(members_of(store, "true", as_of=AS_OF)).to_pylist()
+    by_id = {r["customer_id"]: r for r in rows}
+    assert set(by_id) == {"A", "B", "C", "D"}  # E only after as_of; guests have no id
+    a, b, c, d = (by_id[k] for k in "ABCD")
+    assert (a["orders"], a["occasions"], a["net_revenue"]) == (3, 3, pytest.approx(80))
+    assert a["aov"] == pytest.approx(80 / 3)
+    assert (a["days_since_first_order"], a["days_since_last_order"]) == (171, 51)
+    assert a["typical_interval"] == pytest.approx(60)
+    assert (a["first_order_month"], a["first_channel"], a["first_coupon"]) == (
+        "2025-01", "google", "WELCOME")  # fmt: skip
+    assert (a["ratings"], a["avg_rating"]) == (2, pytest.approx(3))
+    assert (a["p_alive"], a["clv"], a["risk_tier"]) == (0.9, 100.0, "active")
+    assert a["clv_percentile"] == pytest.approx(100)
+    assert a["days_to_next_order"] == 10
+    assert (b["orders"], b["typical_interval"], b["ratings"]) == (1, None, 0)
+    assert b["clv_percentile"] == pytest.approx(50)
+    # Two orders on one day: one occasion; the cancelled order counts nowhere.
+    assert (c["orders"], c["occasions"], c["typical_interval"]) == (2, 1, None)
+    assert c["days_since_last_order"] == 149
+    assert (d["orders"], d["net_revenue"], d["days_since_last_order"]) == (0, 0, None)
+    assert d["p_alive"] is None  # scored only in an older run
+    assert (d["country"], d["accepts_marketing"], d["first_name"]) == (
+        "DE",
+        True,
+        D_NAME,
+    )
+
+
+CASES = [
+    ("orders >= 2", {"A", "C"}),
+    ("orders = 0", {"D"}),
+    ("ORDERS >= 2 AND Country = 'DE'", {"A"}),
+    ('country in ("DE", "AT")', {"A", "B", "D"}),
+    ('country not in ("DE")', {"B", "C"}),
+    ("typical_interval is null", {"B", "C", "D"}),
+    ("typical_interval is not null", {"A"}),
+    ("days_since_last_order < typical_interval", {"A"}),
+    ("days_since_last_order > 1.5 * typical_interval", set()),
+    ('bought("Coffee Beans 1kg")', {"A", "C"}),
+    ('bought("coffee beans 1KG")', {"A", "C"}),
+    ('bought("COF-1KG")', {"A", "C"}),
+    ('bought("Tea") and not bought("Coffee Beans 1kg")', {"B"}),
+    ('times_bought("Coffee Beans 1kg") = 2', {"A"}),
+    ('times_bought("Coffee Beans 1kg") = 0', {"B", "D"}),
+    ('days_since_bought("Coffee Beans 1kg") > 120', {"C"}),
+    ('bought_category("coffee")', {"A", "C"}),
+    ('in_segment("vip")', {"A"}),
+    ('not in_segment("vip") and orders >= 1', {"B", "C"}),
+    ('in_segment("at_risk") or in_segment("lost")', {"B", "C"}),
+    ('in_segment("one_time_buyers")', {"B"}),
+    ("p_alive > 0.5 or accepts_marketing = false", {"A", "B"}),
+    ("not accepts_marketing", {"B"}),
+    ("avg_rating = 3", {"A"}),
+    ("ratings = 0", {"B", "C", "D"}),
+    ('first_order_month = "2025-01" and first_coupon = "WELCOME"', {"A"}),
+    ("net_revenue / orders > 25", {"A"}),
+    ("net_revenue / (orders - 3) > 0", set()),  # divides by zero for A: empty, no error
+    ("days_to_next_order = 10", {"A"}),
+    ("-orders < -2", {"A"}),
+    ('orders >= 1 and (country = "AT" or country = "FR")', {"B", "C"}),
+    ('orders >= 1 and country = "AT" or country = "FR"', {"B", "C"}),
+    ("rfm_segment is not null and orders = 0", set()),
+    # Text is data: quotes, semicolons and SQL keywords inside strings match nothing.
+    ("email = \"a@example.com' OR '1'='1\"", set()),
+    ('email = "x\\"; DROP TABLE orders; --"', set()),
+    ("first_name = 'Robert\\'); DROP TABLE customers;--'", {"D"}),
+    ('bought("Tea\'); DELETE FROM order_lines; --")', set()),
+]
+
+
+@pytest.mark.parametrize(("condition", "expected"), CASES, ids=[c for c, _ in CASES])
+def test_conditions(store, condition, expected):
+    assert ids(store, condition) == expected
+
+
+def test_injection_leaves_tables_intact(store):
+    before = store.count("orders"), store.count("customers"), store.count("order_lines")
+    for condition, _ in CASES[-4:]:
+        ids(store, condition)
+    assert (store.count("orders"), store.count("customers"),
+            store.count("order_lines")) == before  # fmt: skip
+
+
+def test_as_of_moves_every_field(store):
+    march = dt.date(2025, 3, 31)  # A has two coffee orders, B and E nothing yet
+    assert ids(store, "orders >= 2", march) == {"A", "C"}
+    assert ids(store, "orders = 0", march) == set()  # D's record is from April
+    assert ids(store, 'in_segment("vip")', march) == set()  # no scores yet
+
+
+def test_saved_segments_refer_to_each_other_and_refuse_loops(store):
+    save_segment(
+        store, "coffee", 'bought_category("coffee")', description="Coffee buyers"
+    )
+    save_segment(store, "coffee-de", 'in_segment("coffee") and country = "DE"')
+    assert ids(store, 'in_segment("coffee-de")') == {"A"}
+    with pytest.raises(InputError, match="loop: coffee -> coffee-de -> coffee"):
+        save_segment(store, "coffee", 'in_segment("coffee-de")')
+    with pytest.raises(InputError, match="built-in"):
+        save_segment(store, "vip", "orders > 1")
+    with pytest.raises(InputError, match="no segment named 'nope'"):
+        save_segment(store, "other", 'in_segment("nope")')
+    # The refused saves changed nothing.
+    assert ids(store, 'in_segment("coffee")') == {"A", "C"}
+
+
+def test_refresh_tracks_who_entered_and_left(store):
+    save_segment(store, "recent", "days_since_last_order <= 60")
+    first = refresh_segment(store, "recent", as_of=dt.date(2025, 3, 31))
+    assert (first.members, first.entered, first.left) == (
+        2,
+        2,
+        0,
+    )  # A (03-11), C (02-01)
+    second = refresh_segment(store, "recent", as_of=AS_OF)
+    # On 06-30: A (05-10) stays, C (02-01) left, B (06-01) entered.
+    assert (second.members, second.entered, second.left) == (2, 1, 1)
+    assert second.previous_as_of == dt.date(2025, 3, 31)
+    members = store.table("segment_members")
+    latest = store.to_arrow(members.filter(members.run_id == second.run_id))
+    assert set(latest.column("customer_id").to_pylist()) == {"A", "B"}
