@@ -147,3 +147,21 @@ def test_auc_counts_ties_as_half():
     assert auc(np.array([1, 1, 1, 1.0]), np.array([False, True, False, True])) == 0.5
     assert auc(np.array([3, 1.0]), np.array([False, True])) == 0.0
     assert auc(np.array([1.0]), np.array([True])) is None
+
+
+def test_at_risk_segment_holds_mostly_customers_the_generator_lets_die(demo):
+    from regulars.segments.catalog import members_of
+
+    wh, _, truth = demo
+    predict(wh, as_of=END)
+    dead = set(truth.customer_id[~truth.alive_at_end])
+    shares = {}
+    for name in ("at_risk", "lost", "repeat_customers"):
+        members = wh.to_arrow(members_of(wh, f'in_segment("{name}")', as_of=END))
+        ids = members.column("customer_id").to_pylist()
+        shares[name] = (len(ids), sum(i in dead for i in ids) / len(ids))
+    print(f"demo segments (members, share the generator lets die): {shares}")
+    n_at_risk, dead_at_risk = shares["at_risk"]
+    assert n_at_risk > 100 and dead_at_risk > 0.5
+    # Lost customers are dead more often still, and more than customers at large.
+    assert shares["lost"][1] > dead_at_risk > shares["repeat_customers"][1]

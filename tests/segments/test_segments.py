@@ -69,7 +69,8 @@ CASES = [
     ('bought_category("coffee")', {"A", "C"}),
     ('in_segment("vip")', {"A"}),
     ('not in_segment("vip") and orders >= 1', {"B", "C"}),
-    ('in_segment("at_risk") or in_segment("lost")', {"B", "C"}),
+    ('in_segment("at_risk") or in_segment("lost")', {"C"}),  # B: one order
+    ('risk_tier = "at_risk"', {"B"}),
     ('in_segment("one_time_buyers")', {"B"}),
     ("p_alive > 0.5 or accepts_marketing = false", {"A", "B"}),
     ("not accepts_marketing", {"B"}),

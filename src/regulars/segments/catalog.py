@@ -67,8 +67,12 @@ def _builtin() -> dict[str, Segment]:
         ("one_time_buyers", "Customers with exactly one counted order.", "orders = 1"),
         ("repeat_customers", "Customers with two or more counted orders.", "orders >= 2"),
         ("vip", "The top 10% of scored customers by predicted CLV.", "clv_percentile >= 90"),
-        ("at_risk", "Risk tier at_risk: P(alive) from 0.25 to below 0.5.",
-         'risk_tier = "at_risk"'),
+        (
+            "at_risk",
+            "Repeat customers slipping away: two or more orders and P(alive) "
+            "from 0.25 to below 0.5 (risk tier at_risk).",
+            'risk_tier = "at_risk" and orders >= 2',
+        ),
         ("lost", "Risk tier lost: P(alive) below 0.25.", 'risk_tier = "lost"'),
         ("replenishment_due", ("A product they buy again and again is due: since its "
          "last purchase, 1x to 2x the product's median replenishment interval."),

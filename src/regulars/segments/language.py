@@ -144,7 +144,7 @@ class SegmentError(InputError):
         self.text = text
         self.line = line
         self.column_number = column
-        lines = text.splitlines() or [""]
+        lines = text.split("\n")
         shown = lines[min(line, len(lines)) - 1]
         pointer = " " * (column - 1) + "^"
         where = (
@@ -188,7 +188,7 @@ def parse(text: str) -> Tree:
 def _syntax_error(text: str, exc: UnexpectedInput) -> SegmentError:
     line, column = exc.line, exc.column
     if isinstance(exc, UnexpectedEOF) or line in (None, -1):
-        lines = text.splitlines() or [""]
+        lines = text.split("\n")
         line, column = len(lines), len(lines[-1]) + 1
         return SegmentError("the condition ends too early.", text=text, line=line,
                             column=column, hint=_expected(exc))  # fmt: skip
@@ -201,7 +201,7 @@ def _syntax_error(text: str, exc: UnexpectedInput) -> SegmentError:
                             column=column, hint=_expected(exc))  # fmt: skip
     token = getattr(exc, "token", None)
     if token is not None and token.type == "$END":
-        lines = text.splitlines() or [""]
+        lines = text.split("\n")
         return SegmentError("the condition ends too early.", text=text,
                             line=len(lines), column=len(lines[-1]) + 1,
                             hint=_expected(exc))  # fmt: skip
@@ -296,6 +296,9 @@ class Compiler:
     def _number(self, node: Tree) -> _Value:
         text = str(node.children[0])
         number = float(text) if any(c in text for c in ".eE") else int(text)
+        if abs(number) > 1e15 or number != number:
+            raise self.error(node, f"{text} is too large a number here.",
+                             hint="Numbers up to 10^15 can be compared.")  # fmt: skip
         return _Value(ibis.literal(number), "number", literal=True)
 
     def _negative_number(self, node: Tree) -> _Value:
