@@ -12,7 +12,19 @@ TEXT_FIELDS = [n for n, f in FIELDS.items() if f.kind == "text"]
 BOOL_FIELDS = [n for n, f in FIELDS.items() if f.kind == "boolean"]
 
 # Text that tries to escape its quotes or smuggle SQL in.
-_NASTY = ["'", '"', ";", "--", "/*", "DROP TABLE orders", "' OR '1'='1", "\\", "\u00e9", "%", "_"]
+_NASTY = [
+    "'",
+    '"',
+    ";",
+    "--",
+    "/*",
+    "DROP TABLE orders",
+    "' OR '1'='1",
+    "\\",
+    "\u00e9",
+    "%",
+    "_",
+]
 
 
 def _quoted(text: str) -> str:

@@ -6,13 +6,13 @@ import csv
 import json
 
 import pytest
+from tests.segments.conftest import AS_OF, fill
 from typer.testing import CliRunner
 
 from regulars.cli.main import app
 from regulars.errors import InputError
 from regulars.segments.catalog import members_of
 from regulars.segments.export import write_members
-from tests.segments.conftest import AS_OF, fill
 
 
 def _rows(path):
@@ -28,18 +28,36 @@ def store(duck):
 
 def test_marketing_layouts_leave_out_customers_without_consent(store, tmp_path):
     members = store.to_arrow(members_of(store, "orders >= 0", as_of=AS_OF))
-    result = write_members(members, str(tmp_path / "k.csv"), layout="klaviyo", segment="all")
+    result = write_members(
+        members, str(tmp_path / "k.csv"), layout="klaviyo", segment="all"
+    )
     rows = _rows(tmp_path / "k.csv")
-    assert [r["Email"] for r in rows] == ["a@example.com", "c@example.com", "d@example.com"]
+    assert [r["Email"] for r in rows] == [
+        "a@example.com",
+        "c@example.com",
+        "d@example.com",
+    ]
     assert (result.written, result.without_consent, result.without_email) == (3, 1, 0)
-    assert list(rows[0])[:5] == ["Email", "Phone Number", "First Name", "Last Name", "Country"]
+    assert list(rows[0])[:5] == [
+        "Email",
+        "Phone Number",
+        "First Name",
+        "Last Name",
+        "Country",
+    ]
     assert rows[0]["Regulars Segment"] == "all" and rows[0]["Orders"] == "3"
     assert rows[2]["First Name"] == "Robert'); DROP TABLE customers;--"
 
     result = write_members(members, str(tmp_path / "m.csv"), layout="mailchimp",
                            segment="all", include_without_consent=True)  # fmt: skip
     rows = _rows(tmp_path / "m.csv")
-    assert list(rows[0]) == ["Email Address", "First Name", "Last Name", "Phone Number", "Tags"]
+    assert list(rows[0]) == [
+        "Email Address",
+        "First Name",
+        "Last Name",
+        "Phone Number",
+        "Tags",
+    ]
     assert len(rows) == 4 and result.without_consent == 0
     assert {r["Tags"] for r in rows} == {"all"}
 
@@ -87,7 +105,10 @@ def test_cli_count_export_save_refresh(tmp_path):
                                  "--out", str(out), "--json"])  # fmt: skip
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["written"] == 2
-    assert [r["Email Address"] for r in _rows(out)] == ["a@example.com", "c@example.com"]
+    assert [r["Email Address"] for r in _rows(out)] == [
+        "a@example.com",
+        "c@example.com",
+    ]
 
     result = runner.invoke(app, [*base, "refresh", "--json"])
     assert result.exit_code == 0, result.output
@@ -98,7 +119,11 @@ def test_cli_count_export_save_refresh(tmp_path):
 
     result = runner.invoke(app, [*base, "list", "--json"])
     names = [s["name"] for s in json.loads(result.stdout)]
-    assert names[0] == "one_time_buyers" and names[-1] == "coffee" and "rfm_champions" in names
+    assert (
+        names[0] == "one_time_buyers"
+        and names[-1] == "coffee"
+        and "rfm_champions" in names
+    )
 
     result = runner.invoke(app, [*base, "show", "coffee", "--json"])
     shown = json.loads(result.stdout)

@@ -18,7 +18,7 @@ ERRORS = [
     ('orders >= "2"', 8, "cannot compare a number with text"),
     ("country = DE", 11, 'put it in quotes: "DE"'),
     ("orders", 1, "must be a condition, not a number"),
-    ("bought(2)", 1, 'bought() takes a product in quotes'),
+    ("bought(2)", 1, "bought() takes a product in quotes"),
     ('bougth("Tea")', 1, "did you mean 'bought'?"),
     ("bought", 1, "is a function"),
     ('country < "DE"', 9, "< compares numbers"),
@@ -35,7 +35,9 @@ ERRORS = [
 ]
 
 
-@pytest.mark.parametrize(("text", "column", "words"), ERRORS, ids=[e[0] or "empty" for e in ERRORS])
+@pytest.mark.parametrize(
+    ("text", "column", "words"), ERRORS, ids=[e[0] or "empty" for e in ERRORS]
+)
 def test_errors_name_the_column_and_the_fix(text, column, words):
     with pytest.raises(SegmentError) as info:
         _compile(text)
@@ -60,7 +62,9 @@ def test_every_builtin_segment_compiles():
 def _tables() -> Tables:
     t = {name: ibis.table(TABLES[name], name=name) for name in
          ("orders", "order_lines", "customers", "scores", "feedback")}  # fmt: skip
-    return Tables(t["orders"], t["order_lines"], t["customers"], t["scores"], t["feedback"])
+    return Tables(
+        t["orders"], t["order_lines"], t["customers"], t["scores"], t["feedback"]
+    )
 
 
 def _compile(text: str):
@@ -71,4 +75,4 @@ def _compile(text: str):
 def test_parse_keeps_strings_as_data():
     tree = parse("email = 'a\"b' and first_name = \"x'; drop table t; --\"")
     strings = [str(t.children[0]) for t in tree.iter_subtrees() if t.data == "string"]
-    assert strings == ["'a\"b'", "\"x'; drop table t; --\""]
+    assert strings == ["'a\"b'", '"x\'; drop table t; --"']

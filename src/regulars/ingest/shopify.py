@@ -100,9 +100,7 @@ def _note_attribute(notes: pa.ChunkedArray, key: str) -> pa.Array:
     )
     # A key given twice: the first line wins.
     owner, first = np.unique(owner, return_index=True)
-    return _scatter(
-        pc.take(values, pa.array(first)), pa.array(owner), len(notes)
-    )
+    return _scatter(pc.take(values, pa.array(first)), pa.array(owner), len(notes))
 
 
 def _split_name(names: pa.ChunkedArray) -> tuple[pa.Array, pa.Array]:

@@ -69,8 +69,10 @@ def _builtin() -> dict[str, Segment]:
         ("vip", "The top 10% of scored customers by predicted CLV.", "clv_percentile >= 90"),
         (
             "at_risk",
-            "Repeat customers slipping away: two or more orders and P(alive) "
-            "from 0.25 to below 0.5 (risk tier at_risk).",
+            (
+                "Repeat customers slipping away: two or more orders and P(alive) "
+                "from 0.25 to below 0.5 (risk tier at_risk)."
+            ),
             'risk_tier = "at_risk" and orders >= 2',
         ),
         ("lost", "Risk tier lost: P(alive) below 0.25.", 'risk_tier = "lost"'),
@@ -220,8 +222,8 @@ def _compile(
 
     # Resolve in_segment() references, depth first, refusing cycles.
     def visit(key: str | None, chain: tuple[str, ...]) -> None:
-        for name, arg in referenced(trees[key]):
-            if name != "in_segment":
+        for function, arg in referenced(trees[key]):
+            if function != "in_segment":
                 continue
             if arg in chain:
                 loop = " -> ".join([*chain, arg])
@@ -250,8 +252,8 @@ def _compile(
     columns: dict[tuple[str, str], str] = {}
     if calls:
         bought = product_purchases(tables.orders, tables.lines, as_of=as_of)
-        for i, (name, arg) in enumerate(calls):
-            if name == "bought_category":
+        for i, (function, arg) in enumerate(calls):
+            if function == "bought_category":
                 hit = bought.filter(
                     bought.category.lower() == ibis.literal(arg, "string").lower()
                 )
@@ -261,7 +263,7 @@ def _compile(
                 **{f"_f{i}_days": hit.day.nunique(), f"_f{i}_last": hit.day.max()}
             )
             table = table.left_join(agg, "customer_id").drop("customer_id_right")
-            columns[(name, arg)] = f"_f{i}"
+            columns[(function, arg)] = f"_f{i}"
     today = ibis.literal(day_number(as_of), "int64")
     compiled: dict[str, ir.BooleanValue] = {}
 
