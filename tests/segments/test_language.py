@@ -76,3 +76,16 @@ def test_parse_keeps_strings_as_data():
     tree = parse("email = 'a\"b' and first_name = \"x'; drop table t; --\"")
     strings = [str(t.children[0]) for t in tree.iter_subtrees() if t.data == "string"]
     assert strings == ["'a\"b'", '"x\'; drop table t; --"']
+
+
+def test_docs_define_every_field_function_and_builtin():
+    from pathlib import Path
+
+    from regulars.segments.features import FIELDS
+    from regulars.segments.language import FUNCTIONS
+
+    text = (Path(__file__).parents[2] / "docs" / "segments.md").read_text(encoding="utf-8")
+    for name in [*FIELDS, *(f"{f}(" for f in FUNCTIONS)]:
+        assert f"`{name}" in text, name
+    for name in BUILTIN:
+        assert f"`{name}`" in text or name.startswith("rfm_"), name
