@@ -84,7 +84,9 @@ def test_docs_define_every_field_function_and_builtin():
     from regulars.segments.features import FIELDS
     from regulars.segments.language import FUNCTIONS
 
-    text = (Path(__file__).parents[2] / "docs" / "segments.md").read_text(encoding="utf-8")
+    text = (Path(__file__).parents[2] / "docs" / "segments.md").read_text(
+        encoding="utf-8"
+    )
     for name in [*FIELDS, *(f"{f}(" for f in FUNCTIONS)]:
         assert f"`{name}" in text, name
     for name in BUILTIN:

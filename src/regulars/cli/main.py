@@ -14,6 +14,7 @@ from regulars.cli import imports, segments
 from regulars.cli.backtest import backtest as backtest_command
 from regulars.cli.cohorts import cohorts as cohorts_command
 from regulars.cli.common import Run, err, out, run_of
+from regulars.cli.customer import customer as customer_command
 from regulars.cli.insights import insights as insights_command
 from regulars.cli.metrics import metrics as metrics_command
 from regulars.cli.predict import predict as predict_command
@@ -60,6 +61,7 @@ app.command("insights")(insights_command)
 app.command("report")(report_command)
 app.command("predict")(predict_command)
 app.command("backtest")(backtest_command)
+app.command("customer")(customer_command)
 
 
 @app.callback()

@@ -1,0 +1,77 @@
+"""`regulars customer EMAIL|ID`: one customer's profile."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from regulars.cli.common import out, run_of
+
+__all__ = ["customer"]
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.2f}"
+
+
+def customer(
+    ctx: typer.Context,
+    key: Annotated[str, typer.Argument(help="The customer's email (any case) or customer id.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the whole profile as JSON.")] = False,
+    export: Annotated[Path | None, typer.Option(
+        "--export", help="Write every record held on the customer to this JSON file.")] = None,
+) -> None:  # fmt: skip
+    """One customer: records, identities, orders, feedback, scores and segments."""
+    from rich.table import Table
+
+    from regulars.profile import customer_profile
+
+    run = run_of(ctx)
+    as_of = run.as_of or _dt.datetime.now(_dt.UTC).date()
+    profile = customer_profile(run.warehouse(), key, as_of=as_of)
+    if export is not None:
+        export.write_text(
+            json.dumps(profile, indent=2, ensure_ascii=False), encoding="utf-8"
+        )
+        out.print(f"Wrote everything held on {profile['customer_id']} to {export}.")
+        return
+    if as_json:
+        out.print_json(json.dumps(profile))
+        return
+    f = profile["fields"] or {}
+    name = " ".join(x for x in (f.get("first_name"), f.get("last_name")) if x)
+    out.print(f"[bold]{profile['customer_id']}[/bold] {name} <{f.get('email') or '-'}> "
+              f"{f.get('country') or ''}")  # fmt: skip
+    consent = {True: "yes", False: "no"}.get(f.get("accepts_marketing"), "unknown")
+    out.print(f"marketing consent: {consent}; records from: "
+              f"{', '.join(r['source'] for r in profile['records']) or 'orders only'}")  # fmt: skip
+    out.print(f"orders {f.get('orders', 0)}, net revenue {f.get('net_revenue', 0):,.2f}, "
+              f"last order {f.get('days_since_last_order')} days before {as_of}")  # fmt: skip
+    s = profile["scores"]
+    if s:
+        out.print(
+            f"P(alive) {_num(s['p_alive'])}, expected orders {_num(s['expected_orders'])} in "
+            f"{s['horizon_days'] or '-'} days, next order ~{s['next_order_at'] or '-'}, "
+            f"CLV {_num(s['clv'])}; risk: {s['risk_tier'] or '-'}"
+            + (f" ({s['risk_reason']})" if s["risk_reason"] else "")
+        )
+    else:
+        out.print("No predictions yet (regulars predict).")
+    out.print(f"segments: {', '.join(profile['segments']) or 'none'}")
+    table = Table(title="Orders")
+    for column in ("order", "placed at", "status", "net", "products"):
+        table.add_column(column)
+    for o in profile["orders"]:
+        products = ", ".join(
+            f"{ln['quantity']} x {ln['product_name']}" for ln in o["lines"]
+        )
+        table.add_row(o["order_id"], o["placed_at"][:16], o["status"],
+                      f"{o['net']:,.2f}" if o["net"] is not None else "-", products)  # fmt: skip
+    out.print(table)
+    if profile["feedback"]:
+        out.print("feedback: " + "; ".join(
+            f"{r['submitted_at'][:10]} rating {r['rating']}" for r in profile["feedback"]))  # fmt: skip

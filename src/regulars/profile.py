@@ -1,0 +1,144 @@
+"""One customer's profile: every record the store holds about them, and where they stand.
+
+`customer_profile` finds a customer by email or id and gathers their
+customer records, identities, orders with lines, feedback, events, newest
+scores, segment fields on `as_of` and the segments they are in. The CLI
+(`regulars customer`) renders it; ``--json`` and ``--export`` print it whole.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import decimal
+from typing import TYPE_CHECKING, Any
+
+import ibis
+
+from regulars.errors import InputError
+
+if TYPE_CHECKING:
+    from regulars.backends import Warehouse
+
+__all__ = ["customer_profile", "find_customer_ids"]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if isinstance(value, _dt.datetime | _dt.date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def find_customer_ids(wh: Warehouse, key: str) -> list[str]:
+    """Customer ids matching `key`: an email (any case or spacing) or a customer id."""
+    key = key.strip()
+    customers, orders, ids = (
+        wh.table("customers"),
+        wh.table("orders"),
+        wh.table("identities"),
+    )
+    if "@" in key:
+        email = ibis.literal(key.lower(), "string")
+        found = ibis.union(
+            customers.filter(customers.email == email).select("customer_id"),
+            orders.filter(orders.email == email).select("customer_id"),
+            ids.filter((ids.source == "email") & (ids.source_key == email)).select(
+                "customer_id"
+            ),
+            distinct=True,
+        )
+    else:
+        value = ibis.literal(key, "string")
+        found = ibis.union(
+            customers.filter(customers.customer_id == value).select("customer_id"),
+            orders.filter(orders.customer_id == value).select("customer_id"),
+            distinct=True,
+        )
+    rows = wh.to_arrow(found.filter(found.customer_id.notnull())).to_pylist()
+    return sorted(r["customer_id"] for r in rows)
+
+
+def _rows(
+    wh: Warehouse, table: str, customer_id: str, order_by: str | None = None
+) -> list[dict[str, Any]]:
+    t = wh.table(table)
+    expr = t.filter(t.customer_id == ibis.literal(customer_id, "string"))
+    if order_by:
+        expr = expr.order_by(order_by)
+    return [_plain(r) for r in wh.to_arrow(expr).to_pylist()]
+
+
+def customer_profile(wh: Warehouse, key: str, *, as_of: _dt.date) -> dict[str, Any]:
+    """Everything the store holds on the customer found by `key`, as JSON-ready data.
+
+    Raises
+    ------
+    InputError
+        If no customer matches `key`.
+    """
+    from regulars.segments.catalog import list_segments, members_of
+
+    found = find_customer_ids(wh, key)
+    if not found:
+        raise InputError(
+            f"no customer with email or id '{key}'.",
+            hint="Give an email (any case) or a customer id such as c_1a2b3c4d5e6f7a8b.",
+        )
+    customer_id = found[0]
+    orders = _rows(wh, "orders", customer_id, order_by="placed_at")
+    lines_t = wh.table("order_lines")
+    keys = ibis.memtable(
+        {
+            "source": [o["source"] for o in orders],
+            "order_id": [o["order_id"] for o in orders],
+        },
+        schema={"source": "string", "order_id": "string"},
+    )
+    lines = [_plain(r) for r in wh.to_arrow(
+        lines_t.semi_join(keys, ["source", "order_id"]).order_by(["order_id", "line_no"])
+    ).to_pylist()]  # fmt: skip
+    for o in orders:
+        o["lines"] = [
+            {k: v for k, v in ln.items() if k not in ("source", "order_id")}
+            for ln in lines
+            if ln["source"] == o["source"] and ln["order_id"] == o["order_id"]
+        ]
+    scores = wh.table("scores")
+    latest = wh.to_arrow(
+        scores.filter((scores.customer_id == customer_id) & (scores.as_of <= as_of))
+        .order_by(ibis.desc("as_of")).limit(1)
+    ).to_pylist()  # fmt: skip
+    features = wh.to_arrow(
+        members_of(wh, "true", as_of=as_of).filter(
+            lambda t: t.customer_id == ibis.literal(customer_id, "string")
+        )
+    ).to_pylist()
+    segments = []
+    for segment in list_segments(wh):
+        if segment.name.startswith("rfm_"):
+            continue  # the RFM segment is a field, below
+        member = members_of(wh, segment.condition, as_of=as_of)
+        hit = member.filter(member.customer_id == ibis.literal(customer_id, "string"))
+        if int(wh.scalar(hit.count())):
+            segments.append(segment.name)
+    rfm = features[0]["rfm_segment"] if features else None
+    if rfm:
+        segments.append(f"rfm_{rfm}")
+    return {
+        "customer_id": customer_id,
+        "also_matching_ids": found[1:],
+        "as_of": as_of.isoformat(),
+        "records": _rows(wh, "customers", customer_id, order_by="source"),
+        "identities": _rows(wh, "identities", customer_id, order_by="source"),
+        "fields": _plain(features[0]) if features else None,
+        "scores": _plain(latest[0]) if latest else None,
+        "segments": segments,
+        "orders": orders,
+        "feedback": _rows(wh, "feedback", customer_id, order_by="submitted_at"),
+        "events": _rows(wh, "events", customer_id, order_by="occurred_at"),
+    }

@@ -1,0 +1,63 @@
+"""`regulars customer`: one customer's whole record, found by email or id."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from tests.segments.conftest import AS_OF, fill
+from typer.testing import CliRunner
+
+from regulars.cli.main import app
+from regulars.errors import InputError
+from regulars.profile import customer_profile
+
+
+@pytest.fixture
+def store(duck):
+    fill(duck)
+    return duck
+
+
+def test_profile_by_email_in_any_case(store):
+    p = customer_profile(store, "  A@Example.COM ", as_of=AS_OF)
+    assert p["customer_id"] == "A"
+    assert [o["order_id"] for o in p["orders"]] == ["a1", "a2", "a3"]
+    assert p["orders"][0]["lines"][0]["product_name"] == "Coffee Beans 1kg"
+    assert p["fields"]["orders"] == 3 and p["fields"]["typical_interval"] == 60
+    assert p["scores"]["as_of"] == "2025-06-30" and p["scores"]["p_alive"] == 0.9
+    assert p["segments"] == [
+        "repeat_customers",
+        "vip",
+        f"rfm_{p['fields']['rfm_segment']}",
+    ]
+    assert [f["rating"] for f in p["feedback"]] == [4, 2]
+    json.dumps(p)  # JSON-ready as it is
+
+
+def test_profile_by_id_and_unknown(store):
+    assert customer_profile(store, "C", as_of=AS_OF)["segments"][:1] == [
+        "repeat_customers"
+    ]
+    with pytest.raises(InputError, match="no customer with email or id 'nobody@x.org'"):
+        customer_profile(store, "nobody@x.org", as_of=AS_OF)
+
+
+def test_cli_shows_and_exports(tmp_path):
+    from regulars.backends import connect
+
+    path = str(tmp_path / "store.duckdb")
+    wh = connect(path)
+    fill(wh)
+    wh.close()
+    runner = CliRunner()
+    base = ["--store", path, "--as-of", AS_OF.isoformat(), "customer"]
+    result = runner.invoke(app, [*base, "b@example.com"])
+    assert result.exit_code == 0, result.output
+    assert "marketing consent: no" in result.output and "at_risk" in result.output
+    target = tmp_path / "b.json"
+    result = runner.invoke(app, [*base, "b@example.com", "--export", str(target)])
+    assert result.exit_code == 0
+    data = json.loads(target.read_text(encoding="utf-8"))
+    assert data["records"][0]["email"] == "b@example.com"
+    assert [o["order_id"] for o in data["orders"]] == ["b1"]
