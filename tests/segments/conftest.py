@@ -136,3 +136,15 @@ def fill(wh) -> None:
 def store(warehouse):
     fill(warehouse)
     return warehouse
+
+
+@pytest.fixture
+def store_file(tmp_path):
+    """The store above in a closed DuckDB file, for the CLI to open."""
+    from regulars.backends import connect
+
+    path = str(tmp_path / "store.duckdb")
+    wh = connect(path)
+    fill(wh)
+    wh.close()
+    return path

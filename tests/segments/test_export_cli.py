@@ -76,13 +76,8 @@ def test_unknown_layout(store, tmp_path):
                       str(tmp_path / "x.csv"), layout="hubspot")  # fmt: skip
 
 
-def test_cli_count_export_save_refresh(tmp_path):
-    from regulars.backends import connect
-
-    path = str(tmp_path / "store.duckdb")
-    wh = connect(path)
-    fill(wh)
-    wh.close()
+def test_cli_count_export_save_refresh(store_file, tmp_path):
+    path = store_file
     runner = CliRunner()
     base = ["--store", path, "--as-of", AS_OF.isoformat(), "segments"]
 

@@ -43,13 +43,8 @@ def test_profile_by_id_and_unknown(store):
         customer_profile(store, "nobody@x.org", as_of=AS_OF)
 
 
-def test_cli_shows_and_exports(tmp_path):
-    from regulars.backends import connect
-
-    path = str(tmp_path / "store.duckdb")
-    wh = connect(path)
-    fill(wh)
-    wh.close()
+def test_cli_shows_and_exports(store_file, tmp_path):
+    path = store_file
     runner = CliRunner()
     base = ["--store", path, "--as-of", AS_OF.isoformat(), "customer"]
     result = runner.invoke(app, [*base, "b@example.com"])

@@ -384,28 +384,6 @@ def _import_customers(
     progress: Progress,
     labels: Mapping[str, str],
 ) -> ImportReport:
-
-    progress("validate")
-    with Scratch(wh.staging()) as scratch:
-        return _merge_customer_rows(
-            wh, scratch, staged, path=path, sha=sha, kind=kind, source=source,
-            started=started, progress=progress, labels=labels,
-        )  # fmt: skip
-
-
-def _merge_customer_rows(
-    wh: Warehouse,
-    scratch: Scratch,
-    staged: pa.Table,
-    *,
-    path: str,
-    sha: str,
-    kind: str,
-    source: str,
-    started: _dt.datetime,
-    progress: Progress,
-    labels: Mapping[str, str],
-) -> ImportReport:
     from regulars.ingest.parse import (
         customer_id_from,
         normalise_email,
@@ -414,55 +392,57 @@ def _merge_customer_rows(
         parse_timestamp,
     )
 
-    con = scratch.con
-    t = ibis.memtable(staged)
-    email = normalise_email(t.email)
-    phone = normalise_phone(t.phone)
-    typed = t.select(
-        ROW,
-        customer_id=ibis.coalesce(t.customer_ref.strip(), customer_id_from(email, phone)),
-        email=email, phone=phone,
-        first_name=t.first_name.strip(), last_name=t.last_name.strip(),
-        country=t.country.strip().upper(),
-        accepts_marketing=parse_bool(t.accepts_marketing),
-        created_at=parse_timestamp(t.created_at), created_text=t.created_at,
-    )  # fmt: skip
-    typed = scratch.keep("customers", typed)
-    no_key = typed.filter(typed.customer_id.isnull()).select(
-        ROW, column=ibis.literal(labels.get("email", "email")), value=ibis.null("string"),
-        reason=ibis.literal("has no email, phone or customer id to identify the customer."),
-    )  # fmt: skip
-    bad_date = typed.filter(typed.created_text.notnull() & typed.created_at.isnull()).select(
-        ROW, column=ibis.literal(labels.get("created_at", "created_at")),
-        value=typed.created_text,
-        reason=ibis.literal("is not a date. Use ISO 8601, e.g. 2025-10-07."),
-    )  # fmt: skip
-    problems = con.to_pyarrow(ibis.union(no_key, bad_date).order_by(ROW))
-    good = typed.anti_join(ibis.memtable(problems.select([ROW])), ROW)
-    # The last row for a customer wins within a file, as a newer export would.
-    last = good.mutate(
-        _r=ibis.row_number().over(
-            group_by=good.customer_id, order_by=ibis.desc(good[ROW])
+    progress("validate")
+    with Scratch(wh.staging()) as scratch:
+        con = scratch.con
+        t = ibis.memtable(staged)
+        email = normalise_email(t.email)
+        phone = normalise_phone(t.phone)
+        typed = t.select(
+            ROW,
+            customer_id=ibis.coalesce(t.customer_ref.strip(), customer_id_from(email, phone)),
+            email=email, phone=phone,
+            first_name=t.first_name.strip(), last_name=t.last_name.strip(),
+            country=t.country.strip().upper(),
+            accepts_marketing=parse_bool(t.accepts_marketing),
+            created_at=parse_timestamp(t.created_at), created_text=t.created_at,
+        )  # fmt: skip
+        typed = scratch.keep("customers", typed)
+        no_key = typed.filter(typed.customer_id.isnull()).select(
+            ROW, column=ibis.literal(labels.get("email", "email")), value=ibis.null("string"),
+            reason=ibis.literal("has no email, phone or customer id to identify the customer."),
+        )  # fmt: skip
+        bad_date = typed.filter(typed.created_text.notnull() & typed.created_at.isnull()).select(
+            ROW, column=ibis.literal(labels.get("created_at", "created_at")),
+            value=typed.created_text,
+            reason=ibis.literal("is not a date. Use ISO 8601, e.g. 2025-10-07."),
+        )  # fmt: skip
+        problems = con.to_pyarrow(ibis.union(no_key, bad_date).order_by(ROW))
+        good = typed.anti_join(ibis.memtable(problems.select([ROW])), ROW)
+        # The last row for a customer wins within a file, as a newer export would.
+        last = good.mutate(
+            _r=ibis.row_number().over(
+                group_by=good.customer_id, order_by=ibis.desc(good[ROW])
+            )
         )
-    )
-    incoming = (
-        last.filter(last._r == 0)
-        .drop("_r", "created_text", ROW)
-        .mutate(updated_at=last.created_at)
-    )
-    report = ImportReport(kind=kind, file=os.path.basename(path), source=source)
-    report.rows_read = staged.num_rows
-    report.rows_rejected = len(set(problems.column(ROW).to_pylist()))
-    report.rows_loaded = report.rows_read - report.rows_rejected
-    report.rejects = _rejected_rows(report.file, problems)
-    progress("compare")
-    changes, n_changed = merge_customers(
-        wh, scratch, incoming, source=source, combine=False
-    )
-    report.rows_new = n_changed
-    report.records_new = {"customers": n_changed}
-    progress("write")
-    commit_import(
-        wh, report, sha=sha, changes=changes, problems=problems, started_at=started
-    )
-    return report
+        incoming = (
+            last.filter(last._r == 0)
+            .drop("_r", "created_text", ROW)
+            .mutate(updated_at=last.created_at)
+        )
+        report = ImportReport(kind=kind, file=os.path.basename(path), source=source)
+        report.rows_read = staged.num_rows
+        report.rows_rejected = len(set(problems.column(ROW).to_pylist()))
+        report.rows_loaded = report.rows_read - report.rows_rejected
+        report.rejects = _rejected_rows(report.file, problems)
+        progress("compare")
+        changes, n_changed = merge_customers(
+            wh, scratch, incoming, source=source, combine=False
+        )
+        report.rows_new = n_changed
+        report.records_new = {"customers": n_changed}
+        progress("write")
+        commit_import(
+            wh, report, sha=sha, changes=changes, problems=problems, started_at=started
+        )
+        return report
