@@ -66,7 +66,7 @@ literals: literal ("," literal)*
      | STRING                               -> string
      | _TRUE                                -> true
      | _FALSE                               -> false
-     | NAME "(" [or_test ("," or_test)*] ")" -> call
+     | NAME "(" (or_test ("," or_test)*)? ")" -> call
      | NAME                                 -> field
      | "(" or_test ")"
 
@@ -157,9 +157,7 @@ class SegmentError(InputError):
 
 @functools.cache
 def _parser() -> Lark:
-    return Lark(
-        _GRAMMAR, parser="lalr", propagate_positions=True, maybe_placeholders=False
-    )
+    return Lark(_GRAMMAR, parser="lalr", propagate_positions=True)
 
 
 def _position(node: Tree | Token) -> tuple[int, int]:
