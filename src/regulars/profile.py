@@ -35,28 +35,37 @@ def _plain(value: Any) -> Any:
 
 
 def find_customer_ids(wh: Warehouse, key: str) -> list[str]:
-    """Customer ids matching `key`: an email (any case or spacing) or a customer id."""
+    """Resolved customer ids matching `key`: an email (any case or spacing),
+    a customer id, or the id of a record that resolution joined to a customer."""
+    import pyarrow as pa
+
+    from regulars.identity import settings_of
+    from regulars.identity.keys import email_keys
+
     key = key.strip()
     customers, orders, ids = (
-        wh.table("customers"),
-        wh.table("orders"),
+        wh.resolved("customers"),
+        wh.resolved("orders"),
         wh.table("identities"),
     )
     if "@" in key:
         email = ibis.literal(key.lower(), "string")
+        link = email_keys(pa.array([key]), plus_tags=settings_of(wh).plus_tags)[0].as_py()
         found = ibis.union(
             customers.filter(customers.email == email).select("customer_id"),
             orders.filter(orders.email == email).select("customer_id"),
-            ids.filter((ids.source == "email") & (ids.source_key == email)).select(
+            ids.filter((ids.source == "email") & (ids.source_key == link)).select(
                 "customer_id"
             ),
             distinct=True,
         )
     else:
         value = ibis.literal(key, "string")
+        m = wh.table("identity_map")
         found = ibis.union(
             customers.filter(customers.customer_id == value).select("customer_id"),
             orders.filter(orders.customer_id == value).select("customer_id"),
+            m.filter(m.record_id == value).select("customer_id"),
             distinct=True,
         )
     rows = wh.to_arrow(found.filter(found.customer_id.notnull())).to_pylist()
@@ -66,11 +75,18 @@ def find_customer_ids(wh: Warehouse, key: str) -> list[str]:
 def _rows(
     wh: Warehouse, table: str, customer_id: str, order_by: str | None = None
 ) -> list[dict[str, Any]]:
-    t = wh.table(table)
+    t = wh.resolved(table)
     expr = t.filter(t.customer_id == ibis.literal(customer_id, "string"))
     if order_by:
         expr = expr.order_by(order_by)
     return [_plain(r) for r in wh.to_arrow(expr).to_pylist()]
+
+
+def _record_ids(wh: Warehouse, customer_id: str) -> list[str]:
+    """The records identity resolution joined into this customer (itself first)."""
+    m = wh.table("identity_map")
+    rows = wh.to_arrow(m.filter(m.customer_id == ibis.literal(customer_id, "string")))
+    return [customer_id, *sorted(rows.column("record_id").to_pylist())]
 
 
 def customer_profile(wh: Warehouse, key: str, *, as_of: _dt.date) -> dict[str, Any]:
@@ -135,6 +151,7 @@ def customer_profile(wh: Warehouse, key: str, *, as_of: _dt.date) -> dict[str, A
         "as_of": as_of.isoformat(),
         "records": _rows(wh, "customers", customer_id, order_by="source"),
         "identities": _rows(wh, "identities", customer_id, order_by="source"),
+        "record_ids": _record_ids(wh, customer_id),
         "fields": _plain(features[0]) if features else None,
         "scores": _plain(latest[0]) if latest else None,
         "segments": segments,

@@ -15,7 +15,7 @@ from ibis.expr.schema import Schema
 __all__ = ["MONEY", "SCHEMA_VERSION", "TABLES", "TIMESTAMP", "table_schema"]
 
 #: Bumped whenever a table or column changes; see `backends.base.Warehouse.migrate`.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 MONEY = dt.Decimal(18, 2)
 RATE = dt.Decimal(18, 6)
@@ -119,8 +119,46 @@ TABLES: dict[str, Schema] = {
             "import_id": "int64",
         }
     ),
+    # Every identifier seen on a record, as resolution keys it, and the
+    # resolved customer it belongs to (rewritten by `regulars.identity`).
     "identities": ibis.schema(
-        {"source": "string", "source_key": "string", "customer_id": "string"}
+        {
+            "source": "string",  # email, phone
+            "source_key": "string",  # the link key: email per the rules, phone in E.164
+            "customer_id": "string",  # resolved customer id
+        }
+    ),
+    # Records (the customer_id an importer gave a row) that identity
+    # resolution joined to another record's customer; absent = itself.
+    "identity_map": ibis.schema(
+        {
+            "record_id": "string",
+            "customer_id": "string",
+            "linked_by": "string",  # the rules that link it: email, phone, ...
+        }
+    ),
+    # Rules users add to undo wrong merges (`regulars identity ignore|separate`).
+    "identity_rules": ibis.schema(
+        {
+            "rule_id": "int64",
+            "kind": "string",  # ignore: an identifier links nobody; separate: a record stays alone
+            "value": "string",  # email:KEY, phone:+E164, or a record id
+            "note": "string",
+            "created_at": TIMESTAMP,
+        }
+    ),
+    # Probabilistic matches (name + address + postcode) above the user's threshold.
+    "identity_matches": ibis.schema(
+        {"record_a": "string", "record_b": "string", "probability": "float64"}
+    ),
+    # `regulars forget`: that a person's data was erased, and when; no personal data.
+    "erasures": ibis.schema(
+        {
+            "erasure_id": "int64",
+            "erased_at": TIMESTAMP,
+            "customer_id": "string",  # the anonymous id their kept aggregates now carry
+            "records": "int64",  # rows erased or anonymised
+        }
     ),
     "imports": ibis.schema(
         {

@@ -8,10 +8,10 @@ URLs:
 
 from __future__ import annotations
 
-from regulars.backends.base import Append, Change, DeleteKeys, Warehouse
+from regulars.backends.base import Append, Change, DeleteKeys, Replace, Warehouse
 from regulars.errors import ConfigError
 
-__all__ = ["Append", "Change", "DeleteKeys", "Warehouse", "connect"]
+__all__ = ["Append", "Change", "DeleteKeys", "Replace", "Warehouse", "connect"]
 
 
 def connect(url: str) -> Warehouse:

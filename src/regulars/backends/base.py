@@ -22,7 +22,9 @@ if TYPE_CHECKING:
     from ibis.backends import BaseBackend
     from ibis.backends.duckdb import Backend as DuckDBBackend
 
-__all__ = ["Append", "Change", "DeleteKeys", "Warehouse", "conform", "conform_expr"]
+__all__ = [
+    "Append", "Change", "DeleteKeys", "Replace", "Warehouse", "conform", "conform_expr",
+]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,18 @@ class DeleteKeys:
     keys: pa.Table
 
 
-Change = Append | DeleteKeys
+@dataclass(frozen=True)
+class Replace:
+    """Replace every row of `table` with `data` (an Arrow table, possibly empty).
+
+    For tables that are recomputed whole, such as the identity map.
+    """
+
+    table: str
+    data: pa.Table
+
+
+Change = Append | DeleteKeys | Replace
 
 
 def conform(name: str, data: pa.Table) -> pa.Table:
@@ -124,6 +137,29 @@ class Warehouse(ABC):
             If any change fails; the store is then as it was before.
         """
 
+    def resolved(self, name: str) -> ir.Table:
+        """Canonical table `name` with each record's customer id resolved.
+
+        Importers key rows by record (`regulars.identity`); here a record
+        that identity resolution joined to another customer carries that
+        customer's id. Every analysis reads orders, customers, feedback and
+        events through this. Tables without merged records cost no join.
+        """
+        t = self.table(name)
+        if "customer_id" not in t.columns or self.count("identity_map") == 0:
+            return t
+        m = self.table("identity_map")
+        m = m.select(_record=m.record_id, _customer=m.customer_id)
+        joined = t.left_join(m, t.customer_id == m._record)
+        return joined.select(
+            *[
+                joined._customer.fill_null(joined.customer_id).name(c)
+                if c == "customer_id"
+                else joined[c]
+                for c in t.columns
+            ]
+        )
+
     def close(self) -> None:
         """Release the connection."""
 
@@ -190,7 +226,8 @@ class Warehouse(ABC):
                 hint="Upgrade Regulars (pip install -U regulars).",
             )
         elif int(found) < SCHEMA_VERSION:
-            # Versions 2 (scores, model_runs) and 3 (segments, segment_runs,
-            # segment_members) only added tables, which opening a store
-            # creates when missing; the stamp is all that is left to do.
+            # Versions 2 (scores, model_runs), 3 (segments, segment_runs,
+            # segment_members) and 4 (identity_map, identity_rules,
+            # identity_matches, erasures) only added tables, which opening a
+            # store creates when missing; the stamp is all that is left to do.
             self.apply(self.set_meta({"schema_version": str(SCHEMA_VERSION)}))

@@ -13,6 +13,7 @@ from regulars.backends.base import (
     Append,
     Change,
     DeleteKeys,
+    Replace,
     Warehouse,
     conform,
     conform_expr,
@@ -130,6 +131,13 @@ class DuckDBWarehouse(Warehouse):
                 self._con.insert(change.table, conform(change.table, change.data))
         elif isinstance(change, DeleteKeys) and change.keys.num_rows:
             self._delete_keys(change)
+        elif isinstance(change, Replace):
+            # The table name comes from `regulars.schema`, never from input.
+            if change.table not in TABLES:
+                raise StoreError(f"no canonical table named {change.table!r}")
+            self._con.con.execute(f'DELETE FROM "{change.table}"')
+            if change.data.num_rows:
+                self._con.insert(change.table, conform(change.table, change.data))
 
     def _delete_keys(self, change: DeleteKeys) -> None:
         # Ibis has no DELETE; this is the one statement written by hand. Names

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import ibis
 import pyarrow as pa
 
-from regulars.backends.base import Append, Change, DeleteKeys, Warehouse, conform
+from regulars.backends.base import Append, Change, DeleteKeys, Replace, Warehouse, conform
 from regulars.errors import StoreError
 from regulars.schema import TABLES
 
@@ -207,6 +207,9 @@ class SparkWarehouse(Warehouse):
             frame = self._session.createDataFrame(conform(change.table, data))
             frame.write.parquet(os.path.join(self.path, part))
             tables[change.table].append(part)
+        elif isinstance(change, Replace):
+            tables[change.table] = []
+            self._apply_one(Append(change.table, change.data), tables)
         elif isinstance(change, DeleteKeys):
             if change.keys.num_rows == 0 or not tables[change.table]:
                 return

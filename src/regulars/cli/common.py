@@ -74,6 +74,7 @@ _STEP_LABELS = {
     "validate": "Checking every value",
     "compare": "Comparing with the store",
     "write": "Writing (all or nothing)",
+    "link": "Linking records of one person",
     "summary": "Summarising each customer",
     "fit": "Fitting the models",
     "score": "Scoring every customer",

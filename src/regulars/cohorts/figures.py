@@ -91,7 +91,7 @@ def cohort_matrix(
             f"Unknown measure {measure!r}.",
             hint=f"Choose one of: {', '.join(MEASURES)}.",
         )
-    orders = sequence if sequence is not None else wh.table("orders")
+    orders = sequence if sequence is not None else wh.resolved("orders")
     grid = cohort_grid(orders, wh.table("order_lines"), as_of=as_of, by=by,
                        period=period, max_periods=max_periods, acquired_since=since)  # fmt: skip
     rows = wh.to_arrow(grid).to_pylist()
@@ -130,7 +130,7 @@ def time_to_order_summary(
     median and 90th percentile of days it took."""
     rows = wh.to_arrow(
         time_to_nth_order(
-            wh.table("orders"),
+            wh.resolved("orders"),
             wh.table("order_lines"),
             as_of=as_of,
             by=by,

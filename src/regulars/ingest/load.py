@@ -86,10 +86,15 @@ def commit_import(
     changes: list[Change],
     problems: pa.Table,
     started_at: _dt.datetime,
+    progress: Progress = _noop,
 ) -> None:
     """Write `changes`, the rejects and the import's log line in one atomic apply.
 
     Nothing is written when the same file was imported before and adds nothing.
+    When orders or customer rows were added, identity resolution then runs
+    over the whole store (`regulars.identity.resolve_store`), in its own
+    atomic write: an import that lands before it is interrupted is complete,
+    and the next import or `regulars identity resolve` links its records.
     """
     seen = _seen_file(wh, sha, report.kind)
     if seen is not None and report.rows_new == 0:
@@ -123,6 +128,15 @@ def commit_import(
         "rows_new": [report.rows_new], "rows_rejected": [report.rows_rejected],
     })  # fmt: skip
     wh.apply([*stamped, Append("rejects", rejects), Append("imports", log)])
+    if any(isinstance(c, Append) and c.table in ("orders", "customers") for c in changes):
+        from regulars.identity import resolve_store
+
+        progress("link")
+        result = resolve_store(wh)
+        report.notes.append(
+            f"Identity resolution: {result.records:,} records are {result.customers:,} "
+            f"customers ({result.merged:,} records joined to another's customer)."
+        )
 
 
 def _stamp(data: pa.Table | ir.Table, import_id: int) -> pa.Table | ir.Table:
@@ -205,28 +219,7 @@ def merge_customers(
         return [], 0
     keys = con.to_pyarrow(out.select("customer_id", "source"))
     changes: list[Change] = [DeleteKeys("customers", keys), Append("customers", out)]
-    identities = _new_identities(wh, scratch, out)
-    if scratch.count(identities):
-        changes.append(Append("identities", identities))
     return changes, n
-
-
-def _new_identities(wh: Warehouse, scratch: Scratch, customers: ir.Table) -> ir.Table:
-    """Email and phone links of `customers` not yet in the identities table."""
-    key = ["source", "source_key", "customer_id"]
-    found = ibis.union(*[
-        customers.filter(customers[kind].notnull()).select(
-            source=ibis.literal(kind), source_key=customers[kind].cast("string"),
-            customer_id=customers.customer_id,
-        )
-        for kind in ("email", "phone")
-    ])  # fmt: skip
-    found = scratch.keep("identities_found", found.distinct())
-    ids = wh.table("identities")
-    have = wh.bring(
-        scratch.con, ids.semi_join(_in_warehouse(wh, scratch.con, found), key)
-    )
-    return scratch.keep("identities_new", found.anti_join(have, key))
 
 
 def import_shopify_orders(
@@ -345,6 +338,7 @@ def _import_orders(
             changes=changes,
             problems=batch.problems,
             started_at=started,
+            progress=progress,
         )
     return report
 
@@ -443,6 +437,7 @@ def _import_customers(
         report.records_new = {"customers": n_changed}
         progress("write")
         commit_import(
-            wh, report, sha=sha, changes=changes, problems=problems, started_at=started
-        )
+            wh, report, sha=sha, changes=changes, problems=problems, started_at=started,
+            progress=progress,
+        )  # fmt: skip
         return report

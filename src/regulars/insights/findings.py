@@ -142,7 +142,7 @@ def find_insights(
 
     With `since`, only customers acquired on or after it are studied.
     """
-    orders = sequence if sequence is not None else wh.table("orders")
+    orders = sequence if sequence is not None else wh.resolved("orders")
     outcomes = first_year_outcomes(
         orders, wh.table("order_lines"), as_of=as_of, acquired_since=since
     ).cache()

@@ -130,9 +130,9 @@ def store_metrics(
         `prepare_sequence` of the orders at `as_of`, to share work between calls.
     """
     totals = wh.to_arrow(
-        order_totals(wh.table("orders"), as_of=as_of, since=since)
+        order_totals(wh.resolved("orders"), as_of=as_of, since=since)
     ).to_pylist()[0]
-    orders = sequence if sequence is not None else wh.table("orders")
+    orders = sequence if sequence is not None else wh.resolved("orders")
     activity = customer_activity(orders, as_of=as_of, since=since)
     a = wh.to_arrow(
         activity.aggregate(

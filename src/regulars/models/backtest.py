@@ -65,7 +65,7 @@ class Backtest:
 
 
 def _last_order_day(wh: Warehouse) -> _dt.date:
-    last = wh.scalar(wh.table("orders").placed_at.max())
+    last = wh.scalar(wh.resolved("orders").placed_at.max())
     if last is None:
         raise InputError("the store has no orders.", hint="Import orders first.")
     return last.date() if isinstance(last, _dt.datetime) else last
@@ -92,7 +92,7 @@ def backtest(
             hint="Pick an earlier --calibration-end, or a later --holdout-end.",
         )
     progress("summary")
-    orders = wh.table("orders")
+    orders = wh.resolved("orders")
     summary = wh.to_arrow(
         customer_summary(orders, calibration_end=calibration_end, unit=unit)
     )

@@ -247,7 +247,7 @@ def predict(
             "the annual discount rate must be at least 0 and below 1, e.g. 0.1."
         )
     progress("summary")
-    orders = wh.table("orders")
+    orders = wh.resolved("orders")
     summary = wh.to_arrow(customer_summary(orders, calibration_end=as_of, unit="days"))
     if summary.num_rows == 0:
         raise InputError(f"no customer has a counted order up to {as_of}.",

@@ -60,7 +60,7 @@ def product_table(
     only customers acquired on or after it.
     """
     kw = {"as_of": as_of, "acquired_since": since}
-    orders = sequence if sequence is not None else wh.table("orders")
+    orders = sequence if sequence is not None else wh.resolved("orders")
     lines = wh.table("order_lines")
     buyers = {
         r["product"]: r

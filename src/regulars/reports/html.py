@@ -49,7 +49,7 @@ def build_report(wh: Warehouse, *, as_of: _dt.date, store: str = "") -> ReportDa
     """Compute every figure of the report (sharing one cached order sequence)."""
     from regulars.metrics import prepare_sequence
 
-    seq = prepare_sequence(wh.table("orders"), as_of=as_of)
+    seq = prepare_sequence(wh.resolved("orders"), as_of=as_of)
     kw = {"as_of": as_of, "sequence": seq}
     retention = cohort_matrix(wh, by="first_month", measure="active_share", **kw)
     return ReportData(

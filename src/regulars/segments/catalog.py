@@ -107,8 +107,8 @@ class Tables:
     def of(cls, wh: Warehouse) -> Tables:
         """The tables of warehouse `wh`."""
         return cls(
-            wh.table("orders"), wh.table("order_lines"), wh.table("customers"),
-            wh.table("scores"), wh.table("feedback"),
+            wh.resolved("orders"), wh.table("order_lines"), wh.resolved("customers"),
+            wh.table("scores"), wh.resolved("feedback"),
         )  # fmt: skip
 
 

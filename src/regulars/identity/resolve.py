@@ -1,0 +1,413 @@
+"""Deterministic identity resolution: records that share an identifier are one customer.
+
+A *record* is what an importer keyed: every order, customer row, piece of
+feedback and event carries the ``customer_id`` its importer gave it (the id
+in the file, else a hash of the email, else of the phone). Records are joined
+into one customer when they share a link key (`regulars.identity.keys`): the
+same email under the store's rules, the same phone in E.164, or a
+probabilistic match the user switched on. The groups are the connected
+components of the graph of records and keys, so a guest order with only a
+phone and an account with that phone and an email end up one customer.
+
+The resolved customer id of a group is its smallest record id, so it does not
+depend on the order files were imported in. Rules the user adds
+(`identity_rules`) undo wrong merges: ``ignore`` stops an identifier from
+linking anyone (a shared family phone), ``separate`` keeps a record alone.
+An identifier shared by more than `IdentitySettings.max_shared` records (a
+shop's own phone typed into guest checkouts, say) links nobody either, and is
+reported.
+
+`resolve` is pure (Arrow in, Arrow out) and is what the tests pin;
+`resolve_store` reads the warehouse, resolves and rewrites ``identity_map``
+and ``identities`` in one atomic apply. Analyses read records through
+`Warehouse.resolved`, which swaps each record id for its customer's.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import ibis
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from regulars.backends import Append, Replace
+from regulars.errors import InputError
+from regulars.identity.keys import email_keys, phone_keys
+from regulars.schema import TABLES
+
+if TYPE_CHECKING:
+    from regulars.backends import Change, Warehouse
+
+__all__ = [
+    "IdentitySettings",
+    "Resolution",
+    "Rule",
+    "add_rule",
+    "drop_rule",
+    "is_stale",
+    "record_identifiers",
+    "resolve",
+    "resolve_store",
+    "rules_of",
+    "settings_changes",
+    "settings_of",
+]
+
+#: Meta keys of the settings (the `meta` table).
+_PLUS_TAGS = "identity.plus_tags"
+_COUNTRY = "identity.default_country"
+_MAX_SHARED = "identity.max_shared"
+_THRESHOLD = "identity.match_threshold"
+_RESOLVED_THROUGH = "identity.resolved_through_import"
+
+RULE_KINDS = ("ignore", "separate")
+
+
+@dataclass(frozen=True)
+class IdentitySettings:
+    """How records are linked.
+
+    Attributes
+    ----------
+    plus_tags
+        Keep ``+tags`` in emails (``anna+shop@x.com`` is then someone else);
+        default false: the tag is ignored.
+    default_country
+        ISO 3166 code (``DE``) for phone numbers written without a country
+        code; None links such numbers only on identical digits.
+    max_shared
+        An identifier shared by more records than this links none of them.
+    match_threshold
+        Probability (0-1) above which two records with no shared identifier
+        but a matching name, address and postcode are linked; None (the
+        default) switches probabilistic matching off.
+    """
+
+    plus_tags: bool = False
+    default_country: str | None = None
+    max_shared: int = 20
+    match_threshold: float | None = None
+
+
+def settings_of(wh: Warehouse) -> IdentitySettings:
+    """The store's identity settings (defaults where unset)."""
+    meta = wh.meta()
+    threshold = meta.get(_THRESHOLD)
+    return IdentitySettings(
+        plus_tags=meta.get(_PLUS_TAGS, "ignore") == "keep",
+        default_country=meta.get(_COUNTRY) or None,
+        max_shared=int(meta.get(_MAX_SHARED, IdentitySettings.max_shared)),
+        match_threshold=float(threshold) if threshold else None,
+    )
+
+
+def settings_changes(settings: IdentitySettings) -> list[Change]:
+    """The changes that store `settings`.
+
+    Raises
+    ------
+    InputError
+        If a value is out of range or the country code is unknown.
+    """
+    import phonenumbers
+
+    country = settings.default_country
+    if country is not None and (
+        country.upper() not in phonenumbers.SUPPORTED_REGIONS
+    ):
+        raise InputError(
+            f"'{country}' is not a country code phone numbers know.",
+            hint="Use a two-letter ISO 3166 code such as DE, GB or US.",
+        )
+    if settings.max_shared < 2:
+        raise InputError("--max-shared must be at least 2.")
+    t = settings.match_threshold
+    if t is not None and not 0.5 <= t < 1:
+        raise InputError(
+            f"a match threshold of {t} is out of range.",
+            hint="Give a probability from 0.5 to 0.999, e.g. 0.95; 'off' switches matching off.",
+        )
+    from regulars.backends import Warehouse
+
+    return Warehouse.set_meta({
+        _PLUS_TAGS: "keep" if settings.plus_tags else "ignore",
+        _COUNTRY: (country or "").upper(),
+        _MAX_SHARED: str(settings.max_shared),
+        _THRESHOLD: "" if t is None else repr(t),
+    })  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A user's rule: `kind` ``ignore`` (identifier) or ``separate`` (record)."""
+
+    rule_id: int
+    kind: str
+    value: str
+    note: str | None
+    created_at: _dt.datetime | None
+
+
+def rules_of(wh: Warehouse) -> list[Rule]:
+    """The store's identity rules, oldest first."""
+    rows = wh.to_arrow(wh.table("identity_rules").order_by("rule_id")).to_pylist()
+    return [Rule(**r) for r in rows]
+
+
+def _rule_value(kind: str, value: str) -> str:
+    value = value.strip()
+    if kind == "separate":
+        if not value:
+            raise InputError("give the record id to keep separate.")
+        return value
+    prefix, sep, rest = value.partition(":")
+    if not sep and "@" in value:
+        prefix, rest = "email", value
+    elif not sep and value.lstrip("+").isdigit():
+        prefix, rest = "phone", value
+    prefix = prefix.strip().lower()
+    if prefix == "email":
+        key = email_keys(pa.array([rest]), plus_tags=True)[0].as_py()
+        if key:
+            return f"email:{key}"
+    elif prefix == "phone":
+        return f"phone:{rest.strip().replace(' ', '')}"
+    raise InputError(
+        f"'{value}' is not an identifier.",
+        hint="Write email:anna@example.com or phone:+4930123456, as `regulars "
+        "customer explain` lists them.",
+    )
+
+
+def add_rule(wh: Warehouse, kind: str, value: str, note: str | None = None) -> Rule:
+    """Store a rule; it takes effect at the next `resolve_store`.
+
+    Raises
+    ------
+    InputError
+        If `kind` is unknown or `value` is not an identifier (for ``ignore``).
+    """
+    if kind not in RULE_KINDS:
+        raise InputError(f"unknown rule kind '{kind}'.", hint="Use ignore or separate.")
+    value = _rule_value(kind, value)
+    rules = rules_of(wh)
+    for rule in rules:
+        if rule.kind == kind and rule.value == value:
+            return rule
+    rule = Rule(
+        rule_id=max((r.rule_id for r in rules), default=0) + 1, kind=kind, value=value,
+        note=note, created_at=_dt.datetime.now(_dt.UTC),
+    )  # fmt: skip
+    data = pa.Table.from_pylist([rule.__dict__])
+    wh.apply([Append("identity_rules", data)])
+    return rule
+
+
+def drop_rule(wh: Warehouse, rule_id: int) -> Rule:
+    """Remove rule `rule_id`; it stops applying at the next `resolve_store`.
+
+    Raises
+    ------
+    InputError
+        If there is no such rule.
+    """
+    rules = rules_of(wh)
+    hit = [r for r in rules if r.rule_id == rule_id]
+    if not hit:
+        raise InputError(
+            f"there is no identity rule {rule_id}.",
+            hint="`regulars identity rules` lists them.",
+        )
+    kept = pa.Table.from_pylist([r.__dict__ for r in rules if r.rule_id != rule_id])
+    wh.apply([Replace("identity_rules", kept)])
+    return hit[0]
+
+
+def record_identifiers(wh: Warehouse) -> pa.Table:
+    """Every (record_id, email, phone) combination in orders and customer rows."""
+    parts = []
+    for name in ("orders", "customers"):
+        t = wh.table(name)
+        parts.append(
+            t.filter(t.customer_id.notnull()).select(
+                record_id=t.customer_id, email=t.email, phone=t.phone
+            )
+        )
+    return wh.to_arrow(ibis.union(*parts, distinct=True))
+
+
+@dataclass
+class Resolution:
+    """The outcome of `resolve`.
+
+    Attributes
+    ----------
+    identity_map
+        ``record_id, customer_id, linked_by`` for records joined to a customer
+        whose id is another record's.
+    identities
+        ``source, source_key, customer_id``: every identifier and its customer.
+    records, customers
+        How many records there are and how many customers they make.
+    ignored
+        Identifiers that link nobody, with why (rule or too widely shared).
+    """
+
+    identity_map: pa.Table
+    identities: pa.Table
+    records: int
+    customers: int
+    ignored: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def merged(self) -> int:
+        """Records joined to another record's customer."""
+        return self.identity_map.num_rows
+
+
+def _edges(
+    records: pa.Table, settings: IdentitySettings
+) -> tuple[np.ndarray, list[str], list[str], list[str]]:
+    """(record index, key, kind, label) of every identifier on every record."""
+    rec, keys, kinds, labels = [], [], [], []
+    email = records.column("email")
+    ekeys = email_keys(email, plus_tags=settings.plus_tags)
+    pkeys = phone_keys(records.column("phone"), default_country=settings.default_country)
+    for i, (raw, key) in enumerate(zip(email.to_pylist(), ekeys.to_pylist(), strict=True)):
+        if key is not None:
+            rec.append(i)
+            keys.append(f"email:{key}")
+            kinds.append("email")
+            labels.append("email" if raw.strip().lower() == key else "email without +tag")
+    for i, key in enumerate(pkeys.to_pylist()):
+        if key is not None:
+            rec.append(i)
+            keys.append(f"phone:{key}")
+            kinds.append("phone")
+            labels.append("phone")
+    return np.asarray(rec, dtype=np.int64), keys, kinds, labels
+
+
+def resolve(
+    records: pa.Table,
+    settings: IdentitySettings | None = None,
+    rules: list[Rule] | None = None,
+    matches: pa.Table | None = None,
+) -> Resolution:
+    """Group `records` (``record_id, email, phone`` rows) into customers.
+
+    `matches` (``record_a, record_b, probability``) are probabilistic links
+    already above the user's threshold.
+    """
+    settings = settings or IdentitySettings()
+    rules = rules or []
+    ignored_keys = {r.value: f"rule {r.rule_id}" for r in rules if r.kind == "ignore"}
+    separate = {r.value for r in rules if r.kind == "separate"}
+    records = records.filter(pc.is_valid(records.column("record_id")))
+    ids, inverse = np.unique(
+        np.asarray(records.column("record_id").to_pylist(), dtype=object).astype(str),
+        return_inverse=True,
+    )
+    n_rec = len(ids)
+    rows, keys, kinds, labels = _edges(records, settings)
+    rec_of_edge = inverse[rows] if len(rows) else np.zeros(0, np.int64)
+    key_names, key_idx = (
+        np.unique(np.asarray(keys, dtype=str), return_inverse=True)
+        if keys
+        else (np.zeros(0, str), np.zeros(0, np.int64))
+    )
+    # Records per key (distinct): keys on too many records link none of them.
+    pairs = np.unique(np.stack([key_idx, rec_of_edge]), axis=1) if keys else np.zeros((2, 0), np.int64)
+    shared = np.bincount(pairs[0], minlength=len(key_names))
+    ignored: dict[str, str] = {}
+    usable = np.ones(len(key_names), bool)
+    for k, name in enumerate(key_names):
+        if name in ignored_keys:
+            usable[k] = False
+            ignored[name] = f"ignored by {ignored_keys[name]}"
+        elif shared[k] > settings.max_shared:
+            usable[k] = False
+            ignored[name] = f"shared by {shared[k]} records (more than {settings.max_shared})"
+    alone = np.isin(ids, np.asarray(sorted(separate), dtype=str)) if separate else np.zeros(n_rec, bool)
+    link = usable[key_idx] & ~alone[rec_of_edge] & (shared[key_idx] >= 2) if keys else np.zeros(0, bool)
+    ok: list[tuple[int, int]] = []
+    src = [rec_of_edge[link]]
+    dst = [n_rec + key_idx[link]]
+    if matches is not None and matches.num_rows:
+        pos = {r: i for i, r in enumerate(ids)}
+        a = [pos.get(r) for r in matches.column("record_a").to_pylist()]
+        b = [pos.get(r) for r in matches.column("record_b").to_pylist()]
+        ok = [(x, y) for x, y in zip(a, b, strict=True)
+              if x is not None and y is not None and not alone[x] and not alone[y]]  # fmt: skip
+        if ok:
+            src.append(np.array([x for x, _ in ok]))
+            dst.append(np.array([y for _, y in ok]))
+    n = n_rec + len(key_names)
+    s, d = np.concatenate(src), np.concatenate(dst)
+    graph = coo_matrix((np.ones(len(s), np.int8), (s, d)), shape=(n, n))
+    _, label = connected_components(graph, directed=False)
+    # The smallest record id of each group names it (ids are sorted).
+    root = np.full(label.max() + 1 if n else 0, n_rec, np.int64)
+    np.minimum.at(root, label[:n_rec], np.arange(n_rec))
+    customer_of = root[label[:n_rec]]
+    # Why each merged record is in its group: the rules of its linking edges.
+    why: dict[int, set[str]] = {}
+    for r, lab in zip(rec_of_edge[link].tolist(), np.asarray(labels)[link].tolist(), strict=True):
+        why.setdefault(r, set()).add(lab)
+    for x, y in ok:
+        why.setdefault(x, set()).add("name and address match")
+        why.setdefault(y, set()).add("name and address match")
+    moved = np.nonzero(customer_of != np.arange(n_rec))[0]
+    identity_map = pa.table({
+        "record_id": pa.array(ids[moved].tolist(), pa.string()),
+        "customer_id": pa.array(ids[customer_of[moved]].tolist(), pa.string()),
+        "linked_by": pa.array([", ".join(sorted(why.get(int(r), set()))) for r in moved],
+                              pa.string()),
+    })  # fmt: skip
+    idents = {
+        (kind, key.partition(":")[2], ids[customer_of[r]])
+        for r, key, kind in zip(rec_of_edge.tolist(), keys, kinds, strict=True)
+    }
+    identities = pa.Table.from_pylist(
+        [{"source": k, "source_key": v, "customer_id": c} for k, v, c in sorted(idents)],
+        schema=pa.schema([("source", pa.string()), ("source_key", pa.string()),
+                          ("customer_id", pa.string())]),
+    )  # fmt: skip
+    return Resolution(
+        identity_map=identity_map, identities=identities, records=n_rec,
+        customers=len(np.unique(customer_of)), ignored=ignored,
+    )  # fmt: skip
+
+
+def resolve_store(wh: Warehouse) -> Resolution:
+    """Resolve every record in the store and rewrite the identity tables atomically."""
+    settings = settings_of(wh)
+    matches = None
+    if settings.match_threshold is not None:
+        from regulars.identity.matching import match_records
+
+        matches = match_records(wh, threshold=settings.match_threshold)
+    result = resolve(record_identifiers(wh), settings, rules_of(wh), matches)
+    through = wh.scalar(wh.table("imports").import_id.max())
+    changes: list[Change] = [
+        Replace("identity_map", result.identity_map),
+        Replace("identities", result.identities),
+        *wh.set_meta({_RESOLVED_THROUGH: str(int(through or 0))}),
+    ]
+    if matches is None:
+        matches = TABLES["identity_matches"].to_pyarrow().empty_table()
+    changes.append(Replace("identity_matches", matches))
+    wh.apply(changes)
+    return result
+
+
+def is_stale(wh: Warehouse) -> bool:
+    """Whether imports landed after the last resolution."""
+    through = wh.scalar(wh.table("imports").import_id.max())
+    return int(wh.meta().get(_RESOLVED_THROUGH, "0")) < int(through or 0)

@@ -1,0 +1,215 @@
+"""Identity resolution on a messy store, worked out by hand.
+
+The orders export (and one customers export) below holds these people:
+
+- Anna: #1001 anna@example.com with +49 30 1234567; #1002 as a guest,
+  "  ANNA@Example.COM " (case, spaces: the same record once normalised);
+  #1003 anna+newsletter@example.com (a plus-tag); #1004 phone only, written
+  nationally "030 1234567"; #1005 phone only, "0049 30 1234567".
+- Ben: #1006 ben@example.com with +44 20 7946 0958; #1007 ben.s@work.com with
+  "+44 (20) 7946-0958".
+- Carla: #1008 a guest order, carla@example.com; then an account in the
+  customers export (Carla@Example.com, +33 1 23 45 67 89); #1009 phone only,
+  "+33123456789".
+- Dan (#1010) and Eve (#1011): one household, same address and surname,
+  their own emails: two customers.
+- Frank (#1012) and Gina (#1013): their own emails, one family landline,
+  +49 40 5555555: one customer by the phone rule, until the user says
+  `ignore phone:+49405555555`.
+
+With the store's default country DE and plus-tags ignored (the default):
+
+    {#1001..#1005} {#1006, #1007} {#1008, #1009} {#1010} {#1011} {#1012, #1013}
+
+Without a default country, #1004 ("030 1234567") cannot be placed and stays
+alone; with plus-tags kept, #1003 stays alone.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pyarrow as pa
+import pytest
+
+from regulars.identity import (
+    IdentitySettings,
+    add_rule,
+    drop_rule,
+    explain_customer,
+    resolve,
+    resolve_store,
+    settings_changes,
+)
+from regulars.ingest.load import import_shopify_customers, import_shopify_orders
+from tests.conftest import order, shopify_csv
+
+HOUSE = {"Billing Address1": "12 Garden Road", "Billing Zip": "10115",
+         "Billing City": "Berlin", "Billing Country": "DE"}  # fmt: skip
+ORDERS = [
+    order("#1001", Email="anna@example.com", Phone="+49 30 1234567"),
+    order("#1002", Email="  ANNA@Example.COM "),
+    order("#1003", Email="anna+newsletter@example.com"),
+    order("#1004", Email="", Phone="030 1234567"),
+    order("#1005", Email="", Phone="0049 30 1234567"),
+    order("#1006", Email="ben@example.com", Phone="+44 20 7946 0958"),
+    order("#1007", Email="ben.s@work.com", Phone="+44 (20) 7946-0958"),
+    order("#1008", Email="carla@example.com"),
+    order("#1009", Email="", Phone="+33123456789"),
+    order("#1010", Email="dan@example.com", **{"Billing Name": "Dan Weber"}, **HOUSE),
+    order("#1011", Email="eve@example.com", **{"Billing Name": "Eve Weber"}, **HOUSE),
+    order("#1012", Email="frank@example.com", Phone="+49 40 5555555"),
+    order("#1013", Email="gina@example.com", Phone="040 5555555"),
+]
+CUSTOMERS_HEADER = ["First Name", "Last Name", "Email", "Accepts Email Marketing", "Phone",
+                    "Country Code"]  # fmt: skip
+ACCOUNTS = [
+    {"First Name": "Carla", "Last Name": "Roux", "Email": "Carla@Example.com",
+     "Accepts Email Marketing": "yes", "Phone": "+33 1 23 45 67 89", "Country Code": "FR"},
+]  # fmt: skip
+
+EXPECTED = [
+    {"#1001", "#1002", "#1003", "#1004", "#1005"},
+    {"#1006", "#1007"},
+    {"#1008", "#1009"},
+    {"#1010"},
+    {"#1011"},
+    {"#1012", "#1013"},
+]
+
+
+def _groups(wh) -> list[set[str]]:
+    orders = wh.to_arrow(wh.resolved("orders").select("order_id", "customer_id"))
+    groups: dict[str, set[str]] = {}
+    for row in orders.to_pylist():
+        groups.setdefault(row["customer_id"], set()).add(row["order_id"])
+    return sorted(groups.values(), key=min)
+
+
+@pytest.fixture
+def messy(warehouse, tmp_path):
+    wh = warehouse
+    wh.apply(settings_changes(IdentitySettings(default_country="DE")))
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=CUSTOMERS_HEADER, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(ACCOUNTS)
+    accounts = tmp_path / "customers_export.csv"
+    accounts.write_text(buf.getvalue(), encoding="utf-8")
+    import_shopify_orders(wh, str(shopify_csv(tmp_path / "orders_export.csv", ORDERS)))
+    import_shopify_customers(wh, str(accounts))
+    return wh
+
+
+def test_messy_identities_give_the_expected_groups(messy):
+    assert _groups(messy) == EXPECTED
+
+
+def test_every_analysis_table_carries_resolved_ids(messy):
+    """Customer rows of a merged person carry the one id their orders carry."""
+    wh = messy
+    carla = {r["customer_id"] for r in wh.to_arrow(
+        wh.resolved("orders").filter(lambda t: t.order_id.isin(["#1008", "#1009"]))
+    ).to_pylist()}  # fmt: skip
+    rows = wh.to_arrow(
+        wh.resolved("customers").filter(lambda t: t.email == "carla@example.com")
+    ).to_pylist()
+    assert len(carla) == 1
+    assert {r["customer_id"] for r in rows} == carla
+    assert len(rows) == 2  # the orders' record and the account's record
+
+
+def test_household_sharing_an_address_is_not_merged(messy):
+    from regulars.metrics import store_metrics
+    import datetime as dt
+
+    m = store_metrics(messy, as_of=dt.date(2025, 12, 31))
+    assert m.customers == len(EXPECTED)
+
+
+def test_a_user_rule_undoes_a_wrong_merge_and_can_be_dropped(messy):
+    wh = messy
+    rule = add_rule(wh, "ignore", "phone:+49405555555", note="family landline")
+    resolve_store(wh)
+    assert _groups(wh) == [*EXPECTED[:5], {"#1012"}, {"#1013"}]
+    explained = explain_customer(wh, "frank@example.com")
+    assert explained["ignored"] == {"phone:+49405555555": f"ignored by rule {rule.rule_id}"}
+    drop_rule(wh, rule.rule_id)
+    resolve_store(wh)
+    assert _groups(wh) == EXPECTED
+
+
+def test_separate_keeps_a_record_alone(messy):
+    wh = messy
+    explained = explain_customer(wh, "anna@example.com")
+    plus = next(r for r in explained["records"]
+                if any(e["as_written"].startswith("anna+") for e in r["emails"]))  # fmt: skip
+    add_rule(wh, "separate", plus["record_id"])
+    resolve_store(wh)
+    assert _groups(wh) == [{"#1001", "#1002", "#1004", "#1005"}, {"#1003"}, *EXPECTED[1:]]
+
+
+def test_explain_names_every_record_and_rule(messy):
+    e = explain_customer(messy, "ANNA@example.com ")
+    assert len(e["records"]) == 4  # anna@, anna+newsletter@, 030..., 0049...
+    assert e["shared"]["email:anna@example.com"] == sorted(
+        r["record_id"] for r in e["records"] if r["emails"]
+    )
+    assert len(e["shared"]["phone:+49301234567"]) == 3
+    # Each record is in by the rules of the identifiers it shares; the root
+    # (the group's smallest id) needs none.
+    expected = {
+        "anna@example.com": "email, phone",
+        "anna+newsletter@example.com": "email without +tag",
+        None: "phone",
+    }
+    for r in e["records"]:
+        written = r["emails"][0]["as_written"] if r["emails"] else None
+        want = None if r["record_id"] == e["customer_id"] else expected[written]
+        assert r["linked_by"] == want
+    assert e["records"][0]["record_id"] == e["customer_id"]  # the smallest id names it
+    by_id = {r["record_id"]: r for r in e["records"]}
+    assert by_id[e["customer_id"]]["found_in"]["orders"] >= 1
+
+
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        (IdentitySettings(), [{"#1001", "#1002", "#1003", "#1005"}, {"#1004"}]),
+        (IdentitySettings(default_country="DE", plus_tags=True),
+         [{"#1001", "#1002", "#1004", "#1005"}, {"#1003"}]),
+    ],
+)  # fmt: skip
+def test_settings_change_the_groups(messy, settings, expected):
+    wh = messy
+    wh.apply(settings_changes(settings))
+    resolve_store(wh)
+    groups = _groups(wh)
+    anna = [g for g in groups if g & {"#1001", "#1003", "#1004"}]
+    assert sorted(anna, key=min) == expected
+
+
+def test_a_widely_shared_identifier_links_nobody():
+    records = pa.table({
+        "record_id": [f"r{i}" for i in range(5)] + ["s1", "s2"],
+        "email": [f"p{i}@x.com" for i in range(5)] + ["s@x.com", "s@x.com"],
+        "phone": ["+4930999999"] * 5 + [None, None],
+    })  # fmt: skip
+    result = resolve(records, IdentitySettings(max_shared=4))
+    assert result.customers == 6
+    assert result.ignored == {"phone:+4930999999": "shared by 5 records (more than 4)"}
+    assert result.identity_map.to_pylist() == [
+        {"record_id": "s2", "customer_id": "s1", "linked_by": "email"}
+    ]
+
+
+def test_resolution_does_not_depend_on_record_order():
+    rows = [("b", "x@y.com", None), ("a", None, "+4930111111"), ("c", "x@y.com", "+4930111111")]
+    results = [
+        resolve(pa.table(dict(zip(["record_id", "email", "phone"], map(list, zip(*rr))))))
+        for rr in (rows, rows[::-1])
+    ]
+    for r in results:
+        assert sorted(r.identity_map.column("customer_id").to_pylist()) == ["a", "a"]
+        assert r.customers == 1
