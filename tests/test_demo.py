@@ -112,15 +112,12 @@ def test_metrics_agree_with_the_simulation(demo):
     orders = pq.read_table(f"{files.truth_dir}/orders.parquet").to_pylist()
     m = store_metrics(wh, as_of=END)
     counted = [o for o in orders if not o["malformed"] and o["status"] != "cancelled"]
-    # Who the store can tell apart: by email, else by phone (a separate id until
-    # identity resolution links them), else nobody.
+    # Who the store can tell apart: anyone whose order has an email or a
+    # phone (identity resolution links phone-only orders to the email's
+    # orders through the phone), else nobody.
     per_id: dict[str, int] = {}
     for o in counted:
-        key = (
-            o["customer_id"]
-            if not o["no_email"]
-            else (None if o["no_phone"] else "tel:" + o["customer_id"])
-        )
+        key = None if o["no_email"] and o["no_phone"] else o["customer_id"]
         if key is not None:
             per_id[key] = per_id.get(key, 0) + 1
     assert m.customers == len(per_id)

@@ -50,7 +50,9 @@ def find_customer_ids(wh: Warehouse, key: str) -> list[str]:
     )
     if "@" in key:
         email = ibis.literal(key.lower(), "string")
-        link = email_keys(pa.array([key]), plus_tags=settings_of(wh).plus_tags)[0].as_py()
+        link = email_keys(pa.array([key]), plus_tags=settings_of(wh).plus_tags)[
+            0
+        ].as_py()
         found = ibis.union(
             customers.filter(customers.email == email).select("customer_id"),
             orders.filter(orders.email == email).select("customer_id"),

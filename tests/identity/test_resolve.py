@@ -32,6 +32,7 @@ import io
 
 import pyarrow as pa
 import pytest
+from tests.conftest import order, shopify_csv
 
 from regulars.identity import (
     IdentitySettings,
@@ -43,7 +44,6 @@ from regulars.identity import (
     settings_changes,
 )
 from regulars.ingest.load import import_shopify_customers, import_shopify_orders
-from tests.conftest import order, shopify_csv
 
 HOUSE = {"Billing Address1": "12 Garden Road", "Billing Zip": "10115",
          "Billing City": "Berlin", "Billing Country": "DE"}  # fmt: skip
@@ -121,8 +121,9 @@ def test_every_analysis_table_carries_resolved_ids(messy):
 
 
 def test_household_sharing_an_address_is_not_merged(messy):
-    from regulars.metrics import store_metrics
     import datetime as dt
+
+    from regulars.metrics import store_metrics
 
     m = store_metrics(messy, as_of=dt.date(2025, 12, 31))
     assert m.customers == len(EXPECTED)
@@ -134,7 +135,9 @@ def test_a_user_rule_undoes_a_wrong_merge_and_can_be_dropped(messy):
     resolve_store(wh)
     assert _groups(wh) == [*EXPECTED[:5], {"#1012"}, {"#1013"}]
     explained = explain_customer(wh, "frank@example.com")
-    assert explained["ignored"] == {"phone:+49405555555": f"ignored by rule {rule.rule_id}"}
+    assert explained["ignored"] == {
+        "phone:+49405555555": f"ignored by rule {rule.rule_id}"
+    }
     drop_rule(wh, rule.rule_id)
     resolve_store(wh)
     assert _groups(wh) == EXPECTED
@@ -147,7 +150,11 @@ def test_separate_keeps_a_record_alone(messy):
                 if any(e["as_written"].startswith("anna+") for e in r["emails"]))  # fmt: skip
     add_rule(wh, "separate", plus["record_id"])
     resolve_store(wh)
-    assert _groups(wh) == [{"#1001", "#1002", "#1004", "#1005"}, {"#1003"}, *EXPECTED[1:]]
+    assert _groups(wh) == [
+        {"#1001", "#1002", "#1004", "#1005"},
+        {"#1003"},
+        *EXPECTED[1:],
+    ]
 
 
 def test_explain_names_every_record_and_rule(messy):
@@ -205,9 +212,15 @@ def test_a_widely_shared_identifier_links_nobody():
 
 
 def test_resolution_does_not_depend_on_record_order():
-    rows = [("b", "x@y.com", None), ("a", None, "+4930111111"), ("c", "x@y.com", "+4930111111")]
+    rows = [
+        ("b", "x@y.com", None),
+        ("a", None, "+4930111111"),
+        ("c", "x@y.com", "+4930111111"),
+    ]
     results = [
-        resolve(pa.table(dict(zip(["record_id", "email", "phone"], map(list, zip(*rr))))))
+        resolve(
+            pa.table(dict(zip(["record_id", "email", "phone"], map(list, zip(*rr)))))
+        )
         for rr in (rows, rows[::-1])
     ]
     for r in results:

@@ -229,5 +229,10 @@ class Warehouse(ABC):
             # Versions 2 (scores, model_runs), 3 (segments, segment_runs,
             # segment_members) and 4 (identity_map, identity_rules,
             # identity_matches, erasures) only added tables, which opening a
-            # store creates when missing; the stamp is all that is left to do.
+            # store creates when missing. Version 4 also reads every record
+            # through the identity map, so the store is linked once here.
+            if int(found) < 4:
+                from regulars.identity import resolve_store
+
+                resolve_store(self)
             self.apply(self.set_meta({"schema_version": str(SCHEMA_VERSION)}))

@@ -27,7 +27,14 @@ from typing import TYPE_CHECKING, Any
 import ibis
 import pyarrow as pa
 
-from regulars.backends.base import Append, Change, DeleteKeys, Replace, Warehouse, conform
+from regulars.backends.base import (
+    Append,
+    Change,
+    DeleteKeys,
+    Replace,
+    Warehouse,
+    conform,
+)
 from regulars.errors import StoreError
 from regulars.schema import TABLES
 

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from regulars.cli.common import out, run_of
+from regulars.errors import InputError
 
 __all__ = ["customer"]
 
@@ -20,17 +21,33 @@ def _num(value: float | None) -> str:
 
 def customer(
     ctx: typer.Context,
-    key: Annotated[str, typer.Argument(help="The customer's email (any case) or customer id.")],
+    key: Annotated[str, typer.Argument(
+        help="The customer's email (any case) or customer id; or 'explain'.")],
+    explain_key: Annotated[str | None, typer.Argument(
+        metavar="[ID]", help="With 'explain': the customer whose records to explain.",
+        show_default=False)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the whole profile as JSON.")] = False,
     export: Annotated[Path | None, typer.Option(
         "--export", help="Write every record held on the customer to this JSON file.")] = None,
 ) -> None:  # fmt: skip
-    """One customer: records, identities, orders, feedback, scores and segments."""
+    """One customer: records, identities, orders, feedback, scores and segments.
+
+    `regulars customer explain ID` shows instead which records make the
+    customer and by which rule they were linked.
+    """
     from rich.table import Table
 
     from regulars.profile import customer_profile
 
     run = run_of(ctx)
+    if key == "explain" and explain_key is not None:
+        _explain(run.warehouse(), explain_key, as_json=as_json)
+        return
+    if explain_key is not None:
+        raise InputError(
+            f"unexpected extra argument '{explain_key}'.",
+            hint="Give one email or id, or: regulars customer explain ID",
+        )
     as_of = run.as_of or _dt.datetime.now(_dt.UTC).date()
     profile = customer_profile(run.warehouse(), key, as_of=as_of)
     if export is not None:
@@ -48,7 +65,7 @@ def customer(
               f"{f.get('country') or ''}")  # fmt: skip
     consent = {True: "yes", False: "no"}.get(f.get("accepts_marketing"), "unknown")
     out.print(f"marketing consent: {consent}; records from: "
-              f"{', '.join(r['source'] for r in profile['records']) or 'orders only'}")  # fmt: skip
+              f"{', '.join(sorted({r['source'] for r in profile['records']})) or 'orders only'}")  # fmt: skip
     out.print(f"orders {f.get('orders', 0)}, net revenue {f.get('net_revenue', 0):,.2f}, "
               f"last order {f.get('days_since_last_order')} days before {as_of}")  # fmt: skip
     s = profile["scores"]
@@ -75,3 +92,41 @@ def customer(
     if profile["feedback"]:
         out.print("feedback: " + "; ".join(
             f"{r['submitted_at'][:10]} rating {r['rating']}" for r in profile["feedback"]))  # fmt: skip
+
+
+def _explain(wh, key: str, *, as_json: bool) -> None:  # type: ignore[no-untyped-def]
+    from rich.table import Table
+
+    from regulars.identity import explain_customer
+
+    e = explain_customer(wh, key)
+    if as_json:
+        out.print_json(json.dumps(e))
+        return
+    n = len(e["records"])
+    out.print(f"[bold]{e['customer_id']}[/bold]: {n} record{'s' if n != 1 else ''}, "
+              "named by the smallest record id.")  # fmt: skip
+    table = Table(title="Records")
+    for column in ("record", "found in", "emails", "phones", "linked by"):
+        table.add_column(column)
+    for r in e["records"]:
+        table.add_row(
+            r["record_id"],
+            ", ".join(f"{n} {t}" for t, n in r["found_in"].items()) or "-",
+            "\n".join(x["as_written"] for x in r["emails"]) or "-",
+            "\n".join(x["as_written"] for x in r["phones"]) or "-",
+            "(names the customer)" if r["record_id"] == e["customer_id"]
+            else r["linked_by"] or "-",
+        )  # fmt: skip
+    out.print(table)
+    for link, records in e["shared"].items():
+        out.print(f"linked by {link}: {', '.join(records)}", markup=False)
+    for m in e["matches"]:
+        out.print(f"linked by name and address: {m['record_a']} ~ {m['record_b']} "
+                  f"(probability {m['probability']:.3f})", markup=False)  # fmt: skip
+    for link, why in e["ignored"].items():
+        out.print(f"not linking {link}: {why}", markup=False)
+    out.print(
+        "A wrong merge? `regulars identity ignore email:...|phone:...` stops an "
+        "identifier linking; `regulars identity separate RECORD` keeps a record alone."
+    )

@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from typer.core import TyperGroup
 
-from regulars.cli import imports, segments
+from regulars.cli import identity, imports, segments
 from regulars.cli.backtest import backtest as backtest_command
 from regulars.cli.cohorts import cohorts as cohorts_command
 from regulars.cli.common import Run, err, out, run_of
@@ -33,6 +33,12 @@ class _Group(TyperGroup):
     ``--debug`` shows the traceback instead.
     """
 
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+        # `--store` and `--as-of` belong to the root, but users write them
+        # after the command too (`regulars metrics --as-of 2025-06-30`):
+        # move them in front so every command takes them in either place.
+        return super().parse_args(ctx, _global_options_first(args))
+
     def invoke(self, ctx: typer.Context) -> object:
         try:
             return super().invoke(ctx)
@@ -42,6 +48,31 @@ class _Group(TyperGroup):
                 raise
             err.print(f"[red]Error:[/red] {escape(str(exc))}")
             ctx.exit(2 if isinstance(exc, FileFormatError) else 1)
+
+
+_GLOBAL_WITH_VALUE = ("--store", "--as-of")
+
+
+def _global_options_first(args: list[str]) -> list[str]:
+    """`args` with the root's value options moved before everything else."""
+    front: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            rest.extend(args[i:])
+            break
+        name = arg.partition("=")[0]
+        if name in _GLOBAL_WITH_VALUE and "=" in arg:
+            front.append(arg)
+        elif arg in _GLOBAL_WITH_VALUE and i + 1 < len(args):
+            front.extend(args[i : i + 2])
+            i += 1
+        else:
+            rest.append(arg)
+        i += 1
+    return front + rest
 
 
 app = typer.Typer(
@@ -54,6 +85,7 @@ app = typer.Typer(
 )
 app.add_typer(imports.app, name="import")
 app.add_typer(segments.app, name="segments")
+app.add_typer(identity.app, name="identity")
 app.command("metrics")(metrics_command)
 app.command("cohorts")(cohorts_command)
 app.command("products")(products_command)

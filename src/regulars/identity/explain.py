@@ -50,7 +50,9 @@ def explain_customer(wh: Warehouse, key: str) -> dict[str, Any]:
     record_ids = sorted({customer_id, *linked_by})
     settings = settings_of(wh)
     everyone_t = record_identifiers(wh)
-    ident = everyone_t.filter(pc.is_in(everyone_t.column("record_id"), pa.array(record_ids)))
+    ident = everyone_t.filter(
+        pc.is_in(everyone_t.column("record_id"), pa.array(record_ids))
+    )
     ekeys = email_keys(ident.column("email"), plus_tags=settings.plus_tags).to_pylist()
     pkeys = phone_keys(ident.column("phone"), default_country=settings.default_country)
     rules = rules_of(wh)
@@ -63,7 +65,10 @@ def explain_customer(wh: Warehouse, key: str) -> dict[str, Any]:
     rows = ident.to_pylist()
     for row, ekey, pkey in zip(rows, ekeys, pkeys.to_pylist(), strict=True):
         rec = per_record[row["record_id"]]
-        for kind, raw, link in (("email", row["email"], ekey), ("phone", row["phone"], pkey)):
+        for kind, raw, link in (
+            ("email", row["email"], ekey),
+            ("phone", row["phone"], pkey),
+        ):
             if raw is None:
                 continue
             entry = {"as_written": raw, "link_key": f"{kind}:{link}" if link else None}

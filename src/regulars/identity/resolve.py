@@ -118,9 +118,7 @@ def settings_changes(settings: IdentitySettings) -> list[Change]:
     import phonenumbers
 
     country = settings.default_country
-    if country is not None and (
-        country.upper() not in phonenumbers.SUPPORTED_REGIONS
-    ):
+    if country is not None and (country.upper() not in phonenumbers.SUPPORTED_REGIONS):
         raise InputError(
             f"'{country}' is not a country code phone numbers know.",
             hint="Use a two-letter ISO 3166 code such as DE, GB or US.",
@@ -278,13 +276,19 @@ def _edges(
     rec, keys, kinds, labels = [], [], [], []
     email = records.column("email")
     ekeys = email_keys(email, plus_tags=settings.plus_tags)
-    pkeys = phone_keys(records.column("phone"), default_country=settings.default_country)
-    for i, (raw, key) in enumerate(zip(email.to_pylist(), ekeys.to_pylist(), strict=True)):
+    pkeys = phone_keys(
+        records.column("phone"), default_country=settings.default_country
+    )
+    for i, (raw, key) in enumerate(
+        zip(email.to_pylist(), ekeys.to_pylist(), strict=True)
+    ):
         if key is not None:
             rec.append(i)
             keys.append(f"email:{key}")
             kinds.append("email")
-            labels.append("email" if raw.strip().lower() == key else "email without +tag")
+            labels.append(
+                "email" if raw.strip().lower() == key else "email without +tag"
+            )
     for i, key in enumerate(pkeys.to_pylist()):
         if key is not None:
             rec.append(i)
@@ -323,7 +327,11 @@ def resolve(
         else (np.zeros(0, str), np.zeros(0, np.int64))
     )
     # Records per key (distinct): keys on too many records link none of them.
-    pairs = np.unique(np.stack([key_idx, rec_of_edge]), axis=1) if keys else np.zeros((2, 0), np.int64)
+    pairs = (
+        np.unique(np.stack([key_idx, rec_of_edge]), axis=1)
+        if keys
+        else np.zeros((2, 0), np.int64)
+    )
     shared = np.bincount(pairs[0], minlength=len(key_names))
     ignored: dict[str, str] = {}
     usable = np.ones(len(key_names), bool)
@@ -333,9 +341,19 @@ def resolve(
             ignored[name] = f"ignored by {ignored_keys[name]}"
         elif shared[k] > settings.max_shared:
             usable[k] = False
-            ignored[name] = f"shared by {shared[k]} records (more than {settings.max_shared})"
-    alone = np.isin(ids, np.asarray(sorted(separate), dtype=str)) if separate else np.zeros(n_rec, bool)
-    link = usable[key_idx] & ~alone[rec_of_edge] & (shared[key_idx] >= 2) if keys else np.zeros(0, bool)
+            ignored[name] = (
+                f"shared by {shared[k]} records (more than {settings.max_shared})"
+            )
+    alone = (
+        np.isin(ids, np.asarray(sorted(separate), dtype=str))
+        if separate
+        else np.zeros(n_rec, bool)
+    )
+    link = (
+        usable[key_idx] & ~alone[rec_of_edge] & (shared[key_idx] >= 2)
+        if keys
+        else np.zeros(0, bool)
+    )
     ok: list[tuple[int, int]] = []
     src = [rec_of_edge[link]]
     dst = [n_rec + key_idx[link]]
@@ -358,7 +376,9 @@ def resolve(
     customer_of = root[label[:n_rec]]
     # Why each merged record is in its group: the rules of its linking edges.
     why: dict[int, set[str]] = {}
-    for r, lab in zip(rec_of_edge[link].tolist(), np.asarray(labels)[link].tolist(), strict=True):
+    for r, lab in zip(
+        rec_of_edge[link].tolist(), np.asarray(labels)[link].tolist(), strict=True
+    ):
         why.setdefault(r, set()).add(lab)
     for x, y in ok:
         why.setdefault(x, set()).add("name and address match")

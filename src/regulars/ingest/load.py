@@ -128,7 +128,9 @@ def commit_import(
         "rows_new": [report.rows_new], "rows_rejected": [report.rows_rejected],
     })  # fmt: skip
     wh.apply([*stamped, Append("rejects", rejects), Append("imports", log)])
-    if any(isinstance(c, Append) and c.table in ("orders", "customers") for c in changes):
+    if any(
+        isinstance(c, Append) and c.table in ("orders", "customers") for c in changes
+    ):
         from regulars.identity import resolve_store
 
         progress("link")
