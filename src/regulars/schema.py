@@ -34,6 +34,9 @@ TABLES: dict[str, Schema] = {
             "country": "string",
             "created_at": TIMESTAMP,  # first order, or account creation when known
             "accepts_marketing": "boolean",
+            "address": "string",  # street and number (first address line)
+            "postcode": "string",  # upper-cased
+            "city": "string",
             "source": "string",  # shopify-orders, shopify-customers, csv, ...
             "updated_at": TIMESTAMP,  # time of the newest fact this row reflects
             "content_hash": "string",

@@ -82,13 +82,23 @@ def test_explain_needs_a_known_customer(store):
     assert "no customer with email or id 'x@y.z'" in result.output
 
 
-def test_a_version_3_store_is_linked_when_opened(store):
+def test_a_version_3_store_is_upgraded_and_linked_when_opened(store):
+    """Version 4 added the customers' address columns and the identity map."""
+    import duckdb
+
     wh = connect(store)
     wh.apply([Replace("identity_map", wh.to_arrow(wh.table("identity_map")).slice(0, 0)),
               *wh.set_meta({"schema_version": "3"})])  # fmt: skip
-    assert wh.count("identity_map") == 0
+    customers = wh.to_arrow(wh.table("customers").drop("address", "postcode", "city"))
     wh.close()
+    raw = duckdb.connect(store)
+    for column in ("address", "postcode", "city"):
+        raw.execute(f"ALTER TABLE customers DROP COLUMN {column}")
+    raw.close()
     wh = connect(store)
     assert wh.meta()["schema_version"] == "4"
     assert wh.count("identity_map") == 1
+    after = wh.to_arrow(wh.table("customers"))
+    assert after.drop_columns(["address", "postcode", "city"]).equals(customers)
+    assert after.column("postcode").null_count == after.num_rows
     wh.close()

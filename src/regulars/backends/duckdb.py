@@ -27,6 +27,10 @@ if TYPE_CHECKING:
 
 __all__ = ["DuckDBWarehouse", "staging_connection"]
 
+#: DuckDB types of the column kinds added to existing tables by migrations.
+_DUCKDB_TYPES = {"string": "VARCHAR", "boolean": "BOOLEAN", "int64": "BIGINT",
+                 "float64": "DOUBLE"}  # fmt: skip
+
 
 def _set_utc(con: DuckDBBackend) -> None:
     # Strings without an offset are read as UTC, whatever the machine's zone.
@@ -89,13 +93,24 @@ class DuckDBWarehouse(Warehouse):
     def _create_missing_tables(self) -> None:
         existing = set(self._con.list_tables())
         missing = [name for name in TABLES if name not in existing]
-        if not missing:
+        # Columns a later release added to a table an older store already has.
+        added = [
+            (name, column, dtype)
+            for name in TABLES if name in existing
+            for column, dtype in TABLES[name].items()
+            if column not in self._con.table(name).columns
+        ]  # fmt: skip
+        if not missing and not added:
             return
         raw = self._con.con
         raw.begin()
         try:
             for name in missing:
                 self._con.create_table(name, schema=TABLES[name])
+            for name, column, dtype in added:
+                # Names and types come from `regulars.schema`, never from input.
+                sql_type = _DUCKDB_TYPES[type(dtype).__name__.lower()]
+                raw.execute(f'ALTER TABLE "{name}" ADD COLUMN "{column}" {sql_type}')
         except Exception as exc:
             raw.rollback()
             raise StoreError(f"cannot create tables: {exc}", file=self.path) from exc

@@ -169,7 +169,18 @@ class SparkWarehouse(Warehouse):
     def _frame(self, name: str, parts: list[str]) -> DataFrame:
         if parts:
             paths = [os.path.join(self.path, p) for p in parts]
-            return self._session.read.parquet(*paths)
+            frame = self._session.read.option("mergeSchema", "true").parquet(*paths)
+            # Columns a later release added are NULL in parts written before.
+            schema = TABLES[name].to_pyarrow()
+            missing = [f for f in schema if f.name not in frame.columns]
+            if missing:
+                from pyspark.sql import functions as F  # noqa: N812
+
+                empty = self._session.createDataFrame(schema.empty_table())
+                for f in missing:
+                    frame = frame.withColumn(f.name, F.lit(None).cast(
+                        empty.schema[f.name].dataType))  # fmt: skip
+            return frame.select(*schema.names)
         empty = TABLES[name].to_pyarrow().empty_table()
         return self._session.createDataFrame(empty)
 

@@ -50,6 +50,7 @@ Progress = Callable[[str], None]
 
 _CUSTOMER_FIELDS = [
     "email", "phone", "first_name", "last_name", "country", "accepts_marketing",
+    "address", "postcode", "city",
 ]  # fmt: skip
 
 
@@ -156,6 +157,15 @@ def _names(table: str) -> list[str]:
     from regulars.schema import TABLES
 
     return list(TABLES[table].names)
+
+
+def _blank_null(text: ir.StringValue) -> ir.StringValue:
+    cleaned = text.strip()
+    return ibis.ifelse(cleaned == "", ibis.null("string"), cleaned)
+
+
+def _postcode(text: ir.StringValue) -> ir.StringValue:
+    return _blank_null(text.upper())
 
 
 def _row_hash(t: ir.Table, fields: list[str]) -> ir.StringValue:
@@ -399,6 +409,8 @@ def _import_customers(
             customer_id=ibis.coalesce(t.customer_ref.strip(), customer_id_from(email, phone)),
             email=email, phone=phone,
             first_name=t.first_name.strip(), last_name=t.last_name.strip(),
+            address=_blank_null(t.address), postcode=_postcode(t.postcode),
+            city=_blank_null(t.city),
             country=t.country.strip().upper(),
             accepts_marketing=parse_bool(t.accepts_marketing),
             created_at=parse_timestamp(t.created_at), created_text=t.created_at,

@@ -44,6 +44,9 @@ ORDER_COLUMNS = {
     "quantity": "Lineitem quantity",
     "unit_price": "Lineitem price",
     "line_discount": "Lineitem discount",
+    "address": "Billing Address1",
+    "postcode": "Billing Zip",
+    "city": "Billing City",
 }
 _REQUIRED = [
     "Name",
@@ -61,6 +64,7 @@ _HEAD_MARKERS = ["Financial Status", "Created at", "Total", "Currency"]
 ORDER_READ_COLUMNS = frozenset(ORDER_COLUMNS.values()) | {
     "Phone", "Billing Phone", "Shipping Phone", "Billing Country", "Shipping Country",
     "Billing Name", "Shipping Name", "Note Attributes", "Source", *_HEAD_MARKERS, *_ALIASES,
+    "Shipping Address1", "Shipping Zip", "Shipping City",
 }  # fmt: skip
 
 #: Canonical customer column -> Shopify customers export column.
@@ -71,6 +75,9 @@ CUSTOMER_COLUMNS = {
     "accepts_marketing": "Accepts Email Marketing",
     "country": "Country Code",
     "phone": "Phone",
+    "address": "Address1",
+    "postcode": "Zip",
+    "city": "City",
 }
 
 
@@ -142,6 +149,9 @@ def stage_shopify_orders(
     cols["country"] = pc.coalesce(
         _column(raw, "Billing Country"), _column(raw, "Shipping Country")
     )
+    for key, part in (("address", "Address1"), ("postcode", "Zip"), ("city", "City")):
+        cols[key] = pc.coalesce(_column(raw, f"Billing {part}"),
+                                _column(raw, f"Shipping {part}"))  # fmt: skip
     first, last = _split_name(
         pc.coalesce(_column(raw, "Billing Name"), _column(raw, "Shipping Name"))
     )
@@ -179,6 +189,7 @@ def stage_shopify_orders(
         phone="Phone", country="Billing Country", first_name="Billing Name",
         last_name="Billing Name", channel="Note Attributes", campaign="Note Attributes",
         customer_ref="Email", product_id="Lineitem sku", category="Lineitem name",
+        address="Billing Address1", postcode="Billing Zip", city="Billing City",
     )  # fmt: skip
     return pa.table(staged), labels
 

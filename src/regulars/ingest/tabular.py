@@ -62,7 +62,8 @@ ORDER_FIELDS = [c for c in STAGED_COLUMNS if c != "customer_ref"] + ["customer_i
 KINDS: dict[str, list[str]] = {
     "orders": ORDER_FIELDS,
     "customers": ["customer_id", "email", "phone", "first_name", "last_name",
-                  "country", "accepts_marketing", "created_at"],
+                  "country", "accepts_marketing", "created_at", "address", "postcode",
+                  "city"],
     "feedback": ["feedback_id", "customer_id", "email", "order_id", "product_id",
                  "submitted_at", "rating", "nps", "comment"],
     "products": ["product_id", "sku", "product_name", "category"],
