@@ -61,6 +61,14 @@ ORDERS = [
     order("#1011", Email="eve@example.com", **{"Billing Name": "Eve Weber"}, **HOUSE),
     order("#1012", Email="frank@example.com", Phone="+49 40 5555555"),
     order("#1013", Email="gina@example.com", Phone="040 5555555"),
+    # Dan again, months later, as a guest with another email: only his name and
+    # address say it is him (probabilistic matching, off by default).
+    order(
+        "#1014",
+        Email="d.weber@mail.example",
+        **{"Billing Name": "dan weber", "Created at": "2025-09-01 10:00:00 +0200"},
+        **HOUSE,
+    ),
 ]
 CUSTOMERS_HEADER = ["First Name", "Last Name", "Email", "Accepts Email Marketing", "Phone",
                     "Country Code"]  # fmt: skip
@@ -76,6 +84,7 @@ EXPECTED = [
     {"#1010"},
     {"#1011"},
     {"#1012", "#1013"},
+    {"#1014"},
 ]
 
 
@@ -133,7 +142,7 @@ def test_a_user_rule_undoes_a_wrong_merge_and_can_be_dropped(messy):
     wh = messy
     rule = add_rule(wh, "ignore", "phone:+49405555555", note="family landline")
     resolve_store(wh)
-    assert _groups(wh) == [*EXPECTED[:5], {"#1012"}, {"#1013"}]
+    assert _groups(wh) == [*EXPECTED[:5], {"#1012"}, {"#1013"}, {"#1014"}]
     explained = explain_customer(wh, "frank@example.com")
     assert explained["ignored"] == {
         "phone:+49405555555": f"ignored by rule {rule.rule_id}"
@@ -195,6 +204,54 @@ def test_settings_change_the_groups(messy, settings, expected):
     groups = _groups(wh)
     anna = [g for g in groups if g & {"#1001", "#1003", "#1004"}]
     assert sorted(anna, key=min) == expected
+
+
+def test_name_and_address_matching_links_only_the_same_person(messy):
+    """On at 0.95: Dan's second email joins him; Eve, same house, stays apart."""
+    wh = messy
+    wh.apply(
+        settings_changes(IdentitySettings(default_country="DE", match_threshold=0.95))
+    )
+    resolve_store(wh)
+    assert _groups(wh) == [
+        *EXPECTED[:3],
+        {"#1010", "#1014"},
+        {"#1011"},
+        {"#1012", "#1013"},
+    ]
+    explained = explain_customer(wh, "d.weber@mail.example")
+    assert [round(m["probability"], 3) for m in explained["matches"]] == [0.995]
+    assert sorted(r["linked_by"] or "" for r in explained["records"]) == [
+        "",
+        "name and address match",
+    ]
+    wh.apply(settings_changes(IdentitySettings(default_country="DE")))
+    resolve_store(wh)
+    assert _groups(wh) == EXPECTED
+    assert wh.count("identity_matches") == 0
+
+
+def test_the_household_scores_low_and_the_same_person_high(messy):
+    from regulars.identity.matching import match_records
+
+    pairs = match_records(messy, threshold=0.001).to_pylist()
+    records = messy.to_arrow(messy.table("customers").select("customer_id", "email"))
+    email = {r["customer_id"]: r["email"] for r in records.to_pylist()}
+    scored = {frozenset((email[p["record_a"]], email[p["record_b"]])): p["probability"]
+              for p in pairs}  # fmt: skip
+    # Worked by hand from the weights in regulars.identity.matching: odds =
+    # prior/(1-prior) x product of m/u. Same person: 90 x 90 x 85 x 0.95/0.3;
+    # household: 0.01/0.97 x 90 x 85 x 0.95/0.3.
+    odds = 1e-4 / (1 - 1e-4)
+    same = odds * 90 * 90 * 85 * (0.95 / 0.3)
+    house = odds * (0.01 / 0.97) * 90 * 85 * (0.95 / 0.3)
+    assert scored[
+        frozenset(("dan@example.com", "d.weber@mail.example"))
+    ] == pytest.approx(same / (1 + same))
+    assert scored[frozenset(("dan@example.com", "eve@example.com"))] == pytest.approx(
+        house / (1 + house)
+    )
+    assert house / (1 + house) < 0.03
 
 
 def test_a_widely_shared_identifier_links_nobody():

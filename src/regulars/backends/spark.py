@@ -105,6 +105,11 @@ class SparkWarehouse(Warehouse):
         self.check_version()
 
     @property
+    def session(self) -> SparkSession:
+        """The Spark session the store runs on (for Splink)."""
+        return self._session
+
+    @property
     def con(self) -> SparkBackend:
         """The Ibis pyspark backend."""
         return self._con
@@ -174,7 +179,7 @@ class SparkWarehouse(Warehouse):
             schema = TABLES[name].to_pyarrow()
             missing = [f for f in schema if f.name not in frame.columns]
             if missing:
-                from pyspark.sql import functions as F  # noqa: N812
+                from pyspark.sql import functions as F
 
                 empty = self._session.createDataFrame(schema.empty_table())
                 for f in missing:
