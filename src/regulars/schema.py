@@ -161,6 +161,9 @@ TABLES: dict[str, Schema] = {
             "erased_at": TIMESTAMP,
             "customer_id": "string",  # the anonymous id their kept aggregates now carry
             "records": "int64",  # rows erased or anonymised
+            # SHA-256 of each link key the person had (space-separated), so that
+            # re-importing an old export does not bring their details back.
+            "identifier_hashes": "string",
         }
     ),
     "imports": ibis.schema(

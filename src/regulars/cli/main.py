@@ -18,6 +18,7 @@ from regulars.cli.customer import customer as customer_command
 from regulars.cli.insights import insights as insights_command
 from regulars.cli.metrics import metrics as metrics_command
 from regulars.cli.predict import predict as predict_command
+from regulars.cli.privacy import forget as forget_command
 from regulars.cli.products import products as products_command
 from regulars.cli.report import report as report_command
 from regulars.config import Settings
@@ -94,6 +95,7 @@ app.command("report")(report_command)
 app.command("predict")(predict_command)
 app.command("backtest")(backtest_command)
 app.command("customer")(customer_command)
+app.command("forget")(forget_command)
 
 
 @app.callback()

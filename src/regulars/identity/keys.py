@@ -71,4 +71,5 @@ def phone_keys(
     if not keyed:
         return pa.nulls(len(phones), pa.string())
     index = pc.index_in(phones, value_set=pa.array(list(keyed), pa.string()))
-    return pc.take(pa.array(list(keyed.values()), pa.string()), index).combine_chunks()
+    keys = pc.take(pa.array(list(keyed.values()), pa.string()), index)
+    return keys.combine_chunks() if isinstance(keys, pa.ChunkedArray) else keys

@@ -204,6 +204,11 @@ def merge_customers(
     if isinstance(incoming, pa.Table):
         incoming = ibis.memtable(incoming)
     inc = incoming.select(cols)
+    if wh.count("erasures"):
+        from regulars.privacy import suppressed
+
+        # People erased by `regulars forget` do not come back from old exports.
+        inc = inc.anti_join(suppressed(wh, inc), "customer_id")
     stored_t = wh.table("customers")
     ids = _in_warehouse(wh, con, inc.select("customer_id").distinct())
     stored = wh.bring(
