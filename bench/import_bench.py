@@ -60,9 +60,18 @@ def main() -> None:
     con.close()
 
     wh = connect(os.path.join(folder, "bench.duckdb"))
+    marks: list[tuple[str, float]] = []
     t0 = time.perf_counter()
-    report = import_shopify_orders(wh, files.orders)
+    report = import_shopify_orders(
+        wh,
+        files.orders,
+        progress=lambda step: marks.append((step, time.perf_counter())),
+    )
     took = time.perf_counter() - t0
+    ends = [t for _, t in marks[1:]] + [t0 + took]
+    print("steps: " + ", ".join(
+        f"{step} {end - start:.2f} s" for (step, start), end in zip(marks, ends, strict=True)
+    ))  # fmt: skip
     print(
         f"Regulars import:          {took:6.2f} s  {report.rows_read / took:12,.0f} rows/s"
     )

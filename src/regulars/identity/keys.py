@@ -65,11 +65,19 @@ def phone_key(phone: str, default_country: str | None) -> str | None:
 def phone_keys(
     phones: pa.Array | pa.ChunkedArray, *, default_country: str | None
 ) -> pa.Array:
-    """`phone_key` of each phone; each distinct number is parsed once."""
-    values = pc.unique(phones).to_pylist()
+    """`phone_key` of each phone; each distinct number is parsed once.
+
+    Numbers already in E.164 form (most, in an export) are kept as they are
+    without a trip through Python.
+    """
+    e164 = pc.match_substring_regex(phones, _E164.pattern)
+    others = pc.filter(phones, pc.invert(pc.fill_null(e164, True)))
+    values = pc.unique(others).to_pylist()
     keyed = {v: phone_key(v, default_country) for v in values if v is not None}
-    if not keyed:
-        return pa.nulls(len(phones), pa.string())
-    index = pc.index_in(phones, value_set=pa.array(list(keyed), pa.string()))
-    keys = pc.take(pa.array(list(keyed.values()), pa.string()), index)
+    if keyed:
+        index = pc.index_in(phones, value_set=pa.array(list(keyed), pa.string()))
+        parsed = pc.take(pa.array(list(keyed.values()), pa.string()), index)
+    else:
+        parsed = pa.nulls(len(phones), pa.string())
+    keys = pc.if_else(pc.fill_null(e164, False), phones, parsed)
     return keys.combine_chunks() if isinstance(keys, pa.ChunkedArray) else keys

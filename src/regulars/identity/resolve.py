@@ -269,33 +269,46 @@ class Resolution:
         return self.identity_map.num_rows
 
 
+#: Why a record is in its group, as bits; `linked_by` spells the set out.
+_LABELS = ("email", "email without +tag", "phone", "name and address match")
+
+
 def _edges(
-    records: pa.Table, settings: IdentitySettings
-) -> tuple[np.ndarray, list[str], list[str], list[str]]:
-    """(record index, key, kind, label) of every identifier on every record."""
-    rec, keys, kinds, labels = [], [], [], []
+    records: pa.Table, ids: pa.Array, settings: IdentitySettings
+) -> tuple[np.ndarray, pa.Array, pa.Array, np.ndarray]:
+    """Every identifier on every record: (record index, kind, link key, label bit)."""
+    rec = pc.index_in(records.column("record_id"), value_set=ids)
     email = records.column("email")
     ekeys = email_keys(email, plus_tags=settings.plus_tags)
     pkeys = phone_keys(
         records.column("phone"), default_country=settings.default_country
     )
-    for i, (raw, key) in enumerate(
-        zip(email.to_pylist(), ekeys.to_pylist(), strict=True)
-    ):
-        if key is not None:
-            rec.append(i)
-            keys.append(f"email:{key}")
-            kinds.append("email")
-            labels.append(
-                "email" if raw.strip().lower() == key else "email without +tag"
-            )
-    for i, key in enumerate(pkeys.to_pylist()):
-        if key is not None:
-            rec.append(i)
-            keys.append(f"phone:{key}")
-            kinds.append("phone")
-            labels.append("phone")
-    return np.asarray(rec, dtype=np.int64), keys, kinds, labels
+    has_e = pc.is_valid(ekeys)
+    has_p = pc.is_valid(pkeys)
+    tagged = pc.not_equal(pc.utf8_lower(pc.utf8_trim_whitespace(email)), ekeys)
+    e_bits = np.where(pc.filter(tagged, has_e).to_numpy(zero_copy_only=False), 2, 1)
+    n_e = int(pc.sum(has_e).as_py() or 0)
+    n_p = int(pc.sum(has_p).as_py() or 0)
+    rows = np.concatenate([
+        pc.filter(rec, has_e).to_numpy(zero_copy_only=False),
+        pc.filter(rec, has_p).to_numpy(zero_copy_only=False),
+    ]).astype(np.int64)  # fmt: skip
+    kinds = pa.concat_arrays([
+        pa.array(["email"] * n_e, pa.string()), pa.array(["phone"] * n_p, pa.string()),
+    ])  # fmt: skip
+    keys = pa.concat_arrays([
+        _flat(pc.filter(ekeys, has_e)), _flat(pc.filter(pkeys, has_p)),
+    ])  # fmt: skip
+    bits = np.concatenate([e_bits, np.full(n_p, 4)]).astype(np.int64)
+    return rows, kinds, keys, bits
+
+
+def _flat(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+
+
+def _spell(bits: int) -> str:
+    return ", ".join(label for i, label in enumerate(_LABELS) if bits & (1 << i))
 
 
 def resolve(
@@ -311,61 +324,56 @@ def resolve(
     """
     settings = settings or IdentitySettings()
     rules = rules or []
-    ignored_keys = {r.value: f"rule {r.rule_id}" for r in rules if r.kind == "ignore"}
-    separate = {r.value for r in rules if r.kind == "separate"}
     records = records.filter(pc.is_valid(records.column("record_id")))
-    ids, inverse = np.unique(
-        np.asarray(records.column("record_id").to_pylist(), dtype=object).astype(str),
-        return_inverse=True,
-    )
+    unique = _flat(pc.unique(records.column("record_id")))
+    ids = pc.take(
+        unique, pc.array_sort_indices(unique)
+    )  # sorted: index order = id order
     n_rec = len(ids)
-    rows, keys, kinds, labels = _edges(records, settings)
-    rec_of_edge = inverse[rows] if len(rows) else np.zeros(0, np.int64)
-    key_names, key_idx = (
-        np.unique(np.asarray(keys, dtype=str), return_inverse=True)
-        if keys
-        else (np.zeros(0, str), np.zeros(0, np.int64))
-    )
-    # Records per key (distinct): keys on too many records link none of them.
-    pairs = (
-        np.unique(np.stack([key_idx, rec_of_edge]), axis=1)
-        if keys
-        else np.zeros((2, 0), np.int64)
-    )
-    shared = np.bincount(pairs[0], minlength=len(key_names))
-    ignored: dict[str, str] = {}
-    usable = np.ones(len(key_names), bool)
-    for k, name in enumerate(key_names):
-        if name in ignored_keys:
-            usable[k] = False
-            ignored[name] = f"ignored by {ignored_keys[name]}"
-        elif shared[k] > settings.max_shared:
-            usable[k] = False
-            ignored[name] = (
-                f"shared by {shared[k]} records (more than {settings.max_shared})"
-            )
-    alone = (
-        np.isin(ids, np.asarray(sorted(separate), dtype=str))
-        if separate
-        else np.zeros(n_rec, bool)
-    )
+    rows, kinds, keys, bits = _edges(records, ids, settings)
+    full = pc.binary_join_element_wise(kinds, keys, ":")
+    key_names = _flat(pc.unique(full))
+    key_idx = pc.index_in(full, value_set=key_names).to_numpy(zero_copy_only=False)
+    key_idx = key_idx.astype(np.int64)
+    # Records per key (distinct): a key on too many records links none of them.
+    pairs = np.unique(key_idx * n_rec + rows) if len(rows) else np.zeros(0, np.int64)
+    shared = np.bincount(pairs // max(n_rec, 1), minlength=len(key_names))
+    usable = shared <= settings.max_shared
+    ignored: dict[str, str] = {
+        key_names[int(k)].as_py(): f"shared by {shared[k]} records (more than {settings.max_shared})"
+        for k in np.nonzero(~usable)[0]
+    }  # fmt: skip
+    by_rule = {r.value: r.rule_id for r in rules if r.kind == "ignore"}
+    if by_rule:
+        hit = pc.index_in(pa.array(list(by_rule), pa.string()), value_set=key_names)
+        for value, k in zip(by_rule, hit.to_pylist(), strict=True):
+            if k is not None:
+                usable[k] = False
+                ignored[value] = f"ignored by rule {by_rule[value]}"
+    alone = np.zeros(n_rec, bool)
+    separate = [r.value for r in rules if r.kind == "separate"]
+    if separate:
+        at = pc.index_in(pa.array(separate, pa.string()), value_set=ids).to_pylist()
+        alone[[i for i in at if i is not None]] = True
     link = (
-        usable[key_idx] & ~alone[rec_of_edge] & (shared[key_idx] >= 2)
-        if keys
-        else np.zeros(0, bool)
+        usable[key_idx] & ~alone[rows] & (shared[key_idx] >= 2)
+        if len(rows)
+        else rows > 0
     )
-    ok: list[tuple[int, int]] = []
-    src = [rec_of_edge[link]]
-    dst = [n_rec + key_idx[link]]
+    src, dst = [rows[link]], [n_rec + key_idx[link]]
+    why = np.zeros(n_rec, np.int64)
+    np.bitwise_or.at(why, rows[link], bits[link])
     if matches is not None and matches.num_rows:
-        pos = {r: i for i, r in enumerate(ids)}
-        a = [pos.get(r) for r in matches.column("record_a").to_pylist()]
-        b = [pos.get(r) for r in matches.column("record_b").to_pylist()]
+        a = pc.index_in(matches.column("record_a"), value_set=ids).to_pylist()
+        b = pc.index_in(matches.column("record_b"), value_set=ids).to_pylist()
         ok = [(x, y) for x, y in zip(a, b, strict=True)
               if x is not None and y is not None and not alone[x] and not alone[y]]  # fmt: skip
         if ok:
-            src.append(np.array([x for x, _ in ok]))
-            dst.append(np.array([y for _, y in ok]))
+            pa_, pb_ = np.array([x for x, _ in ok]), np.array([y for _, y in ok])
+            src.append(pa_)
+            dst.append(pb_)
+            why[pa_] |= 8
+            why[pb_] |= 8
     n = n_rec + len(key_names)
     s, d = np.concatenate(src), np.concatenate(dst)
     graph = coo_matrix((np.ones(len(s), np.int8), (s, d)), shape=(n, n))
@@ -374,34 +382,36 @@ def resolve(
     root = np.full(label.max() + 1 if n else 0, n_rec, np.int64)
     np.minimum.at(root, label[:n_rec], np.arange(n_rec))
     customer_of = root[label[:n_rec]]
-    # Why each merged record is in its group: the rules of its linking edges.
-    why: dict[int, set[str]] = {}
-    for r, lab in zip(
-        rec_of_edge[link].tolist(), np.asarray(labels)[link].tolist(), strict=True
-    ):
-        why.setdefault(r, set()).add(lab)
-    for x, y in ok:
-        why.setdefault(x, set()).add("name and address match")
-        why.setdefault(y, set()).add("name and address match")
     moved = np.nonzero(customer_of != np.arange(n_rec))[0]
+    spelled = {int(b): _spell(int(b)) for b in np.unique(why[moved])}
     identity_map = pa.table({
-        "record_id": pa.array(ids[moved].tolist(), pa.string()),
-        "customer_id": pa.array(ids[customer_of[moved]].tolist(), pa.string()),
-        "linked_by": pa.array([", ".join(sorted(why.get(int(r), set()))) for r in moved],
-                              pa.string()),
+        "record_id": pc.take(ids, pa.array(moved)),
+        "customer_id": pc.take(ids, pa.array(customer_of[moved])),
+        "linked_by": pa.array([spelled[int(b)] for b in why[moved]], pa.string()),
     })  # fmt: skip
-    idents = {
-        (kind, key.partition(":")[2], ids[customer_of[r]])
-        for r, key, kind in zip(rec_of_edge.tolist(), keys, kinds, strict=True)
-    }
-    identities = pa.Table.from_pylist(
-        [{"source": k, "source_key": v, "customer_id": c} for k, v, c in sorted(idents)],
-        schema=pa.schema([("source", pa.string()), ("source_key", pa.string()),
-                          ("customer_id", pa.string())]),
-    )  # fmt: skip
+    identities = (
+        pa.table(
+            {
+                "source": kinds,
+                "source_key": keys,
+                "customer_id": pc.take(
+                    ids, pa.array(customer_of[rows] if len(rows) else rows)
+                ),
+            }
+        )  # fmt: skip
+        .group_by(["source", "source_key", "customer_id"])
+        .aggregate([])
+        .sort_by(
+            [
+                ("source", "ascending"),
+                ("source_key", "ascending"),
+                ("customer_id", "ascending"),
+            ]
+        )  # fmt: skip
+    )
     return Resolution(
         identity_map=identity_map, identities=identities, records=n_rec,
-        customers=len(np.unique(customer_of)), ignored=ignored,
+        customers=int(np.count_nonzero(customer_of == np.arange(n_rec))), ignored=ignored,
     )  # fmt: skip
 
 
