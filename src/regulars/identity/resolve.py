@@ -398,7 +398,7 @@ def resolve(
                     ids, pa.array(customer_of[rows] if len(rows) else rows)
                 ),
             }
-        )  # fmt: skip
+        )
         .group_by(["source", "source_key", "customer_id"])
         .aggregate([])
         .sort_by(
@@ -407,7 +407,7 @@ def resolve(
                 ("source_key", "ascending"),
                 ("customer_id", "ascending"),
             ]
-        )  # fmt: skip
+        )
     )
     return Resolution(
         identity_map=identity_map, identities=identities, records=n_rec,
