@@ -133,3 +133,22 @@ def test_metrics_agree_with_the_simulation(demo):
         ),
         rel=1e-6,
     )
+
+
+def test_identity_resolution_recovers_the_simulated_customers(demo):
+    """Orders linked by email and phone fall into exactly the generator's customers."""
+    files, wh, _ = demo
+    truth = pq.read_table(f"{files.truth_dir}/orders.parquet").to_pylist()
+    who = {o["order_id"]: o["customer_id"] for o in truth}
+    stored = wh.to_arrow(
+        wh.resolved("orders").filter(lambda t: t.customer_id.notnull())
+    ).select(["order_id", "customer_id"])
+    groups: dict[str, set[str]] = {}
+    for row in stored.to_pylist():
+        groups.setdefault(row["customer_id"], set()).add(who[row["order_id"]])
+    # Each resolved customer is one simulated person, and no person is split.
+    assert all(len(people) == 1 for people in groups.values())
+    people = [next(iter(p)) for p in groups.values()]
+    assert len(people) == len(set(people))
+    merged = wh.count("identity_map")
+    assert merged > 0  # phone-only guest orders were joined to their person
