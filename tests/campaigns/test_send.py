@@ -1,0 +1,131 @@
+"""Flows end to end: due customers, the outbox, real SMTP, links that work."""
+
+from __future__ import annotations
+
+import datetime as dt
+import textwrap
+
+import pytest
+from fastapi.testclient import TestClient
+
+from regulars.campaigns.delivery.smtp import SmtpSettings
+from regulars.campaigns.flows import load_flows
+from regulars.campaigns.run import outbox_counts, plan, run_flows
+from regulars.state import open_state
+from regulars.web import create_app
+
+FLOWS = """
+[settings]
+base_url = "http://shop.test"
+frequency_cap_days = 3
+
+[[flow]]
+name = "thanks"
+type = "post_purchase"
+delay_days = 7
+holdout = 0
+subject = "Thank you, {{ first_name }}"
+body = '''
+Hello {{ first_name }}, how was {{ last_products | join(", ") }}?
+Rate us: {% for n, url in rating_urls.items() %}{{ n }}: {{ url }} {% endfor %}
+'''
+"""
+NOW = dt.datetime(2025, 3, 8, 10, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def setup(shop, smtp_server, tmp_path):
+    controller, inbox = smtp_server
+    path = tmp_path / "flows.toml"
+    path.write_text(textwrap.dedent(FLOWS), encoding="utf-8")
+    state = open_state(f"sqlite:///{tmp_path / 'state.sqlite'}")
+    smtp = SmtpSettings(
+        host="127.0.0.1", port=controller.port, mail_from="shop@shop.test"
+    )
+    return shop, state, load_flows(path), smtp, inbox
+
+
+def test_due_customers_with_consent_get_one_message_each(setup):
+    wh, state, flows, smtp, inbox = setup
+    report = run_flows(wh, state, flows, smtp, now=NOW)
+    # Due 7 days after their 03-01 orders: Anna, Ben (no consent), Cara; the
+    # guest is nobody to write to; Cara's February order is too old (lookback 7 days).
+    outcomes = sorted((d.email, d.outcome) for d in report.decisions)
+    assert outcomes == [
+        ("anna@example.com", "send"),
+        ("ben@example.com", "no_consent"),
+        ("cara@example.com", "send"),
+    ]
+    messages = sorted(inbox.messages(), key=lambda m: m["To"])
+    assert [(m["To"], m["Subject"]) for m in messages] == [
+        ("anna@example.com", "Thank you, Anna"),
+        ("cara@example.com", "Thank you, Cara"),
+    ]
+    anna = messages[0]
+    body = anna.get_content()
+    assert "Hello Anna, how was Coffee Beans 1kg?" in body
+    assert body.count("http://shop.test/r/") == 5
+    assert anna["List-Unsubscribe"].startswith("<http://shop.test/u/")
+    assert anna["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert anna["From"] == "shop@shop.test"
+    assert outbox_counts(state) == {"sent": 2}
+    again = run_flows(wh, state, flows, smtp, now=NOW + dt.timedelta(minutes=5))
+    assert again.count("already") == 2 and again.delivered == 0
+    assert len(inbox.messages()) == 2
+
+
+def test_unsubscribe_link_works_when_followed(setup):
+    wh, state, flows, smtp, inbox = setup
+    run_flows(wh, state, flows, smtp, now=NOW)
+    anna = next(m for m in inbox.messages() if m["To"] == "anna@example.com")
+    url = anna["List-Unsubscribe"].strip("<>")
+    path = url.removeprefix("http://shop.test")
+    client = TestClient(create_app(state))
+    assert "Unsubscribe" in client.get(path).text
+    done = client.post(path, content="List-Unsubscribe=One-Click",
+                       headers={"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
+    assert done.status_code == 200 and "no more marketing" in done.text
+    assert client.post(path[:-2] + "xx").status_code == 404  # a forged token
+    rating = (
+        anna.get_content().split("3: ")[1].split()[0].removeprefix("http://shop.test")
+    )
+    assert "rated us 3" in client.get(rating).text
+    # A later order of Anna's would be due again, but she unsubscribed.
+    decisions = plan(wh, state, flows, now=NOW)
+    assert {d.email: d.outcome for d in decisions}["anna@example.com"] == "already"
+    assert state.unsubscribed()
+
+
+def test_smtp_down_then_up_delivers_every_message_once(setup):
+    wh, state, flows, _, inbox = setup
+    down = SmtpSettings(host="127.0.0.1", port=1, mail_from="shop@shop.test", timeout=2)
+    first = run_flows(wh, state, flows, down, now=NOW)
+    assert first.delivered == 0 and first.retrying == 2
+    assert outbox_counts(state) == {"pending": 2}
+    controller_port = setup[3].port
+    up = SmtpSettings(
+        host="127.0.0.1", port=controller_port, mail_from="shop@shop.test"
+    )
+    early = run_flows(wh, state, flows, up, now=NOW + dt.timedelta(seconds=30))
+    assert early.delivered == 0  # the retry is due after a minute
+    later = run_flows(wh, state, flows, up, now=NOW + dt.timedelta(minutes=2))
+    assert later.delivered == 2
+    assert sorted(m["To"] for m in inbox.messages()) == [
+        "anna@example.com",
+        "cara@example.com",
+    ]
+    assert len({m["Message-ID"] for m in inbox.messages()}) == 2
+
+
+def test_a_permanent_refusal_is_recorded_with_the_servers_answer(setup):
+    wh, state, flows, smtp, inbox = setup
+    inbox.refuse = "550 mailbox unavailable"
+    report = run_flows(wh, state, flows, smtp, now=NOW)
+    assert report.failed == 2
+    from sqlalchemy import select
+
+    from regulars.state.models import Send
+
+    with state.session() as s:
+        errors = {r.last_error for r in s.scalars(select(Send))}
+    assert errors == {"550 mailbox unavailable"}
