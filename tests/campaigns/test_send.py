@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import textwrap
 
 import pytest
@@ -129,3 +130,36 @@ def test_a_permanent_refusal_is_recorded_with_the_servers_answer(setup):
     with state.session() as s:
         errors = {r.last_error for r in s.scalars(select(Send))}
     assert errors == {"550 mailbox unavailable"}
+
+
+def test_cli_preview_sends_nothing_and_run_sends(
+    shop, smtp_server, tmp_path, monkeypatch
+):
+    from typer.testing import CliRunner
+
+    from regulars.cli.main import app
+
+    controller, inbox = smtp_server
+    (tmp_path / "flows.toml").write_text(textwrap.dedent(FLOWS), encoding="utf-8")
+    del shop  # the store the `duck` fixture made: tmp_path / "store.duckdb"
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("REGULARS_SMTP_PORT", str(controller.port))
+    monkeypatch.setenv("REGULARS_MAIL_FROM", "shop@shop.test")
+    state = f"sqlite:///{tmp_path / 'cli.sqlite'}"
+    runner = CliRunner()
+    base = ["--store", str(tmp_path / "store.duckdb"), "flows"]
+    preview = runner.invoke(app, [*base, "preview", "thanks", "--now", "2025-03-08 10:00:00",
+                                  "--state", state, "--json"])  # fmt: skip
+    assert preview.exit_code == 0, preview.output
+    rows = json.loads(preview.output)
+    assert sorted((r["email"], r["outcome"], r["subject"]) for r in rows) == [
+        ("anna@example.com", "send", "Thank you, Anna"),
+        ("ben@example.com", "no_consent", None),
+        ("cara@example.com", "send", "Thank you, Cara"),
+    ]
+    assert inbox.messages() == []
+    done = runner.invoke(app, [*base, "run", "--now", "2025-03-08 10:00:00", "--state", state,
+                               "--json"])  # fmt: skip
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.output)["delivered"] == 2
+    assert len(inbox.messages()) == 2

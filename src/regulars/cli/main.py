@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from typer.core import TyperGroup
 
-from regulars.cli import identity, imports, segments
+from regulars.cli import flows, identity, imports, segments
 from regulars.cli.backtest import backtest as backtest_command
 from regulars.cli.cohorts import cohorts as cohorts_command
 from regulars.cli.common import Run, err, out, run_of
@@ -87,6 +87,7 @@ app = typer.Typer(
 app.add_typer(imports.app, name="import")
 app.add_typer(segments.app, name="segments")
 app.add_typer(identity.app, name="identity")
+app.add_typer(flows.app, name="flows")
 app.command("metrics")(metrics_command)
 app.command("cohorts")(cohorts_command)
 app.command("products")(products_command)
