@@ -33,7 +33,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from regulars.backends import Append, DeleteKeys, Replace
-from regulars.errors import InputError
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -89,16 +88,9 @@ def forget(wh: Warehouse, key: str) -> Erasure:
     from regulars.identity import resolve_store
     from regulars.identity.keys import email_keys, phone_keys
     from regulars.identity.resolve import settings_of
-    from regulars.profile import find_customer_ids
+    from regulars.profile import find_customer
 
-    found = find_customer_ids(wh, key)
-    if not found:
-        raise InputError(
-            f"no customer with email or id '{key}'; nothing was erased.",
-            hint="Give the email (any case) or the customer id; "
-            "`regulars customer EMAIL` shows what is held.",
-        )
-    customer_id = found[0]
+    customer_id = find_customer(wh, key, unchanged=True)
     m = wh.table("identity_map")
     joined = wh.to_arrow(m.filter(m.customer_id == customer_id)).column("record_id")
     ids = sorted({customer_id, *joined.to_pylist()})

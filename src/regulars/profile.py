@@ -19,7 +19,7 @@ from regulars.errors import InputError
 if TYPE_CHECKING:
     from regulars.backends import Warehouse
 
-__all__ = ["customer_profile", "find_customer_ids"]
+__all__ = ["customer_profile", "find_customer", "find_customer_ids"]
 
 
 def _plain(value: Any) -> Any:
@@ -74,6 +74,26 @@ def find_customer_ids(wh: Warehouse, key: str) -> list[str]:
     return sorted(r["customer_id"] for r in rows)
 
 
+def find_customer(wh: Warehouse, key: str, *, unchanged: bool = False) -> str:
+    """The resolved customer id `key` names (see `find_customer_ids`).
+
+    Raises
+    ------
+    InputError
+        If no customer matches; with `unchanged`, the message adds that
+        nothing was changed.
+    """
+    found = find_customer_ids(wh, key)
+    if not found:
+        raise InputError(
+            f"no customer with email or id '{key}'" + ("; nothing was changed." if unchanged
+                                                         else "."),
+            hint="Give an email (any case), a customer id such as c_1a2b3c4d5e6f7a8b, "
+            "or a record id.",
+        )  # fmt: skip
+    return found[0]
+
+
 def _rows(
     wh: Warehouse, table: str, customer_id: str, order_by: str | None = None
 ) -> list[dict[str, Any]]:
@@ -102,12 +122,7 @@ def customer_profile(wh: Warehouse, key: str, *, as_of: _dt.date) -> dict[str, A
     from regulars.segments.catalog import list_segments, members_of
 
     found = find_customer_ids(wh, key)
-    if not found:
-        raise InputError(
-            f"no customer with email or id '{key}'.",
-            hint="Give an email (any case) or a customer id such as c_1a2b3c4d5e6f7a8b.",
-        )
-    customer_id = found[0]
+    customer_id = find_customer(wh, key)
     orders = _rows(wh, "orders", customer_id, order_by="placed_at")
     lines_t = wh.table("order_lines")
     keys = ibis.memtable(

@@ -94,7 +94,7 @@ def test_an_old_export_imported_again_does_not_bring_them_back(messy, tmp_path):
 def test_forget_unknown_person_changes_nothing(duck, tmp_path):
     fill_messy(duck, tmp_path)
     before = _texts(duck)
-    with pytest.raises(InputError, match="nothing was erased"):
+    with pytest.raises(InputError, match="nothing was changed"):
         forget(duck, "nobody@example.com")
     assert _texts(duck) == before
 

@@ -24,15 +24,10 @@ def forget(
     Run `regulars customer EMAIL --export FILE` first if they asked for a copy.
     """
     from regulars.privacy import forget as forget_person
-    from regulars.profile import find_customer_ids
+    from regulars.profile import find_customer
 
     wh = run_of(ctx).warehouse()
-    found = find_customer_ids(wh, key)
-    if not found:
-        raise InputError(
-            f"no customer with email or id '{key}'; nothing was erased.",
-            hint="`regulars customer EMAIL` looks a person up.",
-        )
+    customer_id = find_customer(wh, key, unchanged=True)
     if not yes:
         if not err.is_terminal:
             raise InputError(
@@ -40,7 +35,7 @@ def forget(
                 hint=f"regulars forget {key} --yes",
             )
         typer.confirm(
-            f"Erase every personal detail of {found[0]} ({key})? This cannot be undone.",
+            f"Erase every personal detail of {customer_id} ({key})? This cannot be undone.",
             abort=True,
         )
     erasure = forget_person(wh, key)

@@ -8,7 +8,6 @@ import ibis
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from regulars.errors import InputError
 from regulars.identity.keys import email_keys, phone_keys
 from regulars.identity.resolve import record_identifiers, resolve, rules_of, settings_of
 
@@ -16,18 +15,6 @@ if TYPE_CHECKING:
     from regulars.backends import Warehouse
 
 __all__ = ["explain_customer"]
-
-
-def _customer_of(wh: Warehouse, key: str) -> str:
-    from regulars.profile import find_customer_ids
-
-    found = find_customer_ids(wh, key)
-    if not found:
-        raise InputError(
-            f"no customer with email or id '{key}'.",
-            hint="Give an email (any case), a customer id or a record id.",
-        )
-    return found[0]
 
 
 def explain_customer(wh: Warehouse, key: str) -> dict[str, Any]:
@@ -40,7 +27,9 @@ def explain_customer(wh: Warehouse, key: str) -> dict[str, Any]:
     (probabilistic links); ``ignored`` (identifiers that link nobody, why);
     and the ``rules`` and ``settings`` in force.
     """
-    customer_id = _customer_of(wh, key)
+    from regulars.profile import find_customer
+
+    customer_id = find_customer(wh, key)
     m = wh.table("identity_map")
     mapped = wh.to_arrow(m.filter(m.customer_id == ibis.literal(customer_id, "string")))
     linked_by = dict(
