@@ -125,3 +125,58 @@ def _sample_links() -> dict[str, object]:
 
     return {"unsubscribe_url": SAMPLE_CONTEXT["unsubscribe_url"],
             "rating_urls": SAMPLE_CONTEXT["rating_urls"]}  # fmt: skip
+
+
+@app.command("report")
+def report_command(
+    ctx: typer.Context, flows: FlowsOpt = Path("flows.toml"), now: NowOpt = None,
+    state: StateOpt = None,
+    min_group: Annotated[int, typer.Option(
+        "--min-group", min=2, help="Matured units each group needs before uplift is estimated."
+    )] = 20,
+    as_json: JsonOpt = False,
+) -> None:  # fmt: skip
+    """Per flow: eligible, sent, held out, conversion in each group, uplift with its
+    95% interval, incremental orders and revenue (definitions: docs/flows.md)."""
+    from rich.table import Table
+
+    from regulars.campaigns.flows import load_flows
+    from regulars.campaigns.uplift import flow_uplift
+
+    spec = load_flows(flows)
+    at = _now(now)
+    wh = run_of(ctx).warehouse()
+    results = flow_uplift(wh, _state(ctx, state), spec, now=at, min_group=min_group)
+    if as_json:
+        out.print_json(json.dumps({"now": at.isoformat(),
+                                   "flows": [r.to_dict() for r in results]}))  # fmt: skip
+        return
+    currency = wh.meta().get("reporting_currency", "")
+
+    def pct(v: float | None) -> str:
+        return "-" if v is None else f"{v:.1%}"
+
+    def band(v: float | None, lo: float | None, hi: float | None, scale: float = 1,
+             fmt: str = "{:+,.0f}") -> str:  # fmt: skip
+        if v is None or lo is None or hi is None:
+            return "-"
+        return f"{fmt.format(v * scale)} ({fmt.format(lo * scale)} to {fmt.format(hi * scale)})"
+
+    table = Table(title=f"Flows against their holdouts, {at:%Y-%m-%d} "
+                        f"(conversion: an order within the window)")  # fmt: skip
+    for column in ("flow", "eligible", "sent", "held out", "window", "converted treated",
+                   "converted held out", "uplift, points (95% CI)", "incremental orders",
+                   f"incremental revenue {currency}".strip()):  # fmt: skip
+        table.add_column(column, justify="left" if column == "flow" else "right")
+    for r in results:
+        table.add_row(
+            r.flow, f"{r.eligible:,}", f"{r.sent:,}", f"{r.holdout:,}", f"{r.window_days} d",
+            f"{pct(r.rate_treatment)} of {r.matured_treatment:,}",
+            f"{pct(r.rate_holdout)} of {r.matured_holdout:,}",
+            band(r.uplift, r.uplift_low, r.uplift_high, 100, "{:+.1f}"),
+            band(r.incremental_orders, r.incremental_orders_low, r.incremental_orders_high),
+            band(r.incremental_revenue, r.incremental_revenue_low, r.incremental_revenue_high),
+        )  # fmt: skip
+    out.print(table)
+    for r in results:
+        out.print(r.sentence(currency))

@@ -28,6 +28,7 @@ from regulars.insights.groups import (
 )
 from regulars.metrics.base import day_number
 from regulars.products.analysis import product_buyers
+from regulars.stats import two_proportion_p, welch
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -90,32 +91,10 @@ def _proportion_test(
     from scipy import stats
 
     p1, p2 = x1 / n1, x2 / n2
-    pooled = (x1 + x2) / (n1 + n2)
-    se0 = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
-    p = 2 * stats.norm.sf(abs(p1 - p2) / se0) if se0 > 0 else 1.0
+    p = two_proportion_p(x1, n1, x2, n2)
     se = math.sqrt(p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2)
     z = stats.norm.ppf(0.975)
     return p1, p2, p, p1 - p2 - z * se, p1 - p2 + z * se
-
-
-def _welch(
-    s1: float, ss1: float, n1: int, s2: float, ss2: float, n2: int
-) -> tuple[float, float, float, float, float]:
-    from scipy import stats
-
-    m1, m2 = s1 / n1, s2 / n2
-    v1 = max((ss1 - n1 * m1 * m1) / (n1 - 1), 0.0)
-    v2 = max((ss2 - n2 * m2 * m2) / (n2 - 1), 0.0)
-    se = math.sqrt(v1 / n1 + v2 / n2)
-    if se == 0:
-        return m1, m2, 1.0, m1 - m2, m1 - m2
-    dof = (v1 / n1 + v2 / n2) ** 2 / (
-        (v1 / n1) ** 2 / (n1 - 1) + (v2 / n2) ** 2 / (n2 - 1)
-    )
-    t = (m1 - m2) / se
-    p = 2 * stats.t.sf(abs(t), dof)
-    half = stats.t.ppf(0.975, dof) * se
-    return m1, m2, p, m1 - m2 - half, m1 - m2 + half
 
 
 def _label(key: str, group: str) -> str:
@@ -163,7 +142,7 @@ def find_insights(
             candidates.append({"key": key, "group": r["group"], "metric": "second_order_rate", "group_value": g1,
                                    "rest_value": g2, "p_value": p, "ci_low": lo, "ci_high": hi, "n_group": n1, "n_rest": n2})  # fmt: skip
             s1, ss1 = float(r["revenue_sum"]), float(r["revenue_sq_sum"])
-            g1, g2, p, lo, hi = _welch(s1, ss1, n1, total_s - s1, total_ss - ss1, n2)
+            g1, g2, p, lo, hi = welch(s1, ss1, n1, total_s - s1, total_ss - ss1, n2)
             candidates.append({"key": key, "group": r["group"], "metric": "revenue_12m", "group_value": g1,
                                    "rest_value": g2, "p_value": p, "ci_low": lo, "ci_high": hi, "n_group": n1, "n_rest": n2})  # fmt: skip
     candidates.extend(

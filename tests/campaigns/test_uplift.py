@@ -1,0 +1,112 @@
+"""`flows report`: conversion in each group, uplift and its interval, pinned by hand."""
+
+from __future__ import annotations
+
+import datetime as dt
+import textwrap
+
+import pytest
+from tests.conftest import order, shopify_csv
+
+from regulars.campaigns.flows import load_flows
+from regulars.campaigns.uplift import flow_uplift
+from regulars.ingest.load import import_shopify_orders
+from regulars.state import open_state
+from regulars.state.models import Send
+from regulars.stats import newcombe, wilson
+
+DECIDED = dt.datetime(2025, 3, 8, 10, 0, tzinfo=dt.UTC)
+NOW = dt.datetime(2025, 3, 30, 0, 0, tzinfo=dt.UTC)
+
+
+def test_newcombe_matches_the_published_example():
+    # Newcombe (1998), Statistics in Medicine 17:873, table II: 56/70 vs 48/80,
+    # method 10 (hybrid score): 0.0524 to 0.3339.
+    d, low, high = newcombe(56, 70, 48, 80)
+    assert d == pytest.approx(0.2)
+    assert (round(low, 4), round(high, 4)) == (0.0524, 0.3339)
+    # Wilson for 0 of 10 (same paper, table I, method 3): 0 to 0.2775.
+    assert tuple(round(x, 4) for x in wilson(0, 10)) == (0.0, 0.2775)
+
+
+def _order(name, email, when, **extra):
+    return order(name, Email=email, **{"Created at": when}, **extra)
+
+
+@pytest.fixture
+def measured(warehouse, tmp_path):
+    """Six matured units and one still in its window, worked out by hand:
+
+    treatment  anna  order 03-15 (30.00)                  converted, 1 order, 30
+               cara  order 03-22 10:00, the window's end   converted, 1 order, 20
+               dan   order 03-10, cancelled                not converted
+               hana  decided 03-20: window open until 04-03, not compared
+    holdout    eve   order 03-23, after the window         not converted
+               finn  order 03-08 10:00, the decision time  not converted (after it only)
+               gus   order 03-12, 20.00 with 5.00 refunded converted, 1 order, 15
+    """
+    orders = [
+        _order("#1", "anna@x.test", "2025-03-15 12:00:00", Subtotal="30.00", Total="30.00"),
+        _order("#2", "cara@x.test", "2025-03-22 10:00:00"),
+        _order("#3", "dan@x.test", "2025-03-10 12:00:00", **{"Cancelled at": "2025-03-10 13:00:00",
+               "Financial Status": "voided"}),
+        _order("#4", "eve@x.test", "2025-03-23 12:00:00"),
+        _order("#5", "finn@x.test", "2025-03-08 10:00:00"),
+        _order("#6", "gus@x.test", "2025-03-12 12:00:00", **{"Refunded Amount": "5.00",
+               "Financial Status": "partially_refunded"}),
+        _order("#7", "hana@x.test", "2025-03-25 12:00:00"),
+    ]  # fmt: skip
+    import_shopify_orders(warehouse, str(shopify_csv(tmp_path / "o.csv", orders)))
+    ids = {
+        r["email"]: r["customer_id"]
+        for r in warehouse.to_arrow(warehouse.resolved("orders")).to_pylist()
+    }
+    state = open_state(f"sqlite:///{tmp_path / 'state.sqlite'}")
+    units = [("anna", "treatment", "sent", DECIDED), ("cara", "treatment", "sent", DECIDED),
+             ("dan", "treatment", "failed", DECIDED), ("hana", "treatment", "sent",
+             DECIDED + dt.timedelta(days=12)), ("eve", "holdout", "held_out", DECIDED),
+             ("finn", "holdout", "held_out", DECIDED), ("gus", "holdout", "held_out", DECIDED)]  # fmt: skip
+    with state.session() as s:
+        for name, group, status, at in units:
+            cid = ids[f"{name}@x.test"]
+            s.add(Send(key=f"thanks/1/{cid}/o", flow="thanks", step=1, customer_id=cid,
+                       occurrence="o", group=group, status=status, decided_at=at,
+                       marketing=True, attempts=1))  # fmt: skip
+    path = tmp_path / "flows.toml"
+    path.write_text(textwrap.dedent("""
+        [settings]
+        conversion_days = 14
+        [[flow]]
+        name = "thanks"
+        type = "post_purchase"
+        subject = "Thanks"
+        body = "Thank you"
+    """), encoding="utf-8")  # fmt: skip
+    return warehouse, state, load_flows(path)
+
+
+def test_uplift_of_hand_worked_units(measured):
+    wh, state, flows = measured
+    [u] = flow_uplift(wh, state, flows, now=NOW, min_group=2)
+    assert (u.eligible, u.treatment, u.holdout) == (7, 4, 3)
+    assert (u.sent, u.failed, u.in_window) == (3, 1, 1)
+    assert (u.matured_treatment, u.converted_treatment) == (3, 2)
+    assert (u.matured_holdout, u.converted_holdout) == (3, 1)
+    assert u.uplift == pytest.approx(1 / 3)
+    _, low, high = newcombe(2, 3, 1, 3)
+    assert (u.uplift_low, u.uplift_high) == (pytest.approx(low), pytest.approx(high))
+    assert low < 0 < high  # three per group prove nothing, and the interval says so
+    assert u.orders_per_treated == pytest.approx(2 / 3)
+    assert u.incremental_orders == pytest.approx(1.0)
+    assert u.revenue_per_treated == pytest.approx(50 / 3)
+    assert u.revenue_per_held_out == pytest.approx(5.0)
+    assert u.incremental_revenue == pytest.approx(35.0)
+    assert "uplift +33.3 points" in u.sentence()
+
+
+def test_too_few_matured_units_are_not_measured(measured):
+    wh, state, flows = measured
+    [u] = flow_uplift(wh, state, flows, now=NOW)  # needs 20 per group
+    assert u.uplift is None and u.incremental_revenue is None
+    assert u.rate_treatment == pytest.approx(2 / 3)
+    assert "not measured yet" in u.sentence()
