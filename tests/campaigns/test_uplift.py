@@ -35,9 +35,10 @@ def _order(name, email, when, **extra):
 
 @pytest.fixture
 def measured(warehouse, tmp_path):
-    """Six matured units and one still in its window, worked out by hand:
+    """Seven customers, worked out by hand (decisions on 03-08 unless said):
 
-    treatment  anna  order 03-15 (30.00)                  converted, 1 order, 30
+    treatment  anna  two decisions, 03-08 and 03-10; order 03-15 (30.00), in
+                     both windows, counted once        converted, 1 order, 30
                cara  order 03-22 10:00, the window's end   converted, 1 order, 20
                dan   order 03-10, cancelled                not converted
                hana  decided 03-20: window open until 04-03, not compared
@@ -62,15 +63,16 @@ def measured(warehouse, tmp_path):
         for r in warehouse.to_arrow(warehouse.resolved("orders")).to_pylist()
     }
     state = open_state(f"sqlite:///{tmp_path / 'state.sqlite'}")
-    units = [("anna", "treatment", "sent", DECIDED), ("cara", "treatment", "sent", DECIDED),
+    units = [("anna", "treatment", "sent", DECIDED),
+             ("anna", "treatment", "sent", DECIDED + dt.timedelta(days=2)), ("cara", "treatment", "sent", DECIDED),
              ("dan", "treatment", "failed", DECIDED), ("hana", "treatment", "sent",
              DECIDED + dt.timedelta(days=12)), ("eve", "holdout", "held_out", DECIDED),
              ("finn", "holdout", "held_out", DECIDED), ("gus", "holdout", "held_out", DECIDED)]  # fmt: skip
     with state.session() as s:
-        for name, group, status, at in units:
+        for i, (name, group, status, at) in enumerate(units):
             cid = ids[f"{name}@x.test"]
-            s.add(Send(key=f"thanks/1/{cid}/o", flow="thanks", step=1, customer_id=cid,
-                       occurrence="o", group=group, status=status, decided_at=at,
+            s.add(Send(key=f"thanks/1/{cid}/o{i}", flow="thanks", step=1, customer_id=cid,
+                       occurrence=f"o{i}", group=group, status=status, decided_at=at,
                        marketing=True, attempts=1))  # fmt: skip
     path = tmp_path / "flows.toml"
     path.write_text(textwrap.dedent("""
@@ -88,16 +90,18 @@ def measured(warehouse, tmp_path):
 def test_uplift_of_hand_worked_units(measured):
     wh, state, flows = measured
     [u] = flow_uplift(wh, state, flows, now=NOW, min_group=2)
-    assert (u.eligible, u.treatment, u.holdout) == (7, 4, 3)
-    assert (u.sent, u.failed, u.in_window) == (3, 1, 1)
-    assert (u.matured_treatment, u.converted_treatment) == (3, 2)
-    assert (u.matured_holdout, u.converted_holdout) == (3, 1)
+    assert (u.decisions, u.treatment, u.holdout) == (8, 4, 3)  # customers per group
+    assert (u.sent, u.failed, u.in_window) == (4, 1, 1)
+    assert (u.compared_treatment, u.converted_treatment) == (3, 2)
+    assert (u.compared_holdout, u.converted_holdout) == (3, 1)
+    assert u.messages_compared == 3  # anna's two and cara's; dan's failed
     assert u.uplift == pytest.approx(1 / 3)
     _, low, high = newcombe(2, 3, 1, 3)
     assert (u.uplift_low, u.uplift_high) == (pytest.approx(low), pytest.approx(high))
     assert low < 0 < high  # three per group prove nothing, and the interval says so
     assert u.orders_per_treated == pytest.approx(2 / 3)
     assert u.incremental_orders == pytest.approx(1.0)
+    assert u.incremental_orders_per_message == pytest.approx(1 / 3)
     assert u.revenue_per_treated == pytest.approx(50 / 3)
     assert u.revenue_per_held_out == pytest.approx(5.0)
     assert u.incremental_revenue == pytest.approx(35.0)

@@ -12,6 +12,7 @@ template shows it.
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any
 
 import jinja2
@@ -36,6 +37,11 @@ SAMPLE_CONTEXT: dict[str, Any] = {
 }  # fmt: skip
 
 
+@functools.lru_cache(maxsize=256)
+def _template(text: str) -> jinja2.Template:
+    return _ENV.from_string(text)
+
+
 def render_text(text: str, context: dict[str, Any]) -> str:
     """Render one template.
 
@@ -45,7 +51,7 @@ def render_text(text: str, context: dict[str, Any]) -> str:
         If the template uses a name the context lacks, or has a syntax error.
     """
     try:
-        return _ENV.from_string(text).render(**context)
+        return _template(text).render(**context)
     except jinja2.UndefinedError as exc:
         raise InputError(
             f"template uses something messages do not have: {exc.message}.",

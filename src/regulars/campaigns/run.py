@@ -46,6 +46,8 @@ from regulars.state.models import FlowRun, Send
 from regulars.state.store import email_sha256
 
 if TYPE_CHECKING:
+    import ibis.expr.types as ir
+
     from regulars.backends import Warehouse
     from regulars.campaigns.flows import Flow, FlowsFile
     from regulars.state.store import StateStore
@@ -100,46 +102,70 @@ def _message_id(key: str) -> str:
     return f"<{hashlib.sha256(key.encode()).hexdigest()[:32]}@regulars>"
 
 
-def _audience(wh: Warehouse, flow: Flow, now: _dt.datetime) -> Any:
-    from regulars.segments.catalog import members_of
+_CONTACT = ["customer_id", "email", "first_name", "last_name", "accepts_marketing"]
 
+
+def _audiences(
+    wh: Warehouse, flows: list[Flow], now: _dt.datetime
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """Per flow, its audience on `now`'s day: customer id -> contact fields.
+    One query for all flows."""
+    from regulars.segments.catalog import audiences
+
+    if not flows:
+        return {}
     try:
-        members = members_of(wh, flow.audience, as_of=now.date())
+        t = audiences(
+            wh, [f.audience for f in flows], as_of=now.date(), columns=_CONTACT
+        )
     except InputError as exc:
-        raise InputError(f"flow {flow.name}: audience: {exc}") from exc
-    return members.select(
-        "customer_id", "email", "first_name", "last_name", "accepts_marketing"
-    )
+        names = ", ".join(f.name for f in flows)
+        raise InputError(f"flow audience ({names}): {exc}") from exc
+    out: dict[str, dict[str, dict[str, Any]]] = {f.name: {} for f in flows}
+    for r in wh.to_arrow(t).to_pylist():
+        for i, f in enumerate(flows):
+            if r[f"_in{i}"]:
+                out[f.name][r["customer_id"]] = r
+    return out
 
 
-def _candidates(wh: Warehouse, flow: Flow, now: _dt.datetime) -> list[dict[str, Any]]:
-    orders = wh.resolved("orders")
-    trig = flow_triggers(
-        flow, orders, wh.table("order_lines"), wh.table("scores"), now=now
+def _triggers(wh: Warehouse, flow: Flow, now: _dt.datetime) -> ir.Table:
+    return flow_triggers(
+        flow, wh.resolved("orders"), wh.table("order_lines"), wh.table("scores"),
+        now=now,
+    )  # fmt: skip
+
+
+def _with_contact(
+    rows: list[dict[str, Any]], audience: dict[str, dict[str, Any]]
+) -> list[dict[str, Any]]:
+    return [
+        {**audience[r["customer_id"]], **r}
+        for r in rows
+        if r["customer_id"] in audience
+    ]
+
+
+def _candidates(
+    wh: Warehouse, flow: Flow, now: _dt.datetime, audience: dict[str, dict[str, Any]]
+) -> list[dict[str, Any]]:
+    due = due_triggers(
+        _triggers(wh, flow, now), now=now, lookback_days=flow.lookback_days
     )
-    due = due_triggers(trig, now=now, lookback_days=flow.lookback_days)
-    rows = wh.to_arrow(due.join(_audience(wh, flow, now), "customer_id")).to_pylist()
+    rows = _with_contact(wh.to_arrow(due).to_pylist(), audience)
     for r in rows:
         r["step"] = 1
     return rows
 
 
 def _later_steps(
-    wh: Warehouse, state: StateStore, flow: Flow, now: _dt.datetime
-) -> list[dict[str, Any]]:
+    wh: Warehouse, state: StateStore, flow: Flow, now: _dt.datetime,
+    audience: dict[str, dict[str, Any]],
+) -> list[dict[str, Any]]:  # fmt: skip
     """Win-back steps 2, 3, ... due now: the step before was sent `after_days`
     ago and the customer has not ordered since (the occurrence is still current)."""
     if not flow.steps:
         return []
-    orders = wh.resolved("orders")
-    trig = flow_triggers(
-        flow, orders, wh.table("order_lines"), wh.table("scores"), now=now
-    )
-    current = wh.to_arrow(
-        trig.join(_audience(wh, flow, now), "customer_id")
-    ).to_pylist()
-    by_key = {(r["customer_id"], r["occurrence"]): r for r in current}
-    out = []
     with state.session() as s:
         previous = {
             (r.customer_id, r.occurrence, r.step): r.sent_at
@@ -147,6 +173,15 @@ def _later_steps(
                 select(Send).where(Send.flow == flow.name, Send.status == "sent")
             )
         }
+    if not previous:
+        return []
+    customers = sorted({c for c, _, _ in previous})
+    trig = _triggers(wh, flow, now)
+    current = _with_contact(
+        wh.to_arrow(trig.filter(trig.customer_id.isin(customers))).to_pylist(), audience
+    )
+    by_key = {(r["customer_id"], r["occurrence"]): r for r in current}
+    out = []
     for step in flow.steps:
         for (customer, occurrence, number), sent_at in previous.items():
             if number != step.number - 1 or sent_at is None:
@@ -233,9 +268,12 @@ def plan(
             )
         )  # fmt: skip
     quiet = settings.in_quiet_hours(now)
+    audience = _audiences(wh, selected, now)
     decisions: list[Decision] = []
     for flow in selected:
-        rows = _candidates(wh, flow, now) + _later_steps(wh, state, flow, now)
+        rows = _candidates(wh, flow, now, audience[flow.name]) + _later_steps(
+            wh, state, flow, now, audience[flow.name]
+        )
         rows.sort(
             key=lambda r: (r["due_s"], r["customer_id"], r["occurrence"], r["step"])
         )

@@ -136,7 +136,7 @@ def report_command(
     )] = 20,
     as_json: JsonOpt = False,
 ) -> None:  # fmt: skip
-    """Per flow: eligible, sent, held out, conversion in each group, uplift with its
+    """Per flow: customers treated and held out, messages sent, conversion in each group, uplift with its
     95% interval, incremental orders and revenue (definitions: docs/flows.md)."""
     from rich.table import Table
 
@@ -160,19 +160,17 @@ def report_command(
              fmt: str = "{:+,.0f}") -> str:  # fmt: skip
         if v is None or lo is None or hi is None:
             return "-"
-        return f"{fmt.format(v * scale)} ({fmt.format(lo * scale)} to {fmt.format(hi * scale)})"
+        return f"{fmt.format(v * scale)}\n({fmt.format(lo * scale)} to {fmt.format(hi * scale)})"
 
-    table = Table(title=f"Flows against their holdouts, {at:%Y-%m-%d} "
-                        f"(conversion: an order within the window)")  # fmt: skip
-    for column in ("flow", "eligible", "sent", "held out", "window", "converted treated",
-                   "converted held out", "uplift, points (95% CI)", "incremental orders",
-                   f"incremental revenue {currency}".strip()):  # fmt: skip
+    table = Table(title=f"Flows against their holdouts, {at:%Y-%m-%d}", show_lines=True)
+    for column in ("flow", "customers\ntreated / held out", "messages\nsent",
+                   "ordered in window\ntreated / held out", "uplift, points\n(95% CI)",
+                   "extra orders\n(95% CI)", f"extra revenue {currency}\n(95% CI)"):  # fmt: skip
         table.add_column(column, justify="left" if column == "flow" else "right")
     for r in results:
         table.add_row(
-            r.flow, f"{r.eligible:,}", f"{r.sent:,}", f"{r.holdout:,}", f"{r.window_days} d",
-            f"{pct(r.rate_treatment)} of {r.matured_treatment:,}",
-            f"{pct(r.rate_holdout)} of {r.matured_holdout:,}",
+            f"{r.flow}\n{r.window_days}-day window", f"{r.treatment:,} / {r.holdout:,}",
+            f"{r.sent:,}", f"{pct(r.rate_treatment)} / {pct(r.rate_holdout)}",
             band(r.uplift, r.uplift_low, r.uplift_high, 100, "{:+.1f}"),
             band(r.incremental_orders, r.incremental_orders_low, r.incremental_orders_high),
             band(r.incremental_revenue, r.incremental_revenue_low, r.incremental_revenue_high),

@@ -203,8 +203,13 @@ def demo(
         typer.Option("--end", formats=["%Y-%m-%d"], help="Last day of history (default: yesterday)."),
     ] = None,
     years: Annotated[float, typer.Option("--years", help="Years of history.")] = 3.0,
+    campaign: Annotated[bool, typer.Option(
+        "--campaign/--no-campaign",
+        help="Run the demo's flows over its last weeks, with a planted response.",
+    )] = True,
 ) -> None:  # fmt: skip
-    """Build the demo store: write Shopify-format exports, then import them."""
+    """Build the demo store: write Shopify-format exports, import them, run the
+    demo's flows over its last weeks, predict, and write the report."""
     from regulars.cli.common import print_report, steps
     from regulars.demo import DemoConfig, write_demo_files
     from regulars.ingest.load import import_shopify_customers, import_shopify_orders
@@ -218,6 +223,7 @@ def demo(
     err.print(f"Wrote {files.orders} ({files.n_order_rows:,} rows) and the ground truth "
               f"in {files.truth_dir}.")  # fmt: skip
     wh = run.warehouse()
+    fresh = wh.count("orders") == 0
     jobs = [
         ("products", import_products, files.products, {"source": "demo-catalogue"}),
         ("shopify-customers", import_shopify_customers, files.customers, {}),
@@ -237,6 +243,8 @@ def demo(
         f"[bold]Demo store ready[/bold] in {run.settings.store}: read {total_read:,} rows = "
         f"loaded {total_loaded:,} + rejected {total_rejected:,}."
     )
+    if campaign:
+        _demo_campaign(run, wh, config, out_dir, fresh=fresh)
     from regulars.models.backtest import backtest
     from regulars.models.predict import predict
 
@@ -271,6 +279,41 @@ def demo(
         f"Next: `regulars --store {run.settings.store} --as-of {last_day} report`, "
         "`metrics`, `cohorts`, `products`, `insights`, `predict`, `backtest`, `status`, `rejects`."
     )
+
+
+def _demo_campaign(run, wh, config, out_dir: str, *, fresh: bool) -> None:  # type: ignore[no-untyped-def]
+    """Write the demo's flows.toml and run it over the store's last weeks."""
+    from regulars.campaigns.flows import load_flows
+    from regulars.campaigns.uplift import flow_uplift
+    from regulars.cli.common import steps
+    from regulars.demo.campaign import run_times, simulate_campaign
+    from regulars.demo.flows import DEMO_FLOWS
+    from regulars.state import default_state_url, open_state
+
+    flows_path = os.path.join(out_dir, "flows.toml")
+    with open(flows_path, "w", encoding="utf-8") as handle:
+        handle.write(DEMO_FLOWS)
+    url = default_state_url(run.settings.store)
+    path = url.removeprefix("sqlite:///")
+    if fresh:
+        # A new demo store: the outbox of an earlier one would only say "already sent".
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(path + suffix):
+                os.remove(path + suffix)
+    flows = load_flows(flows_path)
+    state = open_state(url)
+    n_runs = len(run_times(flows, config))
+    with steps(run, "Running the demo's flows", n_steps=n_runs) as progress:
+        result = simulate_campaign(wh, state, flows, config, out_dir, progress=progress)
+    out.print(
+        f"Flows ({flows_path}): {result.runs} runs from {result.first_run:%Y-%m-%d} to "
+        f"{result.last_run:%Y-%m-%d}, {result.delivered:,} messages into {result.maildir}, "
+        f"{result.held_out:,} held out; {result.responses:,} orders planted in response."
+    )
+    end = _dt.datetime.combine(config.end, _dt.time(23, 59, 59), _dt.UTC)
+    currency = wh.meta().get("reporting_currency", "")
+    for uplift in flow_uplift(wh, state, flows, now=end):
+        out.print("  " + uplift.sentence(currency))
 
 
 def main() -> None:

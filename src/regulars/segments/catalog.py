@@ -41,6 +41,7 @@ __all__ = [
     "Segment",
     "SegmentRun",
     "Tables",
+    "audiences",
     "delete_segment",
     "find_segment",
     "list_segments",
@@ -217,11 +218,27 @@ def _compile(
 ) -> tuple[ir.Table, ir.BooleanValue]:
     """Features of every customer joined with what the condition's functions
     need, and the condition as a predicate on that table."""
-    trees: dict[str | None, Tree] = {None: parse(condition)}
-    texts: dict[str | None, str] = {None: condition}
+    table, [predicate] = _compile_many(
+        tables, [condition], as_of=as_of, lookup=lookup, name=name
+    )
+    return table, predicate
+
+
+def _compile_many(
+    tables: Tables,
+    conditions: list[str],
+    *,
+    as_of: _dt.date,
+    lookup: Callable[[str], str | None],
+    name: str | None = None,
+) -> tuple[ir.Table, list[ir.BooleanValue]]:
+    """`_compile` for several conditions over one features table."""
+    # Keys: an int for each condition given, a segment's name for in_segment().
+    trees: dict[str | int, Tree] = {i: parse(c) for i, c in enumerate(conditions)}
+    texts: dict[str | int, str] = dict(enumerate(conditions))
 
     # Resolve in_segment() references, depth first, refusing cycles.
-    def visit(key: str | None, chain: tuple[str, ...]) -> None:
+    def visit(key: str | int, chain: tuple[str, ...]) -> None:
         for function, arg in referenced(trees[key]):
             if function != "in_segment":
                 continue
@@ -240,7 +257,8 @@ def _compile(
                 texts[arg] = text
             visit(arg, (*chain, arg))
 
-    visit(None, (name,) if name else ())
+    for i in range(len(conditions)):
+        visit(i, (name,) if name else ())
     calls = sorted({
         (name, arg) for tree in trees.values() for name, arg in referenced(tree)
         if name != "in_segment"
@@ -284,8 +302,29 @@ def _compile(
             return days, "number"
         return (today - table[f"{prefix}_last"]).cast("int64"), "number"
 
-    predicate = compile_condition(condition, table, call=call, tree=trees[None])
-    return table, ibis.coalesce(predicate, False)
+    predicates = [
+        ibis.coalesce(compile_condition(c, table, call=call, tree=trees[i]), False)
+        for i, c in enumerate(conditions)
+    ]
+    return table, predicates
+
+
+def audiences(
+    wh: Warehouse, conditions: list[str], *, as_of: _dt.date, columns: list[str]
+) -> ir.Table:
+    """One row per customer in at least one of `conditions` on `as_of`: the
+    feature `columns` asked for, and ``_in0``, ``_in1``, ... saying which.
+
+    One query for many conditions (say, the audiences of every flow in a
+    run), where `members_of` would build the features once per condition.
+    """
+    table, predicates = _compile_many(
+        Tables.of(wh), conditions, as_of=as_of, lookup=_lookup(wh)
+    )
+    flags = {f"_in{i}": p for i, p in enumerate(predicates)}
+    table = table.mutate(**flags)
+    any_flag = ibis.or_(*[table[k] for k in flags]) if flags else ibis.literal(False)
+    return table.filter(any_flag).select(*columns, *flags)
 
 
 def segment_members(

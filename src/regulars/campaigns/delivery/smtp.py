@@ -6,6 +6,10 @@ Settings come from the environment (`SmtpSettings.from_env`):
 ``REGULARS_MAIL_FROM``. The password is read from the environment only and
 never stored or logged.
 
+With ``REGULARS_MAILDIR`` (or `SmtpSettings.maildir`) set, messages are
+written to that Maildir instead of being sent: for trying flows, and for the
+demo, without a mail server. Any mail client opens it.
+
 Failures are sorted for the outbox: a server that cannot be reached, or
 answers 4xx, is `Temporary` (retry later); a 5xx answer is `Permanent`,
 with the server's own words.
@@ -13,6 +17,7 @@ with the server's own words.
 
 from __future__ import annotations
 
+import mailbox
 import os
 import smtplib
 from dataclasses import dataclass
@@ -42,10 +47,12 @@ class SmtpSettings:
     starttls: bool = False
     mail_from: str = "shop@localhost"
     timeout: float = 30.0
+    maildir: str | None = None
 
     def __repr__(self) -> str:  # never show the password
         return (f"SmtpSettings(host={self.host!r}, port={self.port}, user={self.user!r}, "
-                f"starttls={self.starttls}, mail_from={self.mail_from!r})")  # fmt: skip
+                f"starttls={self.starttls}, mail_from={self.mail_from!r}, "
+                f"maildir={self.maildir!r})")  # fmt: skip
 
     @classmethod
     def from_env(cls, mail_from: str | None = None) -> SmtpSettings:
@@ -69,6 +76,7 @@ class SmtpSettings:
             password=env.get("REGULARS_SMTP_PASSWORD") or None,
             starttls=env.get("REGULARS_SMTP_STARTTLS", "").lower() in ("1", "true", "yes"),
             mail_from=env.get("REGULARS_MAIL_FROM") or mail_from or "shop@localhost",
+            maildir=env.get("REGULARS_MAILDIR") or None,
         )  # fmt: skip
 
 
@@ -82,6 +90,12 @@ def deliver(settings: SmtpSettings, message: EmailMessage) -> None:
     Permanent
         5xx answers, with the server's text.
     """
+    if settings.maildir:
+        try:
+            mailbox.Maildir(settings.maildir, create=True).add(message)
+        except OSError as exc:
+            raise Temporary(f"{type(exc).__name__}: {exc}") from exc
+        return
     try:
         with smtplib.SMTP(
             settings.host, settings.port, timeout=settings.timeout
