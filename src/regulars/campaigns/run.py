@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import os
+import signal
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -53,11 +55,14 @@ if TYPE_CHECKING:
     from regulars.state.store import StateStore
 
 __all__ = [
-    "MAX_ATTEMPTS", "Decision", "RunReport", "deliver_pending", "outbox_counts", "plan",
+    "FAULT_POINTS", "MAX_ATTEMPTS", "Decision", "RunReport", "deliver_pending", "outbox_counts", "plan",
     "run_flows",
 ]  # fmt: skip
 
 MAX_ATTEMPTS = 8
+#: Points of a run where the crash tests kill the process (`_fault`).
+FAULT_POINTS = ("planned", "written", "connecting", "accepted", "recorded")
+_fault_counts: dict[str, int] = {}
 _BACKOFF_MINUTES = (1, 5, 30, 120)
 _DEFERRED = ("capped", "quiet")
 # How `deliver` describes a server that cannot be reached at all.
@@ -96,6 +101,21 @@ class RunReport:
 
     def count(self, outcome: str) -> int:
         return sum(d.outcome == outcome for d in self.decisions)
+
+
+def _fault(point: str) -> None:
+    """Fault injection for the crash tests: with ``REGULARS_KILL_AT=POINT[:N]`` in
+    the environment the process kills itself (SIGKILL, no clean-up) the Nth time
+    (default 1st) it reaches `POINT`, one of `FAULT_POINTS`. Not for production."""
+    spec = os.environ.get("REGULARS_KILL_AT")
+    if not spec:
+        return
+    name, _, nth = spec.partition(":")
+    if name != point:
+        return
+    _fault_counts[point] = _fault_counts.get(point, 0) + 1
+    if _fault_counts[point] == int(nth or 1):
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _message_id(key: str) -> str:
@@ -405,6 +425,7 @@ def deliver_pending(
                 if row.marketing else None
             )  # fmt: skip
             message = _message(row, smtp.mail_from, marketing_link)
+        _fault("connecting")
         try:
             deliver(smtp, message)
         except Temporary as exc:
@@ -436,12 +457,14 @@ def deliver_pending(
                 row.last_error = str(exc)
             report.failed += 1
             continue
+        _fault("accepted")
         with state.session() as s:
             row = s.get(Send, send_id)
             row.attempts += 1
             row.status = "sent"
             row.sent_at = now
             row.last_error = None
+        _fault("recorded")
         report.delivered += 1
     return report
 
@@ -453,7 +476,9 @@ def run_flows(
     """Plan, write the outbox, deliver; record the run."""
     started = _dt.datetime.now(_dt.UTC)
     decisions = plan(wh, state, flows, now=now)
+    _fault("planned")
     _write(wh, state, flows, decisions, now)
+    _fault("written")
     report = RunReport(now=now, decisions=decisions)
     deliver_pending(state, smtp, flows, now=now, report=report)
     with state.session() as s:
