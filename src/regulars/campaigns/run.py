@@ -31,6 +31,7 @@ import datetime as _dt
 import hashlib
 import os
 import signal
+import socket
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -401,6 +402,63 @@ def _backoff(attempts: int) -> _dt.timedelta:
     return _dt.timedelta(minutes=minutes)
 
 
+#: How long a claim holds when its process cannot be checked (another host).
+CLAIM_MINUTES = 15
+
+
+def _me() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _lapsed(claimed_by: str | None, claimed_until: _dt.datetime | None) -> bool:
+    """Whether a claim no longer holds: none, expired, or its process on this
+    host is gone (killed mid-run)."""
+    if claimed_by is None or claimed_until is None:
+        return True
+    if claimed_until < _dt.datetime.now(_dt.UTC):
+        return True
+    host, _, pid = claimed_by.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return int(pid) != os.getpid() and _zombie(int(pid))
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def _claim(state: StateStore, send_id: int) -> bool:
+    """Claim a pending message for this process, atomically (compare and set)."""
+    from sqlalchemy import update
+
+    with state.session() as s:
+        row = s.get(Send, send_id)
+        if row is None or row.status != "pending":
+            return False
+        seen = row.claimed_by
+        if seen != _me() and not _lapsed(seen, row.claimed_until):
+            return False
+        until = _dt.datetime.now(_dt.UTC) + _dt.timedelta(minutes=CLAIM_MINUTES)
+        same = Send.claimed_by.is_(None) if seen is None else Send.claimed_by == seen
+        done = s.execute(
+            update(Send)
+            .where(Send.id == send_id, Send.status == "pending", same)
+            .values(claimed_by=_me(), claimed_until=until)
+            .execution_options(synchronize_session=False)
+        )
+        return done.rowcount == 1
+
+
 def deliver_pending(
     state: StateStore, smtp: SmtpSettings, flows: FlowsFile, *, now: _dt.datetime,
     report: RunReport | None = None,
@@ -416,6 +474,8 @@ def deliver_pending(
             ).order_by(Send.id)
         ))  # fmt: skip
     for send_id in due:
+        if not _claim(state, send_id):
+            continue  # another run is delivering it
         with state.session() as s:
             row = s.get(Send, send_id)
             if row is None or row.status != "pending":
@@ -439,6 +499,7 @@ def deliver_pending(
                 else:
                     row.next_attempt_at = now + _backoff(row.attempts)
                     report.retrying += 1
+                row.claimed_by = row.claimed_until = None
             if str(exc).startswith(_UNREACHABLE):
                 # The server is unreachable: the rest wait as long as this one.
                 rest = due[due.index(send_id) + 1 :]
@@ -455,6 +516,7 @@ def deliver_pending(
                 row.attempts += 1
                 row.status = "failed"
                 row.last_error = str(exc)
+                row.claimed_by = row.claimed_until = None
             report.failed += 1
             continue
         _fault("accepted")
@@ -464,6 +526,7 @@ def deliver_pending(
             row.status = "sent"
             row.sent_at = now
             row.last_error = None
+            row.claimed_by = row.claimed_until = None
         _fault("recorded")
         report.delivered += 1
     return report

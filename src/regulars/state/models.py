@@ -73,6 +73,10 @@ class Send(Base):
     next_attempt_at: Mapped[_dt.datetime | None] = mapped_column(UTCDateTime())
     sent_at: Mapped[_dt.datetime | None] = mapped_column(UTCDateTime())
     last_error: Mapped[str | None] = mapped_column(Text)
+    # A delivering process's claim ("host:pid") and when it lapses (wall clock):
+    # two overlapping runs never hand the same message to the server.
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
+    claimed_until: Mapped[_dt.datetime | None] = mapped_column(UTCDateTime())
 
 
 class Unsubscribe(Base):

@@ -89,6 +89,24 @@ class StateStore:
         self.engine.dispose()
 
 
+def _add_missing_columns(engine: Engine) -> None:
+    """Columns added to app state tables since they were created (nullable ones)."""
+    from sqlalchemy import inspect, text
+
+    inspector = inspect(engine)
+    with engine.begin() as connection:
+        for table in Base.metadata.sorted_tables:
+            have = {c["name"] for c in inspector.get_columns(table.name)}
+            for column in table.columns:
+                if column.name not in have and column.nullable:
+                    kind = column.type.compile(dialect=engine.dialect)
+                    connection.execute(
+                        text(
+                            f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'
+                        )
+                    )
+
+
 def open_state(url: str) -> StateStore:
     """Open (and on first use create) the app state at SQLAlchemy `url`.
 
@@ -102,6 +120,7 @@ def open_state(url: str) -> StateStore:
         if engine.dialect.name == "sqlite":
             event.listen(engine, "connect", _wal)
         Base.metadata.create_all(engine)
+        _add_missing_columns(engine)
     except SQLAlchemyError as exc:
         raise StoreError(f"cannot open the app state: {exc}", file=url) from exc
     return StateStore(engine)
