@@ -10,6 +10,7 @@ Customers (orders placed at 09:00 UTC, all accepting marketing unless said):
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 from email import message_from_bytes, policy
@@ -43,9 +44,12 @@ class Inbox:
         self.lock = threading.Lock()
         self.received: list[tuple[list[str], Message]] = []
         self.refuse: str | None = None  # an SMTP answer to give instead of 250
+        self.delay = 0.0  # seconds to take over each message
 
     async def handle_DATA(self, server, session, envelope):
         del server, session
+        if self.delay:
+            await asyncio.sleep(self.delay)
         if self.refuse:
             return self.refuse
         with self.lock:

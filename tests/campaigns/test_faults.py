@@ -26,15 +26,22 @@ from regulars.web import create_app
 REGULARS = str(Path(sys.executable).parent / "regulars")
 
 
+def _command(tmp_path: Path, now: str = "2025-03-08 10:00:00") -> list[str]:
+    return [REGULARS, "--store", str(tmp_path / "store.duckdb"), "flows", "run",
+            "--flows", str(tmp_path / "flows.toml"), "--now", now,
+            "--state", f"sqlite:///{tmp_path / 'state.sqlite'}"]  # fmt: skip
+
+
+def _env(port: int, **extra: str) -> dict[str, str]:
+    return {**os.environ, "REGULARS_SMTP_PORT": str(port), "REGULARS_SECRET": "s3cret",
+            "REGULARS_MAIL_FROM": "shop@shop.test", **extra}  # fmt: skip
+
+
 def _killed(tmp_path: Path, port: int, kill_at: str) -> subprocess.CompletedProcess:
     """`regulars flows run` in its own process, killed at `kill_at`."""
-    env = {**os.environ, "REGULARS_SMTP_PORT": str(port), "REGULARS_KILL_AT": kill_at,
-           "REGULARS_MAIL_FROM": "shop@shop.test", "REGULARS_SECRET": "s3cret"}  # fmt: skip
     return subprocess.run(
-        [REGULARS, "--store", str(tmp_path / "store.duckdb"), "flows", "run",
-         "--flows", str(tmp_path / "flows.toml"), "--now", "2025-03-08 10:00:00",
-         "--state", f"sqlite:///{tmp_path / 'state.sqlite'}"],
-        check=False, env=env, capture_output=True, text=True, timeout=120,
+        _command(tmp_path), check=False, env=_env(port, REGULARS_KILL_AT=kill_at),
+        capture_output=True, text=True, timeout=120,
     )  # fmt: skip
 
 
@@ -121,3 +128,26 @@ def test_unsubscribe_between_preview_and_run_is_honoured(shop, smtp_server, tmp_
     ]
     assert report.delivered == 0
     assert [m["To"] for m in inbox.messages()].count("anna@example.com") == 1
+
+
+def test_overlapping_runs_deliver_each_message_once(shop, smtp_server, tmp_path):
+    """Cron starts a run while the last one is still delivering to a slow server."""
+    controller, inbox = smtp_server
+    (tmp_path / "flows.toml").write_text(textwrap.dedent(FLOWS), encoding="utf-8")
+    state = open_state(f"sqlite:///{tmp_path / 'state.sqlite'}")
+    down = SmtpSettings(host="127.0.0.1", port=1, mail_from="shop@shop.test", timeout=2)
+    first = run_flows(shop, state, load_flows(tmp_path / "flows.toml"), down, now=NOW)
+    assert outbox_counts(state) == {"pending": 2} and first.retrying == 2
+    shop.close()
+    inbox.delay = 1.5
+    runs = [
+        subprocess.Popen(_command(tmp_path, "2025-03-08 10:05:00"), env=_env(controller.port),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(3)
+    ]  # fmt: skip
+    for run in runs:
+        _, err = run.communicate(timeout=120)
+        assert run.returncode == 0, err
+    ids = [m["Message-ID"] for m in inbox.messages()]
+    assert len(ids) == len(set(ids)) == 2
+    assert outbox_counts(state) == {"sent": 2}

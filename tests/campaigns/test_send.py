@@ -141,7 +141,7 @@ def test_cli_preview_sends_nothing_and_run_sends(
 
     controller, inbox = smtp_server
     (tmp_path / "flows.toml").write_text(textwrap.dedent(FLOWS), encoding="utf-8")
-    del shop  # the store the `duck` fixture made: tmp_path / "store.duckdb"
+    shop.close()  # the CLI opens tmp_path / "store.duckdb" itself, read-only
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("REGULARS_SMTP_PORT", str(controller.port))
     monkeypatch.setenv("REGULARS_MAIL_FROM", "shop@shop.test")

@@ -14,8 +14,11 @@ from regulars.errors import ConfigError
 __all__ = ["Append", "Change", "DeleteKeys", "Replace", "Warehouse", "connect"]
 
 
-def connect(url: str) -> Warehouse:
+def connect(url: str, *, read_only: bool = False) -> Warehouse:
     """Open (and on first use create) the warehouse at `url`.
+
+    `read_only` (DuckDB) opens an existing store for reading only, so several
+    readers (say, overlapping `flows run` from cron) can have it open at once.
 
     Raises
     ------
@@ -30,7 +33,7 @@ def connect(url: str) -> Warehouse:
     if scheme == "duckdb":
         from regulars.backends.duckdb import DuckDBWarehouse
 
-        return DuckDBWarehouse(rest)
+        return DuckDBWarehouse(rest, read_only=read_only)
     if scheme == "spark":
         from regulars.backends.spark import SparkWarehouse
 

@@ -216,6 +216,13 @@ class Warehouse(ABC):
     def check_version(self) -> None:
         """Stamp a new store with `SCHEMA_VERSION`; refuse a store from a newer release."""
         found = self.meta().get("schema_version")
+        if getattr(self, "read_only", False) and (
+            found is None or int(found) < SCHEMA_VERSION
+        ):
+            raise StoreError(
+                "this store needs an upgrade, which opening it read-only cannot do.",
+                file=self.url, hint="Run `regulars status` once, then try again.",
+            )  # fmt: skip
         if found is None:
             self.apply(self.set_meta({"schema_version": str(SCHEMA_VERSION)}))
         elif int(found) > SCHEMA_VERSION:

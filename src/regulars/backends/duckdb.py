@@ -63,9 +63,10 @@ class DuckDBWarehouse(Warehouse):
 
     kind = "duckdb"
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, read_only: bool = False) -> None:
         super().__init__(path)
         self.path = path
+        self.read_only = read_only
         parent = os.path.dirname(os.path.abspath(path))
         if not os.path.isdir(parent):
             raise StoreError(
@@ -74,7 +75,9 @@ class DuckDBWarehouse(Warehouse):
                 hint=f"Create {parent} first or pass another --store.",
             )
         try:
-            self._con: DuckDBBackend = ibis.duckdb.connect(path)
+            if read_only and not os.path.exists(path):
+                raise FileNotFoundError(path)
+            self._con: DuckDBBackend = ibis.duckdb.connect(path, read_only=read_only)
         except Exception as exc:  # duckdb raises IOException, ibis wraps others
             raise StoreError(
                 f"cannot open the DuckDB store: {exc}",
@@ -82,7 +85,8 @@ class DuckDBWarehouse(Warehouse):
                 hint="Is another Regulars process writing to it? Is it a DuckDB file?",
             ) from exc
         _set_utc(self._con)
-        self._create_missing_tables()
+        if not read_only:
+            self._create_missing_tables()
         self.check_version()
 
     @property

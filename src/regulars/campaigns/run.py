@@ -31,7 +31,6 @@ import datetime as _dt
 import hashlib
 import os
 import signal
-import socket
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -46,7 +45,7 @@ from regulars.campaigns.links import make_token
 from regulars.campaigns.triggers import due_triggers, flow_triggers
 from regulars.errors import InputError
 from regulars.state.models import FlowRun, Send
-from regulars.state.store import email_sha256
+from regulars.state.store import email_sha256, lapsed, owner
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -99,6 +98,7 @@ class RunReport:
     delivered: int = 0
     retrying: int = 0
     failed: int = 0
+    decided: bool = True  # False: another run held the lock, this one only delivered
 
     def count(self, outcome: str) -> int:
         return sum(d.outcome == outcome for d in self.decisions)
@@ -406,37 +406,6 @@ def _backoff(attempts: int) -> _dt.timedelta:
 CLAIM_MINUTES = 15
 
 
-def _me() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def _lapsed(claimed_by: str | None, claimed_until: _dt.datetime | None) -> bool:
-    """Whether a claim no longer holds: none, expired, or its process on this
-    host is gone (killed mid-run)."""
-    if claimed_by is None or claimed_until is None:
-        return True
-    if claimed_until < _dt.datetime.now(_dt.UTC):
-        return True
-    host, _, pid = claimed_by.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return int(pid) != os.getpid() and _zombie(int(pid))
-
-
-def _zombie(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except (OSError, IndexError):
-        return False
-
-
 def _claim(state: StateStore, send_id: int) -> bool:
     """Claim a pending message for this process, atomically (compare and set)."""
     from sqlalchemy import update
@@ -446,14 +415,14 @@ def _claim(state: StateStore, send_id: int) -> bool:
         if row is None or row.status != "pending":
             return False
         seen = row.claimed_by
-        if seen != _me() and not _lapsed(seen, row.claimed_until):
+        if seen != owner() and not lapsed(seen, row.claimed_until):
             return False
         until = _dt.datetime.now(_dt.UTC) + _dt.timedelta(minutes=CLAIM_MINUTES)
         same = Send.claimed_by.is_(None) if seen is None else Send.claimed_by == seen
         done = s.execute(
             update(Send)
             .where(Send.id == send_id, Send.status == "pending", same)
-            .values(claimed_by=_me(), claimed_until=until)
+            .values(claimed_by=owner(), claimed_until=until)
             .execution_options(synchronize_session=False)
         )
         return done.rowcount == 1
@@ -538,11 +507,17 @@ def run_flows(
 ) -> RunReport:  # fmt: skip
     """Plan, write the outbox, deliver; record the run."""
     started = _dt.datetime.now(_dt.UTC)
-    decisions = plan(wh, state, flows, now=now)
-    _fault("planned")
-    _write(wh, state, flows, decisions, now)
-    _fault("written")
-    report = RunReport(now=now, decisions=decisions)
+    decisions: list[Decision] = []
+    deciding = state.try_lock("decide", minutes=CLAIM_MINUTES)
+    if deciding:  # else another run is deciding now: this one only delivers
+        try:
+            decisions = plan(wh, state, flows, now=now)
+            _fault("planned")
+            _write(wh, state, flows, decisions, now)
+            _fault("written")
+        finally:
+            state.unlock("decide")
+    report = RunReport(now=now, decisions=decisions, decided=deciding)
     deliver_pending(state, smtp, flows, now=now, report=report)
     with state.session() as s:
         s.add(FlowRun(

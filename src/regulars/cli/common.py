@@ -48,12 +48,13 @@ class Run:
     debug: bool
     _warehouse: Warehouse | None = None
 
-    def warehouse(self) -> Warehouse:
-        """Open the store once per run."""
+    def warehouse(self, *, read_only: bool = False) -> Warehouse:
+        """Open the store once per run (`read_only`: for commands that only read
+        and may overlap with each other, such as `flows run` from cron)."""
         if self._warehouse is None:
             from regulars.backends import connect
 
-            self._warehouse = connect(self.settings.store)
+            self._warehouse = connect(self.settings.store, read_only=read_only)
         return self._warehouse
 
     @property

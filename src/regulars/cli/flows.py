@@ -53,7 +53,7 @@ def run_command(
 
     spec = load_flows(flows)
     at = _now(now)
-    report = run_flows(run_of(ctx).warehouse(), _state(ctx, state), spec,
+    report = run_flows(run_of(ctx).warehouse(read_only=True), _state(ctx, state), spec,
                        SmtpSettings.from_env(spec.settings.mail_from), now=at)  # fmt: skip
     summary = {
         "now": at.isoformat(), "due": len(report.decisions),
@@ -89,7 +89,11 @@ def preview_command(
     chosen = spec.get(flow)
     at = _now(now)
     decisions = plan(
-        run_of(ctx).warehouse(), _state(ctx, state), spec, now=at, only=flow
+        run_of(ctx).warehouse(read_only=True),
+        _state(ctx, state),
+        spec,
+        now=at,
+        only=flow,
     )
     rows = []
     for d in decisions:
@@ -145,7 +149,7 @@ def report_command(
 
     spec = load_flows(flows)
     at = _now(now)
-    wh = run_of(ctx).warehouse()
+    wh = run_of(ctx).warehouse(read_only=True)
     results = flow_uplift(wh, _state(ctx, state), spec, now=at, min_group=min_group)
     if as_json:
         out.print_json(json.dumps({"now": at.isoformat(),

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as _dt
 import hashlib
 import os
 import secrets
+import socket
 from collections.abc import Iterator
 
 from sqlalchemy import create_engine, event, select
@@ -16,7 +18,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from regulars.errors import StoreError
 from regulars.state.models import Base, Setting, Unsubscribe
 
-__all__ = ["StateStore", "default_state_url", "email_sha256", "open_state"]
+__all__ = [
+    "StateStore", "default_state_url", "email_sha256", "lapsed", "open_state", "owner",
+]  # fmt: skip
 
 
 def default_state_url(store: str) -> str:
@@ -39,6 +43,38 @@ def _wal(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
+
+
+def owner() -> str:
+    """This process, as claims and locks name it: ``host:pid``."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def lapsed(claimed_by: str | None, until: _dt.datetime | None) -> bool:
+    """Whether a claim or lock no longer holds: none, expired, or its process
+    on this host is gone (killed mid-run)."""
+    if claimed_by is None or until is None:
+        return True
+    if until < _dt.datetime.now(_dt.UTC):
+        return True
+    host, _, pid = claimed_by.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return _zombie(int(pid))
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
 
 
 class StateStore:
@@ -79,6 +115,45 @@ class StateStore:
                 row = Setting(key="signing_key", value=secrets.token_hex(32))
                 s.add(row)
             return row.value.encode()
+
+    def try_lock(self, name: str, *, minutes: int = 15) -> bool:
+        """Take lock `name` for this process unless a live one holds it
+        (compare and set on the settings row ``lock:NAME``)."""
+        from sqlalchemy import update
+        from sqlalchemy.exc import IntegrityError
+
+        key = f"lock:{name}"
+        until = _dt.datetime.now(_dt.UTC) + _dt.timedelta(minutes=minutes)
+        mine = f"{owner()}|{until.isoformat()}"
+        try:
+            with self.session() as s:
+                row = s.get(Setting, key)
+                if row is None:
+                    s.add(Setting(key=key, value=mine))
+                    return True
+                holder, _, held_until = row.value.partition("|")
+                free = not holder or lapsed(
+                    holder,
+                    _dt.datetime.fromisoformat(held_until) if held_until else None,
+                )
+                if not free and holder != owner():
+                    return False
+                done = s.execute(
+                    update(Setting).where(Setting.key == key, Setting.value == row.value)
+                    .values(value=mine).execution_options(synchronize_session=False)
+                )  # fmt: skip
+                return done.rowcount == 1
+        except StoreError as exc:
+            if isinstance(exc.__cause__, IntegrityError):
+                return False  # another process inserted the lock first
+            raise
+
+    def unlock(self, name: str) -> None:
+        """Release lock `name` if this process holds it."""
+        with self.session() as s:
+            row = s.get(Setting, f"lock:{name}")
+            if row is not None and row.value.partition("|")[0] == owner():
+                row.value = ""
 
     def unsubscribed(self) -> set[str]:
         """Email hashes of everyone who unsubscribed."""
