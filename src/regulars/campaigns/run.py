@@ -103,6 +103,15 @@ class RunReport:
     def count(self, outcome: str) -> int:
         return sum(d.outcome == outcome for d in self.decisions)
 
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready counts: decisions by outcome, deliveries."""
+        outcomes = sorted({d.outcome for d in self.decisions})
+        return {
+            "now": self.now.isoformat(), "decided_here": self.decided,
+            "due": len(self.decisions), "decided": {o: self.count(o) for o in outcomes},
+            "delivered": self.delivered, "retrying": self.retrying, "failed": self.failed,
+        }  # fmt: skip
+
 
 def _fault(point: str) -> None:
     """Fault injection for the crash tests: with ``REGULARS_KILL_AT=POINT[:N]`` in

@@ -55,17 +55,15 @@ def run_command(
     at = _now(now)
     report = run_flows(run_of(ctx).warehouse(read_only=True), _state(ctx, state), spec,
                        SmtpSettings.from_env(spec.settings.mail_from), now=at)  # fmt: skip
-    summary = {
-        "now": at.isoformat(), "due": len(report.decisions),
-        "decided": {o: report.count(o) for o in sorted({d.outcome for d in report.decisions})},
-        "delivered": report.delivered, "retrying": report.retrying, "failed": report.failed,
-    }  # fmt: skip
+    summary = report.summary()
     if as_json:
         out.print_json(json.dumps(summary))
         return
     decided = (
         ", ".join(f"{n} {o}" for o, n in summary["decided"].items()) or "nothing due"
     )
+    if not report.decided:
+        decided = "another run is deciding (this one only delivered)"
     out.print(f"{at:%Y-%m-%d %H:%M} UTC: {decided}. Delivered {report.delivered}, "
               f"retrying {report.retrying}, failed {report.failed}.")  # fmt: skip
 

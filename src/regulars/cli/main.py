@@ -21,6 +21,7 @@ from regulars.cli.predict import predict as predict_command
 from regulars.cli.privacy import forget as forget_command
 from regulars.cli.products import products as products_command
 from regulars.cli.report import report as report_command
+from regulars.cli.serve import serve_command
 from regulars.config import Settings
 from regulars.errors import FileFormatError, RegularsError
 
@@ -97,6 +98,7 @@ app.command("predict")(predict_command)
 app.command("backtest")(backtest_command)
 app.command("customer")(customer_command)
 app.command("forget")(forget_command)
+app.command("serve")(serve_command)
 
 
 @app.callback()

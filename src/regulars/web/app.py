@@ -3,7 +3,9 @@
 - ``GET /u/{token}``: a page that confirms the unsubscribe with one button;
 - ``POST /u/{token}``: unsubscribe. Mail clients call it themselves for
   RFC 8058 one-click unsubscribe (body ``List-Unsubscribe=One-Click``);
-- ``GET /r/{token}/{rating}``: record a 1-5 rating from a feedback request.
+- ``GET /r/{token}/{rating}``: record a 1-5 rating from a feedback request;
+- ``GET /health``: JSON: the outbox by status, and the flows schedule when
+  `regulars serve` runs one.
 
 Tokens are signed (`regulars.campaigns.links`); a forged or altered one gets
 404 and changes nothing.
@@ -11,8 +13,11 @@ Tokens are signed (`regulars.campaigns.links`); a forged or altered one gets
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import html
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse
@@ -21,6 +26,9 @@ from sqlalchemy import select
 from regulars.campaigns.links import read_token
 from regulars.state.models import Rating, Send, Unsubscribe
 from regulars.state.store import StateStore, email_sha256, open_state
+
+if TYPE_CHECKING:
+    from regulars.web.scheduler import FlowScheduler
 
 __all__ = ["create_app"]
 
@@ -34,10 +42,33 @@ def _page(title: str, body: str) -> HTMLResponse:
     return HTMLResponse(_PAGE.format(title=html.escape(title), body=body))
 
 
-def create_app(state: StateStore | str) -> FastAPI:
-    """The app over app state `state` (a `StateStore` or a SQLAlchemy URL)."""
+def create_app(
+    state: StateStore | str, scheduler: FlowScheduler | None = None
+) -> FastAPI:
+    """The app over app state `state` (a `StateStore` or a SQLAlchemy URL);
+    with `scheduler`, flows run on its schedule while the app is up."""
     store = open_state(state) if isinstance(state, str) else state
-    app = FastAPI(title="Regulars", docs_url=None, redoc_url=None)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if scheduler is not None:
+            scheduler.start()
+        try:
+            yield
+        finally:
+            if scheduler is not None:
+                scheduler.stop()
+
+    app = FastAPI(title="Regulars", docs_url=None, redoc_url=None, lifespan=lifespan)
+
+    @app.get("/health")
+    def health() -> dict[str, Any]:
+        from regulars.campaigns.run import outbox_counts
+
+        return {
+            "status": "ok", "outbox": outbox_counts(store),
+            "schedule": scheduler.status() if scheduler else None,
+        }  # fmt: skip
 
     def _send(token: str, purpose: str) -> Send:
         send_id = read_token(store.signing_key(), token, purpose)
