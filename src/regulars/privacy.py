@@ -38,8 +38,9 @@ if TYPE_CHECKING:
     import ibis.expr.types as ir
 
     from regulars.backends import Change, Warehouse
+    from regulars.state.store import StateStore
 
-__all__ = ["Erasure", "forget", "identifier_hash", "suppressed"]
+__all__ = ["Erasure", "forget", "forget_messages", "identifier_hash", "suppressed"]
 
 
 @dataclass(frozen=True)
@@ -77,8 +78,35 @@ def _replace_rows(
     return [DeleteKeys(name, rows.select(keys)), Append(name, changed)]
 
 
-def forget(wh: Warehouse, key: str) -> Erasure:
-    """Erase the personal data of the person found by `key` (email or id).
+def forget_messages(state: StateStore, customer_ids: list[str], anonymous: str) -> int:
+    """In app state: the person's messages lose address, subject, body and the
+    server's answers, and move (with their ratings) to `anonymous`, so flow
+    reports keep counting them; unsubscribes keep only the email's hash.
+    Returns the messages changed."""
+    from sqlalchemy import select, update
+
+    from regulars.state.models import Rating, Send, Unsubscribe
+
+    with state.session() as s:
+        sends = list(s.scalars(select(Send).where(Send.customer_id.in_(customer_ids))))
+        for row in sends:
+            row.customer_id = anonymous
+            row.key = f"{row.flow}/{row.step}/{anonymous}/{row.occurrence}"
+            row.email = row.subject = row.body = row.last_error = None
+        s.execute(
+            update(Rating).where(Rating.customer_id.in_(customer_ids))
+            .values(customer_id=anonymous).execution_options(synchronize_session=False)
+        )  # fmt: skip
+        s.execute(
+            update(Unsubscribe).where(Unsubscribe.customer_id.in_(customer_ids))
+            .values(customer_id=None).execution_options(synchronize_session=False)
+        )  # fmt: skip
+    return len(sends)
+
+
+def forget(wh: Warehouse, key: str, *, state: StateStore | None = None) -> Erasure:
+    """Erase the personal data of the person found by `key` (email or id), in
+    the warehouse and, given `state`, in the app state (messages, ratings).
 
     Raises
     ------
@@ -148,6 +176,9 @@ def forget(wh: Warehouse, key: str) -> Erasure:
     everyone = [customer_id, *ids]
     counts = {"customers": customers.num_rows, "orders": orders.num_rows,
               "feedback": feedback.num_rows, "events": events.num_rows}  # fmt: skip
+    if state is not None:
+        # First: if the warehouse write below fails, `forget` can run again.
+        counts["messages"] = forget_messages(state, everyone, anonymous)
     for name in ("scores", "segment_members"):
         t = wh.table(name)
         n_rows = int(wh.scalar(t.filter(t.customer_id.isin(everyone)).count()))

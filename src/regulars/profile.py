@@ -18,6 +18,7 @@ from regulars.errors import InputError
 
 if TYPE_CHECKING:
     from regulars.backends import Warehouse
+    from regulars.state.store import StateStore
 
 __all__ = ["customer_profile", "find_customer", "find_customer_ids"]
 
@@ -111,8 +112,30 @@ def _record_ids(wh: Warehouse, customer_id: str) -> list[str]:
     return [customer_id, *sorted(rows.column("record_id").to_pylist())]
 
 
-def customer_profile(wh: Warehouse, key: str, *, as_of: _dt.date) -> dict[str, Any]:
-    """Everything the store holds on the customer found by `key`, as JSON-ready data.
+def _messages(state: StateStore, customer_id: str) -> list[dict[str, Any]]:
+    from sqlalchemy import select
+
+    from regulars.state.models import Send
+
+    with state.session() as s:
+        rows = list(s.scalars(
+            select(Send).where(Send.customer_id == customer_id).order_by(Send.decided_at, Send.id)
+        ))  # fmt: skip
+        return [
+            {"flow": r.flow, "step": r.step, "occurrence": r.occurrence, "group": r.group,
+             "status": r.status, "decided_at": r.decided_at.isoformat(),
+             "sent_at": r.sent_at.isoformat() if r.sent_at else None, "email": r.email,
+             "subject": r.subject, "body": r.body, "message_id": r.message_id,
+             "attempts": r.attempts, "last_error": r.last_error}
+            for r in rows
+        ]  # fmt: skip
+
+
+def customer_profile(
+    wh: Warehouse, key: str, *, as_of: _dt.date, state: StateStore | None = None
+) -> dict[str, Any]:
+    """Everything the store holds on the customer found by `key`, as JSON-ready
+    data; with `state`, also every message decided for them (sent or held out).
 
     Raises
     ------
@@ -175,4 +198,5 @@ def customer_profile(wh: Warehouse, key: str, *, as_of: _dt.date) -> dict[str, A
         "orders": orders,
         "feedback": _rows(wh, "feedback", customer_id, order_by="submitted_at"),
         "events": _rows(wh, "events", customer_id, order_by="occurred_at"),
+        "messages": _messages(state, customer_id) if state is not None else [],
     }

@@ -146,3 +146,20 @@ def fail(message: str, code: int = 1) -> None:
     """Print `Error: message` in red on stderr and exit with `code`."""
     err.print(f"[red]Error:[/red] {message}", markup=True, highlight=False)
     sys.exit(code)
+
+
+def app_state(run: Run, url: str | None, *, create: bool = True):  # type: ignore[no-untyped-def]
+    """The app state at `url`, else the default one beside the store. With
+    `create` False, None when the default SQLite file does not exist (a store
+    that never ran flows), so reading a profile does not create one."""
+    import os
+
+    from regulars.state import default_state_url, open_state
+
+    if url:
+        return open_state(url)
+    default = default_state_url(run.settings.store)
+    path = default.removeprefix("sqlite:///")
+    if not create and default.startswith("sqlite:///") and not os.path.exists(path):
+        return None
+    return open_state(default)

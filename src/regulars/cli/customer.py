@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from regulars.cli.common import out, run_of
+from regulars.cli.common import app_state, out, run_of
 from regulars.errors import InputError
 
 __all__ = ["customer"]
@@ -29,8 +29,11 @@ def customer(
     as_json: Annotated[bool, typer.Option("--json", help="Print the whole profile as JSON.")] = False,
     export: Annotated[Path | None, typer.Option(
         "--export", help="Write every record held on the customer to this JSON file.")] = None,
+    state: Annotated[str | None, typer.Option(
+        "--state", envvar="REGULARS_STATE",
+        help="App state URL, for the messages (default: the file beside the store).")] = None,
 ) -> None:  # fmt: skip
-    """One customer: records, identities, orders, feedback, scores and segments.
+    """One customer: records, identities, orders, feedback, scores, segments, messages.
 
     `regulars customer explain ID` shows instead which records make the
     customer and by which rule they were linked.
@@ -49,7 +52,9 @@ def customer(
             hint="Give one email or id, or: regulars customer explain ID",
         )
     as_of = run.as_of or _dt.datetime.now(_dt.UTC).date()
-    profile = customer_profile(run.warehouse(), key, as_of=as_of)
+    profile = customer_profile(
+        run.warehouse(), key, as_of=as_of, state=app_state(run, state, create=False)
+    )
     if export is not None:
         export.write_text(
             json.dumps(profile, indent=2, ensure_ascii=False), encoding="utf-8"
@@ -92,6 +97,14 @@ def customer(
     if profile["feedback"]:
         out.print("feedback: " + "; ".join(
             f"{r['submitted_at'][:10]} rating {r['rating']}" for r in profile["feedback"]))  # fmt: skip
+    if profile["messages"]:
+        table = Table(title="Messages (flows)")
+        for column in ("decided", "flow", "group", "status", "subject"):
+            table.add_column(column)
+        for m in profile["messages"]:
+            table.add_row(m["decided_at"][:16], f"{m['flow']}/{m['step']}", m["group"],
+                          m["status"], m["subject"] or "-")  # fmt: skip
+        out.print(table)
 
 
 def _explain(wh, key: str, *, as_json: bool) -> None:  # type: ignore[no-untyped-def]

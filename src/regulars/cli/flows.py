@@ -36,9 +36,9 @@ def _now(now: _dt.datetime | None) -> _dt.datetime:
 
 
 def _state(ctx: typer.Context, url: str | None):  # type: ignore[no-untyped-def]
-    from regulars.state import default_state_url, open_state
+    from regulars.cli.common import app_state
 
-    return open_state(url or default_state_url(run_of(ctx).settings.store))
+    return app_state(run_of(ctx), url)
 
 
 @app.command("run")

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from regulars.cli.common import err, out, run_of
+from regulars.cli.common import app_state, err, out, run_of
 from regulars.errors import InputError
 
 __all__ = ["forget"]
@@ -18,6 +18,9 @@ def forget(
     key: Annotated[str, typer.Argument(help="The person's email (any case) or customer id.")],
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print what was done as JSON.")] = False,
+    state: Annotated[str | None, typer.Option(
+        "--state", envvar="REGULARS_STATE",
+        help="App state URL (default: the SQLite file beside the store, if any).")] = None,
 ) -> None:  # fmt: skip
     """Erase a person's personal data everywhere; orders stay as anonymous aggregates.
 
@@ -38,7 +41,7 @@ def forget(
             f"Erase every personal detail of {customer_id} ({key})? This cannot be undone.",
             abort=True,
         )
-    erasure = forget_person(wh, key)
+    erasure = forget_person(wh, key, state=app_state(run_of(ctx), state, create=False))
     if as_json:
         out.print_json(json.dumps({
             "erasure_id": erasure.erasure_id, "anonymous_id": erasure.anonymous_id,
