@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
+import shutil
+from pathlib import Path
 
 import pytest
 from tests.conftest import order, shopify_csv
@@ -54,9 +56,37 @@ EXPECTED = [
 ]
 
 
+_TEMPLATES: dict[str, Path] = {}
+
+
 @pytest.fixture
-def messy(warehouse, tmp_path):
-    return fill_messy(warehouse, tmp_path)
+def messy(warehouse, tmp_path, tmp_path_factory):
+    """The messy store on `warehouse`'s engine: imported once per engine and
+    session, then copied for each test (imports on Spark take seconds)."""
+    from regulars.backends import connect
+
+    name = "store.duckdb" if warehouse.kind == "duckdb" else "store"
+    if warehouse.kind not in _TEMPLATES:
+        folder = tmp_path_factory.mktemp(f"messy_{warehouse.kind}")
+        url = (
+            str(folder / name)
+            if warehouse.kind == "duckdb"
+            else f"spark://{folder / name}"
+        )
+        template = connect(url)
+        fill_messy(template, folder)
+        template.close()
+        _TEMPLATES[warehouse.kind] = folder / name
+    copy = tmp_path / "messy" / name
+    copy.parent.mkdir()
+    if warehouse.kind == "duckdb":
+        shutil.copyfile(_TEMPLATES["duckdb"], copy)
+        wh = connect(str(copy))
+    else:
+        shutil.copytree(_TEMPLATES["spark"], copy)
+        wh = connect(f"spark://{copy}")
+    yield wh
+    wh.close()
 
 
 def fill_messy(wh, tmp_path):

@@ -36,7 +36,7 @@ def _check_position(text: str, exc: SegmentError) -> None:
 
 
 @given(text=token_soup)
-@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
 def test_any_text_compiles_or_fails_with_a_position(text):
     try:
         _compile(text)
@@ -45,7 +45,7 @@ def test_any_text_compiles_or_fails_with_a_position(text):
 
 
 @given(text=conditions)
-@settings(max_examples=300)
+@settings(max_examples=150)
 def test_well_formed_conditions_always_compile(text):
     _compile(text)
 
@@ -62,7 +62,7 @@ def test_well_formed_conditions_run_and_change_nothing(store, text):
 
 
 @given(text=st.text(max_size=30))
-@settings(max_examples=300)
+@settings(max_examples=150)
 def test_arbitrary_text_never_escapes_the_error_type(text):
     try:
         _compile(text)

@@ -24,6 +24,7 @@ its errors, so a typo never reaches a customer.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import tomllib
 import zoneinfo
 from dataclasses import dataclass, field
@@ -57,6 +58,31 @@ _FLOW_KEYS = {
 _STEP_KEYS = {"after_days", "subject", "body", "template", "coupon"}
 
 
+@functools.cache
+def _country_zones() -> dict[str, tuple[str, ...]]:
+    """Country code -> its time zones, from the tz database's zone.tab."""
+    from importlib import resources
+
+    text = resources.files("tzdata").joinpath("zoneinfo", "zone.tab").read_text("utf-8")
+    zones: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            code, _, name = line.split("\t")[:3]
+            zones.setdefault(code, []).append(name)
+    return {code: tuple(names) for code, names in zones.items()}
+
+
+def local_hour(now: _dt.datetime, country: str | None, fallback_zone: str) -> int:
+    """The hour at `now` where a customer in `country` lives: known when every
+    time zone of the country agrees on it (Germany, Korea; not the US, which
+    spans several), else the hour in `fallback_zone` (the store's)."""
+    zones = _country_zones().get((country or "").strip().upper(), ())
+    hours = {now.astimezone(zoneinfo.ZoneInfo(z)).hour for z in zones}
+    if len(hours) == 1:
+        return hours.pop()
+    return now.astimezone(zoneinfo.ZoneInfo(fallback_zone)).hour
+
+
 @dataclass(frozen=True)
 class FlowSettings:
     """Settings shared by all flows."""
@@ -69,11 +95,12 @@ class FlowSettings:
     conversion_days: int = 14
     mail_from: str | None = None
 
-    def in_quiet_hours(self, now: _dt.datetime) -> bool:
-        """Whether `now` falls in the quiet hours of the store's time zone."""
+    def in_quiet_hours(self, now: _dt.datetime, country: str | None = None) -> bool:
+        """Whether `now` falls in the quiet hours: in the customer's time zone
+        when their `country` tells it (`local_hour`), else the store's."""
         if self.quiet_start is None or self.quiet_end is None:
             return False
-        hour = now.astimezone(zoneinfo.ZoneInfo(self.time_zone)).hour
+        hour = local_hour(now, country, self.time_zone)
         if self.quiet_start <= self.quiet_end:
             return self.quiet_start <= hour < self.quiet_end
         return hour >= self.quiet_start or hour < self.quiet_end

@@ -132,7 +132,14 @@ def _message_id(key: str) -> str:
     return f"<{hashlib.sha256(key.encode()).hexdigest()[:32]}@regulars>"
 
 
-_CONTACT = ["customer_id", "email", "first_name", "last_name", "accepts_marketing"]
+_CONTACT = [
+    "customer_id",
+    "email",
+    "first_name",
+    "last_name",
+    "accepts_marketing",
+    "country",
+]
 
 
 def _audiences(
@@ -297,7 +304,6 @@ def plan(
                 )
             )
         )  # fmt: skip
-    quiet = settings.in_quiet_hours(now)
     audience = _audiences(wh, selected, now)
     decisions: list[Decision] = []
     for flow in selected:
@@ -326,7 +332,7 @@ def plan(
                 d.outcome = "held_out"
             elif flow.marketing and d.customer_id in recent:
                 d.outcome = "capped"
-            elif flow.marketing and quiet:
+            elif flow.marketing and settings.in_quiet_hours(now, r.get("country")):
                 d.outcome = "quiet"
             if d.outcome == "send" and flow.marketing:
                 recent.add(d.customer_id)
