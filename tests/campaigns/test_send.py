@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from regulars.campaigns.delivery.smtp import SmtpSettings
 from regulars.campaigns.flows import load_flows
 from regulars.campaigns.run import outbox_counts, plan, run_flows
+from regulars.errors import InputError
 from regulars.state import open_state
 from regulars.web import create_app
 
@@ -163,3 +164,37 @@ def test_cli_preview_sends_nothing_and_run_sends(
     assert done.exit_code == 0, done.output
     assert json.loads(done.output)["delivered"] == 2
     assert len(inbox.messages()) == 2
+
+
+def test_a_flows_own_cap_and_its_channel(shop, smtp_server, tmp_path):
+    controller, inbox = smtp_server
+    path = tmp_path / "flows.toml"
+    path.write_text(textwrap.dedent(FLOWS).replace(
+        "holdout = 0", 'holdout = 0\nmarketing = false\ncap_days = 30\nchannel = "email"'
+    ), encoding="utf-8")  # fmt: skip
+    flows = load_flows(path)
+    state = open_state(f"sqlite:///{tmp_path / 'state.sqlite'}")
+    smtp = SmtpSettings(
+        host="127.0.0.1", port=controller.port, mail_from="shop@shop.test"
+    )
+    # Cara's February order is thanked on 02-08; her March order falls within
+    # 30 days of that message, so it waits (and is too late by the next week).
+    first = run_flows(
+        shop, state, flows, smtp, now=dt.datetime(2025, 2, 8, 10, tzinfo=dt.UTC)
+    )
+    assert [(d.email, d.outcome) for d in first.decisions] == [
+        ("cara@example.com", "send")
+    ]
+    march = {
+        d.email: d.outcome
+        for d in run_flows(shop, state, flows, smtp, now=NOW).decisions
+    }
+    assert march == {"anna@example.com": "send", "ben@example.com": "send",
+                     "cara@example.com": "capped"}  # fmt: skip
+    assert sorted(m["To"] for m in inbox.messages()) == [
+        "anna@example.com", "ben@example.com", "cara@example.com"
+    ]  # fmt: skip
+    path.write_text(textwrap.dedent(FLOWS).replace("holdout = 0", 'holdout = 0\nchannel = "sms"'),
+                    encoding="utf-8")  # fmt: skip
+    with pytest.raises(InputError, match="channel 'sms'"):
+        load_flows(path)

@@ -53,6 +53,7 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
 _FLOW_KEYS = {
     "name", "type", "audience", "subject", "body", "template", "holdout", "marketing",
     "delay_days", "lookback_days", "coupon", "enabled", "interval_factor", "p_alive_below",
+    "channel", "cap_days",
     "step",
 }  # fmt: skip
 _STEP_KEYS = {"after_days", "subject", "body", "template", "coupon"}
@@ -130,6 +131,10 @@ class Flow:
     marketing: bool = True
     delay_days: int = 0
     lookback_days: int = 7
+    cap_days: int = (
+        0  # at most one message of this flow per customer per this many days
+    )
+    channel: str = "email"
     coupon: str | None = None
     enabled: bool = True
     interval_factor: float = 1.5
@@ -200,6 +205,14 @@ def _template_ok(path: str, where: str, text: str) -> None:
         raise _fail(path, where, str(exc)) from exc
 
 
+def _channel(path: str, where: str, spec: dict[str, Any]) -> str:
+    channel = spec.get("channel", "email")
+    if channel != "email":
+        raise _fail(path, where, f"channel {channel!r} is not one Regulars sends on.",
+                    hint='Use channel = "email" (the only channel so far).')  # fmt: skip
+    return channel
+
+
 def _flow(path: str, base: Path, i: int, spec: dict[str, Any]) -> Flow:
     from regulars.segments.language import parse as parse_condition
 
@@ -252,6 +265,8 @@ def _flow(path: str, base: Path, i: int, spec: dict[str, Any]) -> Flow:
         marketing=bool(spec.get("marketing", kind != "refund")),
         delay_days=int(_number(path, where, spec, "delay_days", defaults["delay_days"], -60, 365)),
         lookback_days=int(_number(path, where, spec, "lookback_days", 7, 1, 90)),
+        cap_days=int(_number(path, where, spec, "cap_days", 0, 0, 365)),
+        channel=_channel(path, where, spec),
         coupon=spec.get("coupon"), enabled=bool(spec.get("enabled", True)),
         interval_factor=_number(path, where, spec, "interval_factor",
                                 defaults.get("interval_factor", 1.5), 1, 10),

@@ -304,6 +304,14 @@ def plan(
                 )
             )
         )  # fmt: skip
+        flow_recent: dict[str, set[str]] = {}
+        for f in selected:
+            if f.cap_days:
+                flow_recent[f.name] = set(s.scalars(select(Send.customer_id).where(
+                    Send.flow == f.name, Send.group == "treatment",
+                    Send.status.in_(("pending", "sent")),
+                    Send.decided_at > now - _dt.timedelta(days=f.cap_days),
+                )))  # fmt: skip
     audience = _audiences(wh, selected, now)
     decisions: list[Decision] = []
     for flow in selected:
@@ -330,12 +338,16 @@ def plan(
                 d.outcome = "no_consent"
             elif in_holdout(flow.name, d.customer_id, flow.holdout):
                 d.outcome = "held_out"
-            elif flow.marketing and d.customer_id in recent:
+            elif (flow.marketing and d.customer_id in recent) or (
+                d.customer_id in flow_recent.get(flow.name, ())
+            ):
                 d.outcome = "capped"
             elif flow.marketing and settings.in_quiet_hours(now, r.get("country")):
                 d.outcome = "quiet"
             if d.outcome == "send" and flow.marketing:
                 recent.add(d.customer_id)
+            if d.outcome == "send" and flow.cap_days:
+                flow_recent[flow.name].add(d.customer_id)
             decisions.append(d)
     return decisions
 
