@@ -11,7 +11,9 @@ Customers (orders placed at 09:00 UTC, all accepting marketing unless said):
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import socket
+import textwrap
 import threading
 from email import message_from_bytes, policy
 from email.message import Message
@@ -89,3 +91,60 @@ def smtp_server():
 def shop(duck, tmp_path):
     import_shopify_orders(duck, str(shopify_csv(tmp_path / "orders.csv", ORDERS)))
     return duck
+
+
+#: A thank-you flow over the shop: due 7 days after each order, no holdout.
+FLOWS = """
+[settings]
+base_url = "http://shop.test"
+frequency_cap_days = 3
+
+[[flow]]
+name = "thanks"
+type = "post_purchase"
+delay_days = 7
+holdout = 0
+subject = "Thank you, {{ first_name }}"
+body = '''
+Hello {{ first_name }}, how was {{ last_products | join(", ") }}?
+Rate us: {% for n, url in rating_urls.items() %}{{ n }}: {{ url }} {% endfor %}
+'''
+"""
+NOW = dt.datetime(2025, 3, 8, 10, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def setup(shop, smtp_server, tmp_path):
+    """The shop, its app state, the FLOWS file loaded, SMTP settings for the
+    test server, and the server's inbox."""
+    from regulars.campaigns.delivery.smtp import SmtpSettings
+    from regulars.campaigns.flows import load_flows
+    from regulars.state import open_state
+
+    controller, inbox = smtp_server
+    path = tmp_path / "flows.toml"
+    path.write_text(textwrap.dedent(FLOWS), encoding="utf-8")
+    state = open_state(f"sqlite:///{tmp_path / 'state.sqlite'}")
+    smtp = SmtpSettings(
+        host="127.0.0.1", port=controller.port, mail_from="shop@shop.test"
+    )
+    return shop, state, load_flows(path), smtp, inbox
+
+
+def demo_store(folder, config):
+    """A demo store in `folder` (customers and orders imported) with the demo's
+    flows file and a new app state: (warehouse, flows, state)."""
+    from regulars.backends import connect
+    from regulars.campaigns.flows import load_flows
+    from regulars.demo import write_demo_files
+    from regulars.demo.flows import DEMO_FLOWS
+    from regulars.ingest.load import import_shopify_customers
+    from regulars.state import open_state
+
+    files = write_demo_files(config, str(folder))
+    wh = connect(str(folder / "store.duckdb"))
+    import_shopify_customers(wh, files.customers)
+    import_shopify_orders(wh, files.orders)
+    (folder / "flows.toml").write_text(DEMO_FLOWS, encoding="utf-8")
+    flows = load_flows(folder / "flows.toml")
+    return wh, flows, open_state(f"sqlite:///{folder / 'state.sqlite'}")

@@ -10,15 +10,11 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import func, select
+from tests.campaigns.conftest import demo_store
 
-from regulars.backends import connect
-from regulars.campaigns.flows import load_flows
 from regulars.campaigns.uplift import flow_uplift
-from regulars.demo import DemoConfig, write_demo_files
+from regulars.demo import DemoConfig
 from regulars.demo.campaign import simulate_campaign
-from regulars.demo.flows import DEMO_FLOWS
-from regulars.ingest.load import import_shopify_customers, import_shopify_orders
-from regulars.state import open_state
 from regulars.state.models import Send
 
 END = dt.date(2026, 6, 30)
@@ -32,13 +28,7 @@ def campaign(tmp_path_factory):
     # outside it (seed 3 does, for refund_follow_up); the seed is fixed, the
     # figures are deterministic.
     config = DemoConfig(n_customers=8000, seed=4, end=END)
-    files = write_demo_files(config, str(folder))
-    wh = connect(str(folder / "store.duckdb"))
-    import_shopify_customers(wh, files.customers)
-    import_shopify_orders(wh, files.orders)
-    (folder / "flows.toml").write_text(DEMO_FLOWS, encoding="utf-8")
-    flows = load_flows(folder / "flows.toml")
-    state = open_state(f"sqlite:///{folder / 'state.sqlite'}")
+    wh, flows, state = demo_store(folder, config)
     result = simulate_campaign(wh, state, flows, config, str(folder))
     truth = json.loads((folder / "truth" / "campaign.json").read_text())
     end = dt.datetime.combine(END, dt.time(23, 59), dt.UTC)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from tests.campaigns.test_send import FLOWS, NOW
+from tests.campaigns.conftest import FLOWS, NOW
 from tests.conftest import order, shopify_csv
 
 from regulars.campaigns.delivery.smtp import SmtpSettings
@@ -103,15 +103,8 @@ def test_killed_between_acceptance_and_record_resends_with_the_same_message_id(
     assert ids.count(first) == 2
 
 
-def test_unsubscribe_between_preview_and_run_is_honoured(shop, smtp_server, tmp_path):
-    controller, inbox = smtp_server
-    path = tmp_path / "flows.toml"
-    path.write_text(textwrap.dedent(FLOWS), encoding="utf-8")
-    flows = load_flows(path)
-    state = open_state(f"sqlite:///{tmp_path / 'state.sqlite'}")
-    smtp = SmtpSettings(
-        host="127.0.0.1", port=controller.port, mail_from="shop@shop.test"
-    )
+def test_unsubscribe_between_preview_and_run_is_honoured(setup, tmp_path):
+    shop, state, flows, smtp, inbox = setup
     run_flows(shop, state, flows, smtp, now=NOW)  # thanks for the 03-01 orders
     first = next(m for m in inbox.messages() if m["To"] == "anna@example.com")
     again = [order("#9", Email="anna@example.com", lines=[], **{"Billing Name": "Anna Berg",

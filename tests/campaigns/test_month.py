@@ -17,16 +17,11 @@ import statistics
 import pytest
 from sqlalchemy import select
 
-from regulars.backends import connect
 from regulars.campaigns.delivery.smtp import SmtpSettings
-from regulars.campaigns.flows import load_flows
 from regulars.campaigns.holdout import in_holdout
 from regulars.campaigns.run import run_flows
-from regulars.demo import DemoConfig, write_demo_files
-from regulars.demo.flows import DEMO_FLOWS
-from regulars.ingest.load import import_shopify_customers, import_shopify_orders
+from regulars.demo import DemoConfig
 from regulars.segments.catalog import members_of
-from regulars.state import open_state
 from regulars.state.models import Send
 
 pytestmark = pytest.mark.slow
@@ -143,18 +138,12 @@ def _quiet(t: dt.datetime, country: str | None) -> bool:
 @pytest.fixture(scope="module")
 def month(tmp_path_factory):
     from aiosmtpd.controller import Controller
-    from tests.campaigns.conftest import Inbox, free_port
+    from tests.campaigns.conftest import Inbox, demo_store, free_port
 
     folder = tmp_path_factory.mktemp("month")
-    files = write_demo_files(
-        DemoConfig(n_customers=1500, seed=21, end=END), str(folder)
+    wh, flows, state = demo_store(
+        folder, DemoConfig(n_customers=1500, seed=21, end=END)
     )
-    wh = connect(str(folder / "store.duckdb"))
-    import_shopify_customers(wh, files.customers)
-    import_shopify_orders(wh, files.orders)
-    (folder / "flows.toml").write_text(DEMO_FLOWS, encoding="utf-8")
-    flows = load_flows(folder / "flows.toml")
-    state = open_state(f"sqlite:///{folder / 'state.sqlite'}")
     inbox = Inbox()
     controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
     controller.start()

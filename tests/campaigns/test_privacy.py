@@ -2,29 +2,17 @@
 
 from __future__ import annotations
 
-import textwrap
-
 from sqlalchemy import select
-from tests.campaigns.test_send import FLOWS, NOW
+from tests.campaigns.conftest import NOW
 
-from regulars.campaigns.delivery.smtp import SmtpSettings
-from regulars.campaigns.flows import load_flows
 from regulars.campaigns.run import plan, run_flows
 from regulars.privacy import forget
 from regulars.profile import customer_profile
-from regulars.state import open_state
 from regulars.state.models import Send
 
 
-def test_profile_lists_messages_and_forget_erases_them(shop, smtp_server, tmp_path):
-    controller, _ = smtp_server
-    path = tmp_path / "flows.toml"
-    path.write_text(textwrap.dedent(FLOWS), encoding="utf-8")
-    flows = load_flows(path)
-    state = open_state(f"sqlite:///{tmp_path / 'state.sqlite'}")
-    smtp = SmtpSettings(
-        host="127.0.0.1", port=controller.port, mail_from="shop@shop.test"
-    )
+def test_profile_lists_messages_and_forget_erases_them(setup):
+    shop, state, flows, smtp, _ = setup
     run_flows(shop, state, flows, smtp, now=NOW)
     profile = customer_profile(shop, "anna@example.com", as_of=NOW.date(), state=state)
     [message] = profile["messages"]

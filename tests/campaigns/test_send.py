@@ -8,6 +8,7 @@ import textwrap
 
 import pytest
 from fastapi.testclient import TestClient
+from tests.campaigns.conftest import FLOWS, NOW
 
 from regulars.campaigns.delivery.smtp import SmtpSettings
 from regulars.campaigns.flows import load_flows
@@ -15,36 +16,6 @@ from regulars.campaigns.run import outbox_counts, plan, run_flows
 from regulars.errors import InputError
 from regulars.state import open_state
 from regulars.web import create_app
-
-FLOWS = """
-[settings]
-base_url = "http://shop.test"
-frequency_cap_days = 3
-
-[[flow]]
-name = "thanks"
-type = "post_purchase"
-delay_days = 7
-holdout = 0
-subject = "Thank you, {{ first_name }}"
-body = '''
-Hello {{ first_name }}, how was {{ last_products | join(", ") }}?
-Rate us: {% for n, url in rating_urls.items() %}{{ n }}: {{ url }} {% endfor %}
-'''
-"""
-NOW = dt.datetime(2025, 3, 8, 10, 0, tzinfo=dt.UTC)
-
-
-@pytest.fixture
-def setup(shop, smtp_server, tmp_path):
-    controller, inbox = smtp_server
-    path = tmp_path / "flows.toml"
-    path.write_text(textwrap.dedent(FLOWS), encoding="utf-8")
-    state = open_state(f"sqlite:///{tmp_path / 'state.sqlite'}")
-    smtp = SmtpSettings(
-        host="127.0.0.1", port=controller.port, mail_from="shop@shop.test"
-    )
-    return shop, state, load_flows(path), smtp, inbox
 
 
 def test_due_customers_with_consent_get_one_message_each(setup):
