@@ -332,9 +332,10 @@ def resolve(
     n_rec = len(ids)
     rows, kinds, keys, bits = _edges(records, ids, settings)
     full = pc.binary_join_element_wise(kinds, keys, ":")
-    key_names = _flat(pc.unique(full))
-    key_idx = pc.index_in(full, value_set=key_names).to_numpy(zero_copy_only=False)
-    key_idx = key_idx.astype(np.int64)
+    # Codes and distinct keys in one pass.
+    coded = _flat(pc.dictionary_encode(full))
+    key_names = coded.dictionary
+    key_idx = coded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
     # Records per key (distinct): a key on too many records links none of them.
     pairs = np.unique(key_idx * n_rec + rows) if len(rows) else np.zeros(0, np.int64)
     shared = np.bincount(pairs // max(n_rec, 1), minlength=len(key_names))
@@ -389,26 +390,16 @@ def resolve(
         "customer_id": pc.take(ids, pa.array(customer_of[moved])),
         "linked_by": pa.array([spelled[int(b)] for b in why[moved]], pa.string()),
     })  # fmt: skip
-    identities = (
-        pa.table(
-            {
-                "source": kinds,
-                "source_key": keys,
-                "customer_id": pc.take(
-                    ids, pa.array(customer_of[rows] if len(rows) else rows)
-                ),
-            }
-        )
-        .group_by(["source", "source_key", "customer_id"])
-        .aggregate([])
-        .sort_by(
-            [
-                ("source", "ascending"),
-                ("source_key", "ascending"),
-                ("customer_id", "ascending"),
-            ]
-        )
-    )
+    # One row per (identifier, customer): distinct pairs of integer codes,
+    # far cheaper than grouping the text. Row order carries no meaning.
+    owner = customer_of[rows] if len(rows) else rows
+    _, first = np.unique(key_idx * n_rec + owner, return_index=True)
+    at = pa.array(first)
+    identities = pa.table({
+        "source": pc.take(kinds, at),
+        "source_key": pc.take(keys, at),
+        "customer_id": pc.take(ids, pa.array(owner[first])),
+    })  # fmt: skip
     return Resolution(
         identity_map=identity_map, identities=identities, records=n_rec,
         customers=int(np.count_nonzero(customer_of == np.arange(n_rec))), ignored=ignored,

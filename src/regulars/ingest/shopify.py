@@ -94,20 +94,30 @@ def _scatter(values: pa.Array, at: pa.Array, n: int) -> pa.Array:
     return pc.take(values, pa.array(where, mask=where < 0))
 
 
-def _note_attribute(notes: pa.ChunkedArray, key: str) -> pa.Array:
-    """Value of the first ``key: value`` line in Shopify's multi-line Note Attributes."""
+def _note_attributes(notes: pa.ChunkedArray, keys: list[str]) -> dict[str, pa.Array]:
+    """Value of the first ``key: value`` line for each of `keys`, per row.
+
+    Shopify's Note Attributes hold one ``key: value`` per line; the text is
+    split once for all keys.
+    """
     # Split into lines and look at line starts: a third of the cost of a regex.
     lines = pc.split_pattern(notes, "\n")
     flat = pc.list_flatten(lines)
-    prefix = f"{key}:"
-    hit = pc.starts_with(flat, prefix)
-    owner = pc.filter(pc.list_parent_indices(lines), hit).to_numpy(zero_copy_only=False)
-    values = pc.utf8_trim_whitespace(
-        pc.utf8_slice_codeunits(pc.filter(flat, hit), len(prefix))
-    )
-    # A key given twice: the first line wins.
-    owner, first = np.unique(owner, return_index=True)
-    return _scatter(pc.take(values, pa.array(first)), pa.array(owner), len(notes))
+    parents = pc.list_parent_indices(lines)
+    found = {}
+    for key in keys:
+        prefix = f"{key}:"
+        hit = pc.starts_with(flat, prefix)
+        owner = pc.filter(parents, hit).to_numpy(zero_copy_only=False)
+        values = pc.utf8_trim_whitespace(
+            pc.utf8_slice_codeunits(pc.filter(flat, hit), len(prefix))
+        )
+        # A key given twice: the first line wins.
+        owner, first = np.unique(owner, return_index=True)
+        found[key] = _scatter(
+            pc.take(values, pa.array(first)), pa.array(owner), len(notes)
+        )
+    return found
 
 
 def _split_name(names: pa.ChunkedArray) -> tuple[pa.Array, pa.Array]:
@@ -156,11 +166,11 @@ def stage_shopify_orders(
         pc.coalesce(_column(raw, "Billing Name"), _column(raw, "Shipping Name"))
     )
     cols["first_name"], cols["last_name"] = first, last
-    notes = _column(raw, "Note Attributes")
-    cols["channel"] = pc.coalesce(
-        _note_attribute(notes, "utm_source"), _column(raw, "Source")
+    utm = _note_attributes(
+        _column(raw, "Note Attributes"), ["utm_source", "utm_campaign"]
     )
-    cols["campaign"] = _note_attribute(notes, "utm_campaign")
+    cols["channel"] = pc.coalesce(utm["utm_source"], _column(raw, "Source"))
+    cols["campaign"] = utm["utm_campaign"]
     cols["customer_ref"] = pa.nulls(n, pa.string())
     cols["product_id"] = pc.coalesce(cols["sku"], cols["product_name"])
     cols["category"] = pa.nulls(n, pa.string())

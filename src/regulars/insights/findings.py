@@ -28,12 +28,15 @@ from regulars.insights.groups import (
 )
 from regulars.metrics.base import day_number
 from regulars.products.analysis import product_buyers
-from regulars.stats import two_proportion_p, welch
+from regulars.stats import Z95, normal_p, two_proportion_p, welch
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import ibis.expr.types as ir
 
     from regulars.backends import Warehouse
+    from regulars.products import ProductRow
 
 __all__ = ["INSIGHT_KEYS", "Finding", "benjamini_hochberg", "find_insights"]
 
@@ -88,13 +91,10 @@ def benjamini_hochberg(p_values: list[float]) -> list[float]:
 def _proportion_test(
     x1: int, n1: int, x2: int, n2: int
 ) -> tuple[float, float, float, float, float]:
-    from scipy import stats
-
     p1, p2 = x1 / n1, x2 / n2
     p = two_proportion_p(x1, n1, x2, n2)
     se = math.sqrt(p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2)
-    z = stats.norm.ppf(0.975)
-    return p1, p2, p, p1 - p2 - z * se, p1 - p2 + z * se
+    return p1, p2, p, p1 - p2 - Z95 * se, p1 - p2 + Z95 * se
 
 
 def _label(key: str, group: str) -> str:
@@ -116,10 +116,13 @@ def find_insights(
     alpha: float = 0.05,
     since: _dt.date | None = None,
     sequence: ir.Table | None = None,
+    products: Sequence[ProductRow] | None = None,
 ) -> list[Finding]:
     """Findings supported at false discovery rate `alpha`, strongest first.
 
     With `since`, only customers acquired on or after it are studied.
+    `products`, the `product_table` for the same `as_of` and `since`, saves
+    recounting each product's buyers.
     """
     orders = sequence if sequence is not None else wh.resolved("orders")
     outcomes = first_year_outcomes(
@@ -149,7 +152,9 @@ def find_insights(
         _season_candidates(wh, orders, as_of=as_of, min_group=min_group, since=since)
     )
     candidates.extend(
-        _reorder_candidates(wh, orders, as_of=as_of, min_group=min_group, since=since)
+        _reorder_candidates(
+            wh, orders, as_of=as_of, min_group=min_group, since=since, products=products
+        )
     )
     if not candidates:
         return []
@@ -257,17 +262,15 @@ def _season_candidates(
     expected = expected / expected.sum() * n1
     expected = (expected + 1) / (n1 + 12)
     out: list[dict[str, Any]] = []
-    from scipy import stats
-
     for m in range(12):
         e = float(expected[m])
         if e <= 0 or e >= 1:
             continue
         share = observed[m] / n1
         se0 = math.sqrt(e * (1 - e) / n1)
-        p = float(2 * stats.norm.sf(abs(share - e) / se0))
+        p = normal_p((share - e) / se0)
         se = math.sqrt(max(share * (1 - share), 1e-12) / n1)
-        z = stats.norm.ppf(0.975)
+        z = Z95
         out.append({"key": "season", "group": f"{m + 1:02d}", "metric": "second_order_month",
                         "group_value": float(share), "rest_value": e, "p_value": p,
                         "ci_low": float(share - e - z * se), "ci_high": float(share - e + z * se),
@@ -282,12 +285,17 @@ def _reorder_candidates(
     as_of: _dt.date,
     min_group: int,
     since: _dt.date | None,
+    products: Sequence[ProductRow] | None = None,
 ) -> list[dict[str, Any]]:
     """Per product: share of its buyers who bought it again vs the same for other products."""
-    buyers = product_buyers(
-        orders, wh.table("order_lines"), as_of=as_of, acquired_since=since
-    )
-    rows = wh.to_arrow(buyers).to_pylist()
+    if products is not None:
+        rows = [{"product": r.product, "buyers": r.buyers, "repeat_buyers": r.repeat_buyers}
+                for r in products]  # fmt: skip
+    else:
+        buyers = product_buyers(
+            orders, wh.table("order_lines"), as_of=as_of, acquired_since=since
+        )
+        rows = wh.to_arrow(buyers).to_pylist()
     total_n = sum(int(r["buyers"]) for r in rows)
     total_x = sum(int(r["repeat_buyers"]) for r in rows)
     out: list[dict[str, Any]] = []

@@ -152,10 +152,16 @@ def store_metrics(
     n_gaps = sum(gaps.values())
     threshold = churn_days
     if threshold is None:
-        all_gaps = wh.to_arrow(gap_histogram(orders, as_of=as_of)).to_pylist()
-        q = histogram_quantile(
-            {int(r["gap_days"]): int(r["n"]) for r in all_gaps}, churn_quantile
+        # The threshold comes from all history, whatever the window.
+        all_gaps = (
+            gaps
+            if since is None
+            else {
+                int(r["gap_days"]): int(r["n"])
+                for r in wh.to_arrow(gap_histogram(orders, as_of=as_of)).to_pylist()
+            }
         )
+        q = histogram_quantile(all_gaps, churn_quantile)
         threshold = math.ceil(q) if q is not None else None
     churned = 0
     if threshold is not None:

@@ -124,9 +124,8 @@ def monthly_trend(
     seq = order_sequence(orders, as_of=as_of)
     month_no = seq.placed_at.year() * 12 + seq.placed_at.month() - 1
     seq = seq.mutate(month_no=month_no.cast("int64"))
-    first_month = seq.filter(seq.order_number == 1).select(
-        "customer_id", first_month=seq.month_no
-    )
+    # A customer is new in the month of their first order (order_number 1):
+    # counting those rows needs no join back to each customer's first month.
     active = seq.select("customer_id", "month_no").distinct()
     prev = active.select(customer_id=active.customer_id, month_no=active.month_no + 1)
     retained = (
@@ -134,19 +133,18 @@ def monthly_trend(
         .group_by("month_no")
         .aggregate(retained_customers=lambda t: t.count())
     )
-    prev_count = (
-        active.group_by("month_no")
-        .aggregate(n=lambda t: t.count())
-        .select(month_no=lambda t: t.month_no + 1, previous_customers=lambda t: t.n)
+    counts = active.group_by("month_no").aggregate(customers=lambda t: t.count())
+    prev_count = counts.select(
+        month_no=counts.month_no + 1, previous_customers=counts.customers
     )
-    with_first = seq.join(first_month, "customer_id")
-    per = with_first.group_by("month_no").aggregate(
-        orders=with_first.count(),
-        customers=with_first.customer_id.nunique(),
-        new_customers=with_first.customer_id.nunique(
-            where=with_first.first_month == with_first.month_no
-        ),
-        net_revenue=with_first.net.sum(),
+    per = (
+        seq.group_by("month_no")
+        .aggregate(
+            orders=seq.count(),
+            new_customers=(seq.order_number == 1).cast("int64").sum(),
+            net_revenue=seq.net.sum(),
+        )
+        .join(counts, "month_no")
     )
     out = per.left_join(retained, "month_no").drop("month_no_right")
     out = out.left_join(prev_count, "month_no").drop("month_no_right")

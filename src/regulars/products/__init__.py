@@ -4,6 +4,7 @@ from regulars.products.analysis import (
     first_order_outcomes,
     next_purchase_affinity,
     product_buyers,
+    purchase_lines,
     replenishment_gaps,
 )
 from regulars.products.figures import ProductRow, product_table
@@ -14,5 +15,6 @@ __all__ = [
     "next_purchase_affinity",
     "product_buyers",
     "product_table",
+    "purchase_lines",
     "replenishment_gaps",
 ]

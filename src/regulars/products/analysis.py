@@ -21,17 +21,25 @@ __all__ = [
     "first_order_outcomes",
     "next_purchase_affinity",
     "product_buyers",
+    "purchase_lines",
     "replenishment_gaps",
 ]
 
 
-def _purchases(
+def purchase_lines(
     orders: ir.Table,
     lines: ir.Table,
     *,
     as_of: _dt.date,
     acquired_since: _dt.date | None = None,
 ) -> ir.Table:
+    """Lines of counted orders of identified customers, with their order's place
+    in the customer's sequence: `customer_id`, `order_id`, `day`,
+    `order_number`, `first_day`, `net` (the order's) and `product` (name, else id).
+
+    Every analysis below takes it as `purchases`, so that several in a row
+    (`regulars.products.product_table`) join orders to lines once.
+    """
     seq = order_sequence(orders, as_of=as_of, acquired_since=acquired_since)
     joined = seq.join(lines, ["source", "order_id"])
     return joined.select(
@@ -40,16 +48,32 @@ def _purchases(
     )  # fmt: skip
 
 
+def _purchases_of(
+    orders: ir.Table,
+    lines: ir.Table,
+    purchases: ir.Table | None,
+    *,
+    as_of: _dt.date,
+    acquired_since: _dt.date | None,
+) -> ir.Table:
+    if purchases is not None:
+        return purchases
+    return purchase_lines(orders, lines, as_of=as_of, acquired_since=acquired_since)
+
+
 def product_buyers(
     orders: ir.Table,
     lines: ir.Table,
     *,
     as_of: _dt.date,
     acquired_since: _dt.date | None = None,
+    purchases: ir.Table | None = None,
 ) -> ir.Table:
     """Per product: `buyers`, `repeat_buyers` (bought it on 2+ days),
     `orders_per_buyer` (mean counted orders of its buyers, any product)."""
-    p = _purchases(orders, lines, as_of=as_of, acquired_since=acquired_since)
+    p = _purchases_of(
+        orders, lines, purchases, as_of=as_of, acquired_since=acquired_since
+    )
     days = p.group_by(["product", "customer_id"]).aggregate(n_days=p.day.nunique())
     seq = order_sequence(orders, as_of=as_of, acquired_since=acquired_since)
     per_customer = seq.group_by("customer_id").aggregate(n_orders=seq.count())
@@ -67,11 +91,14 @@ def replenishment_gaps(
     *,
     as_of: _dt.date,
     acquired_since: _dt.date | None = None,
+    purchases: ir.Table | None = None,
 ) -> ir.Table:
     """Days between consecutive purchase days of the same product by the same
     customer: `product`, `gap_days`, `n`."""
     p = (
-        _purchases(orders, lines, as_of=as_of, acquired_since=acquired_since)
+        _purchases_of(
+            orders, lines, purchases, as_of=as_of, acquired_since=acquired_since
+        )
         .select("product", "customer_id", "day")
         .distinct()
     )
@@ -88,6 +115,7 @@ def first_order_outcomes(
     as_of: _dt.date,
     horizon_days: int = 365,
     acquired_since: _dt.date | None = None,
+    purchases: ir.Table | None = None,
 ) -> ir.Table:
     """Per product on the first order: what its customers did in the next `horizon_days`.
 
@@ -99,7 +127,9 @@ def first_order_outcomes(
     per_customer = first_year(
         orders, as_of=as_of, horizon_days=horizon_days, acquired_since=acquired_since
     )
-    first_lines = _purchases(orders, lines, as_of=as_of, acquired_since=acquired_since)
+    first_lines = _purchases_of(
+        orders, lines, purchases, as_of=as_of, acquired_since=acquired_since
+    )
     first_lines = (
         first_lines.filter(first_lines.order_number == 1)
         .select("product", "customer_id")
@@ -119,6 +149,7 @@ def next_purchase_affinity(
     *,
     as_of: _dt.date,
     acquired_since: _dt.date | None = None,
+    purchases: ir.Table | None = None,
 ) -> ir.Table:
     """ "Buyers of A next buy B": over consecutive orders (k, k+1) of a customer.
 
@@ -129,7 +160,9 @@ def next_purchase_affinity(
     (n_next / n_transitions), support = n_pairs / n_transitions.
     """
     p = (
-        _purchases(orders, lines, as_of=as_of, acquired_since=acquired_since)
+        _purchases_of(
+            orders, lines, purchases, as_of=as_of, acquired_since=acquired_since
+        )
         .select("customer_id", "order_number", "product")
         .distinct()
     )

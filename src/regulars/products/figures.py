@@ -11,6 +11,7 @@ from regulars.products.analysis import (
     first_order_outcomes,
     next_purchase_affinity,
     product_buyers,
+    purchase_lines,
     replenishment_gaps,
 )
 
@@ -59,9 +60,11 @@ def product_table(
     with at least `min_pairs` transitions, highest lift first. With `since`,
     only customers acquired on or after it.
     """
-    kw = {"as_of": as_of, "acquired_since": since}
     orders = sequence if sequence is not None else wh.resolved("orders")
     lines = wh.table("order_lines")
+    # Four analyses read the same purchases: join orders to lines once.
+    purchases = purchase_lines(orders, lines, as_of=as_of, acquired_since=since).cache()
+    kw = {"as_of": as_of, "acquired_since": since, "purchases": purchases}
     buyers = {
         r["product"]: r
         for r in wh.to_arrow(product_buyers(orders, lines, **kw)).to_pylist()

@@ -52,14 +52,15 @@ def build_report(wh: Warehouse, *, as_of: _dt.date, store: str = "") -> ReportDa
     seq = prepare_sequence(wh.resolved("orders"), as_of=as_of)
     kw = {"as_of": as_of, "sequence": seq}
     retention = cohort_matrix(wh, by="first_month", measure="active_share", **kw)
+    products = product_table(wh, min_pairs=20, **kw)
     return ReportData(
         as_of=as_of,
         store=store,
         metrics=store_metrics(wh, **kw),
         retention=retention,
         ltv=retention.with_measure("ltv"),
-        products=product_table(wh, min_pairs=20, **kw),
-        insights=find_insights(wh, **kw),
+        products=products,
+        insights=find_insights(wh, products=products, **kw),
         prediction=latest_run(wh, "predict", as_of=as_of),
         backtest=latest_run(wh, "backtest", as_of=as_of),
     )
