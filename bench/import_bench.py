@@ -33,7 +33,9 @@ def main() -> None:
     # About 4.1 export lines per simulated customer over three years (measured).
     customers = max(1000, int(args.lines / 4.1))
     t0 = time.perf_counter()
-    files = write_demo_files(DemoConfig(n_customers=customers, seed=1), folder)
+    files = write_demo_files(
+        DemoConfig(n_customers=customers, seed=1), folder, part_orders=10**12
+    )  # one export file, however long
     gen = time.perf_counter() - t0
     size_mb = os.path.getsize(files.orders) / 1e6
     print(

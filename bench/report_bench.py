@@ -38,9 +38,14 @@ def build_store(orders: int, folder: str) -> None:
     files = write_demo_files(DemoConfig(n_customers=customers, seed=2, end=END), folder)
     wh = connect(os.path.join(folder, "store.duckdb"))
     import_products(wh, files.products)
-    import_shopify_orders(wh, files.orders)
+    # Past a million orders the export comes in parts, imported one by one.
+    for part in files.order_parts:
+        t0 = time.perf_counter()
+        report = import_shopify_orders(wh, part)
+        print(f"  imported {os.path.basename(part)}: {report.rows_read:,} rows "
+              f"in {time.perf_counter() - t0:.0f} s", flush=True)  # fmt: skip
+        os.remove(part)
     wh.close()
-    os.remove(files.orders)
 
 
 def run(orders: int, folder: str) -> None:
@@ -53,9 +58,10 @@ def run(orders: int, folder: str) -> None:
     t0 = time.perf_counter()
     # The store is built in a child process so that peak memory below is the
     # report's alone.
-    subprocess.run(
-        [sys.executable, __file__, "--build", str(orders), folder], check=True
-    )
+    if not os.path.exists(os.path.join(folder, "store.duckdb")):
+        subprocess.run(
+            [sys.executable, __file__, "--build", str(orders), folder], check=True
+        )
     wh = connect(os.path.join(folder, "store.duckdb"))
     n = wh.count("orders")
     print(f"store: {n:,} orders (built in {time.perf_counter() - t0:.0f} s)")
@@ -93,17 +99,25 @@ def main() -> None:
     parser.add_argument(
         "--build", nargs=2, metavar=("ORDERS", "FOLDER"), help=argparse.SUPPRESS
     )
+    parser.add_argument("--keep", metavar="FOLDER",
+                        help="build the stores in FOLDER/<orders> and keep them; a "
+                        "store already there is reused")  # fmt: skip
     args = parser.parse_args()
     if args.build:
         build_store(int(args.build[0]), args.build[1])
         return
     for size in (int(x) for x in args.orders.split(",")):
-        folder = tempfile.mkdtemp(prefix="regulars-report-bench-")
+        if args.keep:
+            folder = os.path.join(args.keep, str(size))
+            os.makedirs(folder, exist_ok=True)
+        else:
+            folder = tempfile.mkdtemp(prefix="regulars-report-bench-")
         try:
-            print(f"== {size:,} orders")
+            print(f"== {size:,} orders", flush=True)
             run(size, folder)
         finally:
-            shutil.rmtree(folder, ignore_errors=True)
+            if not args.keep:
+                shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import hashlib
 import json
@@ -45,6 +46,51 @@ def test_same_seed_same_files(tmp_path):
         DemoConfig(n_customers=300, seed=6, end=END), str(tmp_path / "c")
     )
     assert _sha(a.orders) == _sha(b.orders) != _sha(c.orders)
+
+
+def test_a_long_history_comes_in_parts_that_import_to_the_same_store(tmp_path):
+    config = DemoConfig(n_customers=600, seed=5, end=END)
+    # Same chunks (each chunk draws its own random numbers), cut into parts or not.
+    whole = write_demo_files(
+        config, str(tmp_path / "whole"), chunk_orders=300, part_orders=10**9
+    )
+    parted = write_demo_files(
+        config, str(tmp_path / "parted"), chunk_orders=300, part_orders=500
+    )
+    assert whole.order_parts == (whole.orders,)
+    names = [Path(p).name for p in parted.order_parts]
+    assert len(names) >= 3 and names[:2] == ["orders_export.csv", "orders_export_2.csv"]
+    assert parted.orders == parted.order_parts[0]
+    stores = {}
+    for label, files in (("whole", whole), ("parted", parted)):
+        wh = connect(str(tmp_path / f"{label}.duckdb"))
+        reports = [import_shopify_orders(wh, part) for part in files.order_parts]
+        assert all(r.reconciles for r in reports)
+        assert sum(r.rows_read for r in reports) == files.n_order_rows
+        o = wh.table("orders")
+        stores[label] = wh.to_arrow(
+            o.select(
+                "order_id", "customer_id", "placed_at", "net", "content_hash"
+            ).order_by("order_id")
+        )
+        wh.close()
+    assert stores["whole"].num_rows > 500
+    assert stores["whole"].to_pylist() == stores["parted"].to_pylist()
+    # Parts follow each other in time, as exports by date range do.
+    spans = []
+    for part in parted.order_parts:
+        with open(part, encoding="utf-8-sig", newline="") as handle:
+            times = [
+                dt.datetime.strptime(r["Created at"], "%Y-%m-%d %H:%M:%S %z")
+                for r in csv.DictReader(handle)
+                # The planted malformed dates (e.g. 31/02/2024) aside.
+                if r["Created at"][:4].isdigit() and r["Created at"][4:5] == "-"
+            ]
+        spans.append((min(times), max(times)))
+    # The simulation orders by day: a part may share its last day with the next.
+    day = dt.timedelta(days=1)
+    assert all(a[1] <= b[0] + day for a, b in zip(spans, spans[1:], strict=False))
+    assert spans[0][1] < spans[-1][0]
 
 
 def test_import_reconciles_and_rejects_exactly_the_malformed_orders(demo):

@@ -222,14 +222,16 @@ def demo(
     config = DemoConfig(n_customers=customers, seed=seed, end=last_day, years=years)
     with steps(run, "Simulating the demo store", n_steps=1):
         files = write_demo_files(config, out_dir)
-    err.print(f"Wrote {files.orders} ({files.n_order_rows:,} rows) and the ground truth "
+    parts = files.order_parts or (files.orders,)
+    written = files.orders if len(parts) == 1 else f"{len(parts)} orders exports"
+    err.print(f"Wrote {written} ({files.n_order_rows:,} rows) and the ground truth "
               f"in {files.truth_dir}.")  # fmt: skip
     wh = run.warehouse()
     fresh = wh.count("orders") == 0
     jobs = [
         ("products", import_products, files.products, {"source": "demo-catalogue"}),
         ("shopify-customers", import_shopify_customers, files.customers, {}),
-        ("shopify-orders", import_shopify_orders, files.orders, {}),
+        *[("shopify-orders", import_shopify_orders, part, {}) for part in parts],
         ("feedback", import_feedback, files.feedback, {"source": "demo-survey"}),
     ]
     reports = []

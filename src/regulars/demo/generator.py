@@ -22,6 +22,7 @@ tests can check that analyses recover it.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as _dt
 import hashlib
@@ -199,6 +200,8 @@ class DemoFiles:
     feedback: str
     truth_dir: str
     n_order_rows: int
+    #: Every orders export written, `orders` first (see `part_orders`).
+    order_parts: tuple[str, ...] = ()
 
 
 def _customer_ids(emails: list[str]) -> list[str]:
@@ -340,7 +343,11 @@ def _money(x: np.ndarray) -> np.ndarray:
 
 
 def write_demo_files(
-    config: DemoConfig, out_dir: str, *, chunk_orders: int = 250_000
+    config: DemoConfig,
+    out_dir: str,
+    *,
+    chunk_orders: int = 250_000,
+    part_orders: int = 1_000_000,
 ) -> DemoFiles:
     """Simulate the store and write Shopify exports, catalogue, feedback and truth.
 
@@ -348,7 +355,10 @@ def write_demo_files(
     ``customers_export.csv`` (Shopify layouts), ``products.csv``,
     ``feedback.csv``, and ``truth/`` with the simulation's ground truth.
     Orders are written `chunk_orders` at a time, so memory stays bounded for
-    stores of millions of customers.
+    stores of millions of customers. Past `part_orders` orders (rounded up to
+    whole chunks) the orders export continues in ``orders_export_2.csv``,
+    ``orders_export_3.csv``, ..., in date order, as a merchant exports a long
+    history in parts; each part is imported on its own.
     """
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
@@ -361,14 +371,12 @@ def write_demo_files(
     n_ord = ords.num_rows
     lookups = _CustomerLookups(cust_t, sim)
 
-    orders_path = os.path.join(out_dir, "orders_export.csv")
     feedback_path = os.path.join(out_dir, "feedback.csv")
+    parts: list[str] = []
     n_lines = n_bad = 0
-    with (
-        open(orders_path, "wb") as orders_out,
-        open(feedback_path, "wb") as feedback_out,
-    ):
-        orders_out.write("\ufeff".encode())  # Shopify's exports start with a BOM
+    per_part = max(1, -(-part_orders // chunk_orders))  # whole chunks per part
+    with contextlib.ExitStack() as stack:
+        feedback_out = stack.enter_context(open(feedback_path, "wb"))
         writers: dict[str, object] = {}
         for chunk_no, a in enumerate(range(0, n_ord, chunk_orders)):
             b = min(a + chunk_orders, n_ord)
@@ -376,8 +384,21 @@ def write_demo_files(
             table, feedback, truth, n_bad_chunk = _order_chunk(
                 config, ords.slice(a, b - a), lookups, rng, first_name=1001 + a
             )
-            if not writers:
+            if chunk_no % per_part == 0:
+                if "orders" in writers:
+                    writers.pop("orders").close()  # type: ignore[attr-defined]
+                name = (
+                    "orders_export.csv"
+                    if not parts
+                    else f"orders_export_{len(parts) + 1}.csv"
+                )
+                parts.append(os.path.join(out_dir, name))
+                orders_out = stack.enter_context(open(parts[-1], "wb"))
+                orders_out.write(
+                    "\ufeff".encode()
+                )  # Shopify's exports start with a BOM
                 writers["orders"] = pacsv.CSVWriter(orders_out, table.schema)
+            if "feedback" not in writers:
                 writers["feedback"] = pacsv.CSVWriter(feedback_out, feedback.schema)
                 writers["truth"] = pq.ParquetWriter(
                     os.path.join(truth_dir, "orders.parquet"), truth.schema
@@ -389,6 +410,10 @@ def write_demo_files(
             n_bad += n_bad_chunk
         for writer in writers.values():
             writer.close()  # type: ignore[attr-defined]
+    if not parts:  # a store without orders: an export with nothing in it
+        parts.append(os.path.join(out_dir, "orders_export.csv"))
+        with open(parts[0], "wb") as empty:
+            empty.write("\ufeff".encode())
 
     customers_path = os.path.join(out_dir, "customers_export.csv")
     _write_customers(cust_t, customers_path)
@@ -416,8 +441,9 @@ def write_demo_files(
     with open(os.path.join(truth_dir, "params.json"), "w", encoding="utf-8") as handle:
         json.dump(params, handle, indent=2, ensure_ascii=False)
     return DemoFiles(
-        orders_path, customers_path, products_path, feedback_path, truth_dir, n_lines
-    )
+        parts[0], customers_path, products_path, feedback_path, truth_dir, n_lines,
+        tuple(parts),
+    )  # fmt: skip
 
 
 class _CustomerLookups:
