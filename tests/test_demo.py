@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import hashlib
+import itertools
 import json
 import math
 from pathlib import Path
@@ -89,7 +90,7 @@ def test_a_long_history_comes_in_parts_that_import_to_the_same_store(tmp_path):
         spans.append((min(times), max(times)))
     # The simulation orders by day: a part may share its last day with the next.
     day = dt.timedelta(days=1)
-    assert all(a[1] <= b[0] + day for a, b in zip(spans, spans[1:], strict=False))
+    assert all(a[1] <= b[0] + day for a, b in itertools.pairwise(spans))
     assert spans[0][1] < spans[-1][0]
 
 
