@@ -15,6 +15,9 @@ import datetime as _dt
 from typing import TYPE_CHECKING
 
 import ibis
+import ibis.expr.datatypes as dt
+
+from regulars.schema import TIMESTAMP
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -42,7 +45,26 @@ def day_number(day: _dt.date) -> int:
     return (day - _EPOCH).days
 
 
+@ibis.udf.scalar.builtin(name="epoch_us")
+def _epoch_us(ts: TIMESTAMP) -> dt.int64:  # type: ignore[empty-body]
+    """DuckDB's microseconds since 1970 of a TIMESTAMPTZ (no time-zone lookup)."""
+
+
 def _day(ts: ir.TimestampValue) -> ir.IntegerValue:
+    """UTC day number of a timestamp.
+
+    Ibis spells epoch seconds on DuckDB as ``EPOCH(CAST(ts AS TIMESTAMP))``,
+    and that cast goes through the time-zone library for every value: at 10
+    million orders it costs seconds where DuckDB's ``epoch_us`` costs a tenth
+    of one. Other engines take the portable expression; the backend tests
+    check both give the same days.
+    """
+    try:
+        engine = ts._find_backend(use_default=True).name
+    except Exception:  # an expression on no backend at all
+        engine = None
+    if engine == "duckdb":
+        return (_epoch_us(ts) // 86_400_000_000).cast("int64")
     return (ts.epoch_seconds() // 86400).cast("int64")
 
 
