@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import ibis
 import ibis.expr.datatypes as dt
+from ibis.common.exceptions import IbisError
 
 from regulars.schema import TIMESTAMP
 
@@ -61,7 +62,7 @@ def _day(ts: ir.TimestampValue) -> ir.IntegerValue:
     """
     try:
         engine = ts._find_backend(use_default=True).name
-    except Exception:  # an expression on no backend at all
+    except IbisError:  # an expression spanning several backends
         engine = None
     if engine == "duckdb":
         return (_epoch_us(ts) // 86_400_000_000).cast("int64")
