@@ -81,3 +81,14 @@ def test_killed_import_leaves_store_unchanged_or_complete(tmp_path):
         if "complete" in outcomes:
             break
     assert "unchanged" in outcomes  # at least one kill hit mid-import
+
+
+def test_memory_cap_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("REGULARS_MEMORY", "700MB")
+    wh = connect(str(tmp_path / "capped.duckdb"))
+    (limit,) = wh.con.con.execute("SELECT current_setting('memory_limit')").fetchone()
+    wh.close()
+    assert limit.endswith("MiB") and 600 < float(limit.split()[0]) < 700
+    monkeypatch.setenv("REGULARS_MEMORY", "lots")
+    with pytest.raises(StoreError, match="REGULARS_MEMORY='lots' is not a memory size"):
+        connect(str(tmp_path / "capped.duckdb"))

@@ -32,9 +32,24 @@ _DUCKDB_TYPES = {"string": "VARCHAR", "boolean": "BOOLEAN", "int64": "BIGINT",
                  "float64": "DOUBLE"}  # fmt: skip
 
 
+#: Environment variable capping DuckDB's memory, e.g. ``3GB``.
+MEMORY_ENV = "REGULARS_MEMORY"
+
+
 def _set_utc(con: DuckDBBackend) -> None:
     # Strings without an offset are read as UTC, whatever the machine's zone.
     con.con.execute("SET TimeZone = 'UTC'")
+    limit = os.environ.get(MEMORY_ENV, "").strip()
+    if limit:
+        # Beyond the cap DuckDB spills sorts, joins and windows to disk
+        # instead of taking 80% of the machine's memory (its default).
+        try:
+            con.con.execute("SET memory_limit = ?", [limit])
+        except Exception as exc:  # duckdb raises its own error classes
+            raise StoreError(
+                f"{MEMORY_ENV}={limit!r} is not a memory size: {exc}",
+                hint="Give a size such as 3GB or 800MB, or unset it.",
+            ) from exc
     # Regulars orders rows explicitly (by row number, time, id) wherever order
     # matters, so DuckDB may write tables in parallel without keeping the order
     # rows arrived in: imports run about twice as fast.
@@ -84,7 +99,11 @@ class DuckDBWarehouse(Warehouse):
                 file=path,
                 hint="Is another Regulars process writing to it? Is it a DuckDB file?",
             ) from exc
-        _set_utc(self._con)
+        try:
+            _set_utc(self._con)
+        except StoreError:
+            self._con.disconnect()
+            raise
         if not read_only:
             self._create_missing_tables()
         self.check_version()
