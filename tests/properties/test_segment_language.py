@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import tempfile
 from pathlib import Path
 
+import ibis
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -45,13 +45,13 @@ def test_any_text_compiles_or_fails_with_a_position(text):
 
 
 @given(text=conditions)
-@settings(max_examples=150)
+@settings(max_examples=60)
 def test_well_formed_conditions_always_compile(text):
     _compile(text)
 
 
 @given(text=conditions)
-@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture,
+@settings(max_examples=20, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                    HealthCheck.too_slow])  # fmt: skip
 def test_well_formed_conditions_run_and_change_nothing(store, text):
     before = store.count("orders"), store.count("customers"), store.count("order_lines")
@@ -74,5 +74,9 @@ def test_arbitrary_text_never_escapes_the_error_type(text):
 
 def test_a_compiled_condition_is_a_query_not_text():
     # The whole query is built by Ibis: the condition's strings are literals.
-    expr = _compile('email = "x\'; DROP TABLE orders; --"')
-    assert "DROP TABLE orders" not in str(dt.date.today()) and expr is not None
+    sql = ibis.to_sql(
+        _compile('email = "x\'; DROP TABLE orders; --"'), dialect="duckdb"
+    )
+    # Once, and only inside one quoted literal (its quote doubled).
+    assert sql.count("DROP TABLE orders") == 1
+    assert "'x''; DROP TABLE orders; --'" in sql
