@@ -29,6 +29,7 @@ import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -43,6 +44,9 @@ __all__ = [
     "simulate",
     "write_demo_files",
 ]
+
+# Shopify's exports start with a byte-order mark.
+_BOM = "\ufeff".encode()
 
 SHOPIFY_ORDER_HEADER = [
     "Name",
@@ -372,10 +376,11 @@ def write_demo_files(
     lookups = _CustomerLookups(cust_t, sim)
 
     feedback_path = os.path.join(out_dir, "feedback.csv")
-    parts: list[str] = []
     n_lines = n_bad = 0
     per_part = max(1, -(-part_orders // chunk_orders))  # whole chunks per part
+    parts = _OrderParts(out_dir)
     with contextlib.ExitStack() as stack:
+        stack.callback(parts.close)
         feedback_out = stack.enter_context(open(feedback_path, "wb"))
         writers: dict[str, object] = {}
         for chunk_no, a in enumerate(range(0, n_ord, chunk_orders)):
@@ -385,35 +390,23 @@ def write_demo_files(
                 config, ords.slice(a, b - a), lookups, rng, first_name=1001 + a
             )
             if chunk_no % per_part == 0:
-                if "orders" in writers:
-                    writers.pop("orders").close()  # type: ignore[attr-defined]
-                name = (
-                    "orders_export.csv"
-                    if not parts
-                    else f"orders_export_{len(parts) + 1}.csv"
-                )
-                parts.append(os.path.join(out_dir, name))
-                orders_out = stack.enter_context(open(parts[-1], "wb"))
-                orders_out.write(
-                    "\ufeff".encode()
-                )  # Shopify's exports start with a BOM
-                writers["orders"] = pacsv.CSVWriter(orders_out, table.schema)
+                parts.start(table.schema)
             if "feedback" not in writers:
                 writers["feedback"] = pacsv.CSVWriter(feedback_out, feedback.schema)
                 writers["truth"] = pq.ParquetWriter(
                     os.path.join(truth_dir, "orders.parquet"), truth.schema
                 )
-            writers["orders"].write_table(table)  # type: ignore[attr-defined]
+            parts.write(table)
             writers["feedback"].write_table(feedback)  # type: ignore[attr-defined]
             writers["truth"].write_table(truth)  # type: ignore[attr-defined]
             n_lines += table.num_rows
             n_bad += n_bad_chunk
         for writer in writers.values():
             writer.close()  # type: ignore[attr-defined]
-    if not parts:  # a store without orders: an export with nothing in it
-        parts.append(os.path.join(out_dir, "orders_export.csv"))
-        with open(parts[0], "wb") as empty:
-            empty.write("\ufeff".encode())
+    if not parts.paths:  # a store without orders: an export with nothing in it
+        parts.paths.append(os.path.join(out_dir, "orders_export.csv"))
+        with open(parts.paths[0], "wb") as empty:
+            empty.write(_BOM)
 
     customers_path = os.path.join(out_dir, "customers_export.csv")
     _write_customers(cust_t, customers_path)
@@ -441,9 +434,42 @@ def write_demo_files(
     with open(os.path.join(truth_dir, "params.json"), "w", encoding="utf-8") as handle:
         json.dump(params, handle, indent=2, ensure_ascii=False)
     return DemoFiles(
-        parts[0], customers_path, products_path, feedback_path, truth_dir, n_lines,
-        tuple(parts),
+        parts.paths[0], customers_path, products_path, feedback_path, truth_dir,
+        n_lines, tuple(parts.paths),
     )  # fmt: skip
+
+
+class _OrderParts:
+    """The orders export as Shopify splits a long history: ``orders_export.csv``,
+    then ``orders_export_2.csv``, ... Each part's file is closed when the next
+    one starts."""
+
+    def __init__(self, out_dir: str) -> None:
+        self.out_dir = out_dir
+        self.paths: list[str] = []
+        self._file: Any = None
+        self._writer: Any = None
+
+    def start(self, schema: pa.Schema) -> None:
+        """Close the current part and open the next, header included."""
+        import pyarrow.csv as pacsv
+
+        self.close()
+        n = len(self.paths) + 1
+        name = "orders_export.csv" if n == 1 else f"orders_export_{n}.csv"
+        self.paths.append(os.path.join(self.out_dir, name))
+        self._file = open(self.paths[-1], "wb")  # noqa: SIM115 -- closed in close()
+        self._file.write(_BOM)
+        self._writer = pacsv.CSVWriter(self._file, schema)
+
+    def write(self, table: pa.Table) -> None:
+        self._writer.write_table(table)
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._file.close()
+            self._writer = self._file = None
 
 
 class _CustomerLookups:
@@ -641,7 +667,7 @@ def _write_csv(table: pa.Table, path: str, *, bom: bool) -> None:
 
     with open(path, "wb") as handle:
         if bom:
-            handle.write("\ufeff".encode())
+            handle.write(_BOM)
         pacsv.write_csv(table, handle, pacsv.WriteOptions(quoting_style="needed"))
 
 
