@@ -17,11 +17,14 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/regulars --store demo/regulars.duckdb demo --out demo
 
+# Two workers, one test file each at a time (a file's shared fixtures are built once).
+XDIST := -n 2 --dist loadfile
+
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(XDIST)
 
 test-quick: $(STAMP)
-	$(BIN)/python -m pytest -m "not spark and not slow"
+	$(BIN)/python -m pytest $(XDIST) -m "not spark and not slow"
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check src tests bench
