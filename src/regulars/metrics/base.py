@@ -88,12 +88,14 @@ def order_sequence(
 ) -> ir.Table:
     """Counted orders of identified customers up to `as_of`, numbered per customer.
 
-    Adds `order_number` (1 for a customer's first order, by time then id) and
-    `first_day`, the day of the customer's first order. With `acquired_since`,
+    Adds `order_number` (1 for a customer's first order, by time then id),
+    `first_day`, the day of the customer's first order, and `next_day`, the
+    day of their next counted order (NULL for the last). With `acquired_since`,
     only customers whose first order is on or after that day.
 
     `orders` may already be such a sequence (for example one cached for a
-    whole report, see `prepare_sequence`); it is then only filtered.
+    whole report, see `prepare_sequence`); it is then only filtered, and a
+    `next_day` after `as_of` means no next order by `as_of`.
     """
     if "order_number" in orders.columns:
         t = orders.filter(orders.day <= day_number(as_of))
@@ -102,12 +104,12 @@ def order_sequence(
         return t
     t = counted_orders(orders, as_of=as_of)
     t = t.filter(t.customer_id.notnull())
-    rank = ibis.row_number().over(
-        group_by=t.customer_id, order_by=[t.placed_at, t.order_id]
-    )
+    w = ibis.window(group_by=t.customer_id, order_by=[t.placed_at, t.order_id])
     t = t.mutate(
-        order_number=(rank + 1).cast("int64"),
+        order_number=(ibis.row_number().over(w) + 1).cast("int64"),
         first_day=t.day.min().over(group_by=t.customer_id),
+        # Numbered by the same window, so it costs no second sort.
+        next_day=t.day.lead().over(w),
     )
     if acquired_since is not None:
         t = t.filter(t.first_day >= day_number(acquired_since))

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import ibis
 
-from regulars.metrics.base import first_year, order_sequence
+from regulars.metrics.base import day_number, first_year, order_sequence
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -33,9 +33,11 @@ def purchase_lines(
     as_of: _dt.date,
     acquired_since: _dt.date | None = None,
 ) -> ir.Table:
-    """Lines of counted orders of identified customers, with their order's place
-    in the customer's sequence: `customer_id`, `order_id`, `day`,
-    `order_number`, `first_day`, `net` (the order's) and `product` (name, else id).
+    """The products of counted orders of identified customers: one row per
+    order and product (lines of one product on one order are one purchase),
+    with the order's place in the customer's sequence: `customer_id`, `day`,
+    `order_number`, `first_day`, `next_day` (see `order_sequence`) and
+    `product` (name, else id).
 
     Every analysis below takes it as `purchases`, so that several in a row
     (`regulars.products.product_table`) join orders to lines once.
@@ -43,9 +45,9 @@ def purchase_lines(
     seq = order_sequence(orders, as_of=as_of, acquired_since=acquired_since)
     joined = seq.join(lines, ["source", "order_id"])
     return joined.select(
-        "customer_id", "order_id", "day", "order_number", "first_day", "net",
+        "customer_id", "day", "order_number", "first_day", "next_day",
         product=ibis.coalesce(joined.product_name, joined.product_id),
-    )  # fmt: skip
+    ).distinct()  # fmt: skip
 
 
 def _purchases_of(
@@ -159,16 +161,12 @@ def next_purchase_affinity(
     transitions). Confidence = n_pairs / n_product, lift = confidence /
     (n_next / n_transitions), support = n_pairs / n_transitions.
     """
-    p = (
-        _purchases_of(
-            orders, lines, purchases, as_of=as_of, acquired_since=acquired_since
-        )
-        .select("customer_id", "order_number", "product")
-        .distinct()
+    p = _purchases_of(
+        orders, lines, purchases, as_of=as_of, acquired_since=acquired_since
     )
     seq = order_sequence(orders, as_of=as_of, acquired_since=acquired_since)
     total = seq.filter(seq.order_number > 1).count()
-    a = p.rename(k="order_number")
+    a = p.select("customer_id", "product", k=p.order_number)
     later = p.filter(p.order_number > 1)
     b = later.select(
         "customer_id", next_product=later.product, k=later.order_number - 1
@@ -177,10 +175,9 @@ def next_purchase_affinity(
     n_pairs = pairs.group_by(["product", "next_product"]).aggregate(
         n_pairs=pairs.count()
     )
-    has_next = seq.filter(seq.order_number > 1).select(
-        "customer_id", k=seq.order_number - 1
-    )
-    a_next = a.join(has_next, ["customer_id", "k"])
+    # A purchase in order k is followed by order k + 1 when the customer's
+    # next counted order falls by `as_of`: no join needed to know it.
+    a_next = p.filter(p.next_day <= day_number(as_of))
     n_product = a_next.group_by("product").aggregate(n_product=a_next.count())
     n_next = b.group_by("next_product").aggregate(n_next=b.count())
     return (
