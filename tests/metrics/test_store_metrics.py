@@ -19,11 +19,13 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
+import ibis
 import pyarrow as pa
 import pytest
 
 from regulars.backends import Append
 from regulars.metrics import histogram_quantile, store_metrics
+from regulars.metrics.base import day_number, month_number
 
 AS_OF = dt.date(2025, 6, 30)
 ROWS = [
@@ -127,3 +129,18 @@ def test_histogram_quantile():
     assert histogram_quantile({1: 2, 3: 2}, 0.5) == 2
     assert histogram_quantile({5: 9, 100: 1}, 0.9) == 5
     assert histogram_quantile({5: 8, 100: 2}, 0.9) == 100
+
+
+def test_month_number_is_the_calendar_month_of_every_day(warehouse):
+    # Every day from 1970 to 2099: month ends, leap days (2000 is one, 2100
+    # would not be), new years. The expression is integer arithmetic; the
+    # calendar here is Python's.
+    first, last = dt.date(1970, 1, 1), dt.date(2099, 12, 31)
+    days = list(range(day_number(first), day_number(last) + 1))
+    t = ibis.memtable(pa.table({"day": pa.array(days, pa.int64())}))
+    got = warehouse.to_arrow(t.select("day", m=month_number(t.day)).order_by("day"))
+    expected = [
+        (d.year * 12 + d.month - 1)
+        for d in (first + dt.timedelta(days=i) for i in range(len(days)))
+    ]
+    assert got.column("m").to_pylist() == expected

@@ -10,6 +10,7 @@ import ibis
 from regulars.metrics.base import (
     counted_orders,
     day_number,
+    month_number,
     order_sequence,
     purchase_occasions,
 )
@@ -122,8 +123,7 @@ def monthly_trend(
     net revenue, and retained customers (also active the month before).
     """
     seq = order_sequence(orders, as_of=as_of)
-    month_no = seq.placed_at.year() * 12 + seq.placed_at.month() - 1
-    seq = seq.mutate(month_no=month_no.cast("int64"))
+    seq = seq.mutate(month_no=month_number(seq.day))
     # A customer is new in the month of their first order (order_number 1):
     # counting those rows needs no join back to each customer's first month.
     active = seq.select("customer_id", "month_no").distinct()
