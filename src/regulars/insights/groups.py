@@ -5,10 +5,13 @@ from __future__ import annotations
 import datetime as _dt
 from typing import TYPE_CHECKING
 
-import ibis
-
 from regulars.cohorts.keys import cohort_key, first_orders
-from regulars.metrics.base import first_year, purchase_occasions
+from regulars.metrics.base import (
+    day_number,
+    first_year,
+    month_number,
+    order_sequence,
+)
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -57,14 +60,17 @@ def second_order_months(
     """Customers with a second purchase occasion, by day of first and second:
     `first_day`, `gap_days`, `holiday` (first order in November or December),
     `customers`. Small: one row per distinct (first day, gap)."""
-    occ = purchase_occasions(orders, as_of=as_of, acquired_since=acquired_since)
-    first = occ.filter(occ.occasion_number == 1).select(
-        "customer_id", first_day=occ.day
+    seq = order_sequence(orders, as_of=as_of, acquired_since=acquired_since)
+    # The last order on a customer's first day is the one whose next order
+    # falls on a later day: that day is their second purchase occasion.
+    t = seq.filter(
+        (seq.day == seq.first_day)
+        & (seq.next_day > seq.day)
+        & (seq.next_day <= day_number(as_of))
     )
-    second = occ.filter(occ.occasion_number == 2).select("customer_id", "gap_days")
-    t = first.join(second, "customer_id")
-    first_month = (ibis.date(1970, 1, 1) + t.first_day.as_interval("D")).month()
-    t = t.mutate(holiday=first_month.isin([11, 12]))
+    t = t.select("first_day", gap_days=(t.next_day - t.first_day).cast("int64"))
+    # Months since year 0; November and December are 10 and 11 modulo 12.
+    t = t.mutate(holiday=(month_number(t.first_day) % 12).isin([10, 11]))
     return t.group_by(["first_day", "gap_days", "holiday"]).aggregate(
         customers=t.count()
     )
