@@ -37,9 +37,11 @@ __all__ = [
 #: Statuses of orders that never count as orders.
 NOT_COUNTED = ("cancelled", "voided")
 _EPOCH = _dt.date(1970, 1, 1)
-# Order columns `prepare_sequence` leaves out.
+# Order columns `prepare_sequence` leaves out: no analysis that takes a
+# sequence reads them (store-wide totals and refunds read the orders table).
 _NOT_ANALYSED = ("email", "phone", "content_hash", "import_id", "fx_rate",
-                 "cancelled_at", "currency")  # fmt: skip
+                 "cancelled_at", "currency", "shipping", "tax", "total",
+                 "refunded")  # fmt: skip
 
 
 def day_number(day: _dt.date) -> int:
@@ -143,10 +145,11 @@ def prepare_sequence(orders: ir.Table, *, as_of: _dt.date) -> ir.Table:
     Every analysis accepts it in place of the orders table; only guests are
     missing from it, so store-wide order totals still read the orders table.
     """
-    seq = order_sequence(orders, as_of=as_of)
-    # Contact details and bookkeeping columns feed no analysis: leaving them
-    # out makes the cached table a fraction of the orders table's width.
-    return seq.drop(*[c for c in _NOT_ANALYSED if c in seq.columns]).cache()
+    # Left out before numbering: the window carries every column it is given
+    # through its sort, so a narrower input is a cheaper window, and the
+    # cached table is a fraction of the orders table's width.
+    narrow = orders.drop(*[c for c in _NOT_ANALYSED if c in orders.columns])
+    return order_sequence(narrow, as_of=as_of).drop("status").cache()
 
 
 def first_year(
