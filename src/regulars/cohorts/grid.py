@@ -16,7 +16,13 @@ from typing import TYPE_CHECKING
 import ibis
 import pyarrow as pa
 
-from regulars.cohorts.keys import cohort_key, first_orders
+from regulars.cohorts.keys import (
+    DAY_KEYS,
+    cohort_key,
+    day_cohort_label,
+    day_cohort_number,
+    first_orders,
+)
 from regulars.errors import InputError
 from regulars.metrics.base import day_number, order_sequence, purchase_occasions
 
@@ -58,11 +64,36 @@ def cohort_grid(
     """
     length = _period_days(period)
     today = day_number(as_of)
-    first = first_orders(orders, lines, as_of=as_of, acquired_since=acquired_since)
-    members = first.select("customer_id", "first_day", cohort=cohort_key(first, by))
-    seq = order_sequence(orders, as_of=as_of).select("customer_id", "day", "net")
-    o = seq.join(members, "customer_id")
-    o = o.mutate(period=((o.day - o.first_day) / length).floor().cast("int64"))
+    seq = order_sequence(orders, as_of=as_of, acquired_since=acquired_since)
+    if by in DAY_KEYS:
+        # The cohort follows from the first day, which the sequence carries:
+        # no join to each customer's first order.
+        seq = seq.mutate(cohort=day_cohort_number(seq.first_day, by))
+        members = seq.filter(seq.order_number == 1).select(
+            "customer_id", "first_day", "cohort"
+        )
+        o = seq.select("customer_id", "day", "net", "first_day", "next_day", "cohort")
+    else:
+        first = first_orders(orders, lines, as_of=as_of, acquired_since=acquired_since)
+        members = first.select("customer_id", "first_day", cohort=cohort_key(first, by))
+        o = seq.select("customer_id", "day", "net", "next_day").join(
+            members, "customer_id"
+        )
+
+    def period_of(day: ir.IntegerValue) -> ir.IntegerValue:
+        return ((day - o.first_day) / length).floor().cast("int64")
+
+    # A customer's last order in a period is the one whose next order (by
+    # `as_of`) is in a later period: counting those counts active customers
+    # without a distinct count.
+    o = o.mutate(
+        period=period_of(o.day),
+        last_in_period=(
+            o.next_day.isnull()
+            | (o.next_day > today)
+            | (period_of(o.next_day) != period_of(o.day))
+        ).cast("int64"),
+    )
 
     # Candidate periods; the observability filter below keeps those reached.
     horizon = max_periods if max_periods is not None else HORIZON[period]
@@ -76,7 +107,9 @@ def cohort_grid(
     observable = reach.group_by(["cohort", "period"]).aggregate(customers=reach.n.sum())
 
     per = o.group_by(["cohort", "period"]).aggregate(
-        active_customers=o.customer_id.nunique(), orders=o.count(), revenue=o.net.sum()
+        active_customers=o.last_in_period.sum(),
+        orders=o.count(),
+        revenue=o.net.sum(),
     )
     # Cumulative revenue of the customers observable at p, over periods <= p.
     rev_day = o.group_by(["cohort", "first_day", "period"]).aggregate(
@@ -98,6 +131,8 @@ def cohort_grid(
     grid = grid.left_join(cumulative, ["cohort", "period"]).drop(
         "cohort_right", "period_right"
     )
+    if by in DAY_KEYS:  # numbered so far; months and quarters sort as their labels
+        grid = grid.mutate(cohort=day_cohort_label(grid.cohort, by))
     zero = ibis.literal(0).cast("decimal(18, 2)")
     return grid.mutate(
         active_customers=grid.active_customers.fill_null(0),

@@ -8,12 +8,21 @@ from typing import TYPE_CHECKING
 import ibis
 
 from regulars.errors import InputError
-from regulars.metrics.base import order_sequence
+from regulars.metrics.base import month_number, order_sequence
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
 
-__all__ = ["COHORT_KEYS", "DISCOUNT_BANDS", "cohort_key", "first_orders"]
+__all__ = [
+    "COHORT_KEYS",
+    "DAY_KEYS",
+    "DISCOUNT_BANDS",
+    "cohort_key",
+    "cohort_of_day",
+    "day_cohort_label",
+    "day_cohort_number",
+    "first_orders",
+]
 
 #: Cohort keys and what they mean.
 COHORT_KEYS = {
@@ -74,6 +83,42 @@ def first_orders(
     )
 
 
+#: Cohort keys that follow from the day of the first order alone.
+DAY_KEYS = ("first_month", "first_quarter")
+
+
+def day_cohort_number(first_day: ir.IntegerValue, by: str) -> ir.IntegerValue:
+    """The cohort of a `DAY_KEYS` key as a number, from the UTC day number of
+    the first order: months or quarters since year 0. Grids group by it and
+    label only their result (`day_cohort_label`), so no text is built per order.
+    """
+    m = month_number(first_day)
+    if by == "first_month":
+        return m
+    if by == "first_quarter":
+        return (m // 3).cast("int64")
+    raise InputError(f"{by!r} is not a cohort key of the first day alone.")
+
+
+def day_cohort_label(number: ir.IntegerValue, by: str) -> ir.StringValue:
+    """Label of a `day_cohort_number`: ``2025-03`` (month), ``2025-Q1`` (quarter).
+
+    Integer arithmetic (`month_number`), the same on every engine and cheaper
+    than formatting a timestamp with a time zone.
+    """
+    per_year = 12 if by == "first_month" else 4
+    year = (number // per_year).cast("int64").cast("string")
+    within = (number % per_year).cast("int64") + 1
+    if by == "first_month":
+        return year + "-" + within.cast("string").lpad(2, "0")
+    return year + "-Q" + within.cast("string")
+
+
+def cohort_of_day(first_day: ir.IntegerValue, by: str) -> ir.StringValue:
+    """Label of a `DAY_KEYS` cohort from the UTC day number of the first order."""
+    return day_cohort_label(day_cohort_number(first_day, by), by)
+
+
 def cohort_key(first: ir.Table, by: str) -> ir.StringValue:
     """The cohort label of each row of `first_orders` for key `by`.
 
@@ -87,14 +132,12 @@ def cohort_key(first: ir.Table, by: str) -> ir.StringValue:
             f"Unknown cohort key {by!r}.",
             hint=f"Choose one of: {', '.join(COHORT_KEYS)}.",
         )
+    if by in DAY_KEYS:
+        return cohort_of_day(first.first_day, by)
     at = first.first_at
-    if by == "first_month":
-        return at.strftime("%Y-%m")
     if by == "first_week":
         monday = at.date() - (at.day_of_week.index().cast("int32")).as_interval("D")
         return monday.strftime("%Y-%m-%d")
-    if by == "first_quarter":
-        return at.year().cast("string") + "-Q" + at.quarter().cast("string")
     if by == "discount_band":
         cases = [
             (first.discount_share < upper, label) for upper, label in DISCOUNT_BANDS
