@@ -133,8 +133,8 @@ def test_histogram_quantile():
 
 def test_month_number_is_the_calendar_month_of_every_day(warehouse):
     # Every day from 1970 to 2099: month ends, leap days (2000 is one, 2100
-    # would not be), new years. The expression is integer arithmetic; the
-    # calendar here is Python's.
+    # would not be), new years, computed by the engine; the calendar here is
+    # Python's.
     first, last = dt.date(1970, 1, 1), dt.date(2099, 12, 31)
     days = list(range(day_number(first), day_number(last) + 1))
     t = ibis.memtable(pa.table({"day": pa.array(days, pa.int64())}))

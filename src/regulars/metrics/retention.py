@@ -12,7 +12,6 @@ from regulars.metrics.base import (
     day_number,
     month_number,
     order_sequence,
-    purchase_occasions,
 )
 
 if TYPE_CHECKING:
@@ -80,12 +79,16 @@ def gap_histogram(
     `n_first` counts only first-to-second gaps. A gap belongs to the window
     of its later occasion.
     """
-    occ = purchase_occasions(orders, as_of=as_of)
-    occ = occ.filter(occ.gap_days.notnull())
+    seq = order_sequence(orders, as_of=as_of)
+    # The last order of each purchase occasion followed by another is the one
+    # whose next order falls on a later day (by `as_of`): one row per gap, and
+    # the gap's later occasion is that next day. No window over occasions.
+    g = seq.filter((seq.next_day > seq.day) & (seq.next_day <= day_number(as_of)))
     if since is not None:
-        occ = occ.filter(occ.day >= day_number(since))
-    return occ.group_by("gap_days").aggregate(
-        n=occ.count(), n_first=(occ.occasion_number == 2).sum().cast("int64")
+        g = g.filter(g.next_day >= day_number(since))
+    g = g.mutate(gap_days=(g.next_day - g.day).cast("int64"))
+    return g.group_by("gap_days").aggregate(
+        n=g.count(), n_first=(g.day == g.first_day).cast("int64").sum()
     )
 
 
@@ -123,29 +126,30 @@ def monthly_trend(
     net revenue, and retained customers (also active the month before).
     """
     seq = order_sequence(orders, as_of=as_of)
-    seq = seq.mutate(month_no=month_number(seq.day))
-    # A customer is new in the month of their first order (order_number 1):
-    # counting those rows needs no join back to each customer's first month.
-    active = seq.select("customer_id", "month_no").distinct()
-    prev = active.select(customer_id=active.customer_id, month_no=active.month_no + 1)
-    retained = (
-        active.semi_join(prev, ["customer_id", "month_no"])
-        .group_by("month_no")
-        .aggregate(retained_customers=lambda t: t.count())
+    month = month_number(seq.day)
+    has_next = seq.next_day.notnull() & (seq.next_day <= day_number(as_of))
+    next_month = ibis.ifelse(has_next, month_number(seq.next_day), ibis.null("int64"))
+    # Each customer active in a month has one last order in it: the one whose
+    # next order is in a later month, or that has none. Counting those counts
+    # customers, and a last order followed by one in the next month is a
+    # customer retained into it: no distinct count, no join on customers.
+    # New customers are the rows with order_number 1.
+    t = seq.mutate(
+        month_no=month,
+        next_month=next_month,
+        last=next_month.isnull() | (next_month != month),
     )
-    counts = active.group_by("month_no").aggregate(customers=lambda t: t.count())
-    prev_count = counts.select(
-        month_no=counts.month_no + 1, previous_customers=counts.customers
+    per = t.group_by("month_no").aggregate(
+        orders=t.count(),
+        new_customers=(t.order_number == 1).cast("int64").sum(),
+        net_revenue=t.net.sum(),
+        customers=t.last.cast("int64").sum(),
     )
-    per = (
-        seq.group_by("month_no")
-        .aggregate(
-            orders=seq.count(),
-            new_customers=(seq.order_number == 1).cast("int64").sum(),
-            net_revenue=seq.net.sum(),
-        )
-        .join(counts, "month_no")
+    kept = t.filter(t.last & (t.next_month == t.month_no + 1))
+    retained = kept.group_by(month_no=kept.month_no + 1).aggregate(
+        retained_customers=kept.count()
     )
+    prev_count = per.select(month_no=per.month_no + 1, previous_customers=per.customers)
     out = per.left_join(retained, "month_no").drop("month_no_right")
     out = out.left_join(prev_count, "month_no").drop("month_no_right")
     if since is not None:
