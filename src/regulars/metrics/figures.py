@@ -133,17 +133,6 @@ def store_metrics(
         order_totals(wh.resolved("orders"), as_of=as_of, since=since)
     ).to_pylist()[0]
     orders = sequence if sequence is not None else wh.resolved("orders")
-    activity = customer_activity(orders, as_of=as_of, since=since)
-    a = wh.to_arrow(
-        activity.aggregate(
-            customers=activity.count(),
-            new_customers=activity.is_new.sum(),
-            identified_orders=activity.orders_in_window.sum(),
-            identified_net=activity.net_in_window.sum(),
-            returning_net=activity.returning_net_in_window.sum(),
-            one_time=(activity.lifetime_orders == 1).sum(),
-        )
-    ).to_pylist()[0]
     hist_rows = wh.to_arrow(gap_histogram(orders, as_of=as_of, since=since)).to_pylist()
     gaps = {int(r["gap_days"]): int(r["n"]) for r in hist_rows}
     first_gaps = {
@@ -163,10 +152,22 @@ def store_metrics(
         )
         q = histogram_quantile(all_gaps, churn_quantile)
         threshold = math.ceil(q) if q is not None else None
-    churned = 0
-    if threshold is not None:
-        cutoff = day_number(as_of) - threshold
-        churned = int(wh.scalar(activity.filter(activity.last_day < cutoff).count()))
+    activity = customer_activity(orders, as_of=as_of, since=since)
+    # Churned customers are counted in the same pass as the rest (none
+    # without a threshold: no day is before the cutoff then).
+    cutoff = day_number(as_of) - threshold if threshold is not None else -(10**9)
+    a = wh.to_arrow(
+        activity.aggregate(
+            customers=activity.count(),
+            new_customers=activity.is_new.sum(),
+            identified_orders=activity.orders_in_window.sum(),
+            identified_net=activity.net_in_window.sum(),
+            returning_net=activity.returning_net_in_window.sum(),
+            one_time=(activity.lifetime_orders == 1).sum(),
+            churned=(activity.last_day < cutoff).cast("int64").sum(),
+        )
+    ).to_pylist()[0]
+    churned = int(a["churned"] or 0)
     customers = int(a["customers"] or 0)
     new = int(a["new_customers"] or 0)
     one_time = int(a["one_time"] or 0)
