@@ -90,7 +90,13 @@ def snapshot(wh: Warehouse) -> dict[str, list]:
     return out
 
 
+# The CLI's Rich consoles take their width when regulars.cli is imported,
+# which is at collection (before any fixture) and, under pytest-xdist, in
+# each worker: set it here, so no message is wrapped inside a file name
+# whatever terminal runs the suite.
+os.environ["COLUMNS"] = "200"
+
+
 @pytest.fixture(autouse=True)
 def _quiet_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("REGULARS_STORE", raising=False)
-    os.environ.setdefault("COLUMNS", "200")
