@@ -103,18 +103,22 @@ def clv_by_age(
     """
     seq = order_sequence(orders, as_of=as_of)
     today = day_number(as_of)
+    spans = {n: round(n * 365.25 / 12) for n in months}
+    # One pass over the orders for every horizon: each customer's net within
+    # each span of their first order.
+    per = seq.group_by(["customer_id", "first_day"]).aggregate(
+        **{
+            f"v{n}": ibis.ifelse(seq.day < seq.first_day + span, seq.net, 0).sum()
+            for n, span in spans.items()
+        }
+    )
     parts = []
-    for n in months:
-        span = round(n * 365.25 / 12)
-        eligible = seq.filter(seq.first_day <= today - span)
-        within = eligible.day < eligible.first_day + span
-        per = eligible.group_by("customer_id").aggregate(
-            value=ibis.ifelse(within, eligible.net, 0).sum()
-        )
+    for n, span in spans.items():
+        eligible = per.filter(per.first_day <= today - span)
         parts.append(
-            per.aggregate(customers=per.count(), total=per.value.sum()).mutate(
-                months=ibis.literal(n, "int64")
-            )
+            eligible.aggregate(
+                customers=eligible.count(), total=eligible[f"v{n}"].sum()
+            ).mutate(months=ibis.literal(n, "int64"))
         )
     return ibis.union(*parts)
 
