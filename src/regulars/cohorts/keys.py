@@ -103,8 +103,8 @@ def day_cohort_number(first_day: ir.IntegerValue, by: str) -> ir.IntegerValue:
 def day_cohort_label(number: ir.IntegerValue, by: str) -> ir.StringValue:
     """Label of a `day_cohort_number`: ``2025-03`` (month), ``2025-Q1`` (quarter).
 
-    Integer arithmetic (`month_number`), the same on every engine and cheaper
-    than formatting a timestamp with a time zone.
+    Built from the number, the same on every engine and cheaper than
+    formatting a timestamp with a time zone.
     """
     per_year = 12 if by == "first_month" else 4
     year = (number // per_year).cast("int64").cast("string")
