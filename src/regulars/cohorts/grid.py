@@ -24,7 +24,12 @@ from regulars.cohorts.keys import (
     first_orders,
 )
 from regulars.errors import InputError
-from regulars.metrics.base import day_number, order_sequence, purchase_occasions
+from regulars.metrics.base import (
+    day_number,
+    next_order_day,
+    order_sequence,
+    purchase_occasions,
+)
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -84,15 +89,12 @@ def cohort_grid(
         return ((day - o.first_day) / length).floor().cast("int64")
 
     # A customer's last order in a period is the one whose next order (by
-    # `as_of`) is in a later period: counting those counts active customers
-    # without a distinct count.
+    # `as_of`) is in a later period, or that has none: counting those counts
+    # active customers without a distinct count.
+    later = next_order_day(o, as_of=as_of)
+    o = o.mutate(period=period_of(o.day))
     o = o.mutate(
-        period=period_of(o.day),
-        last_in_period=(
-            o.next_day.isnull()
-            | (o.next_day > today)
-            | (period_of(o.next_day) != period_of(o.day))
-        ).cast("int64"),
+        last_in_period=(later.isnull() | (period_of(later) != o.period)).cast("int64")
     )
 
     # Candidate periods; the observability filter below keeps those reached.

@@ -6,12 +6,7 @@ import datetime as _dt
 from typing import TYPE_CHECKING
 
 from regulars.cohorts.keys import cohort_key, first_orders
-from regulars.metrics.base import (
-    day_number,
-    first_year,
-    month_number,
-    order_sequence,
-)
+from regulars.metrics.base import first_year, month_number, occasion_gaps
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -60,15 +55,9 @@ def second_order_months(
     """Customers with a second purchase occasion, by day of first and second:
     `first_day`, `gap_days`, `holiday` (first order in November or December),
     `customers`. Small: one row per distinct (first day, gap)."""
-    seq = order_sequence(orders, as_of=as_of, acquired_since=acquired_since)
-    # The last order on a customer's first day is the one whose next order
-    # falls on a later day: that day is their second purchase occasion.
-    t = seq.filter(
-        (seq.day == seq.first_day)
-        & (seq.next_day > seq.day)
-        & (seq.next_day <= day_number(as_of))
-    )
-    t = t.select("first_day", gap_days=(t.next_day - t.first_day).cast("int64"))
+    gaps = occasion_gaps(orders, as_of=as_of, acquired_since=acquired_since)
+    # The gap from the first occasion is the one to the second.
+    t = gaps.filter(gaps.day == gaps.first_day).select("first_day", "gap_days")
     # Months since year 0; November and December are 10 and 11 modulo 12.
     t = t.mutate(holiday=(month_number(t.first_day) % 12).isin([10, 11]))
     return t.group_by(["first_day", "gap_days", "holiday"]).aggregate(

@@ -29,6 +29,8 @@ __all__ = [
     "day_number",
     "first_year",
     "month_number",
+    "next_order_day",
+    "occasion_gaps",
     "order_sequence",
     "prepare_sequence",
     "purchase_occasions",
@@ -129,6 +131,36 @@ def order_sequence(
     if acquired_since is not None:
         t = t.filter(t.first_day >= day_number(acquired_since))
     return t
+
+
+def next_order_day(seq: ir.Table, *, as_of: _dt.date) -> ir.IntegerValue:
+    """Day of each order's next counted order up to `as_of`, NULL for none.
+
+    The one reading of a sequence's `next_day` every analysis uses: a
+    sequence prepared at a later date may point past `as_of`.
+    """
+    return ibis.ifelse(
+        seq.next_day <= day_number(as_of), seq.next_day, ibis.null("int64")
+    )
+
+
+def occasion_gaps(
+    orders: ir.Table, *, as_of: _dt.date, acquired_since: _dt.date | None = None
+) -> ir.Table:
+    """One row per gap between consecutive purchase occasions, up to `as_of`.
+
+    Columns: `customer_id`, `first_day`, `day` (the earlier occasion),
+    `next_day` (the later one) and `gap_days`. The row is the last order of
+    the earlier occasion: the one whose next order falls on a later day, so
+    no window over occasions is needed.
+    """
+    seq = order_sequence(orders, as_of=as_of, acquired_since=acquired_since)
+    later = next_order_day(seq, as_of=as_of)
+    g = seq.filter(later > seq.day)
+    return g.select(
+        "customer_id", "first_day", "day", "next_day",
+        gap_days=(g.next_day - g.day).cast("int64"),
+    )  # fmt: skip
 
 
 def prepare_sequence(orders: ir.Table, *, as_of: _dt.date) -> ir.Table:

@@ -11,6 +11,8 @@ from regulars.metrics.base import (
     counted_orders,
     day_number,
     month_number,
+    next_order_day,
+    occasion_gaps,
     order_sequence,
 )
 
@@ -79,14 +81,9 @@ def gap_histogram(
     `n_first` counts only first-to-second gaps. A gap belongs to the window
     of its later occasion.
     """
-    seq = order_sequence(orders, as_of=as_of)
-    # The last order of each purchase occasion followed by another is the one
-    # whose next order falls on a later day (by `as_of`): one row per gap, and
-    # the gap's later occasion is that next day. No window over occasions.
-    g = seq.filter((seq.next_day > seq.day) & (seq.next_day <= day_number(as_of)))
+    g = occasion_gaps(orders, as_of=as_of)
     if since is not None:
         g = g.filter(g.next_day >= day_number(since))
-    g = g.mutate(gap_days=(g.next_day - g.day).cast("int64"))
     return g.group_by("gap_days").aggregate(
         n=g.count(), n_first=(g.day == g.first_day).cast("int64").sum()
     )
@@ -131,8 +128,7 @@ def monthly_trend(
     """
     seq = order_sequence(orders, as_of=as_of)
     month = month_number(seq.day)
-    has_next = seq.next_day.notnull() & (seq.next_day <= day_number(as_of))
-    next_month = ibis.ifelse(has_next, month_number(seq.next_day), ibis.null("int64"))
+    next_month = month_number(next_order_day(seq, as_of=as_of))
     # Each customer active in a month has one last order in it: the one whose
     # next order is in a later month, or that has none. Counting those counts
     # customers, and a last order followed by one in the next month is a

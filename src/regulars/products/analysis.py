@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import ibis
 
-from regulars.metrics.base import day_number, first_year, order_sequence
+from regulars.metrics.base import first_year, next_order_day, order_sequence
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -179,7 +179,7 @@ def next_purchase_affinity(
     )
     # A purchase in order k is followed by order k + 1 when the customer's
     # next counted order falls by `as_of`: no join needed to know it.
-    a_next = p.filter(p.next_day <= day_number(as_of))
+    a_next = p.filter(next_order_day(p, as_of=as_of).notnull())
     n_product = a_next.group_by("product").aggregate(n_product=a_next.count())
     n_next = b.group_by("next_product").aggregate(n_next=b.count())
     return (
