@@ -21,9 +21,41 @@ __all__ = [
     "first_order_outcomes",
     "next_purchase_affinity",
     "product_buyers",
+    "product_codes",
     "purchase_lines",
     "replenishment_gaps",
 ]
+
+
+def product_codes(lines: ir.Table) -> ir.Table:
+    """Every product of `lines` (name, else id) with a whole-number code.
+
+    Columns: `product`, `product_code` (1, 2, ... in the order of the
+    names, so every call over the same lines gives the same codes). The
+    analyses below group, sort and join purchases by the code and put the
+    names back on their small results: at millions of purchases, integers
+    cost a fraction of text.
+    """
+    named = lines.select(product=ibis.coalesce(lines.product_name, lines.product_id))
+    distinct = named.filter(named.product.notnull()).distinct()
+    return distinct.mutate(
+        product_code=(ibis.row_number().over(order_by=distinct.product) + 1).cast(
+            "int64"
+        )
+    )
+
+
+def _named(result: ir.Table, lines: ir.Table, **columns: str) -> ir.Table:
+    """`result` with each code column (value of `columns`) replaced by the
+    product name under its key; a purchase without a product keeps NULL."""
+    codes = product_codes(lines)
+    for name, code in columns.items():
+        names = codes.select(
+            **{name: codes.product, code + "_named": codes.product_code}
+        )
+        result = result.left_join(names, result[code] == names[code + "_named"])
+        result = result.drop(code, code + "_named")
+    return result
 
 
 def purchase_lines(
@@ -37,17 +69,24 @@ def purchase_lines(
     order and product (lines of one product on one order are one purchase),
     with the order's place in the customer's sequence: `customer_id`, `day`,
     `order_number`, `first_day`, `next_day` (see `order_sequence`) and
-    `product` (name, else id).
+    `product_code` (see `product_codes`; NULL for a line with no product).
 
     Every analysis below takes it as `purchases`, so that several in a row
     (`regulars.products.product_table`) join orders to lines once.
     """
     seq = order_sequence(orders, as_of=as_of, acquired_since=acquired_since)
-    joined = seq.join(lines, ["source", "order_id"])
+    named = lines.select(
+        "source",
+        "order_id",
+        product=ibis.coalesce(lines.product_name, lines.product_id),
+    )
+    coded = named.left_join(product_codes(lines), "product").select(
+        "source", "order_id", "product_code"
+    )
+    joined = seq.join(coded, ["source", "order_id"])
     return joined.select(
-        "customer_id", "day", "order_number", "first_day", "next_day",
-        product=ibis.coalesce(joined.product_name, joined.product_id),
-    ).distinct()  # fmt: skip
+        "customer_id", "day", "order_number", "first_day", "next_day", "product_code"
+    ).distinct()
 
 
 def _purchases_of(
@@ -78,17 +117,18 @@ def product_buyers(
     )
     # Bought on two days or more: first and last day differ (a distinct
     # count of days would cost several times as much).
-    days = p.group_by(["product", "customer_id"]).aggregate(
+    days = p.group_by(["product_code", "customer_id"]).aggregate(
         repeat=(p.day.max() > p.day.min()).cast("int64")
     )
     seq = order_sequence(orders, as_of=as_of, acquired_since=acquired_since)
     per_customer = seq.group_by("customer_id").aggregate(n_orders=seq.count())
     d = days.join(per_customer, "customer_id")
-    return d.group_by("product").aggregate(
+    per_product = d.group_by("product_code").aggregate(
         buyers=d.count(),
         repeat_buyers=d.repeat.sum(),
         orders_per_buyer=d.n_orders.mean(),
     )
+    return _named(per_product, lines, product="product_code")
 
 
 def replenishment_gaps(
@@ -104,12 +144,13 @@ def replenishment_gaps(
     p = _purchases_of(
         orders, lines, purchases, as_of=as_of, acquired_since=acquired_since
     )
-    w = ibis.window(group_by=[p.product, p.customer_id], order_by=p.day)
-    g = p.select("product", gap_days=(p.day - p.day.lag().over(w)).cast("int64"))
+    w = ibis.window(group_by=[p.product_code, p.customer_id], order_by=p.day)
+    g = p.select("product_code", gap_days=(p.day - p.day.lag().over(w)).cast("int64"))
     # Purchases on one day are one occasion: the gap of 0 between them is no
     # gap, and every other gap is the one from the previous purchase day.
     g = g.filter(g.gap_days > 0)
-    return g.group_by(["product", "gap_days"]).aggregate(n=g.count())
+    counts = g.group_by(["product_code", "gap_days"]).aggregate(n=g.count())
+    return _named(counts, lines, product="product_code")
 
 
 def first_order_outcomes(
@@ -136,15 +177,16 @@ def first_order_outcomes(
     )
     first_lines = (
         first_lines.filter(first_lines.order_number == 1)
-        .select("product", "customer_id")
+        .select("product_code", "customer_id")
         .distinct()
     )
     t = first_lines.join(per_customer, "customer_id")
-    return t.group_by("product").aggregate(
+    per_product = t.group_by("product_code").aggregate(
         customers=t.count(),
         second_order=(t.n_orders >= 2).cast("int64").sum(),
         revenue=t.revenue.sum(),
     )
+    return _named(per_product, lines, product="product_code")
 
 
 def next_purchase_affinity(
@@ -168,22 +210,23 @@ def next_purchase_affinity(
     )
     seq = order_sequence(orders, as_of=as_of, acquired_since=acquired_since)
     total = seq.filter(seq.order_number > 1).count()
-    a = p.select("customer_id", "product", k=p.order_number)
+    a = p.select("customer_id", "product_code", k=p.order_number)
     later = p.filter(p.order_number > 1)
     b = later.select(
-        "customer_id", next_product=later.product, k=later.order_number - 1
+        "customer_id", next_code=later.product_code, k=later.order_number - 1
     )
     pairs = a.join(b, ["customer_id", "k"])
-    n_pairs = pairs.group_by(["product", "next_product"]).aggregate(
+    n_pairs = pairs.group_by(["product_code", "next_code"]).aggregate(
         n_pairs=pairs.count()
     )
     # A purchase in order k is followed by order k + 1 when the customer's
     # next counted order falls by `as_of`: no join needed to know it.
     a_next = p.filter(next_order_day(p, as_of=as_of).notnull())
-    n_product = a_next.group_by("product").aggregate(n_product=a_next.count())
-    n_next = b.group_by("next_product").aggregate(n_next=b.count())
-    return (
-        n_pairs.join(n_product, "product")
-        .join(n_next, "next_product")
+    n_product = a_next.group_by("product_code").aggregate(n_product=a_next.count())
+    n_next = b.group_by("next_code").aggregate(n_next=b.count())
+    counts = (
+        n_pairs.join(n_product, "product_code")
+        .join(n_next, "next_code")
         .mutate(n_transitions=total)
     )
+    return _named(counts, lines, product="product_code", next_product="next_code")
