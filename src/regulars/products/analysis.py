@@ -68,8 +68,8 @@ def purchase_lines(
     """The products of counted orders of identified customers: one row per
     order and product (lines of one product on one order are one purchase),
     with the order's place in the customer's sequence: `customer_id`, `day`,
-    `order_number`, `first_day`, `next_day` (see `order_sequence`) and
-    `product_code` (see `product_codes`; NULL for a line with no product).
+    `order_number`, `next_day` (see `order_sequence`) and `product_code` (see
+    `product_codes`; NULL for a line with no product).
 
     Every analysis below takes it as `purchases`, so that several in a row
     (`regulars.products.product_table`) join orders to lines once.
@@ -85,7 +85,7 @@ def purchase_lines(
     )
     joined = seq.join(coded, ["source", "order_id"])
     return joined.select(
-        "customer_id", "day", "order_number", "first_day", "next_day", "product_code"
+        "customer_id", "day", "order_number", "next_day", "product_code"
     ).distinct()
 
 
