@@ -1,9 +1,17 @@
 """Cohort grids on the hand-worked store of tests/metrics (as_of 2025-06-30).
 
-Month periods are 30.4375 days from each customer's own first order.
+Month periods are 30.4375 days from each customer's own first order. A
+customer is observable in period p once it has ended by as_of: the first
+order is D days before as_of and (p + 1) * 30.4375 <= D + 1.
 Cohort 2025-01 = A (Jan 10) and B (Jan 15):
   A: Jan 10 p0, Feb 9 (30 days) p0, Mar 11 (60 days) p1;  B: Jan 15 p0.
-  Both observable for p0..p5 (as_of is 171 and 166 days on); p6 not yet.
+  D = 171 and 166: both observable for p0..p4 (172 / 30.4375 = 5.65 and
+  167 / 30.4375 = 5.49); p5 has started for both but not ended, so it is
+  not observable yet.
+Cohort 2024-12 = I (Dec 20, D = 192): observable for p0..p5 (193 / 30.4375 = 6.34).
+Cohort 2025-05 = G (May 20, D = 41): p0 only (42 / 30.4375 = 1.38); G's second
+  order (day 40, p1) counts from 2025-07-19 on, the last day of G's p1
+  (D = 60: 61 / 30.4375 = 2.004).
 """
 
 from __future__ import annotations
@@ -55,29 +63,26 @@ def test_monthly_cohorts(store):
         "2025-05",
     ]
     assert m.sizes["2025-01"] == 2
-    assert m.values["2025-01"] == [
-        1.0,
-        0.5,
-        0.0,
-        0.0,
-        0.0,
-        0.0,
-        None,
-    ]  # p6 not observable
-    assert m.values["2025-05"] == [
-        1.0,
-        1.0,
-        None,
-        None,
-        None,
-        None,
-        None,
-    ]  # G: day 40 is p1
+    # Six periods wide: I's p5 is the latest period any customer has completed.
+    assert m.values["2025-01"] == [1.0, 0.5, 0.0, 0.0, 0.0, None]  # p5 still running
+    assert m.values["2025-05"] == [1.0, None, None, None, None, None]
     rows = {(r["cohort"], r["period"]): r for r in m.rows}
     jan0 = rows[("2025-01", 0)]
     assert (jan0["customers"], jan0["active_customers"], jan0["orders"]) == (2, 2, 3)
     assert jan0["revenue"] == Decimal("170.00")
-    assert ("2025-01", 6) not in rows
+    assert ("2025-01", 5) not in rows
+    # G's order on day 40 is in p1, which G completes on 2025-07-19 and not before.
+    later = cohort_matrix(store, as_of=dt.date(2025, 7, 19), measure="active_share")
+    assert later.values["2025-05"][:3] == [1.0, 1.0, None]
+    earlier = cohort_matrix(store, as_of=dt.date(2025, 7, 18), measure="active_share")
+    assert earlier.values["2025-05"][:2] == [1.0, None]
+
+
+def test_a_cohort_whose_customers_have_completed_no_period_has_no_row(store):
+    # As of 2025-06-15, G (May 20) is 26 days in: period 0 has not ended.
+    m = cohort_matrix(store, as_of=dt.date(2025, 6, 15), measure="active_share")
+    assert "2025-05" not in m.cohorts
+    assert "2025-04" in m.cohorts  # E, Apr 1: 75 days in
 
 
 def test_ltv_curve(store):
@@ -87,15 +92,8 @@ def test_ltv_curve(store):
         pytest.approx(110),
         pytest.approx(110),
     ]
-    assert m.values["2024-12"] == [
-        80,
-        80,
-        80,
-        80,
-        80,
-        100,
-        100,
-    ]  # I's June order is day 177: p5
+    # I's June order is day 177: p5, the last period I has completed.
+    assert m.values["2024-12"] == [80, 80, 80, 80, 80, 100]
 
 
 def test_attribute_cohorts_and_time_to_second_order(store):

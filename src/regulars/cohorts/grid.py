@@ -3,9 +3,11 @@
 Periods count from each customer's own first order: period 0 is the first
 `period_days` after it, period 1 the next, and so on (week = 7 days, month =
 365.25 / 12 days, quarter = 365.25 / 4 days). A customer is *observable* in
-period p once p has started for them by `as_of`; cohort figures for period p
-use only the customers observable then, so a period no customer has reached
-yet has no row at all (empty, never zero).
+period p once p has ended for them by `as_of`; cohort figures for period p
+use only the customers observable then, so a period still running counts
+nobody (a share of a month in which a customer has had one day to order
+would read as churn), and a period no customer has completed has no row at
+all (empty, never zero).
 """
 
 from __future__ import annotations
@@ -88,6 +90,11 @@ def cohort_grid(
     def period_of(day: ir.IntegerValue) -> ir.IntegerValue:
         return ((day - o.first_day) / length).floor().cast("int64")
 
+    def ended(first_day: ir.IntegerValue, p: ir.IntegerValue) -> ir.BooleanValue:
+        # Period p's last day is the last whole day before first_day + (p + 1)
+        # * length; it has ended when that day is `as_of` or earlier.
+        return first_day + (p + 1) * length <= today + 1
+
     # A customer's last order in a period is the one whose next order (by
     # `as_of`) is in a later period, or that has none: counting those counts
     # active customers without a distinct count.
@@ -96,8 +103,9 @@ def cohort_grid(
     o = o.mutate(
         last_in_period=(later.isnull() | (period_of(later) != o.period)).cast("int64")
     )
+    o = o.filter(ended(o.first_day, o.period))
 
-    # Candidate periods; the observability filter below keeps those reached.
+    # Candidate periods; the observability filter below keeps those ended.
     horizon = max_periods if max_periods is not None else HORIZON[period]
     periods = ibis.memtable(pa.table({"period": pa.array(range(horizon), pa.int64())}))
 
@@ -105,7 +113,7 @@ def cohort_grid(
     by_day = members.group_by(["cohort", "first_day"]).aggregate(n=members.count())
     sizes = by_day.group_by("cohort").aggregate(cohort_customers=by_day.n.sum())
     reach = by_day.cross_join(periods)
-    reach = reach.filter(reach.first_day + reach.period * length <= today)
+    reach = reach.filter(ended(reach.first_day, reach.period))
     observable = reach.group_by(["cohort", "period"]).aggregate(customers=reach.n.sum())
 
     per = o.group_by(["cohort", "period"]).aggregate(
@@ -120,7 +128,7 @@ def cohort_grid(
     rev_day = rev_day.rename(q="period")
     pairs = rev_day.cross_join(periods)
     pairs = pairs.filter(
-        (pairs.q <= pairs.period) & (pairs.first_day + pairs.period * length <= today)
+        (pairs.q <= pairs.period) & ended(pairs.first_day, pairs.period)
     )
     cumulative = pairs.group_by(["cohort", "period"]).aggregate(
         cumulative_revenue=pairs.revenue.sum()

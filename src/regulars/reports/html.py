@@ -99,15 +99,11 @@ def render_html(data: ReportData) -> str:
             {"cohort": cohort, "size": data.retention.sizes[cohort], "cells": cells}
         )
     recent = _last(data.retention, 6)
-
-    def settled(values: list[float | None]) -> list[float | None]:
-        # The last observable period is still running for the newest customers.
-        seen = [v for v in values if v is not None]
-        return values[: len(seen) - 1] if len(seen) > 1 else values
-
+    # Grids hold ended periods only (see regulars.cohorts.grid), so every
+    # point of a curve is final.
     retention_svg = line_chart(
-        {c: settled(data.retention.values[c])[1:] for c in recent},
-        x_label="months since first order (periods still running left out)",
+        {c: data.retention.values[c][1:] for c in recent},
+        x_label="months since first order",
         x_start=1,
     )
     ltv_svg = line_chart(
