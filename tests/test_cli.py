@@ -112,7 +112,7 @@ def test_metrics_json_has_the_documented_keys(tmp_path):
     assert "repeat purchase rate" in result.output
 
 
-def test_analysis_commands_take_since_and_json(tmp_path):
+def test_analysis_commands_take_since_and_json(tmp_path, monkeypatch):
     store = tmp_path / "demo.duckdb"
     invoke(
         store,
@@ -134,3 +134,48 @@ def test_analysis_commands_take_since_and_json(tmp_path):
         result = runner.invoke(app, [*base, command, "--since", "2024-01-01", "--json"])
         assert result.exit_code == 0, result.output
         assert json.loads(result.output)["as_of"] == "2026-01-31"
+    # An 80-column terminal: whole columns are left out, and said so; no value is cut.
+    from regulars.cli.common import out
+
+    for width, cut in ((80, True), (200, False)):
+        monkeypatch.setattr(out, "width", width)
+        for command, note in (("cohorts", "Periods "), ("products", "Left out ")):
+            result = runner.invoke(app, [*base, command])
+            assert result.exit_code == 0, result.output
+            lines = result.output.splitlines()
+            assert max(len(line) for line in lines) <= width
+            assert "\u2026" not in result.output  # Rich's ellipsis for a cut value
+            assert any(line.startswith(note) for line in lines) == cut, result.output
+
+
+def test_fitted_table_leaves_out_the_least_important_columns_first():
+    import io
+
+    from rich.console import Console
+
+    from regulars.cli.tables import Column, fitted_table
+
+    columns = [
+        Column("name", ["Coffee Beans 1kg", "Tea"], justify="left", wrap=True),
+        Column("buyers", ["5,867", "12"]),
+        Column("least", ["123,456,789", "1"], drop=3),
+        Column("second", ["22,222", "2"], drop=1),
+        Column("first", ["1,111,111", "3"], drop=2),
+    ]
+    # Needs (content + 3): name 9 (longest word "Coffee"), buyers 9, least 14,
+    # second 9, first 12; plus one border: 54 for all.
+    table, left_out = fitted_table("t", columns, width=54)
+    assert left_out == []
+    table, left_out = fitted_table("t", columns, width=53)
+    assert left_out == ["least"]
+    table, left_out = fitted_table("t", columns, width=30)
+    assert left_out == ["least", "first"]  # 9 + 9 + 9 + 1 = 28 fit
+    table, left_out = fitted_table("t", columns, width=27)
+    assert left_out == ["least", "second", "first"]
+    console = Console(width=27, file=io.StringIO(), record=True)
+    console.print(table)
+    text = console.export_text()
+    assert max(len(line) for line in text.splitlines()) <= 27
+    assert "5,867" in text and "Beans" in text and "\u2026" not in text
+    # Nothing left to drop: the table is as narrow as it gets.
+    assert fitted_table("t", columns[:2], width=10)[1] == []

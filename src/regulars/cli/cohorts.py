@@ -26,8 +26,7 @@ def cohorts(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON (matrix and tidy rows).")] = False,
 ) -> None:  # fmt: skip
     """Cohort matrix: one row per cohort, one column per period since acquisition."""
-    from rich.table import Table
-
+    from regulars.cli.tables import Column, fitted_table
     from regulars.cohorts import cohort_matrix
 
     run = run_of(ctx)
@@ -37,27 +36,35 @@ def cohorts(
     if as_json:
         out.print_json(json.dumps(m.to_dict()))
         return
-    table = Table(
-        title=f"{measure} by {by}, {period}s since the first order (as of {as_of})"
-    )
-    table.add_column("cohort")
-    table.add_column("customers", justify="right")
     shown = min(periods, max((len(v) for v in m.values.values()), default=0))
-    for p in range(shown):
-        table.add_column(str(p), justify="right")
+    columns = [
+        Column("cohort", justify="left", wrap=True),
+        Column("customers"),
+        *(Column(str(p), drop=p + 1) for p in range(shown)),
+    ]
     for cohort in m.cohorts:
-        cells = []
-        for value in m.values[cohort][:shown] + [None] * (
-            shown - len(m.values[cohort])
-        ):
-            if value is None:
-                cells.append("")
-            elif measure == "active_share":
-                cells.append(f"{value:.0%}")
-            elif isinstance(value, float):
-                cells.append(f"{value:,.1f}")
-            else:
-                cells.append(f"{value:,}")
-        table.add_row(cohort, f"{m.sizes[cohort]:,}", *cells)
+        values = m.values[cohort][:shown]
+        values += [None] * (shown - len(values))
+        columns[0].cells.append(cohort)
+        columns[1].cells.append(f"{m.sizes[cohort]:,}")
+        for column, value in zip(columns[2:], values, strict=True):
+            column.cells.append(_cell(value, measure))
+    title = f"{measure} by {by}, {period}s since the first order (as of {as_of})"
+    table, left_out = fitted_table(title, columns, width=out.width)
     out.print(table)
+    if left_out:
+        out.print(
+            f"Periods {left_out[0]}-{left_out[-1]} left out to fit the terminal "
+            f"({out.width} columns): widen it, or see every period with --json."
+        )
     out.print("Empty cells: not observable yet. Definitions: docs/cohorts.md")
+
+
+def _cell(value: float | None, measure: str) -> str:
+    if value is None:
+        return ""
+    if measure == "active_share":
+        return f"{value:.0%}"
+    if isinstance(value, float):
+        return f"{value:,.1f}"
+    return f"{value:,}"

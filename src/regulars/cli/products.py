@@ -24,8 +24,7 @@ def products(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:  # fmt: skip
     """Per product: buyers, repurchase rate, replenishment interval, first-order outcomes."""
-    from rich.table import Table
-
+    from regulars.cli.tables import Column, fitted_table
     from regulars.products import product_table
 
     run = run_of(ctx)
@@ -39,18 +38,33 @@ def products(
             )
         )
         return
-    table = Table(title=f"Products (as of {as_of})")
-    for col in ("product", "buyers", "repurchase", "orders/buyer", "days to rebuy (IQR)",
-                "first-order customers", "2nd order in 12m", "12m revenue", "next bought (lift)"):  # fmt: skip
-        table.add_column(
-            col, justify="left" if col in ("product", "next bought (lift)") else "right"
-        )
+    columns = [
+        Column("product", justify="left", wrap=True),
+        Column("buyers"),
+        Column("repurchase"),
+        Column("orders/buyer", drop=4),
+        Column("days to rebuy (IQR)", drop=1),
+        Column("first-order customers", drop=5),
+        Column("2nd order in 12m", drop=2),
+        Column("12m revenue", drop=3),
+        Column("next bought (lift)", justify="left", wrap=True, drop=6),
+    ]
     for r in rows:
         iqr = (f"{_f(r.replenishment_median_days, '.0f')} ({_f(r.replenishment_q1_days, '.0f')}-"
                f"{_f(r.replenishment_q3_days, '.0f')})")  # fmt: skip
-        nxt = ", ".join(f"{n['product']} ({n['lift']:.1f})" for n in r.next_products)
-        table.add_row(r.product, f"{r.buyers:,}", _f(r.repurchase_rate, ".0%"),
-                      _f(r.orders_per_buyer, ".2f"), iqr, f"{r.first_order_customers:,}",
-                      _f(r.second_order_rate, ".0%"), _f(r.revenue_12m_per_customer, ",.2f"), nxt)  # fmt: skip
+        nxt = "\n".join(f"{n['product']} ({n['lift']:.1f})" for n in r.next_products)
+        cells = [r.product, f"{r.buyers:,}", _f(r.repurchase_rate, ".0%"),
+                 _f(r.orders_per_buyer, ".2f"), iqr, f"{r.first_order_customers:,}",
+                 _f(r.second_order_rate, ".0%"), _f(r.revenue_12m_per_customer, ",.2f"), nxt]  # fmt: skip
+        for column, cell in zip(columns, cells, strict=True):
+            column.cells.append(cell)
+    table, left_out = fitted_table(
+        f"Products (as of {as_of})", columns, width=out.width
+    )
     out.print(table)
+    if left_out:
+        out.print(
+            f"Left out to fit the terminal ({out.width} columns): {', '.join(left_out)}; "
+            "widen it, or see every figure with --json."
+        )
     out.print("Definitions: docs/products.md")

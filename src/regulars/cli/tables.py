@@ -1,0 +1,81 @@
+"""Terminal tables that fit the terminal: columns are left out, never values cut.
+
+Rich squeezes a table wider than the terminal by wrapping and cutting cells,
+which turns figures into ``1,…``. `fitted_table` instead leaves out whole
+columns, least important first, until every value fits, and says which.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from rich.cells import cell_len
+from rich.table import Table
+
+__all__ = ["Column", "fitted_table"]
+
+# Each column costs its content plus one space either side and a border.
+_CHROME = 3
+
+
+@dataclass
+class Column:
+    """One column of a `fitted_table`.
+
+    Attributes
+    ----------
+    header
+        Its heading; it may wrap at spaces.
+    cells
+        Its values, one per row, already formatted; a cell may hold several lines.
+    justify
+        ``left`` or ``right``.
+    wrap
+        Whether values may wrap at spaces (names); figures never do.
+    drop
+        0: always shown; otherwise columns with higher numbers are left out
+        first when the table is too wide.
+    """
+
+    header: str
+    cells: list[str] = field(default_factory=list)
+    justify: str = "right"
+    wrap: bool = False
+    drop: int = 0
+
+    def need(self) -> int:
+        """Columns of terminal this column needs so that no value is cut."""
+        pieces = self.header.split()
+        for cell in self.cells:
+            for line in cell.splitlines():
+                pieces.extend(line.split() if self.wrap else [line])
+        return max((cell_len(p) for p in pieces), default=0) + _CHROME
+
+
+def fitted_table(
+    title: str, columns: Sequence[Column], *, width: int
+) -> tuple[Table, list[str]]:
+    """A table of the `columns` that fit in `width` terminal columns.
+
+    Returns
+    -------
+    table, left_out
+        The Rich table, and the headers of the columns left out (in the
+        order they appear), empty when everything fits.
+    """
+    keep = set(range(len(columns)))
+    droppable = sorted(
+        (i for i, c in enumerate(columns) if c.drop),
+        key=lambda i: (columns[i].drop, i),
+    )
+    while 1 + sum(columns[i].need() for i in keep) > width and droppable:
+        keep.discard(droppable.pop())
+    shown = [c for i, c in enumerate(columns) if i in keep]
+    table = Table(title=title)
+    for c in shown:
+        table.add_column(c.header, justify=c.justify)  # type: ignore[arg-type]
+    n_rows = max((len(c.cells) for c in columns), default=0)
+    for r in range(n_rows):
+        table.add_row(*(c.cells[r] for c in shown))
+    return table, [c.header for i, c in enumerate(columns) if i not in keep]
