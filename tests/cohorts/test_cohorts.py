@@ -101,6 +101,11 @@ def test_attribute_cohorts_and_time_to_second_order(store):
         store, as_of=AS_OF, by="first_product", measure="active_customers"
     )
     assert m.sizes == {"Beans": 3, "Sampler": 2, "Tea": 2}  # A C G / B I / D E
+    # Beans: A (D = 171) completes p0..p4, C (D = 149) p0..p3, G (D = 41) p0.
+    assert m.observable["Beans"] == [3, 2, 2, 2, 1, 0]
+    # p4 stands on one of three customers: marked; p5 has no value at all.
+    assert [m.partial("Beans", p) for p in range(6)] == [False] * 4 + [True, False]
+    assert m.to_dict()["observable"]["Beans"] == m.observable["Beans"]
     summary = time_to_order_summary(store, as_of=AS_OF, by="first_product", n=2)
     # Beans: A 30 days, G 40 (C's two orders were one occasion); Tea: E 30; Sampler: I 177.
     assert summary["Beans"]["histogram"] == {30: 1, 40: 1}

@@ -47,8 +47,9 @@ def cohorts(
         values += [None] * (shown - len(values))
         columns[0].cells.append(cohort)
         columns[1].cells.append(f"{m.sizes[cohort]:,}")
-        for column, value in zip(columns[2:], values, strict=True):
-            column.cells.append(_cell(value, measure))
+        for p, (column, value) in enumerate(zip(columns[2:], values, strict=True)):
+            mark = "*" if m.partial(cohort, p) else ""
+            column.cells.append(_cell(value, measure) + mark)
     title = f"{measure} by {by}, {period}s since the first order (as of {as_of})"
     table, left_out = fitted_table(title, columns, width=out.width)
     out.print(table)
@@ -57,7 +58,10 @@ def cohorts(
             f"Periods {left_out[0]}-{left_out[-1]} left out to fit the terminal "
             f"({out.width} columns): widen it, or see every period with --json."
         )
-    out.print("Empty cells: not observable yet. Definitions: docs/cohorts.md")
+    out.print(
+        "Empty cells: not observable yet. *: fewer than half of the cohort has "
+        "completed the period. Definitions: docs/cohorts.md"
+    )
 
 
 def _cell(value: float | None, measure: str) -> str:

@@ -43,11 +43,16 @@ def print_dashboard(data: object) -> None:
         cohorts.add_column(str(p), justify="right")
     for cohort in data.retention.cohorts[-12:]:
         row = data.retention.values[cohort][:width]
-        cells = ["" if v is None else f"{v:.0%}" for v in row] + [""] * (
-            width - len(row)
-        )
+        cells = [
+            "" if v is None
+            else f"{v:.0%}" + ("*" if data.retention.partial(cohort, p) else "")
+            for p, v in enumerate(row)
+        ] + [""] * (width - len(row))  # fmt: skip
         cohorts.add_row(cohort, f"{data.retention.sizes[cohort]:,}", *cells)
     out.print(cohorts)
+    out.print(
+        "*: fewer than half of the cohort has completed the month (docs/cohorts.md)."
+    )
     if data.prediction:
         p = data.prediction
         tiers = ", ".join(f"{t} {n:,}" for t, n in p["tiers"].items())

@@ -43,7 +43,11 @@ def _value(row: dict[str, Any], measure: str) -> float | int | None:
 
 @dataclass
 class CohortMatrix:
-    """A pivoted cohort table: `values[cohort][p]` is None where not observable."""
+    """A pivoted cohort table: `values[cohort][p]` is None where not observable.
+
+    `observable[cohort][p]` is how many of the cohort's `sizes[cohort]`
+    customers the value stands on (those who have completed period p).
+    """
 
     by: str
     period: str
@@ -53,6 +57,17 @@ class CohortMatrix:
     sizes: dict[str, int] = field(default_factory=dict)
     values: dict[str, list[float | int | None]] = field(default_factory=dict)
     rows: list[dict[str, Any]] = field(default_factory=list)
+    observable: dict[str, list[int]] = field(default_factory=dict)
+
+    def partial(self, cohort: str, period: int) -> bool:
+        """Whether the value stands on fewer than half of the cohort's customers.
+
+        Such values are unbiased but rest on few customers: the newest
+        customers of a month cohort, say, have not completed the period yet.
+        Displays mark them.
+        """
+        seen = self.observable[cohort]
+        return period < len(seen) and 0 < 2 * seen[period] < self.sizes[cohort]
 
     def with_measure(self, measure: str) -> CohortMatrix:
         """The same grid pivoted on another measure, without recomputing it."""
@@ -65,7 +80,7 @@ class CohortMatrix:
         return {
             "by": self.by, "period": self.period, "measure": self.measure,
             "as_of": self.as_of, "cohorts": self.cohorts, "sizes": self.sizes,
-            "matrix": self.values,
+            "matrix": self.values, "observable": self.observable,
             "rows": [{k: (float(v) if hasattr(v, "as_tuple") else v) for k, v in r.items()}
                      for r in self.rows],
         }  # fmt: skip
@@ -114,7 +129,9 @@ def _pivot(
             out.cohorts.append(cohort)
             out.sizes[cohort] = int(row["cohort_customers"])
             out.values[cohort] = [None] * width
+            out.observable[cohort] = [0] * width
         out.values[cohort][row["period"]] = _value(row, measure)
+        out.observable[cohort][row["period"]] = int(row["customers"])
     return out
 
 

@@ -88,13 +88,15 @@ def render_html(data: ReportData) -> str:
     heat: list[dict[str, Any]] = []
     for cohort in data.retention.cohorts:
         cells = []
-        for v in data.retention.values[cohort][:width]:
-            cells.append(
-                {
-                    "text": "" if v is None else f"{v:.0%}",
-                    "color": heat_color(v, top_share),
-                }
-            )
+        for p, v in enumerate(data.retention.values[cohort][:width]):
+            partial = data.retention.partial(cohort, p)
+            cells.append({
+                "text": "" if v is None else f"{v:.0%}" + ("*" if partial else ""),
+                "color": heat_color(v, top_share),
+                "title": f"{data.retention.observable[cohort][p]:,} of "
+                f"{data.retention.sizes[cohort]:,} customers have completed this month"
+                if v is not None else "",
+            })  # fmt: skip
         heat.append(
             {"cohort": cohort, "size": data.retention.sizes[cohort], "cells": cells}
         )
