@@ -218,10 +218,16 @@ def merge_customers(
         .semi_join(ids, "customer_id"),
     )
     if combine:
-        both = ibis.union(stored.select(cols), inc)
+        # Only customers already stored need combining; the others (all of
+        # them in a first import) pass through as they are.
+        known = stored.select("customer_id")
+        both = ibis.union(stored.select(cols), inc.semi_join(known, "customer_id"))
         newest = {f: both[f].argmax(both.updated_at) for f in _CUSTOMER_FIELDS}
-        merged = both.group_by("customer_id").aggregate(
+        combined = both.group_by("customer_id").aggregate(
             created_at=both.created_at.min(), updated_at=both.updated_at.max(), **newest
+        )
+        merged = ibis.union(
+            combined.select(cols), inc.anti_join(known, "customer_id").select(cols)
         )
     else:
         merged = inc
