@@ -41,18 +41,21 @@ def print_dashboard(data: object) -> None:
     cohorts.add_column("customers", justify="right")
     for p in range(width):
         cohorts.add_column(str(p), justify="right")
+    marked = False
     for cohort in data.retention.cohorts[-12:]:
         row = data.retention.values[cohort][:width]
-        cells = [
-            "" if v is None
-            else f"{v:.0%}" + ("*" if data.retention.partial(cohort, p) else "")
-            for p, v in enumerate(row)
-        ] + [""] * (width - len(row))  # fmt: skip
+        cells = [""] * width
+        for p, v in enumerate(row):
+            if v is not None:
+                partial = data.retention.partial(cohort, p)
+                marked |= partial
+                cells[p] = f"{v:.0%}" + ("*" if partial else "")
         cohorts.add_row(cohort, f"{data.retention.sizes[cohort]:,}", *cells)
     out.print(cohorts)
-    out.print(
-        "*: fewer than half of the cohort has completed the month (docs/cohorts.md)."
-    )
+    if marked:
+        out.print(
+            "*: fewer than half of the cohort has completed the month (docs/cohorts.md)."
+        )
     if data.prediction:
         p = data.prediction
         tiers = ", ".join(f"{t} {n:,}" for t, n in p["tiers"].items())
