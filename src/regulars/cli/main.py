@@ -148,17 +148,25 @@ def status(ctx: typer.Context) -> None:
         first, last = info.span
         out.print(f"Orders placed from {first:%Y-%m-%d} to {last:%Y-%m-%d}.")
     if info.imports:
-        log = Table(title="Imports")
-        for col in ("id", "kind", "file", "read", "loaded", "new", "rejected"):
-            log.add_column(
-                col, justify="right" if col not in ("kind", "file") else "left"
-            )
+        from regulars.cli.tables import Column, add_row, fitted_table
+
+        columns = [
+            Column("id"), Column("kind", justify="left", drop=1),
+            Column("file", justify="left"), Column("read"), Column("loaded", drop=2),
+            Column("new"), Column("rejected"),
+        ]  # fmt: skip
         for row in info.imports:
-            log.add_row(
+            add_row(columns, [
                 str(row["import_id"]), row["kind"], row["file"], f"{row['rows_read']:,}",
                 f"{row['rows_loaded']:,}", f"{row['rows_new']:,}", f"{row['rows_rejected']:,}",
-            )  # fmt: skip
+            ])  # fmt: skip
+        log, left_out = fitted_table("Imports", columns, width=out.width)
         out.print(log)
+        if left_out:
+            out.print(
+                f"Left out to fit the terminal ({out.width} columns): {', '.join(left_out)} "
+                "(loaded = read - rejected)."
+            )
 
 
 @app.command()

@@ -95,12 +95,25 @@ def predict(
     )
     best = result.scores.sort_by([("clv", "descending")]).slice(0, top).to_pylist()
     if best:
-        t = Table(title=f"Top {len(best)} customers by {clv_months}-month CLV")
-        for col in ("customer", "CLV", "P(alive)", "next order", "tier", "RFM", "why"):
-            t.add_column(col, justify="right" if col in ("CLV", "P(alive)") else "left")
+        from regulars.cli.tables import Column, add_row, fitted_table
+
+        columns = [
+            Column("customer", justify="left"), Column("CLV"), Column("P(alive)"),
+            Column("next order", justify="left"), Column("tier", justify="left", drop=2),
+            Column("RFM", justify="left", drop=3),
+            Column("why", justify="left", wrap=True, drop=1),
+        ]  # fmt: skip
         for r in best:
-            t.add_row(r["customer_id"], f"{r['clv']:,.2f}", f"{r['p_alive']:.0%}",
-                      str(r["next_order_at"]), r["risk_tier"], r["rfm_segment"] or "-", r["risk_reason"])  # fmt: skip
+            add_row(columns, [r["customer_id"], f"{r['clv']:,.2f}", f"{r['p_alive']:.0%}",
+                              str(r["next_order_at"]), r["risk_tier"], r["rfm_segment"] or "-",
+                              r["risk_reason"]])  # fmt: skip
+        title = f"Top {len(best)} customers by {clv_months}-month CLV"
+        t, left_out = fitted_table(title, columns, width=out.width)
         out.print(t)
+        if left_out:
+            out.print(
+                f"Left out to fit the terminal ({out.width} columns): {', '.join(left_out)}; "
+                "widen it, or see every score with `regulars customer show ID`."
+            )
     out.print(f"Scores written to table `scores` (run {result.run_id}, as of {as_of}, "
               f"{result.model_version}). Definitions: docs/predictions.md")  # fmt: skip

@@ -24,7 +24,7 @@ def products(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:  # fmt: skip
     """Per product: buyers, repurchase rate, replenishment interval, first-order outcomes."""
-    from regulars.cli.tables import Column, fitted_table
+    from regulars.cli.tables import Column, add_row, fitted_table
     from regulars.products import product_table
 
     run = run_of(ctx)
@@ -56,8 +56,7 @@ def products(
         cells = [r.product, f"{r.buyers:,}", _f(r.repurchase_rate, ".0%"),
                  _f(r.orders_per_buyer, ".2f"), iqr, f"{r.first_order_customers:,}",
                  _f(r.second_order_rate, ".0%"), _f(r.revenue_12m_per_customer, ",.2f"), nxt]  # fmt: skip
-        for column, cell in zip(columns, cells, strict=True):
-            column.cells.append(cell)
+        add_row(columns, cells)
     table, left_out = fitted_table(
         f"Products (as of {as_of})", columns, width=out.width
     )

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from rich.cells import cell_len
 from rich.table import Table
 
-__all__ = ["Column", "fitted_table"]
+__all__ = ["Column", "add_row", "fitted_table"]
 
 # Each column costs its content plus one space either side and a border.
 _CHROME = 3
@@ -53,6 +53,12 @@ class Column:
         return max((cell_len(p) for p in pieces), default=0) + _CHROME
 
 
+def add_row(columns: Sequence[Column], cells: Sequence[str]) -> None:
+    """Append one row: `cells[i]` to `columns[i]`."""
+    for column, cell in zip(columns, cells, strict=True):
+        column.cells.append(cell)
+
+
 def fitted_table(
     title: str, columns: Sequence[Column], *, width: int
 ) -> tuple[Table, list[str]]:
@@ -72,9 +78,20 @@ def fitted_table(
     while 1 + sum(columns[i].need() for i in keep) > width and droppable:
         keep.discard(droppable.pop())
     shown = [c for i, c in enumerate(columns) if i in keep]
+    # Values that must not wrap get their full width (headers may still
+    # wrap); text that may wrap shares what is left. Left to itself, Rich
+    # would squeeze every column to make room for long text, cutting
+    # identifiers and figures.
+    n_wrap = sum(c.wrap for c in shown)
+    spare = max(0, width - 1 - sum(c.need() for c in shown)) // max(n_wrap, 1)
     table = Table(title=title)
     for c in shown:
-        table.add_column(c.header, justify=c.justify)  # type: ignore[arg-type]
+        content = c.need() - _CHROME
+        table.add_column(
+            c.header, justify=c.justify,  # type: ignore[arg-type]
+            min_width=content, max_width=content + spare if c.wrap else None,
+            overflow="fold" if c.wrap else "ellipsis",
+        )  # fmt: skip
     n_rows = max((len(c.cells) for c in columns), default=0)
     for r in range(n_rows):
         table.add_row(*(c.cells[r] for c in shown))
