@@ -140,8 +140,9 @@ def test_analysis_commands_take_since_and_json(tmp_path, monkeypatch):
     for width, cut in ((80, True), (200, False)):
         monkeypatch.setattr(out, "width", width)
         for command, note in (("cohorts", "Periods "), ("products", "Left out "),
-                              ("status", "Left out "), ("predict", "Left out ")):  # fmt: skip
-            result = runner.invoke(app, [*base, command])
+                              ("status", "Left out "), ("predict", "Left out "),
+                              ("segments list", "Left out ")):  # fmt: skip
+            result = runner.invoke(app, [*base, *command.split()])
             assert result.exit_code == 0, result.output
             lines = result.output.splitlines()
             assert max(len(line) for line in lines) <= width

@@ -68,7 +68,6 @@ def _warn_without_predictions(wh: Warehouse, condition: str) -> None:
 @app.command("list")
 def list_command(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Every segment: built-in ones, then saved ones."""
-    from rich.table import Table
 
     from regulars.segments.catalog import list_segments
 
@@ -80,14 +79,23 @@ def list_command(ctx: typer.Context, as_json: JsonOpt = False) -> None:
              "builtin": s.builtin} for s in segments
         ]))  # fmt: skip
         return
-    table = Table(title="Segments")
-    for column in ("name", "kind", "condition", "description"):
-        table.add_column(column)
+    from regulars.cli.tables import Column, add_row, fitted_table
+
+    columns = [
+        Column("name", justify="left"), Column("kind", justify="left", drop=2),
+        Column("condition", justify="left", wrap=True),
+        Column("description", justify="left", wrap=True, drop=1),
+    ]  # fmt: skip
     for s in segments:
-        table.add_row(
-            s.name, "built-in" if s.builtin else "saved", s.condition, s.description
-        )
+        add_row(columns, [s.name, "built-in" if s.builtin else "saved", s.condition,
+                          s.description])  # fmt: skip
+    table, left_out = fitted_table("Segments", columns, width=out.width)
     out.print(table)
+    if left_out:
+        out.print(
+            f"Left out to fit the terminal ({out.width} columns): {', '.join(left_out)}; "
+            "widen it, or see them with --json or `regulars segments show NAME`."
+        )
 
 
 @app.command("show")
