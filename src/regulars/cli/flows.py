@@ -140,10 +140,9 @@ def report_command(
 ) -> None:  # fmt: skip
     """Per flow: customers treated and held out, messages sent, conversion in each group, uplift with its
     95% interval, incremental orders and revenue (definitions: docs/flows.md)."""
-    from rich.table import Table
-
     from regulars.campaigns.flows import load_flows
     from regulars.campaigns.uplift import flow_uplift
+    from regulars.cli.tables import Column, add_row, fitted_table
 
     spec = load_flows(flows)
     at = _now(now)
@@ -164,19 +163,30 @@ def report_command(
             return "-"
         return f"{fmt.format(v * scale)}\n({fmt.format(lo * scale)} to {fmt.format(hi * scale)})"
 
-    table = Table(title=f"Flows against their holdouts, {at:%Y-%m-%d}", show_lines=True)
-    for column in ("flow", "customers\ntreated / held out", "messages\nsent",
-                   "ordered in window\ntreated / held out", "uplift, points\n(95% CI)",
-                   "extra orders\n(95% CI)", f"extra revenue {currency}\n(95% CI)"):  # fmt: skip
-        table.add_column(column, justify="left" if column == "flow" else "right")
+    columns = [
+        Column("flow", justify="left"),
+        Column("customers treated / held out", wrap=True),
+        Column("messages sent", drop=1),
+        Column("ordered in window treated / held out", wrap=True),
+        Column("uplift, points (95% CI)", wrap=True),
+        Column("extra orders (95% CI)", wrap=True, drop=2),
+        Column(f"extra revenue {currency} (95% CI)", wrap=True, drop=3),
+    ]
     for r in results:
-        table.add_row(
+        add_row(columns, [
             f"{r.flow}\n{r.window_days}-day window", f"{r.treatment:,} / {r.holdout:,}",
             f"{r.sent:,}", f"{pct(r.rate_treatment)} / {pct(r.rate_holdout)}",
             band(r.uplift, r.uplift_low, r.uplift_high, 100, "{:+.1f}"),
             band(r.incremental_orders, r.incremental_orders_low, r.incremental_orders_high),
             band(r.incremental_revenue, r.incremental_revenue_low, r.incremental_revenue_high),
-        )  # fmt: skip
+        ])  # fmt: skip
+    title = f"Flows against their holdouts, {at:%Y-%m-%d}"
+    table, left_out = fitted_table(title, columns, width=out.width, show_lines=True)
     out.print(table)
+    if left_out:
+        out.print(
+            f"Left out to fit the terminal ({out.width} columns): {', '.join(left_out)}; "
+            "every figure is in the sentences below."
+        )
     for r in results:
         out.print(r.sentence(currency))

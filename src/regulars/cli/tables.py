@@ -52,6 +52,13 @@ class Column:
                 pieces.extend(line.split() if self.wrap else [line])
         return max((cell_len(p) for p in pieces), default=0) + _CHROME
 
+    def natural(self) -> int:
+        """Columns of terminal this column takes with nothing wrapped."""
+        lines = [
+            line for text in (self.header, *self.cells) for line in text.splitlines()
+        ]
+        return max((cell_len(line) for line in lines), default=0) + _CHROME
+
 
 def add_row(columns: Sequence[Column], cells: Sequence[str]) -> None:
     """Append one row: `cells[i]` to `columns[i]`."""
@@ -60,9 +67,10 @@ def add_row(columns: Sequence[Column], cells: Sequence[str]) -> None:
 
 
 def fitted_table(
-    title: str, columns: Sequence[Column], *, width: int
+    title: str, columns: Sequence[Column], *, width: int, show_lines: bool = False
 ) -> tuple[Table, list[str]]:
-    """A table of the `columns` that fit in `width` terminal columns.
+    """A table of the `columns` that fit in `width` terminal columns
+    (`show_lines`: a rule between rows).
 
     Returns
     -------
@@ -78,18 +86,20 @@ def fitted_table(
     while 1 + sum(columns[i].need() for i in keep) > width and droppable:
         keep.discard(droppable.pop())
     shown = [c for i, c in enumerate(columns) if i in keep]
-    # Values that must not wrap get their full width (headers may still
-    # wrap); text that may wrap shares what is left. Left to itself, Rich
-    # would squeeze every column to make room for long text, cutting
-    # identifiers and figures.
+    # When the table is too wide even so, values that must not wrap get just
+    # their width (headers wrap) and text that may wrap shares what is left.
+    # Left to itself, Rich would squeeze every column to make room for long
+    # text, cutting identifiers and figures.
+    tight = 1 + sum(c.natural() for c in shown) > width
     n_wrap = sum(c.wrap for c in shown)
     spare = max(0, width - 1 - sum(c.need() for c in shown)) // max(n_wrap, 1)
-    table = Table(title=title)
+    table = Table(title=title, show_lines=show_lines)
     for c in shown:
         content = c.need() - _CHROME
+        widest = content + spare if c.wrap else content
         table.add_column(
             c.header, justify=c.justify,  # type: ignore[arg-type]
-            min_width=content, max_width=content + spare if c.wrap else None,
+            min_width=content, max_width=widest if tight else None,
             overflow="fold" if c.wrap else "ellipsis",
         )  # fmt: skip
     n_rows = max((len(c.cells) for c in columns), default=0)
