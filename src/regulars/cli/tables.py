@@ -86,10 +86,10 @@ def fitted_table(
     while 1 + sum(columns[i].need() for i in keep) > width and droppable:
         keep.discard(droppable.pop())
     shown = [c for i, c in enumerate(columns) if i in keep]
-    # When the table is too wide even so, values that must not wrap get just
-    # their width (headers wrap) and text that may wrap shares what is left.
-    # Left to itself, Rich would squeeze every column to make room for long
-    # text, cutting identifiers and figures.
+    # When the columns kept do not fit unwrapped, values that must not wrap
+    # get just their width (their headers wrap) and text that may wrap shares
+    # what is left. Left to itself, Rich would squeeze every column to make
+    # room for long text, cutting identifiers and figures.
     tight = 1 + sum(c.natural() for c in shown) > width
     n_wrap = sum(c.wrap for c in shown)
     spare = max(0, width - 1 - sum(c.need() for c in shown)) // max(n_wrap, 1)
