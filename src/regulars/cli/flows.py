@@ -142,7 +142,7 @@ def report_command(
     95% interval, incremental orders and revenue (definitions: docs/flows.md)."""
     from regulars.campaigns.flows import load_flows
     from regulars.campaigns.uplift import flow_uplift
-    from regulars.cli.tables import Column, add_row, fitted_table
+    from regulars.cli.tables import Column, add_row, print_table
 
     spec = load_flows(flows)
     at = _now(now)
@@ -180,13 +180,7 @@ def report_command(
             band(r.incremental_orders, r.incremental_orders_low, r.incremental_orders_high),
             band(r.incremental_revenue, r.incremental_revenue_low, r.incremental_revenue_high),
         ])  # fmt: skip
-    title = f"Flows against their holdouts, {at:%Y-%m-%d}"
-    table, left_out = fitted_table(title, columns, width=out.width, show_lines=True)
-    out.print(table)
-    if left_out:
-        out.print(
-            f"Left out to fit the terminal ({out.width} columns): {', '.join(left_out)}; "
-            "every figure is in the sentences below."
-        )
+    print_table(out, f"Flows against their holdouts, {at:%Y-%m-%d}", columns,
+                then="every figure is in the sentences below.", show_lines=True)  # fmt: skip
     for r in results:
         out.print(r.sentence(currency))

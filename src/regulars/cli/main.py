@@ -148,7 +148,7 @@ def status(ctx: typer.Context) -> None:
         first, last = info.span
         out.print(f"Orders placed from {first:%Y-%m-%d} to {last:%Y-%m-%d}.")
     if info.imports:
-        from regulars.cli.tables import Column, add_row, fitted_table
+        from regulars.cli.tables import Column, add_row, print_table
 
         columns = [
             Column("id"), Column("kind", justify="left", drop=1),
@@ -160,13 +160,7 @@ def status(ctx: typer.Context) -> None:
                 str(row["import_id"]), row["kind"], row["file"], f"{row['rows_read']:,}",
                 f"{row['rows_loaded']:,}", f"{row['rows_new']:,}", f"{row['rows_rejected']:,}",
             ])  # fmt: skip
-        log, left_out = fitted_table("Imports", columns, width=out.width)
-        out.print(log)
-        if left_out:
-            out.print(
-                f"Left out to fit the terminal ({out.width} columns): {', '.join(left_out)} "
-                "(loaded = read - rejected)."
-            )
+        print_table(out, "Imports", columns, then="loaded = read - rejected.")
 
 
 @app.command()

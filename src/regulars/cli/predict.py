@@ -95,7 +95,7 @@ def predict(
     )
     best = result.scores.sort_by([("clv", "descending")]).slice(0, top).to_pylist()
     if best:
-        from regulars.cli.tables import Column, add_row, fitted_table
+        from regulars.cli.tables import Column, add_row, print_table
 
         columns = [
             Column("customer", justify="left"), Column("CLV"), Column("P(alive)"),
@@ -107,13 +107,7 @@ def predict(
             add_row(columns, [r["customer_id"], f"{r['clv']:,.2f}", f"{r['p_alive']:.0%}",
                               str(r["next_order_at"]), r["risk_tier"], r["rfm_segment"] or "-",
                               r["risk_reason"]])  # fmt: skip
-        title = f"Top {len(best)} customers by {clv_months}-month CLV"
-        t, left_out = fitted_table(title, columns, width=out.width)
-        out.print(t)
-        if left_out:
-            out.print(
-                f"Left out to fit the terminal ({out.width} columns): {', '.join(left_out)}; "
-                "widen it, or see every score with `regulars customer show ID`."
-            )
+        print_table(out, f"Top {len(best)} customers by {clv_months}-month CLV", columns,
+                    then="widen it, or see every score with `regulars customer show ID`.")  # fmt: skip
     out.print(f"Scores written to table `scores` (run {result.run_id}, as of {as_of}, "
               f"{result.model_version}). Definitions: docs/predictions.md")  # fmt: skip

@@ -24,7 +24,7 @@ def products(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:  # fmt: skip
     """Per product: buyers, repurchase rate, replenishment interval, first-order outcomes."""
-    from regulars.cli.tables import Column, add_row, fitted_table
+    from regulars.cli.tables import Column, add_row, print_table
     from regulars.products import product_table
 
     run = run_of(ctx)
@@ -57,13 +57,6 @@ def products(
                  _f(r.orders_per_buyer, ".2f"), iqr, f"{r.first_order_customers:,}",
                  _f(r.second_order_rate, ".0%"), _f(r.revenue_12m_per_customer, ",.2f"), nxt]  # fmt: skip
         add_row(columns, cells)
-    table, left_out = fitted_table(
-        f"Products (as of {as_of})", columns, width=out.width
-    )
-    out.print(table)
-    if left_out:
-        out.print(
-            f"Left out to fit the terminal ({out.width} columns): {', '.join(left_out)}; "
-            "widen it, or see every figure with --json."
-        )
+    print_table(out, f"Products (as of {as_of})", columns,
+                then="widen it, or see every figure with --json.")  # fmt: skip
     out.print("Definitions: docs/products.md")

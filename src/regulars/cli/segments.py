@@ -79,7 +79,7 @@ def list_command(ctx: typer.Context, as_json: JsonOpt = False) -> None:
              "builtin": s.builtin} for s in segments
         ]))  # fmt: skip
         return
-    from regulars.cli.tables import Column, add_row, fitted_table
+    from regulars.cli.tables import Column, add_row, print_table
 
     columns = [
         Column("name", justify="left"), Column("kind", justify="left", drop=2),
@@ -89,13 +89,8 @@ def list_command(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     for s in segments:
         add_row(columns, [s.name, "built-in" if s.builtin else "saved", s.condition,
                           s.description])  # fmt: skip
-    table, left_out = fitted_table("Segments", columns, width=out.width)
-    out.print(table)
-    if left_out:
-        out.print(
-            f"Left out to fit the terminal ({out.width} columns): {', '.join(left_out)}; "
-            "widen it, or see them with --json or `regulars segments show NAME`."
-        )
+    print_table(out, "Segments", columns,
+                then="widen it, or see them with --json or `regulars segments show NAME`.")  # fmt: skip
 
 
 @app.command("show")

@@ -11,9 +11,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from rich.cells import cell_len
+from rich.console import Console
 from rich.table import Table
 
-__all__ = ["Column", "add_row", "fitted_table"]
+__all__ = ["Column", "add_row", "fitted_table", "print_table"]
 
 # Each column costs its content plus one space either side and a border.
 _CHROME = 3
@@ -106,3 +107,24 @@ def fitted_table(
     for r in range(n_rows):
         table.add_row(*(c.cells[r] for c in shown))
     return table, [c.header for i, c in enumerate(columns) if i not in keep]
+
+
+def print_table(
+    console: Console,
+    title: str,
+    columns: Sequence[Column],
+    *,
+    then: str,
+    show_lines: bool = False,
+) -> None:
+    """Print `fitted_table` for the console's width and, when columns were
+    left out, one line naming them followed by `then` (where to find them)."""
+    table, left_out = fitted_table(
+        title, columns, width=console.width, show_lines=show_lines
+    )
+    console.print(table)
+    if left_out:
+        console.print(
+            f"Left out to fit the terminal ({console.width} columns): "
+            f"{', '.join(left_out)}; {then}"
+        )
