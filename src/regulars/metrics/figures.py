@@ -153,21 +153,19 @@ def store_metrics(
         q = histogram_quantile(all_gaps, churn_quantile)
         threshold = math.ceil(q) if q is not None else None
     activity = customer_activity(orders, as_of=as_of, since=since)
-    # Churned customers are counted in the same pass as the rest (none
-    # without a threshold: no day is before the cutoff then).
-    cutoff = day_number(as_of) - threshold if threshold is not None else -(10**9)
-    a = wh.to_arrow(
-        activity.aggregate(
-            customers=activity.count(),
-            new_customers=activity.is_new.sum(),
-            identified_orders=activity.orders_in_window.sum(),
-            identified_net=activity.net_in_window.sum(),
-            returning_net=activity.returning_net_in_window.sum(),
-            one_time=(activity.lifetime_orders == 1).sum(),
-            churned=(activity.last_day < cutoff).cast("int64").sum(),
-        )
-    ).to_pylist()[0]
-    churned = int(a["churned"] or 0)
+    sums = {
+        "customers": activity.count(),
+        "new_customers": activity.is_new.sum(),
+        "identified_orders": activity.orders_in_window.sum(),
+        "identified_net": activity.net_in_window.sum(),
+        "returning_net": activity.returning_net_in_window.sum(),
+        "one_time": (activity.lifetime_orders == 1).sum(),
+    }
+    if threshold is not None:  # churned customers, in the same pass as the rest
+        lapsed = activity.last_day < day_number(as_of) - threshold
+        sums["churned"] = lapsed.cast("int64").sum()
+    a = wh.to_arrow(activity.aggregate(**sums)).to_pylist()[0]
+    churned = int(a.get("churned") or 0)
     customers = int(a["customers"] or 0)
     new = int(a["new_customers"] or 0)
     one_time = int(a["one_time"] or 0)
