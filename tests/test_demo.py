@@ -74,9 +74,18 @@ def test_a_long_history_comes_in_parts_that_import_to_the_same_store(tmp_path):
                 "order_id", "customer_id", "placed_at", "net", "content_hash"
             ).order_by("order_id")
         )
+        # Each part after the first is linked on its own (the customers it
+        # touches), and the links must be those of one import of everything.
+        for name in ("identity_map", "identities"):
+            t = wh.table(name)
+            stores[f"{label} {name}"] = wh.to_arrow(t.order_by(*t.columns))
         wh.close()
     assert stores["whole"].num_rows > 500
     assert stores["whole"].to_pylist() == stores["parted"].to_pylist()
+    for name in ("identity_map", "identities"):
+        whole_rows = stores[f"whole {name}"].to_pylist()
+        assert whole_rows == stores[f"parted {name}"].to_pylist()
+    assert len(stores["whole identity_map"]) > 0
     # Parts follow each other in time, as exports by date range do.
     spans = []
     for part in parted.order_parts:

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from regulars.backends import Change, Warehouse
 
 __all__ = [
+    "RESOLVED_THROUGH",
     "IdentitySettings",
     "Resolution",
     "Rule",
@@ -52,6 +53,7 @@ __all__ = [
     "drop_rule",
     "is_stale",
     "record_identifiers",
+    "record_keys",
     "resolve",
     "resolve_store",
     "rules_of",
@@ -64,7 +66,8 @@ _PLUS_TAGS = "identity.plus_tags"
 _COUNTRY = "identity.default_country"
 _MAX_SHARED = "identity.max_shared"
 _THRESHOLD = "identity.match_threshold"
-_RESOLVED_THROUGH = "identity.resolved_through_import"
+#: Meta key: the newest import whose records are linked.
+RESOLVED_THROUGH = "identity.resolved_through_import"
 
 RULE_KINDS = ("ignore", "separate")
 
@@ -227,17 +230,35 @@ def drop_rule(wh: Warehouse, rule_id: int) -> Rule:
     return hit[0]
 
 
-def record_identifiers(wh: Warehouse) -> pa.Table:
-    """Every (record_id, email, phone) combination in orders and customer rows."""
+def record_identifiers(
+    wh: Warehouse, among: pa.Array | pa.ChunkedArray | None = None
+) -> pa.Table:
+    """Every (record_id, email, phone) combination in orders and customer rows.
+
+    With `among`, only those of these record ids.
+    """
+    wanted = None
+    if among is not None:
+        wanted = ibis.memtable(pa.table({"customer_id": pc.unique(among)}))
     parts = []
     for name in ("orders", "customers"):
         t = wh.table(name)
+        if wanted is not None:
+            t = t.semi_join(wanted, "customer_id")
         parts.append(
             t.filter(t.customer_id.notnull()).select(
                 record_id=t.customer_id, email=t.email, phone=t.phone
             )
         )
     return wh.to_arrow(ibis.union(*parts, distinct=True))
+
+
+def record_keys(records: pa.Table, settings: IdentitySettings) -> pa.Table:
+    """The distinct link keys (``source, source_key``) of `records`
+    (``record_id, email, phone`` rows), as `resolve` derives them."""
+    _, kinds, keys, _ = _edges(records, np.zeros(records.num_rows, np.int64), settings)
+    pairs = pa.table({"source": kinds, "source_key": keys})
+    return pairs.group_by(["source", "source_key"]).aggregate([])
 
 
 @dataclass
@@ -255,6 +276,10 @@ class Resolution:
         How many records there are and how many customers they make.
     ignored
         Identifiers that link nobody, with why (rule or too widely shared).
+    partial
+        The records are those an import touched and the records that share
+        an identifier with them (`regulars.identity.incremental`), not the
+        whole store.
     """
 
     identity_map: pa.Table
@@ -262,6 +287,7 @@ class Resolution:
     records: int
     customers: int
     ignored: dict[str, str] = field(default_factory=dict)
+    partial: bool = False
 
     @property
     def merged(self) -> int:
@@ -445,7 +471,7 @@ def resolve_store(wh: Warehouse) -> Resolution:
     changes: list[Change] = [
         Replace("identity_map", result.identity_map),
         Replace("identities", result.identities),
-        *wh.set_meta({_RESOLVED_THROUGH: str(int(through or 0))}),
+        *wh.set_meta({RESOLVED_THROUGH: str(int(through or 0))}),
     ]
     if matches is None:
         matches = TABLES["identity_matches"].to_pyarrow().empty_table()
@@ -457,4 +483,4 @@ def resolve_store(wh: Warehouse) -> Resolution:
 def is_stale(wh: Warehouse) -> bool:
     """Whether imports landed after the last resolution."""
     through = wh.scalar(wh.table("imports").import_id.max())
-    return int(wh.meta().get(_RESOLVED_THROUGH, "0")) < int(through or 0)
+    return int(wh.meta().get(RESOLVED_THROUGH, "0")) < int(through or 0)

@@ -92,10 +92,12 @@ def commit_import(
     """Write `changes`, the rejects and the import's log line in one atomic apply.
 
     Nothing is written when the same file was imported before and adds nothing.
-    When orders or customer rows were added, identity resolution then runs
-    over the whole store (`regulars.identity.resolve_store`), in its own
-    atomic write: an import that lands before it is interrupted is complete,
-    and the next import or `regulars identity resolve` links its records.
+    When orders or customer rows were added, identity resolution then links
+    them (`regulars.identity.incremental.resolve_import`: the customers they
+    touch, or the whole store when earlier imports were not linked), in its
+    own atomic write: an import that lands before it is interrupted is
+    complete, and the next import or `regulars identity resolve` links its
+    records.
     """
     seen = _seen_file(wh, sha, report.kind)
     if seen is not None and report.rows_new == 0:
@@ -132,14 +134,23 @@ def commit_import(
     if any(
         isinstance(c, Append) and c.table in ("orders", "customers") for c in changes
     ):
-        from regulars.identity import resolve_store
+        from regulars.identity.incremental import resolve_import
 
         progress("link")
-        result = resolve_store(wh)
-        report.notes.append(
-            f"Identity resolution: {result.records:,} records are {result.customers:,} "
-            f"customers ({result.merged:,} records joined to another's customer)."
-        )
+        result = resolve_import(wh, import_id)
+        if result.partial:
+            report.notes.append(
+                f"Identity resolution: the records this import added or changed and "
+                f"those sharing an identifier with them, {result.records:,} records, "
+                f"are {result.customers:,} customers ({result.merged:,} records joined "
+                "to another's customer)."
+            )
+        else:
+            report.notes.append(
+                f"Identity resolution: {result.records:,} records are "
+                f"{result.customers:,} customers ({result.merged:,} records joined to "
+                "another's customer)."
+            )
 
 
 def _stamp(data: pa.Table | ir.Table, import_id: int) -> pa.Table | ir.Table:

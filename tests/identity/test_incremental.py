@@ -1,0 +1,138 @@
+"""Linking after an import re-resolves only the customers the import touches,
+and gives exactly what resolving the whole store gives.
+
+The store below has ``max_shared`` 2 (an identifier held by three records
+links none of them), default country DE, and goes through four imports:
+
+1. orders: #1 anna@example.com (record A); #2 only the phone 030 1111111
+   (record P); #3 ben@example.com with 040 2222222 (record B).
+   Customers: {A} {P} {B}.
+2. orders: #4 anna@example.com with 030 1111111. A now holds P's phone:
+   {A, P} {B}.
+3. customers export: an account carl@example.com with 030 1111111
+   (record C). The phone is now held by A, P and C, three records: it links
+   nobody, and A and P come apart. {A} {P} {B} {C}.
+4. the customers export again, Carl's phone changed to 040 2222222. The
+   first phone is back to two holders (A, P) and links them again, though
+   neither was in the import; Carl now shares Ben's phone. {A, P} {B, C}.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from tests.conftest import order, shopify_csv
+
+from regulars.identity import IdentitySettings, resolve, rules_of, settings_changes
+from regulars.identity.resolve import RESOLVED_THROUGH, record_identifiers, settings_of
+from regulars.ingest.load import import_shopify_customers, import_shopify_orders
+
+_INCREMENTAL = "the records this import added or changed"
+
+
+def _account(path, phone):
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["First Name", "Last Name", "Email", "Phone"])
+    writer.writerow(["Carl", "Berg", "carl@example.com", phone])
+    path.write_text(buf.getvalue(), encoding="utf-8")
+    return str(path)
+
+
+def _rows(table, columns):
+    return sorted(zip(*[table.column(c).to_pylist() for c in columns], strict=True))
+
+
+def _matches_whole_store(wh):
+    """The stored identity tables equal a resolution of every record."""
+    whole = resolve(record_identifiers(wh), settings_of(wh), rules_of(wh))
+    for name, columns in (
+        ("identity_map", ["record_id", "customer_id", "linked_by"]),
+        ("identities", ["source", "source_key", "customer_id"]),
+    ):
+        stored = _rows(wh.to_arrow(wh.table(name)), columns)
+        assert stored == _rows(getattr(whole, name), columns), name
+
+
+def _groups(wh):
+    """Order names per resolved customer, and Carl's resolved id."""
+    orders = wh.to_arrow(wh.resolved("orders").select("order_id", "customer_id"))
+    by_customer: dict[str, set[str]] = {}
+    for row in orders.to_pylist():
+        by_customer.setdefault(row["customer_id"], set()).add(row["order_id"])
+    carl = (
+        wh.to_arrow(
+            wh.resolved("customers").filter(lambda t: t.email == "carl@example.com")
+        )
+        .column("customer_id")
+        .to_pylist()
+    )
+    carl_with = [names for cid, names in by_customer.items() if cid in carl]
+    return sorted(by_customer.values(), key=min), carl_with
+
+
+def _import(wh, importer, path):
+    report = importer(wh, path)
+    assert report.rows_new > 0
+    notes = " ".join(report.notes)
+    return _INCREMENTAL in notes
+
+
+def test_each_import_is_linked_alone_and_matches_the_whole_store(warehouse, tmp_path):
+    wh = warehouse
+    wh.apply(settings_changes(IdentitySettings(default_country="DE", max_shared=2)))
+    first = shopify_csv(tmp_path / "orders_1.csv", [
+        order("#1", Email="anna@example.com"),
+        order("#2", Email="", Phone="030 1111111"),
+        order("#3", Email="ben@example.com", Phone="040 2222222"),
+    ])  # fmt: skip
+    # The first records are the whole store: resolved whole.
+    assert not _import(wh, import_shopify_orders, str(first))
+    _matches_whole_store(wh)
+    assert _groups(wh) == ([{"#1"}, {"#2"}, {"#3"}], [])
+
+    second = shopify_csv(
+        tmp_path / "orders_2.csv",
+        [order("#4", Email="anna@example.com", Phone="030 1111111")],
+    )
+    assert _import(wh, import_shopify_orders, str(second))
+    _matches_whole_store(wh)
+    assert _groups(wh) == ([{"#1", "#2", "#4"}, {"#3"}], [])
+
+    account = _account(tmp_path / "customers_1.csv", "030 1111111")
+    assert _import(wh, import_shopify_customers, account)
+    _matches_whole_store(wh)
+    assert _groups(wh) == ([{"#1", "#4"}, {"#2"}, {"#3"}], [])
+
+    moved = _account(tmp_path / "customers_2.csv", "040 2222222")
+    assert _import(wh, import_shopify_customers, moved)
+    _matches_whole_store(wh)
+    assert _groups(wh) == ([{"#1", "#2", "#4"}, {"#3"}], [{"#3"}])
+
+
+def test_an_import_after_an_unlinked_one_links_the_whole_store(duck, tmp_path):
+    """Records of an import whose link step never ran (interrupted, or an
+    older release) are linked by the next import, which resolves everything."""
+    wh = duck
+    first = shopify_csv(
+        tmp_path / "orders_1.csv", [order("#1", Email="", Phone="+49 30 1111111")]
+    )
+    assert not _import(wh, import_shopify_orders, str(first))
+    wh.apply(wh.set_meta({RESOLVED_THROUGH: "0"}))
+    second = shopify_csv(tmp_path / "orders_2.csv", [
+        order("#2", Email="anna@example.com"),
+        order("#3", Email="anna@example.com", Phone="+49 30 1111111"),
+    ])  # fmt: skip
+    assert not _import(wh, import_shopify_orders, str(second))
+    _matches_whole_store(wh)
+    assert _groups(wh) == ([{"#1", "#2", "#3"}], [])
+    assert wh.meta()[RESOLVED_THROUGH] == "2"
+
+
+def test_probabilistic_matching_links_the_whole_store(duck, tmp_path):
+    """A match can join any two records of a postcode: no closure holds it."""
+    wh = duck
+    wh.apply(settings_changes(IdentitySettings(match_threshold=0.95)))
+    path = shopify_csv(tmp_path / "orders.csv", [order("#1")])
+    assert not _import(wh, import_shopify_orders, str(path))
