@@ -84,16 +84,18 @@ def _links_alone(wh: Warehouse, import_id: int) -> bool:
     return linked > 0
 
 
-def _records_of_import(wh: Warehouse, import_id: int) -> pa.ChunkedArray:
+def _rows_of_import(wh: Warehouse, import_id: int) -> pa.Table:
+    """``record_id, email, phone`` of the rows import `import_id` added (a
+    changed customer row is replaced by a new one)."""
     parts = []
     for name in ("orders", "customers"):
         t = wh.table(name)
         parts.append(
             t.filter((t.import_id == import_id) & t.customer_id.notnull()).select(
-                record_id=t.customer_id
+                record_id=t.customer_id, email=t.email, phone=t.phone
             )
         )
-    return wh.to_arrow(ibis.union(*parts, distinct=True)).column("record_id")
+    return wh.to_arrow(ibis.union(*parts, distinct=True))
 
 
 def _closure(
@@ -133,14 +135,17 @@ def resolve_import(wh: Warehouse, import_id: int) -> Resolution:
     settings = settings_of(wh)
     if settings.match_threshold is not None or not _links_alone(wh, import_id):
         return resolve_store(wh)
-    new_ids = _records_of_import(wh, import_id)
+    added = _rows_of_import(wh, import_id)
+    new_ids = added.column("record_id")
     # Past a quarter of the stored identifier rows, finding the closure costs
     # more than resolving everything (measured at 250,000 customers); on
     # small stores either takes a moment.
     limit = max(wh.count("identities") // 4, _SMALL)
     if len(new_ids) > limit:
         return resolve_store(wh)
-    new_keys = record_keys(record_identifiers(wh, among=new_ids), settings)
+    # The records' other rows are older: their identifiers are listed under
+    # the records' customers, which the closure starts from.
+    new_keys = record_keys(added, settings)
     m = wh.table("identity_map")
     moved = wh.to_arrow(
         m.semi_join(_ids(new_ids, "record_id"), "record_id").select("customer_id")
