@@ -164,16 +164,25 @@ def occasion_gaps(
 
 
 def prepare_sequence(orders: ir.Table, *, as_of: _dt.date) -> ir.Table:
-    """`order_sequence` materialised once (Ibis `cache`), for many analyses in a row.
+    """`order_sequence` materialised once, for many analyses in a row.
 
     Every analysis accepts it in place of the orders table; only guests are
     missing from it, so store-wide order totals still read the orders table.
+    On DuckDB it is kept compressed in memory
+    (`regulars.backends.duckdb.compressed_cache`), elsewhere Ibis ``cache()``
+    keeps it; either is dropped when no expression uses it any more.
     """
     # Left out before numbering: the window carries every column it is given
     # through its sort, so a narrower input is a cheaper window, and the
     # cached table is a fraction of the orders table's width.
     narrow = orders.drop(*[c for c in _NOT_ANALYSED if c in orders.columns])
-    return order_sequence(narrow, as_of=as_of).drop("status").cache()
+    seq = order_sequence(narrow, as_of=as_of).drop("status")
+    con = seq._find_backend(use_default=True)
+    if con.name == "duckdb":
+        from regulars.backends.duckdb import compressed_cache
+
+        return compressed_cache(con, seq)
+    return seq.cache()
 
 
 def first_year(
