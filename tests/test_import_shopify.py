@@ -110,3 +110,35 @@ def test_older_export_layout_and_renamed_columns(duck, tmp_path):
     path = shopify_csv(tmp_path / "old.csv", [order("#9")], header=header, bom=False)
     report = import_shopify_orders(duck, str(path))
     assert (report.rows_loaded, report.rows_rejected) == (1, 0)
+
+
+def test_a_large_export_is_staged_in_halves_exactly_as_in_one_piece(duck, tmp_path):
+    """Past 100,000 rows staging runs on the two halves of the file at once;
+    an order whose lines straddle the halves is still one order."""
+    from regulars.ingest.orders import _cleaned
+    from regulars.ingest.read import by_row_halves, read_text_table
+    from regulars.ingest.shopify import _staged_values, stage_shopify_orders
+
+    three_lines = [{"Lineitem quantity": "1", "Lineitem name": name, "Lineitem price": "5.00",
+                    "Lineitem sku": name.upper()} for name in ("tea", "cup", "pot")]  # fmt: skip
+    n = 40_001  # 120,003 rows: the halves meet inside order #20001
+    orders = [
+        order(f"#{i + 1}", Email=f"  Buyer{i % 500}@Example.com ", Phone="+49 30 1234567",
+              **{"Billing Name": "Anna Maria Schmidt", "Note Attributes": "utm_source: mail\nutm_campaign: x"},
+              lines=three_lines)
+        for i in range(n)
+    ]  # fmt: skip
+    path = str(shopify_csv(tmp_path / "orders_export.csv", orders))
+    raw = read_text_table(path)
+    assert raw.num_rows == 3 * n
+    assert by_row_halves(_staged_values, raw).equals(_staged_values(raw))
+    staged, _ = stage_shopify_orders(raw, file=path)
+    assert staged.column("_occ").to_pylist()[60_000:60_003] == [20_001] * 3
+    assert by_row_halves(_cleaned, staged).equals(_cleaned(staged))
+
+    report = import_shopify_orders(duck, path)
+    assert (report.rows_read, report.rows_rejected) == (3 * n, 0)
+    lines = duck.table("order_lines")
+    per_order = lines.group_by("order_id").aggregate(n=lines.count())
+    counts = duck.to_arrow(per_order.n.value_counts()).to_pylist()
+    assert counts == [{"n": 3, "n_count": n}]

@@ -31,7 +31,7 @@ from regulars.ingest.parse import (
     parse_money,
     parse_timestamp,
 )
-from regulars.ingest.read import ROW
+from regulars.ingest.read import ROW, by_row_halves
 from regulars.ingest.scratch import Scratch
 from regulars.schema import MONEY, RATE
 
@@ -315,7 +315,7 @@ def build_orders(
         Units of reporting currency per unit of another currency.
     """
     con = scratch.con
-    s = ibis.memtable(_cleaned(staged))
+    s = ibis.memtable(by_row_halves(_cleaned, staged))
     rows_read = staged.num_rows
     # Split once into order-level rows and line rows, parsing every checked
     # value once; the checks below then only compare.

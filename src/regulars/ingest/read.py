@@ -12,7 +12,7 @@ import csv
 import hashlib
 import json
 import os
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -21,6 +21,7 @@ from regulars.errors import FileFormatError
 
 __all__ = [
     "ROW",
+    "by_row_halves",
     "file_sha256",
     "read_and_hash",
     "read_text_table",
@@ -187,6 +188,29 @@ def read_and_hash(
         digest = pool.submit(file_sha256, path)
         table = read_text_table(path, encoding=encoding, columns=columns)
         return table, digest.result()
+
+
+#: Below this many rows a table is transformed in one piece.
+_HALVES_FROM = 100_000
+
+
+def by_row_halves(
+    transform: Callable[[pa.Table], pa.Table], table: pa.Table
+) -> pa.Table:
+    """`transform(table)` for a `transform` that treats each row on its own,
+    run on the two halves of a large table at once.
+
+    Arrow's compute functions run on one core and release the GIL, so two
+    threads take about half the time of one.
+    """
+    if table.num_rows < _HALVES_FROM:
+        return transform(table)
+    from concurrent.futures import ThreadPoolExecutor
+
+    half = table.num_rows // 2
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        parts = list(pool.map(transform, [table.slice(0, half), table.slice(half)]))
+    return pa.concat_tables(parts)
 
 
 def rename_columns(table: pa.Table, renames: Mapping[str, str]) -> pa.Table:

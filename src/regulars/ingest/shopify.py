@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from regulars.ingest.orders import STAGED_COLUMNS
-from regulars.ingest.read import ROW, rename_columns, require_columns
+from regulars.ingest.read import ROW, by_row_halves, rename_columns, require_columns
 
 __all__ = [
     "CUSTOMER_COLUMNS",
@@ -137,18 +137,8 @@ def _split_name(names: pa.ChunkedArray) -> tuple[pa.Array, pa.Array]:
     return first, last
 
 
-def stage_shopify_orders(
-    raw: pa.Table, *, file: str
-) -> tuple[pa.Table, dict[str, str]]:
-    """Stage a Shopify orders export for `regulars.ingest.orders.build_orders`.
-
-    Returns
-    -------
-    staged, labels
-        The staged text table and, for messages, the export's column names.
-    """
-    raw = rename_columns(raw, _ALIASES)
-    require_columns(raw, _REQUIRED, file=file, what="a Shopify orders export")
+def _staged_values(raw: pa.Table) -> pa.Table:
+    """The staged text columns of `raw`'s rows: each row on its own."""
     n = raw.num_rows
     cols = {key: _column(raw, name) for key, name in ORDER_COLUMNS.items()}
     cols["order_id"] = pc.utf8_trim_whitespace(cols["order_id"])
@@ -174,10 +164,26 @@ def stage_shopify_orders(
     cols["customer_ref"] = pa.nulls(n, pa.string())
     cols["product_id"] = pc.coalesce(cols["sku"], cols["product_name"])
     cols["category"] = pa.nulls(n, pa.string())
+    return pa.table({k: cols[k] for k in STAGED_COLUMNS})
 
+
+def stage_shopify_orders(
+    raw: pa.Table, *, file: str
+) -> tuple[pa.Table, dict[str, str]]:
+    """Stage a Shopify orders export for `regulars.ingest.orders.build_orders`.
+
+    Returns
+    -------
+    staged, labels
+        The staged text table and, for messages, the export's column names.
+    """
+    raw = rename_columns(raw, _ALIASES)
+    require_columns(raw, _REQUIRED, file=file, what="a Shopify orders export")
+    n = raw.num_rows
+    values = by_row_halves(_staged_values, raw)
     # A new order starts where the Name changes or where order-level fields
     # reappear (the same order exported twice in a row).
-    names = cols["order_id"].to_numpy(zero_copy_only=False)
+    names = values.column("order_id").to_numpy(zero_copy_only=False)
     marker = pc.is_valid(_column(raw, _HEAD_MARKERS[0]))
     for name in _HEAD_MARKERS[1:]:
         if name in raw.column_names:
@@ -187,12 +193,12 @@ def stage_shopify_orders(
         changed[1:] = names[1:] != names[:-1]
     head = changed | marker.to_numpy(zero_copy_only=False)
     occ = np.cumsum(head)
-    staged = {k: cols[k] for k in STAGED_COLUMNS}
+    staged = dict(zip(values.column_names, values.columns, strict=True))
     staged[ROW] = raw.column(ROW)
     staged["_occ"] = pa.array(occ, pa.int64())
     staged["_head"] = pa.array(head)
     staged["_line"] = pc.or_(
-        pc.is_valid(cols["product_name"]), pc.is_valid(cols["sku"])
+        pc.is_valid(staged["product_name"]), pc.is_valid(staged["sku"])
     )
     labels = dict(ORDER_COLUMNS)
     labels.update(
