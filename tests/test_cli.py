@@ -148,6 +148,20 @@ def test_analysis_commands_take_since_and_json(tmp_path, monkeypatch):
             assert max(len(line) for line in lines) <= width
             assert "\u2026" not in result.output  # Rich's ellipsis for a cut value
             assert any(line.startswith(note) for line in lines) == cut, result.output
+    # 60 columns: the model table of `predict` wraps its parameters, and its
+    # header "log-likelihood" (no space to wrap at) is whole, not "log-li…";
+    # at 40 the log-likelihood is left out instead (BIC compares the models).
+    for width, left_out in ((60, None), (40, "log-likelihood")):
+        monkeypatch.setattr(out, "width", width)
+        result = runner.invoke(app, [*base, "predict"])
+        assert result.exit_code == 0, result.output
+        assert "\u2026" not in result.output
+        if left_out:  # the note itself wraps at the terminal's width
+            text = " ".join(result.output.split())
+            assert f"terminal ({width} columns): {left_out};" in text
+        else:
+            assert "log-likelihood" in result.output
+            assert max(len(line) for line in result.output.splitlines()) <= width
 
 
 def test_fitted_table_leaves_out_the_least_important_columns_first():

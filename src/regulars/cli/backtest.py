@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from regulars.cli.common import out, run_of, steps
-from regulars.cli.predict import model_table
+from regulars.cli.predict import print_model_table
 
 __all__ = ["backtest"]
 
@@ -48,9 +48,9 @@ def backtest(
         out.print_json(json.dumps(result))
         return
     h = result["holdout"]
-    out.print(model_table(result["models"], title=(
+    print_model_table(result["models"], title=(
         f"Models fitted to {result['calibration_end']} ({result['customers']:,} customers, "
-        f"unit: {unit})")))  # fmt: skip
+        f"unit: {unit})"))  # fmt: skip
     table = Table(title=(f"Holdout {result['calibration_end']} to {result['holdout_end']}: "
                          f"{h['actual_orders']:,} repeat orders by {h['customers_ordering']:,} customers"))  # fmt: skip
     for col in (

@@ -10,33 +10,36 @@ import typer
 
 from regulars.cli.common import out, run_of, steps
 
-__all__ = ["model_table", "predict"]
+__all__ = ["predict", "print_model_table"]
 
 
-def model_table(
+def print_model_table(
     fits: dict[str, dict[str, Any]], *, primary: str | None = None, title: str
-) -> Any:
-    """A Rich table of fitted parameters (with standard errors) and fit statistics."""
-    from rich.table import Table
+) -> None:
+    """Print a table of fitted parameters (with standard errors) and fit
+    statistics, fitted to the terminal (`regulars.cli.tables`)."""
+    from regulars.cli.tables import Column, add_row, print_table
 
-    table = Table(title=title)
-    for col in ("model", "parameters (standard error)", "log-likelihood", "BIC"):
-        table.add_column(
-            col, justify="right" if col in ("log-likelihood", "BIC") else "left"
-        )
+    columns = [
+        Column("model", justify="left", wrap=True),
+        Column("parameters (standard error)", justify="left", wrap=True),
+        Column("log-likelihood", drop=2),
+        Column("BIC", drop=1),
+    ]
     for key, fit in fits.items():
         name = fit["model"] + (" (primary)" if key == primary else "")
         if "error" in fit:
-            table.add_row(name, f"not fitted: {fit['error']}", "-", "-")
+            add_row(columns, [name, f"not fitted: {fit['error']}", "-", "-"])
             continue
         shown = ", ".join(
             f"{k} {v:.4g} ({fit['standard_errors'][k]:.2g})"
             for k, v in fit["params"].items()
         )
-        table.add_row(
-            name, shown, f"{fit['log_likelihood']:,.1f}", f"{fit['bic']:,.1f}"
+        add_row(
+            columns,
+            [name, shown, f"{fit['log_likelihood']:,.1f}", f"{fit['bic']:,.1f}"],
         )
-    return table
+    print_table(out, title, columns, then="widen it, or add --json.")
 
 
 def predict(
@@ -65,8 +68,8 @@ def predict(
         out.print_json(json.dumps(result.to_dict()))
         return
     d = result.to_dict()
-    out.print(model_table(d["models"], primary=result.primary,
-                          title=f"Purchase models, history to {as_of} (unit: days)"))  # fmt: skip
+    print_model_table(d["models"], primary=result.primary,
+                      title=f"Purchase models, history to {as_of} (unit: days)")  # fmt: skip
     spend = d["spend_model"]
     if "error" in spend:
         out.print(
