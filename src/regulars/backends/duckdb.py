@@ -26,6 +26,7 @@ from regulars.schema import TABLES
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
+    from duckdb import DuckDBPyConnection
     from ibis.backends.duckdb import Backend as DuckDBBackend
 
 __all__ = ["DuckDBWarehouse", "compressed_cache", "staging_connection"]
@@ -82,10 +83,10 @@ def compressed_cache(con: DuckDBBackend, expr: ir.Table) -> ir.Table:
     return table
 
 
-def _drop_cached(raw: object, name: str) -> None:
+def _drop_cached(raw: DuckDBPyConnection, name: str) -> None:
     # The name is ours (a uuid), never from input.
     with contextlib.suppress(Exception):  # the connection may be closed by now
-        raw.execute(f'DROP TABLE IF EXISTS {_COMPRESSED}.main."{name}"')  # type: ignore[attr-defined]
+        raw.execute(f'DROP TABLE IF EXISTS {_COMPRESSED}.main."{name}"')
 
 
 def staging_connection() -> DuckDBBackend:

@@ -22,8 +22,11 @@ resolving the closure's records alone gives exactly what resolving the whole
 store would. Tests compare the two on every import.
 
 The whole store is resolved instead when imports before this one were not
-linked (an interrupted link step, an older release) or when probabilistic
-matching is on (a match can join any two records of a postcode).
+linked (an interrupted link step, an older release), when probabilistic
+matching is on (a match can join any two records of a postcode), for a
+store's first records, and when the closure grows past a quarter of the
+stored identifier rows or `_MAX_ROUNDS` rounds (resolving everything is
+then cheaper, or as cheap).
 """
 
 from __future__ import annotations
