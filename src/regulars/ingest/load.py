@@ -138,19 +138,16 @@ def commit_import(
 
         progress("link")
         result = resolve_import(wh, import_id)
+        which = f"{result.records:,} records"
         if result.partial:
-            report.notes.append(
-                f"Identity resolution: the records this import added or changed and "
-                f"those sharing an identifier with them, {result.records:,} records, "
-                f"are {result.customers:,} customers ({result.merged:,} records joined "
-                "to another's customer)."
+            which = (
+                "the records this import added or changed and those sharing an "
+                f"identifier with them, {which},"
             )
-        else:
-            report.notes.append(
-                f"Identity resolution: {result.records:,} records are "
-                f"{result.customers:,} customers ({result.merged:,} records joined to "
-                "another's customer)."
-            )
+        report.notes.append(
+            f"Identity resolution: {which} are {result.customers:,} customers "
+            f"({result.merged:,} records joined to another's customer)."
+        )
 
 
 def _stamp(data: pa.Table | ir.Table, import_id: int) -> pa.Table | ir.Table:
