@@ -130,6 +130,20 @@ def test_an_import_after_an_unlinked_one_links_the_whole_store(duck, tmp_path):
     assert wh.meta()[RESOLVED_THROUGH] == "2"
 
 
+def test_an_import_of_guests_without_contact_details_has_nothing_to_link(
+    duck, tmp_path
+):
+    wh = duck
+    first = shopify_csv(tmp_path / "orders_1.csv", [order("#1", Email="a@example.com")])
+    import_shopify_orders(wh, str(first))
+    guests = shopify_csv(tmp_path / "orders_2.csv", [order("#2", Email="", Phone="")])
+    report = import_shopify_orders(wh, str(guests))
+    assert report.rows_new == 1
+    assert "Identity resolution: nothing to link" in " ".join(report.notes)
+    assert wh.meta()[RESOLVED_THROUGH] == "2"
+    _matches_whole_store(wh)
+
+
 def test_probabilistic_matching_links_the_whole_store(duck, tmp_path):
     """A match can join any two records of a postcode: no closure holds it."""
     wh = duck

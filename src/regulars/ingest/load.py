@@ -139,6 +139,12 @@ def commit_import(
         progress("link")
         result = resolve_import(wh, import_id)
         which = f"{result.records:,} records"
+        if result.partial and not result.records:
+            report.notes.append(
+                "Identity resolution: nothing to link (no row of this import has an "
+                "email, a phone or a customer id)."
+            )
+            return
         if result.partial:
             which = (
                 "the records this import added or changed and those sharing an "
