@@ -39,6 +39,24 @@ def test_import_status_and_rejects(tmp_path):
     )
 
 
+def test_an_import_with_many_problems_counts_them_by_reason(tmp_path):
+    store = tmp_path / "s.duckdb"
+    bad = [order(f"#{i}", **{"Created at": "31/02/2024"}) for i in range(1, 7)]
+    result = invoke(store, "import", "shopify-orders",
+                    str(shopify_csv(tmp_path / "bad.csv", bad)))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "rows read 6 = loaded 0 + rejected 6: reconciles." in text
+    assert "nothing to link (this import added no orders or customers)" in text
+    assert "6 problems on 6 rows, by column and reason:" in text
+    assert "│ 6 │ Created at │ is not a date." in text and "row 2: 31/02/2024" in text
+    assert 'row 3, column "Created at"' not in text  # counted, not listed
+    assert "`regulars rejects --import 1 --by-reason`" in text
+    result = invoke(store, "rejects", "--by-reason", "--json")
+    assert [(r["column"], r["problems"], r["first_row"]) for r in
+            json.loads(result.output)["reasons"]] == [("Created at", 6, 2)]  # fmt: skip
+
+
 def test_unreadable_file_exits_2_with_one_clear_line(tmp_path):
     store = tmp_path / "s.duckdb"
     wrong = tmp_path / "wrong.csv"

@@ -76,6 +76,49 @@ def test_rejects_whole_order_when_one_line_is_bad(duck, tmp_path):
     assert duck.count("orders") == 0 and duck.count("order_lines") == 0
 
 
+DATE_REASON = (
+    "is not a date. Use ISO 8601, e.g. 2025-10-07 or 2025-10-07 09:50:26 +0200."
+)
+DUPLICATE_REASON = (
+    "appears more than once in this file with different content; fix "
+    "the file so each order appears once."
+)
+AMOUNT_REASON = (
+    "is not an amount. Use digits with a dot for decimals and no currency "
+    "sign, e.g. 1234.50."
+)
+
+
+def test_rejects_are_counted_by_column_and_reason(warehouse, tmp_path):
+    """The rows a reason points to are not part of it: one reason, one count."""
+    from regulars.ingest.report import reject_reasons
+
+    wh = warehouse
+    a = shopify_csv(tmp_path / "a.csv", [
+        order("#1"),                                                     # row 2
+        order("#2", **{"Created at": "31/02/2024"}, lines=[LINE, LINE]),  # rows 3-4
+        order("#3"), order("#3", Total="25.00"),                         # rows 5, 6
+        order("#4", **{"Created at": "yesterday"}, lines=[LINE] * 3),     # rows 7-9
+    ])  # fmt: skip
+    report = import_shopify_orders(wh, str(a))
+    assert (report.rows_rejected, report.n_problems) == (7, 7)
+    import_shopify_orders(
+        wh, str(shopify_csv(tmp_path / "b.csv", [order("#5", Total="x")]))
+    )
+    got = wh.to_arrow(reject_reasons(wh.table("rejects"))).to_pylist()
+    fields = ("import_id", "column", "reason", "problems", "first_row", "value")
+    assert [tuple(r[f] for f in fields) for r in got] == [
+        # rows 4 (see row 3), 8 and 9 (see row 7)
+        (1, None, "rejected with the rest of its order.", 3, 4, None),
+        (1, "Created at", DATE_REASON, 2, 3, "31/02/2024"),
+        # rows 5 and 6, "(rows 5, 6)" in the stored reason
+        (1, "Name", DUPLICATE_REASON, 2, 5, "#3"),
+        (2, "Total", AMOUNT_REASON, 1, 2, "x"),
+    ]  # fmt: skip
+    one = wh.table("rejects").filter(lambda t: t.import_id == 2).drop("import_id")
+    assert [r["problems"] for r in wh.to_arrow(reject_reasons(one)).to_pylist()] == [1]
+
+
 def test_rate_converts_other_currency(duck, tmp_path):
     import_shopify_orders(duck, str(shopify_csv(tmp_path / "a.csv", [order("#1")])))
     path = shopify_csv(tmp_path / "b.csv", [order("#2", Currency="USD", Total="10.00", Subtotal="10.00",

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -131,15 +131,55 @@ def print_report(report: ImportReport, *, limit: int = 5) -> None:
         out.print(f"Added or updated: {added}.")
     for note in report.notes:
         out.print(f"[yellow]Note:[/yellow] {note}")
-    if report.rejects:
-        out.print(f"[red]Rejected rows[/red] (import {report.import_id}):")
-        for reject in report.rejects[:limit]:
+    if report.n_problems <= limit:
+        if report.n_problems:
+            out.print(f"[red]Rejected rows[/red] (import {report.import_id}):")
+        for reject in report.first_rejects(limit):
             out.print(f"  {reject}", markup=False)
-        more = len(report.rejects) - limit
-        if more > 0:
-            out.print(
-                f"  ... and {more:,} more; see `regulars rejects --import {report.import_id}`."
-            )
+        return
+    # Many problems: what went wrong, counted, rather than the first few rows.
+    import ibis
+
+    from regulars.ingest.read import ROW
+    from regulars.ingest.report import reject_reasons
+
+    assert report.problems is not None
+    problems = report.problems.rename_columns(
+        ["row" if c == ROW else c for c in report.problems.column_names]
+    )
+    reasons = reject_reasons(ibis.memtable(problems)).to_pyarrow().to_pylist()
+    out.print(
+        f"[red]Rejected rows[/red] (import {report.import_id}): {report.n_problems:,} "
+        f"problems on {report.rows_rejected:,} rows, by column and reason:"
+    )
+    print_reasons(reasons[:limit])
+    if len(reasons) > limit:
+        other = len(reasons) - limit
+        out.print(f"... and {other:,} other reason{'s' if other > 1 else ''}.")
+    out.print(
+        f"Every row: `regulars rejects --import {report.import_id}`; every reason: "
+        f"`regulars rejects --import {report.import_id} --by-reason`."
+    )
+
+
+def print_reasons(reasons: list[dict[str, Any]]) -> None:
+    """Rows of `regulars.ingest.report.reject_reasons` as a table."""
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table()
+    if reasons and "import_id" in reasons[0]:
+        table.add_column("import", justify="right")
+    table.add_column("rows", justify="right")
+    for name in ("column", "reason", "first"):
+        table.add_column(name, overflow="fold")
+    for r in reasons:
+        first = f"row {r['first_row']}" + (f": {r['value']}" if r["value"] else "")
+        cells = [f"{r['problems']:,}", r["column"] or "", r["reason"], first]
+        if "import_id" in r:
+            cells.insert(0, str(r["import_id"]))
+        table.add_row(*[Text(c) for c in cells])  # values are the file's, not markup
+    out.print(table)
 
 
 def fail(message: str, code: int = 1) -> None:

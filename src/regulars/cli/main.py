@@ -13,7 +13,7 @@ from typer.core import TyperGroup
 from regulars.cli import flows, identity, imports, segments
 from regulars.cli.backtest import backtest as backtest_command
 from regulars.cli.cohorts import cohorts as cohorts_command
-from regulars.cli.common import Run, err, out, run_of
+from regulars.cli.common import Run, err, out, print_reasons, run_of
 from regulars.cli.customer import customer as customer_command
 from regulars.cli.insights import insights as insights_command
 from regulars.cli.metrics import metrics as metrics_command
@@ -169,6 +169,7 @@ def rejects(
     import_id: Annotated[int | None, typer.Option("--import", help="Only this import.")] = None,
     limit: Annotated[int, typer.Option("--limit", help="Rows to show; 0 for all.")] = 50,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    by_reason: Annotated[bool, typer.Option("--by-reason", help="Count problems per import, column and reason instead.")] = False,
 ) -> None:  # fmt: skip
     """List rejected rows: file, row, column, value and reason."""
     import json
@@ -179,6 +180,17 @@ def rejects(
     t = wh.table("rejects")
     if import_id is not None:
         t = t.filter(t.import_id == import_id)
+    if by_reason:
+        from regulars.ingest.report import reject_reasons
+
+        reasons = wh.to_arrow(reject_reasons(t)).to_pylist()
+        if as_json:
+            out.print_json(json.dumps({"reasons": reasons}))
+        elif reasons:
+            print_reasons(reasons)
+        else:
+            out.print("No rejected rows.")
+        return
     total = int(wh.scalar(t.count()))
     t = t.order_by(["import_id", "row", "column"])
     rows = wh.to_arrow(t.limit(limit) if limit else t).to_pylist()

@@ -19,11 +19,12 @@ from typing import TYPE_CHECKING
 
 import ibis
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from regulars.backends import Append, Change, DeleteKeys
 from regulars.ingest.orders import build_orders
 from regulars.ingest.read import ROW, read_and_hash
-from regulars.ingest.report import ImportReport, RejectedRow
+from regulars.ingest.report import ImportReport
 from regulars.ingest.scratch import Scratch
 from regulars.ingest.shopify import (
     ORDER_READ_COLUMNS,
@@ -70,13 +71,6 @@ def _seen_file(wh: Warehouse, sha: str, kind: str) -> int | None:
     )
     ids = hit.column("import_id").to_pylist()
     return min(ids) if ids else None
-
-
-def _rejected_rows(file: str, problems: pa.Table) -> list[RejectedRow]:
-    return [
-        RejectedRow(file=file, row=r[ROW], column=r["column"], value=r["value"], reason=r["reason"])
-        for r in problems.to_pylist()
-    ]  # fmt: skip
 
 
 def commit_import(
@@ -139,11 +133,13 @@ def commit_import(
         progress("link")
         result = resolve_import(wh, import_id)
         which = f"{result.records:,} records"
-        if result.partial and not result.records:
+        if not result.records:
+            added = any(report.records_new.get(t) for t in ("orders", "customers"))
             report.notes.append(
-                "Identity resolution: nothing to link (no row of this import has an "
-                "email, a phone or a customer id)."
-            )
+                "Identity resolution: nothing to link ("
+                + ("no row of this import has an email, a phone or a customer id)."
+                   if added else "this import added no orders or customers).")
+            )  # fmt: skip
             return
         if result.partial:
             which = (
@@ -338,7 +334,7 @@ def _import_orders(
         report.rows_loaded = batch.rows_loaded
         report.rows_rejected = batch.rows_rejected
         report.rows_new = batch.rows_new
-        report.rejects = _rejected_rows(report.file, batch.problems)
+        report.problems = batch.problems
         progress("compare")
         customers_source = f"{source}-orders"
         cust_changes, n_customers = merge_customers(
@@ -465,9 +461,9 @@ def _import_customers(
         )
         report = ImportReport(kind=kind, file=os.path.basename(path), source=source)
         report.rows_read = staged.num_rows
-        report.rows_rejected = len(set(problems.column(ROW).to_pylist()))
+        report.rows_rejected = pc.count_distinct(problems.column(ROW)).as_py()
         report.rows_loaded = report.rows_read - report.rows_rejected
-        report.rejects = _rejected_rows(report.file, problems)
+        report.problems = problems
         progress("compare")
         changes, n_changed = merge_customers(
             wh, scratch, incoming, source=source, combine=False

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 import ibis
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from regulars.ingest.parse import (
     bool_from_word,
@@ -404,7 +405,7 @@ def build_orders(
     rejects = con.to_pyarrow(
         ibis.union(all_problems, followers).drop("_occ").order_by([ROW, "column"])
     )
-    rows_rejected = len(set(rejects.column(ROW).to_pylist()))
+    rows_rejected = pc.count_distinct(rejects.column(ROW)).as_py()
     rows_new = scratch.count(all_rows.join(new.select("_occ"), "_occ"))
 
     # The outputs stay expressions: the write computes them once.

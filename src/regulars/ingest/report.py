@@ -3,8 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-__all__ = ["ImportReport", "RejectedRow"]
+import ibis
+import pyarrow as pa
+
+from regulars.ingest.read import ROW
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+
+__all__ = ["ImportReport", "RejectedRow", "reject_reasons"]
+
+# The rows a reason points to, e.g. " (see row 12)" or " (rows 3, 8)": left
+# out when rejects are counted by reason, so that one reason is one group.
+_ROW_REFERENCE = r" \((see row|rows) [0-9, ]+\)"
 
 
 @dataclass(frozen=True)
@@ -36,6 +49,10 @@ class ImportReport:
         Accepted rows that added or changed something in the store.
     records_new
         New records per table, e.g. ``{"orders": 120, "order_lines": 250}``.
+    problems
+        Every problem found, one row each: ``_row`` (line of the file,
+        header = 1), `column` (as the file names it; NULL for the whole
+        row), `value` and `reason`. `rejects` lists them as `RejectedRow`.
     """
 
     kind: str
@@ -46,7 +63,7 @@ class ImportReport:
     rows_new: int = 0
     rows_rejected: int = 0
     records_new: dict[str, int] = field(default_factory=dict)
-    rejects: list[RejectedRow] = field(default_factory=list)
+    problems: pa.Table | None = None
     notes: list[str] = field(default_factory=list)
     import_id: int | None = None
 
@@ -54,3 +71,44 @@ class ImportReport:
     def reconciles(self) -> bool:
         """True when every row read was either loaded or rejected."""
         return self.rows_read == self.rows_loaded + self.rows_rejected
+
+    @property
+    def n_problems(self) -> int:
+        """How many problems were found (a row may have several)."""
+        return 0 if self.problems is None else self.problems.num_rows
+
+    def first_rejects(self, n: int) -> list[RejectedRow]:
+        """The first `n` problems, in file order."""
+        if self.problems is None:
+            return []
+        return [
+            RejectedRow(file=self.file, row=r[ROW], column=r["column"],
+                        value=r["value"], reason=r["reason"])
+            for r in self.problems.slice(0, n).to_pylist()
+        ]  # fmt: skip
+
+    @property
+    def rejects(self) -> list[RejectedRow]:
+        """Every problem as a `RejectedRow` (built when asked: an import of a
+        badly formed file may reject millions of rows)."""
+        return self.first_rejects(self.n_problems)
+
+
+def reject_reasons(rejects: ir.Table) -> ir.Table:
+    """Problems counted by column and reason, most frequent first.
+
+    `rejects` has the columns of the store's `rejects` table (``row``,
+    `column`, `value`, `reason`; with `import_id`, counted per import). The
+    rows a reason refers to are left out of it, so "rejected with the rest
+    of its order (see row 12)" and "... (see row 40)" are one reason.
+    Columns: (`import_id`,) `column`, `reason`, `problems`, and the first
+    row with the problem, `first_row`, and its `value`.
+    """
+    t = rejects.mutate(reason=rejects.reason.re_replace(_ROW_REFERENCE, ""))
+    keys = [k for k in ("import_id", "column", "reason") if k in t.columns]
+    counts = t.group_by(keys).aggregate(
+        problems=t.count(), first_row=t.row.min(), value=t.value.argmin(t.row)
+    )
+    return counts.order_by([
+        *keys[:-2], ibis.desc("problems"), "first_row", "column", "reason"
+    ])  # fmt: skip

@@ -37,7 +37,6 @@ from regulars.ingest.load import (
     _import_customers,
     _import_orders,
     _noop,
-    _rejected_rows,
     commit_import,
 )
 from regulars.ingest.orders import STAGED_COLUMNS
@@ -326,11 +325,11 @@ def import_feedback(
     ))  # fmt: skip
     report = ImportReport(kind="feedback", file=os.path.basename(path), source=source)
     report.rows_read = raw.num_rows
-    report.rows_rejected = len(set(problems.column(ROW).to_pylist()))
+    report.rows_rejected = pc.count_distinct(problems.column(ROW)).as_py()
     report.rows_loaded = report.rows_read - report.rows_rejected
     report.rows_new = out.num_rows
     report.records_new = {"feedback": out.num_rows}
-    report.rejects = _rejected_rows(report.file, problems)
+    report.problems = problems
     progress("write")
     commit_import(wh, report, sha=sha, changes=[Append("feedback", out)],
                   problems=problems, started_at=started)  # fmt: skip
@@ -397,7 +396,7 @@ def import_products(
     report.rows_loaded = report.rows_read - report.rows_rejected
     report.rows_new = out.num_rows
     report.records_new = {"products": out.num_rows}
-    report.rejects = _rejected_rows(report.file, problems)
+    report.problems = problems
     keys = pa.table(
         {"product_id": out.column("product_id"), "source": out.column("source")}
     )
