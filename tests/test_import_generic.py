@@ -135,3 +135,95 @@ def test_products_fill_categories_of_later_lines(duck, tmp_path):
     import_orders(duck, str(tmp_path / "o.csv"))
     (line,) = duck.to_arrow(duck.table("order_lines")).to_pylist()
     assert line["category"] == "coffee"
+
+
+# --- dates not in ISO 8601 ------------------------------------------------------
+
+
+def test_a_mapping_gives_the_files_date_format(duck, tmp_path):
+    """Day-first dates (a spreadsheet's), ISO dates, and a date in neither."""
+    path = tmp_path / "orders.csv"
+    path.write_text(
+        "Order,Date,Total,Email\n"
+        "1,22/11/2023 19:05,10.00,a@example.com\n"  # wall time, read as UTC
+        "2,03/01/2024,20.00,b@example.com\n"  # 3 January: day first
+        "3,2024-01-04 08:00:00+01:00,30.00,c@example.com\n"  # ISO still reads
+        "4,2024/01/05,40.00,d@example.com\n"  # neither
+        "5,31/02/2024,50.00,e@example.com\n",  # no such day
+        encoding="utf-8",
+    )
+    (tmp_path / "map.toml").write_text(
+        'currency = "EUR"\ndate_format = "%d/%m/%Y %H:%M"\n'
+        '[columns]\norder_id = "Order"\nplaced_at = "Date"\n',
+        encoding="utf-8",
+    )
+    mapping = load_mapping(str(tmp_path / "map.toml"))
+    assert mapping.date_format == "%d/%m/%Y %H:%M"
+    # "03/01/2024" has no time: the format with a time does not read it.
+    report = import_orders(duck, str(path), mapping=mapping)
+    placed = {
+        r["order_id"]: r["placed_at"].isoformat()
+        for r in duck.to_arrow(duck.table("orders")).to_pylist()
+    }
+    assert placed == {
+        "1": "2023-11-22T19:05:00+00:00",
+        "3": "2024-01-04T07:00:00+00:00",
+    }
+    assert [(r.row, r.value) for r in report.rejects] == [
+        (3, "03/01/2024"), (5, "2024/01/05"), (6, "31/02/2024"),
+    ]  # fmt: skip
+    assert all(
+        r.reason == "is not a date. Expected the format %d/%m/%Y %H:%M or ISO 8601 "
+        "(e.g. 2025-10-07)."
+        for r in report.rejects
+    )
+    # The argument wins over the mapping: the date-only rows now read.
+    again = import_orders(duck, str(path), mapping=mapping, date_format="%d/%m/%Y")
+    assert again.rows_new == 1 and [r.row for r in again.rejects] == [2, 5, 6]
+    row = duck.to_arrow(
+        duck.table("orders").filter(lambda t: t.order_id == "2")
+    ).to_pylist()[0]
+    assert row["placed_at"].isoformat() == "2024-01-03T00:00:00+00:00"
+
+
+def test_customers_and_feedback_take_a_date_format(duck, tmp_path):
+    customers = tmp_path / "customers.csv"
+    customers.write_text(
+        "email,created_at\nann@example.com,11/22/2023 07:05 PM\n", encoding="utf-8"
+    )
+    report = import_customers(duck, str(customers), date_format="%m/%d/%Y %I:%M %p")
+    assert report.rows_rejected == 0
+    row = duck.to_arrow(duck.table("customers")).to_pylist()[0]
+    assert row["created_at"].isoformat() == "2023-11-22T19:05:00+00:00"
+    feedback = tmp_path / "feedback.csv"
+    feedback.write_text(
+        "email,submitted_at,rating\nann@example.com,22.11.2023,4\n"
+        "bob@example.com,22/11/2023,5\n",
+        encoding="utf-8",
+    )
+    report = import_feedback(duck, str(feedback), date_format="%d.%m.%Y")
+    assert [(r.row, r.column, r.value) for r in report.rejects] == [
+        (3, "submitted_at", "22/11/2023")
+    ]
+    assert "Expected the format %d.%m.%Y" in report.rejects[0].reason
+    row = duck.to_arrow(duck.table("feedback")).to_pylist()[0]
+    assert row["submitted_at"].isoformat() == "2023-11-22T00:00:00+00:00"
+
+
+@pytest.mark.parametrize(
+    ("date_format", "message"),
+    [
+        ("dd/mm/yyyy", "has no strptime code"),
+        ("%d/%m/%Q", "is not one strptime reads"),
+        (7, "date_format must be text"),
+    ],
+)
+def test_a_date_format_strptime_cannot_read_is_a_config_error(
+    tmp_path, date_format, message
+):
+    value = f'"{date_format}"' if isinstance(date_format, str) else date_format
+    path = tmp_path / "map.toml"
+    path.write_text(f"date_format = {value}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=message) as caught:
+        load_mapping(str(path))
+    assert caught.value.file == str(path)

@@ -77,7 +77,8 @@ def test_rejects_whole_order_when_one_line_is_bad(duck, tmp_path):
 
 
 DATE_REASON = (
-    "is not a date. Use ISO 8601, e.g. 2025-10-07 or 2025-10-07 09:50:26 +0200."
+    "is not a date. Use ISO 8601, e.g. 2025-10-07 or 2025-10-07 09:50:26 +0200, "
+    "or give the file's format with --date-format (e.g. %d/%m/%Y)."
 )
 DUPLICATE_REASON = (
     "appears more than once in this file with different content; fix "

@@ -6,6 +6,7 @@ import datetime as dt
 from decimal import Decimal
 
 from conftest import DATA, order, shopify_csv, snapshot
+from regulars.backends import connect
 from regulars.ingest.load import import_shopify_orders
 
 QUIRKS = str(DATA / "shopify_orders_quirks.csv")
@@ -142,3 +143,31 @@ def test_a_large_export_is_staged_in_halves_exactly_as_in_one_piece(duck, tmp_pa
     per_order = lines.group_by("order_id").aggregate(n=lines.count())
     counts = duck.to_arrow(per_order.n.value_counts()).to_pylist()
     assert counts == [{"n": 3, "n_count": n}]
+
+
+def test_an_export_saved_again_with_other_dates_imports_the_same_orders(duck, tmp_path):
+    """A spreadsheet rewrote `2025-10-07 09:50:26 +0200` as `07/10/2025 09:50:26
+    +0200`: with --date-format the orders are those of the original, so the
+    original then adds nothing."""
+    import re
+
+    original = (DATA / "shopify_orders_quirks.csv").read_text(encoding="utf-8")
+    resaved = re.sub(r"(\d{4})-(\d{2})-(\d{2}) ", r"\3/\2/\1 ", original)
+    assert resaved != original and "07/10/2025 09:50:26 +0200" in resaved
+    path = tmp_path / "resaved.csv"
+    path.write_text(resaved, encoding="utf-8")
+    report = import_shopify_orders(duck, str(path), date_format="%d/%m/%Y %H:%M:%S %z")
+    other = connect(str(tmp_path / "other.duckdb"))
+    first = import_shopify_orders(other, str(DATA / "shopify_orders_quirks.csv"))
+    counts = ("rows_read", "rows_loaded", "rows_new", "rows_rejected")
+    assert [getattr(report, c) for c in counts] == [getattr(first, c) for c in counts]
+    assert report.rows_rejected == 0
+    again = import_shopify_orders(duck, str(DATA / "shopify_orders_quirks.csv"))
+    assert (again.rows_new, again.rows_rejected) == (0, 0)
+    columns = ["order_id", "placed_at", "cancelled_at", "status", "net", "content_hash"]
+
+    def orders(wh):
+        return wh.to_arrow(wh.table("orders").select(columns).order_by("order_id"))
+
+    assert orders(duck).to_pylist() == orders(other).to_pylist()
+    other.close()

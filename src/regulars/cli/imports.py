@@ -23,6 +23,11 @@ MapOpt = Annotated[
 EncodingOpt = Annotated[
     str, typer.Option("--encoding", help="Text encoding of a CSV file.")
 ]
+DateFormatOpt = Annotated[
+    str | None,
+    typer.Option("--date-format", help="strptime format of the file's dates when not "
+                 "ISO 8601, e.g. %d/%m/%Y or '%m/%d/%Y %I:%M %p'."),
+]  # fmt: skip
 RateOpt = Annotated[
     list[str] | None,
     typer.Option("--rate", help="Exchange rate CUR=RATE: units of the store's currency "
@@ -50,6 +55,7 @@ def _rates(values: list[str] | None) -> dict[str, float]:
 def shopify_orders(
     ctx: typer.Context, file: FileArg, source: SourceOpt = None,
     rate: RateOpt = None, encoding: EncodingOpt = "utf-8",
+    date_format: DateFormatOpt = None,
 ) -> None:  # fmt: skip
     """Import a Shopify orders export (Orders > Export > CSV)."""
     from regulars.ingest.load import import_shopify_orders
@@ -59,7 +65,7 @@ def shopify_orders(
     with steps(run, f"Importing {file.name}") as progress:
         report = import_shopify_orders(
             wh, str(file), source=source or "shopify", rates=_rates(rate),
-            encoding=encoding, progress=progress,
+            encoding=encoding, date_format=date_format, progress=progress,
         )  # fmt: skip
     print_report(report)
 
@@ -67,7 +73,7 @@ def shopify_orders(
 @app.command("shopify-customers")
 def shopify_customers(
     ctx: typer.Context, file: FileArg, source: SourceOpt = None,
-    encoding: EncodingOpt = "utf-8",
+    encoding: EncodingOpt = "utf-8", date_format: DateFormatOpt = None,
 ) -> None:  # fmt: skip
     """Import a Shopify customers export (Customers > Export > CSV)."""
     from regulars.ingest.load import import_shopify_customers
@@ -76,7 +82,7 @@ def shopify_customers(
     with steps(run, f"Importing {file.name}") as progress:
         report = import_shopify_customers(
             run.warehouse(), str(file), source=source or "shopify-customers",
-            encoding=encoding, progress=progress,
+            encoding=encoding, date_format=date_format, progress=progress,
         )  # fmt: skip
     print_report(report)
 
@@ -85,13 +91,18 @@ def _generic(kind: str):  # type: ignore[no-untyped-def]
     def command(
         ctx: typer.Context, file: FileArg, map_file: MapOpt = None,
         source: SourceOpt = None, rate: RateOpt = None, encoding: EncodingOpt = "utf-8",
+        date_format: DateFormatOpt = None,
     ) -> None:  # fmt: skip
         from regulars.ingest import tabular
 
         run = run_of(ctx)
         mapping = tabular.load_mapping(str(map_file) if map_file else None)
         importer = getattr(tabular, f"import_{kind}")
-        extra = {"rates": _rates(rate)} if kind == "orders" else {}
+        extra: dict[str, object] = {"rates": _rates(rate)} if kind == "orders" else {}
+        if date_format is not None:
+            if kind == "products":
+                raise InputError("--date-format: a products file has no dates.")
+            extra["date_format"] = date_format
         with steps(run, f"Importing {file.name}") as progress:
             report = importer(
                 run.warehouse(), str(file), mapping=mapping, source=source,

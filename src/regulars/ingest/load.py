@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 
 from regulars.backends import Append, Change, DeleteKeys
 from regulars.ingest.orders import build_orders
+from regulars.ingest.parse import check_date_format
 from regulars.ingest.read import ROW, read_and_hash
 from regulars.ingest.report import ImportReport
 from regulars.ingest.scratch import Scratch
@@ -262,6 +263,7 @@ def import_shopify_orders(
     source: str = "shopify",
     rates: Mapping[str, float] | None = None,
     encoding: str = "utf-8",
+    date_format: str | None = None,
     progress: Progress = _noop,
 ) -> ImportReport:
     """Import a Shopify orders export (Orders > Export, CSV).
@@ -276,6 +278,10 @@ def import_shopify_orders(
         Source name; order ids (the export's ``Name``) are unique per source.
     rates
         Units of the store's currency per unit of each other currency.
+    date_format
+        strptime format of dates that are not Shopify's own (an export saved
+        again by a spreadsheet, say), e.g. ``%d/%m/%Y %H:%M``; see
+        `regulars.ingest.parse.check_date_format`.
 
     Returns
     -------
@@ -293,7 +299,7 @@ def import_shopify_orders(
     staged, labels = stage_shopify_orders(raw, file=path)
     return _import_orders(
         wh, staged, labels, path=path, sha=sha, kind="shopify-orders", source=source,
-        rates=rates or {}, started=started, progress=progress,
+        rates=rates or {}, started=started, progress=progress, date_format=date_format,
     )  # fmt: skip
 
 
@@ -309,7 +315,10 @@ def _import_orders(
     rates: Mapping[str, float],
     started: _dt.datetime,
     progress: Progress,
+    date_format: str | None = None,
 ) -> ImportReport:
+    if date_format is not None:
+        check_date_format(date_format)
     progress("validate")
     con = wh.staging()
     with Scratch(con) as scratch:
@@ -327,7 +336,7 @@ def _import_orders(
         batch = build_orders(
             scratch, staged, source=source, labels=labels, stored=stored,
             products=products, reporting_currency=meta.get("reporting_currency"),
-            rates=rates,
+            rates=rates, date_format=date_format,
         )  # fmt: skip
         report = ImportReport(kind=kind, file=os.path.basename(path), source=source)
         report.rows_read = batch.rows_read
@@ -382,12 +391,14 @@ def import_shopify_customers(
     *,
     source: str = "shopify-customers",
     encoding: str = "utf-8",
+    date_format: str | None = None,
     progress: Progress = _noop,
 ) -> ImportReport:
     """Import a Shopify customers export (Customers > Export, CSV).
 
     A customer is identified by email (or phone); a row with neither is
     rejected. A stored customer whose details changed is updated.
+    `date_format` as for `import_shopify_orders`.
     """
     started = _dt.datetime.now(_dt.UTC)
     progress("read")
@@ -396,6 +407,7 @@ def import_shopify_customers(
     return _import_customers(
         wh, staged, path=path, sha=sha, kind="shopify-customers", source=source,
         started=started, progress=progress, labels={"email": "Email"},
+        date_format=date_format,
     )  # fmt: skip
 
 
@@ -410,15 +422,19 @@ def _import_customers(
     started: _dt.datetime,
     progress: Progress,
     labels: Mapping[str, str],
+    date_format: str | None = None,
 ) -> ImportReport:
     from regulars.ingest.parse import (
         customer_id_from,
+        date_hint,
         normalise_email,
         normalise_phone,
         parse_bool,
         parse_timestamp,
     )
 
+    if date_format is not None:
+        check_date_format(date_format)
     progress("validate")
     with Scratch(wh.staging()) as scratch:
         con = scratch.con
@@ -434,7 +450,7 @@ def _import_customers(
             city=_blank_null(t.city),
             country=t.country.strip().upper(),
             accepts_marketing=parse_bool(t.accepts_marketing),
-            created_at=parse_timestamp(t.created_at), created_text=t.created_at,
+            created_at=parse_timestamp(t.created_at, date_format), created_text=t.created_at,
         )  # fmt: skip
         typed = scratch.keep("customers", typed)
         no_key = typed.filter(typed.customer_id.isnull()).select(
@@ -444,7 +460,7 @@ def _import_customers(
         bad_date = typed.filter(typed.created_text.notnull() & typed.created_at.isnull()).select(
             ROW, column=ibis.literal(labels.get("created_at", "created_at")),
             value=typed.created_text,
-            reason=ibis.literal("is not a date. Use ISO 8601, e.g. 2025-10-07."),
+            reason=ibis.literal(f"is not a date. {date_hint(date_format)}"),
         )  # fmt: skip
         problems = con.to_pyarrow(ibis.union(no_key, bad_date).order_by(ROW))
         good = typed.anti_join(ibis.memtable(problems.select([ROW])), ROW)

@@ -28,6 +28,7 @@ from regulars.ingest.parse import (
     bool_from_word,
     clean_contact_columns,
     customer_id_from,
+    date_hint,
     parse_int,
     parse_money,
     parse_timestamp,
@@ -60,7 +61,6 @@ LINE_MONEY = ["unit_price", "line_discount"]
 LINE_CHECKED = ["quantity", *LINE_MONEY]
 _NOT_COUNTED = ("cancelled", "voided")
 
-_DATE_HINT = "Use ISO 8601, e.g. 2025-10-07 or 2025-10-07 09:50:26 +0200."
 _MONEY_HINT = "Use digits with a dot for decimals and no currency sign, e.g. 1234.50."
 
 
@@ -109,19 +109,19 @@ def _problem(rows: ir.Table, column: str | None, value: ir.Value | None,
 
 
 def _row_problems(
-    s: ir.Table, heads: ir.Table, lines: ir.Table, labels: Mapping[str, str]
-) -> list[ir.Table]:
+    s: ir.Table, heads: ir.Table, lines: ir.Table, labels: Mapping[str, str],
+    date_format: str | None,
+) -> list[ir.Table]:  # fmt: skip
     """Value checks on each row: dates, amounts, quantities, order ids."""
     out = [_problem(s.filter(s.order_id.isnull()), labels["order_id"], None,
                     "missing order id; every row needs one.")]  # fmt: skip
     heads = heads.filter(heads.order_id.notnull())
     out.append(_problem(heads.filter(heads.placed_at.isnull()), labels["placed_at"],
                         None, "missing order date."))  # fmt: skip
+    hint = date_hint(date_format)
     for name, rows in (("placed_at", heads), ("cancelled_at", heads)):
         bad = rows.filter(rows[name].notnull() & rows[f"{name}__v"].isnull())
-        out.append(
-            _problem(bad, labels[name], bad[name], f"is not a date. {_DATE_HINT}")
-        )
+        out.append(_problem(bad, labels[name], bad[name], f"is not a date. {hint}"))
     lines = lines.filter(lines.order_id.notnull())
     for names, rows in ((ORDER_MONEY, heads), (LINE_MONEY, lines)):
         for name in names:
@@ -152,7 +152,7 @@ def _row_problems(
     return out
 
 
-def _typed_heads(heads: ir.Table) -> ir.Table:
+def _typed_heads(heads: ir.Table, date_format: str | None) -> ir.Table:
     """Order-level rows: each checked value as text and parsed, the rest as is.
 
     Contact and code columns arrive cleaned (`_cleaned`). Everything that
@@ -163,8 +163,8 @@ def _typed_heads(heads: ir.Table) -> ir.Table:
         ROW, "_occ", "order_id", "first_name", "last_name", "coupon_code", "channel",
         "campaign", "placed_at", "cancelled_at", *ORDER_MONEY, "email", "phone",
         "currency", "country", "address", "postcode", "city",
-        placed_at__v=parse_timestamp(heads.placed_at),
-        cancelled_at__v=parse_timestamp(heads.cancelled_at),
+        placed_at__v=parse_timestamp(heads.placed_at, date_format),
+        cancelled_at__v=parse_timestamp(heads.cancelled_at, date_format),
         **{f"{c}__v": parse_money(heads[c]) for c in ORDER_MONEY},
         customer_id=ibis.coalesce(
             heads.customer_ref, customer_id_from(heads.email, heads.phone)
@@ -293,6 +293,7 @@ def build_orders(
     products: ir.Table,
     reporting_currency: str | None,
     rates: Mapping[str, float],
+    date_format: str | None = None,
 ) -> OrderBatch:
     """Validate staged rows and build the canonical orders, lines and customers.
 
@@ -314,15 +315,18 @@ def build_orders(
         The store's currency, or None to fix it from this file's orders.
     rates
         Units of reporting currency per unit of another currency.
+    date_format
+        strptime format of the file's dates, besides ISO 8601 (see
+        `regulars.ingest.parse.parse_timestamp`).
     """
     con = scratch.con
     s = ibis.memtable(by_row_halves(_cleaned, staged))
     rows_read = staged.num_rows
     # Split once into order-level rows and line rows, parsing every checked
     # value once; the checks below then only compare.
-    heads_v = scratch.keep("heads", _typed_heads(s.filter(s._head)))
+    heads_v = scratch.keep("heads", _typed_heads(s.filter(s._head), date_format))
     lines_v = scratch.keep("line_rows", _typed_line_rows(s.filter(s._line)))
-    parts = _row_problems(s, heads_v, lines_v, labels)
+    parts = _row_problems(s, heads_v, lines_v, labels, date_format)
     problems = scratch.keep("problems", ibis.union(*parts))
     bad_occ = problems.filter(problems._occ.notnull()).select("_occ").distinct()
     ok_heads = heads_v.filter(heads_v.order_id.notnull()).anti_join(bad_occ, "_occ")

@@ -21,8 +21,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "bool_from_word",
+    "check_date_format",
     "clean_contact_columns",
     "customer_id_from",
+    "date_hint",
     "normalise_email",
     "normalise_phone",
     "parse_bool",
@@ -45,14 +47,72 @@ def _shaped(text: ir.StringValue, pattern: str, value: ir.Value) -> ir.Value:
     return ibis.ifelse(text.re_search(pattern), value, ibis.null(value.type()))
 
 
-def parse_timestamp(text: ir.StringValue) -> ir.TimestampValue:
+@ibis.udf.scalar.builtin(name="try_strptime")
+def _try_strptime(text: str, fmt: str) -> dt.timestamp:  # type: ignore[empty-body]
+    """DuckDB's strptime, NULL where the text does not match the format."""
+
+
+def parse_timestamp(
+    text: ir.StringValue, date_format: str | None = None
+) -> ir.TimestampValue:
     """Parse ISO 8601 dates and times, with or without a UTC offset, to UTC.
 
     Accepts ``2025-10-07``, ``2025-10-07 09:50:26``, ``2025-10-07T09:50:26Z``
     and Shopify's ``2025-10-07 09:50:26 +0200``; text without an offset is UTC.
+    With `date_format` (strptime codes, see `check_date_format`), text in
+    that format too, e.g. ``22/11/2023 07:00`` with ``%d/%m/%Y %H:%M``.
+    Importers parse on DuckDB (`regulars.backends.base.Warehouse.staging`),
+    whose ``try_strptime`` reads the format.
     """
     fixed = text.re_replace(_OFFSET, r"\1\2:\3")
-    return _shaped(fixed, _ISO, fixed.try_cast(TIMESTAMP))
+    iso = _shaped(fixed, _ISO, fixed.try_cast(TIMESTAMP))
+    if date_format is None:
+        return iso
+    # A format with %z gives an instant, one without a wall time, read as UTC
+    # like ISO text without an offset: the cast says which to DuckDB.
+    return ibis.coalesce(_try_strptime(text, date_format).cast(TIMESTAMP), iso)
+
+
+_FORMAT_EXAMPLE = (
+    "e.g. %d/%m/%Y for 22/11/2023, or %m/%d/%Y %I:%M %p for 11/22/2023 07:05 PM"
+)
+
+
+def check_date_format(date_format: str) -> str:
+    """Return `date_format` if DuckDB's strptime can use it; else raise.
+
+    Raises
+    ------
+    ConfigError
+        If it has no ``%`` code (``dd/mm/yyyy`` is a common slip) or a code
+        strptime does not know.
+    """
+    import duckdb
+
+    from regulars.errors import ConfigError
+
+    if "%" not in date_format:
+        raise ConfigError(
+            f"date format {date_format!r} has no strptime code.",
+            hint=f"Write it with % codes, {_FORMAT_EXAMPLE}.",
+        )
+    try:
+        duckdb.connect().execute("SELECT try_strptime('', ?)", [date_format])
+    except duckdb.Error as exc:
+        raise ConfigError(
+            f"date format {date_format!r} is not one strptime reads "
+            f"({str(exc).split('Error: ', 1)[-1]}).",
+            hint=f"Use the codes of Python's strptime, {_FORMAT_EXAMPLE}.",
+        ) from exc
+    return date_format
+
+
+def date_hint(date_format: str | None) -> str:
+    """What a rejected date should look like: the sentence after "is not a date."."""
+    if date_format is None:
+        return ("Use ISO 8601, e.g. 2025-10-07 or 2025-10-07 09:50:26 +0200, or give "
+                "the file's format with --date-format (e.g. %d/%m/%Y).")  # fmt: skip
+    return f"Expected the format {date_format} or ISO 8601 (e.g. 2025-10-07)."
 
 
 def parse_money(text: ir.StringValue) -> ir.DecimalValue:

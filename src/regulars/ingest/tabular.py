@@ -40,6 +40,7 @@ from regulars.ingest.load import (
     commit_import,
 )
 from regulars.ingest.orders import STAGED_COLUMNS
+from regulars.ingest.parse import check_date_format, date_hint
 from regulars.ingest.read import ROW, read_and_hash
 from regulars.ingest.report import ImportReport
 
@@ -83,6 +84,8 @@ class Mapping_:
     source: str | None = None
     currency: str | None = None
     kind: str | None = None
+    #: strptime format of the file's dates, besides ISO 8601.
+    date_format: str | None = None
 
 
 def load_mapping(path: str | None) -> Mapping_:
@@ -122,7 +125,17 @@ def load_mapping(path: str | None) -> Mapping_:
         raise ConfigError(
             f"kind = {kind!r} is not one of {', '.join(KINDS)}.", file=path
         )
-    return Mapping_(dict(columns), data.get("source"), data.get("currency"), kind)
+    date_format = data.get("date_format")
+    if date_format is not None:
+        if not isinstance(date_format, str):
+            raise ConfigError('date_format must be text, e.g. "%d/%m/%Y".', file=path)
+        try:
+            check_date_format(date_format)
+        except ConfigError as exc:
+            raise ConfigError(exc.detail, file=path, hint=exc.hint) from exc
+    return Mapping_(
+        dict(columns), data.get("source"), data.get("currency"), kind, date_format
+    )
 
 
 def _key(name: str) -> str:
@@ -183,12 +196,15 @@ def import_orders(
     source: str | None = None,
     rates: Mapping[str, float] | None = None,
     encoding: str = "utf-8",
+    date_format: str | None = None,
     progress: Progress = _noop,
 ) -> ImportReport:
     """Import orders from CSV or Parquet: one row per order, or per line item.
 
     With line columns (`product_id`, `sku` or `product_name`) each row is a
     line and the order-level fields come from the first row of each order.
+    Dates are ISO 8601, or in `date_format` (else the mapping's), strptime
+    codes such as ``%d/%m/%Y``.
     """
     import pandas as pd
 
@@ -222,6 +238,7 @@ def import_orders(
         wh, pa.table(staged), labels, path=path, sha=sha, kind="orders",
         source=source or mapping.source or "csv", rates=rates or {},
         started=started, progress=progress,
+        date_format=date_format or mapping.date_format,
     )  # fmt: skip
 
 
@@ -232,9 +249,12 @@ def import_customers(
     mapping: Mapping_ | None = None,
     source: str | None = None,
     encoding: str = "utf-8",
+    date_format: str | None = None,
     progress: Progress = _noop,
 ) -> ImportReport:
-    """Import customers from CSV or Parquet; changed customers are updated."""
+    """Import customers from CSV or Parquet; changed customers are updated.
+
+    `date_format` as for `import_orders`."""
     mapping = mapping or Mapping_()
     raw, sha, resolved, started = _read(path, mapping, "customers", encoding, progress)
     cols = {c: _text(raw, resolved, c) for c in KINDS["customers"]}
@@ -244,7 +264,7 @@ def import_customers(
     return _import_customers(
         wh, pa.table(cols), path=path, sha=sha, kind="customers",
         source=source or mapping.source or "csv", started=started,
-        progress=progress, labels=labels,
+        progress=progress, labels=labels, date_format=date_format or mapping.date_format,
     )  # fmt: skip
 
 
@@ -255,12 +275,13 @@ def import_feedback(
     mapping: Mapping_ | None = None,
     source: str | None = None,
     encoding: str = "utf-8",
+    date_format: str | None = None,
     progress: Progress = _noop,
 ) -> ImportReport:
     """Import feedback (ratings 1-5, NPS 0-10, comments) from CSV or Parquet.
 
     Rows without a `feedback_id` get one from their content, so the same row
-    imported twice is recognised.
+    imported twice is recognised. `date_format` as for `import_orders`.
     """
     from regulars.backends import Append
     from regulars.backends.duckdb import staging_connection
@@ -273,6 +294,9 @@ def import_feedback(
 
     mapping = mapping or Mapping_()
     source = source or mapping.source or "csv"
+    date_format = date_format or mapping.date_format
+    if date_format is not None:
+        check_date_format(date_format)
     raw, sha, resolved, started = _read(path, mapping, "feedback", encoding, progress)
     labels = {c: resolved.get(c, c) for c in KINDS["feedback"]}
     cols = {c: _text(raw, resolved, c) for c in KINDS["feedback"]}
@@ -287,7 +311,7 @@ def import_feedback(
     typed = con.create_table("_feedback", t.mutate(
         customer_id=ibis.coalesce(t.customer_id.strip(), customer_id_from(email, ibis.null("string"))),
         feedback_id=ibis.coalesce(t.feedback_id.strip(), "f_" + content.hexdigest("sha256").substr(0, 16)),
-        at=parse_timestamp(t.submitted_at), rating_n=parse_int(t.rating), nps_n=parse_int(t.nps),
+        at=parse_timestamp(t.submitted_at, date_format), rating_n=parse_int(t.rating), nps_n=parse_int(t.nps),
         content_hash=content.hexdigest("sha256"),
     ), overwrite=True)  # fmt: skip
 
@@ -297,7 +321,7 @@ def import_feedback(
                            value=rows[col], reason=ibis.literal(reason))  # fmt: skip
 
     checks = [
-        bad(typed.at.isnull(), "submitted_at", "is missing or not a date. Use ISO 8601, e.g. 2025-10-07."),
+        bad(typed.at.isnull(), "submitted_at", f"is missing or not a date. {date_hint(date_format)}"),
         bad(typed.rating.notnull() & ~typed.rating_n.between(1, 5).fill_null(False), "rating", "is not a rating from 1 to 5."),
         bad(typed.nps.notnull() & ~typed.nps_n.between(0, 10).fill_null(False), "nps", "is not a score from 0 to 10."),
     ]  # fmt: skip
