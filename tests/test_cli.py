@@ -57,7 +57,7 @@ def test_an_import_with_many_problems_counts_them_by_reason(tmp_path):
             json.loads(result.output)["reasons"]] == [("Created at", 6, 2)]  # fmt: skip
 
 
-def test_date_format_option(tmp_path):
+def test_date_format_and_decimal_comma_options(tmp_path):
     store = tmp_path / "s.duckdb"
     path = tmp_path / "orders.csv"
     path.write_text("order_id,placed_at,total,currency\n1,22.11.2023,5.00,EUR\n",
@@ -68,6 +68,8 @@ def test_date_format_option(tmp_path):
     assert result.exit_code == 1 and "has no strptime code" in result.output
     result = invoke(store, "import", "products", str(path), "--date-format", "%d")
     assert result.exit_code == 1 and "a products file has no dates" in result.output
+    result = invoke(store, "import", "customers", str(path), "--decimal-comma")
+    assert result.exit_code == 1 and "a customers file has no amounts" in result.output
 
 
 def test_unreadable_file_exits_2_with_one_clear_line(tmp_path):

@@ -227,3 +227,70 @@ def test_a_date_format_strptime_cannot_read_is_a_config_error(
     with pytest.raises(ConfigError, match=message) as caught:
         load_mapping(str(path))
     assert caught.value.file == str(path)
+
+
+# --- files saved by spreadsheets in other languages ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("header", "delimiter"),
+    [
+        ("order_id,placed_at,total", ","),
+        ("order_id;placed_at;total", ";"),
+        ("order_id\tplaced_at\ttotal", "\t"),
+        ("order_id|placed_at|total", "|"),
+        ('"id; of order",placed_at', ","),  # a quoted ; is part of the name
+        ('order_id;"a, b, c";total', ";"),
+        ("order_id", ","),  # one column
+        ("a,b;c", ","),  # a tie goes to the comma
+    ],
+)
+def test_the_field_separator_is_found_from_the_header(header, delimiter):
+    from regulars.ingest.read import sniff_delimiter
+
+    assert sniff_delimiter(header + "\n") == delimiter
+
+
+def test_decimal_commas_in_a_semicolon_file(duck, tmp_path):
+    path = tmp_path / "orders.csv"
+    path.write_text(
+        "Order;Date;Product;Price;Qty;Shipping\n"
+        "1;2024-01-05;Tea;12,50;2;4,90\n"  # 25.00 of goods
+        "2;2024-01-06;Kettle;1.234,50;1;0\n"  # dots group thousands
+        "3;2024-01-07;Cup;,50;1;\n"  # 0.50
+        "4;2024-01-08;Tea;1,234.50;1;0\n"  # a dot after the comma: no
+        "5;2024-01-09;Tea;12.5;1;0\n",  # a dot for decimals: no
+        encoding="utf-8",
+    )
+    (tmp_path / "map.toml").write_text(
+        'currency = "EUR"\ndecimal_comma = true\n[columns]\norder_id = "Order"\n'
+        'placed_at = "Date"\nproduct_name = "Product"\nunit_price = "Price"\n'
+        'quantity = "Qty"\nshipping = "Shipping"\n',
+        encoding="utf-8",
+    )
+    report = import_orders(
+        duck, str(path), mapping=load_mapping(str(tmp_path / "map.toml"))
+    )
+    got = {
+        r["order_id"]: (r["gross"], r["shipping"], r["total"])
+        for r in duck.to_arrow(duck.table("orders")).to_pylist()
+    }
+    assert got == {
+        "1": (Decimal("25.00"), Decimal("4.90"), Decimal("29.90")),
+        "2": (Decimal("1234.50"), Decimal("0.00"), Decimal("1234.50")),
+        "3": (Decimal("0.50"), Decimal("0.00"), Decimal("0.50")),
+    }
+    assert [(r.row, r.column, r.value) for r in report.rejects] == [
+        (5, "Price", "1,234.50"), (6, "Price", "12.5"),
+    ]  # fmt: skip
+    assert report.rejects[0].reason == (
+        "is not an amount. Use digits with a comma for decimals and no currency "
+        "sign, e.g. 1.234,50."
+    )
+
+
+def test_decimal_comma_in_a_mapping_must_be_true_or_false(tmp_path):
+    path = tmp_path / "map.toml"
+    path.write_text('decimal_comma = "yes"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="decimal_comma must be true or false"):
+        load_mapping(str(path))

@@ -86,7 +86,7 @@ DUPLICATE_REASON = (
 )
 AMOUNT_REASON = (
     "is not an amount. Use digits with a dot for decimals and no currency "
-    "sign, e.g. 1234.50."
+    "sign, e.g. 1234.50 (for 1234,50 pass --decimal-comma)."
 )
 
 

@@ -145,6 +145,22 @@ def test_a_large_export_is_staged_in_halves_exactly_as_in_one_piece(duck, tmp_pa
     assert counts == [{"n": 3, "n_count": n}]
 
 
+def _same_orders(wh, original, tmp_path):
+    """`wh` holds the orders an import of `original` into a new store gives."""
+    other = connect(str(tmp_path / "other.duckdb"))
+    import_shopify_orders(other, str(original))
+    columns = ["order_id", "placed_at", "cancelled_at", "status", "gross", "net",
+               "total", "content_hash"]  # fmt: skip
+
+    def orders(store):
+        return store.to_arrow(
+            store.table("orders").select(columns).order_by("order_id")
+        )
+
+    assert orders(wh).to_pylist() == orders(other).to_pylist()
+    other.close()
+
+
 def test_an_export_saved_again_with_other_dates_imports_the_same_orders(duck, tmp_path):
     """A spreadsheet rewrote `2025-10-07 09:50:26 +0200` as `07/10/2025 09:50:26
     +0200`: with --date-format the orders are those of the original, so the
@@ -157,17 +173,35 @@ def test_an_export_saved_again_with_other_dates_imports_the_same_orders(duck, tm
     path = tmp_path / "resaved.csv"
     path.write_text(resaved, encoding="utf-8")
     report = import_shopify_orders(duck, str(path), date_format="%d/%m/%Y %H:%M:%S %z")
-    other = connect(str(tmp_path / "other.duckdb"))
-    first = import_shopify_orders(other, str(DATA / "shopify_orders_quirks.csv"))
-    counts = ("rows_read", "rows_loaded", "rows_new", "rows_rejected")
-    assert [getattr(report, c) for c in counts] == [getattr(first, c) for c in counts]
-    assert report.rows_rejected == 0
-    again = import_shopify_orders(duck, str(DATA / "shopify_orders_quirks.csv"))
+    assert (report.rows_read, report.rows_loaded, report.rows_rejected) == (8, 8, 0)
+    _same_orders(duck, QUIRKS, tmp_path)
+    again = import_shopify_orders(duck, str(QUIRKS))
     assert (again.rows_new, again.rows_rejected) == (0, 0)
-    columns = ["order_id", "placed_at", "cancelled_at", "status", "net", "content_hash"]
 
-    def orders(wh):
-        return wh.to_arrow(wh.table("orders").select(columns).order_by("order_id"))
 
-    assert orders(duck).to_pylist() == orders(other).to_pylist()
-    other.close()
+def test_an_export_saved_with_semicolons_and_decimal_commas(duck, tmp_path):
+    """Excel in many European languages saves "CSV" so: fields separated by
+    semicolons, amounts as 1.234,50. The separator is found; --decimal-comma
+    reads the amounts, giving the orders of the original."""
+    import csv
+    import re
+
+    with open(QUIRKS, encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.reader(handle))
+    amount = re.compile(r"^-?\d+\.\d+$")
+    converted = [[v.replace(".", ",") if amount.match(v) else v for v in row]
+                 for row in rows]  # fmt: skip
+    changed = sum(
+        a != b
+        for r, c in zip(rows, converted, strict=True)
+        for a, b in zip(r, c, strict=True)
+    )
+    assert changed > 20  # every amount of the eight rows
+    path = tmp_path / "semicolons.csv"
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle, delimiter=";").writerows(converted)
+    plain = import_shopify_orders(connect(str(tmp_path / "plain.duckdb")), str(path))
+    assert plain.rows_rejected > 0 and "pass --decimal-comma" in plain.rejects[0].reason
+    report = import_shopify_orders(duck, str(path), decimal_comma=True)
+    assert (report.rows_read, report.rows_loaded, report.rows_rejected) == (8, 8, 0)
+    _same_orders(duck, QUIRKS, tmp_path)

@@ -28,6 +28,10 @@ DateFormatOpt = Annotated[
     typer.Option("--date-format", help="strptime format of the file's dates when not "
                  "ISO 8601, e.g. %d/%m/%Y or '%m/%d/%Y %I:%M %p'."),
 ]  # fmt: skip
+CommaOpt = Annotated[
+    bool,
+    typer.Option("--decimal-comma", help="Amounts have a decimal comma: 1.234,50."),
+]
 RateOpt = Annotated[
     list[str] | None,
     typer.Option("--rate", help="Exchange rate CUR=RATE: units of the store's currency "
@@ -55,7 +59,7 @@ def _rates(values: list[str] | None) -> dict[str, float]:
 def shopify_orders(
     ctx: typer.Context, file: FileArg, source: SourceOpt = None,
     rate: RateOpt = None, encoding: EncodingOpt = "utf-8",
-    date_format: DateFormatOpt = None,
+    date_format: DateFormatOpt = None, decimal_comma: CommaOpt = False,
 ) -> None:  # fmt: skip
     """Import a Shopify orders export (Orders > Export > CSV)."""
     from regulars.ingest.load import import_shopify_orders
@@ -65,7 +69,8 @@ def shopify_orders(
     with steps(run, f"Importing {file.name}") as progress:
         report = import_shopify_orders(
             wh, str(file), source=source or "shopify", rates=_rates(rate),
-            encoding=encoding, date_format=date_format, progress=progress,
+            encoding=encoding, date_format=date_format, decimal_comma=decimal_comma,
+            progress=progress,
         )  # fmt: skip
     print_report(report)
 
@@ -91,7 +96,7 @@ def _generic(kind: str):  # type: ignore[no-untyped-def]
     def command(
         ctx: typer.Context, file: FileArg, map_file: MapOpt = None,
         source: SourceOpt = None, rate: RateOpt = None, encoding: EncodingOpt = "utf-8",
-        date_format: DateFormatOpt = None,
+        date_format: DateFormatOpt = None, decimal_comma: CommaOpt = False,
     ) -> None:  # fmt: skip
         from regulars.ingest import tabular
 
@@ -103,6 +108,10 @@ def _generic(kind: str):  # type: ignore[no-untyped-def]
             if kind == "products":
                 raise InputError("--date-format: a products file has no dates.")
             extra["date_format"] = date_format
+        if decimal_comma:
+            if kind != "orders":
+                raise InputError(f"--decimal-comma: a {kind} file has no amounts.")
+            extra["decimal_comma"] = True
         with steps(run, f"Importing {file.name}") as progress:
             report = importer(
                 run.warehouse(), str(file), mapping=mapping, source=source,

@@ -264,6 +264,7 @@ def import_shopify_orders(
     rates: Mapping[str, float] | None = None,
     encoding: str = "utf-8",
     date_format: str | None = None,
+    decimal_comma: bool = False,
     progress: Progress = _noop,
 ) -> ImportReport:
     """Import a Shopify orders export (Orders > Export, CSV).
@@ -282,6 +283,9 @@ def import_shopify_orders(
         strptime format of dates that are not Shopify's own (an export saved
         again by a spreadsheet, say), e.g. ``%d/%m/%Y %H:%M``; see
         `regulars.ingest.parse.check_date_format`.
+    decimal_comma
+        Amounts are written with a decimal comma (``1.234,50``), as a
+        spreadsheet in many European languages saves them.
 
     Returns
     -------
@@ -300,6 +304,7 @@ def import_shopify_orders(
     return _import_orders(
         wh, staged, labels, path=path, sha=sha, kind="shopify-orders", source=source,
         rates=rates or {}, started=started, progress=progress, date_format=date_format,
+        decimal_comma=decimal_comma,
     )  # fmt: skip
 
 
@@ -316,6 +321,7 @@ def _import_orders(
     started: _dt.datetime,
     progress: Progress,
     date_format: str | None = None,
+    decimal_comma: bool = False,
 ) -> ImportReport:
     if date_format is not None:
         check_date_format(date_format)
@@ -336,7 +342,7 @@ def _import_orders(
         batch = build_orders(
             scratch, staged, source=source, labels=labels, stored=stored,
             products=products, reporting_currency=meta.get("reporting_currency"),
-            rates=rates, date_format=date_format,
+            rates=rates, date_format=date_format, decimal_comma=decimal_comma,
         )  # fmt: skip
         report = ImportReport(kind=kind, file=os.path.basename(path), source=source)
         report.rows_read = batch.rows_read

@@ -29,6 +29,7 @@ from regulars.ingest.parse import (
     clean_contact_columns,
     customer_id_from,
     date_hint,
+    money_hint,
     parse_int,
     parse_money,
     parse_timestamp,
@@ -60,8 +61,6 @@ LINE_MONEY = ["unit_price", "line_discount"]
 # Line values checked row by row, kept as text for messages.
 LINE_CHECKED = ["quantity", *LINE_MONEY]
 _NOT_COUNTED = ("cancelled", "voided")
-
-_MONEY_HINT = "Use digits with a dot for decimals and no currency sign, e.g. 1234.50."
 
 
 @dataclass
@@ -110,7 +109,7 @@ def _problem(rows: ir.Table, column: str | None, value: ir.Value | None,
 
 def _row_problems(
     s: ir.Table, heads: ir.Table, lines: ir.Table, labels: Mapping[str, str],
-    date_format: str | None,
+    date_format: str | None, decimal_comma: bool,
 ) -> list[ir.Table]:  # fmt: skip
     """Value checks on each row: dates, amounts, quantities, order ids."""
     out = [_problem(s.filter(s.order_id.isnull()), labels["order_id"], None,
@@ -129,7 +128,10 @@ def _row_problems(
             bad = rows.filter(rows[name].notnull() & value.isnull())
             out.append(
                 _problem(
-                    bad, labels[name], bad[name], f"is not an amount. {_MONEY_HINT}"
+                    bad,
+                    labels[name],
+                    bad[name],
+                    f"is not an amount. {money_hint(decimal_comma)}",
                 )
             )
             neg = rows.filter(value < 0)
@@ -152,7 +154,9 @@ def _row_problems(
     return out
 
 
-def _typed_heads(heads: ir.Table, date_format: str | None) -> ir.Table:
+def _typed_heads(
+    heads: ir.Table, date_format: str | None, decimal_comma: bool
+) -> ir.Table:
     """Order-level rows: each checked value as text and parsed, the rest as is.
 
     Contact and code columns arrive cleaned (`_cleaned`). Everything that
@@ -165,7 +169,7 @@ def _typed_heads(heads: ir.Table, date_format: str | None) -> ir.Table:
         "currency", "country", "address", "postcode", "city",
         placed_at__v=parse_timestamp(heads.placed_at, date_format),
         cancelled_at__v=parse_timestamp(heads.cancelled_at, date_format),
-        **{f"{c}__v": parse_money(heads[c]) for c in ORDER_MONEY},
+        **{f"{c}__v": parse_money(heads[c], decimal_comma) for c in ORDER_MONEY},
         customer_id=ibis.coalesce(
             heads.customer_ref, customer_id_from(heads.email, heads.phone)
         ),
@@ -182,14 +186,14 @@ def _cleaned(staged: pa.Table) -> pa.Table:
     )  # fmt: skip
 
 
-def _typed_line_rows(lines: ir.Table) -> ir.Table:
+def _typed_line_rows(lines: ir.Table, decimal_comma: bool) -> ir.Table:
     """Line rows: each checked value as text and parsed, product key, line number."""
     return lines.select(
         ROW, "_occ", "order_id", "sku", "product_name", "category", *LINE_CHECKED,
         product_id=ibis.coalesce(lines.product_id, lines.sku, lines.product_name),
         line_no=(ibis.row_number().over(group_by=lines._occ, order_by=lines[ROW]) + 1).cast("int32"),
         quantity__v=parse_int(lines.quantity),
-        **{f"{c}__v": parse_money(lines[c]) for c in LINE_MONEY},
+        **{f"{c}__v": parse_money(lines[c], decimal_comma) for c in LINE_MONEY},
     )  # fmt: skip
 
 
@@ -294,6 +298,7 @@ def build_orders(
     reporting_currency: str | None,
     rates: Mapping[str, float],
     date_format: str | None = None,
+    decimal_comma: bool = False,
 ) -> OrderBatch:
     """Validate staged rows and build the canonical orders, lines and customers.
 
@@ -318,15 +323,21 @@ def build_orders(
     date_format
         strptime format of the file's dates, besides ISO 8601 (see
         `regulars.ingest.parse.parse_timestamp`).
+    decimal_comma
+        Amounts are written with a decimal comma (``1.234,50``).
     """
     con = scratch.con
     s = ibis.memtable(by_row_halves(_cleaned, staged))
     rows_read = staged.num_rows
     # Split once into order-level rows and line rows, parsing every checked
     # value once; the checks below then only compare.
-    heads_v = scratch.keep("heads", _typed_heads(s.filter(s._head), date_format))
-    lines_v = scratch.keep("line_rows", _typed_line_rows(s.filter(s._line)))
-    parts = _row_problems(s, heads_v, lines_v, labels, date_format)
+    heads_v = scratch.keep(
+        "heads", _typed_heads(s.filter(s._head), date_format, decimal_comma)
+    )
+    lines_v = scratch.keep(
+        "line_rows", _typed_line_rows(s.filter(s._line), decimal_comma)
+    )
+    parts = _row_problems(s, heads_v, lines_v, labels, date_format, decimal_comma)
     problems = scratch.keep("problems", ibis.union(*parts))
     bad_occ = problems.filter(problems._occ.notnull()).select("_occ").distinct()
     ok_heads = heads_v.filter(heads_v.order_id.notnull()).anti_join(bad_occ, "_occ")

@@ -25,6 +25,7 @@ __all__ = [
     "clean_contact_columns",
     "customer_id_from",
     "date_hint",
+    "money_hint",
     "normalise_email",
     "normalise_phone",
     "parse_bool",
@@ -41,6 +42,8 @@ _OFFSET = r"(\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)\s*([+-]\d{2}):?(\d{2})\s*$"
 # cheaper than trimming every value first.
 _ISO = r"^\s*\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}(:?\d{2})?)?\s*$"
 _NUMBER = r"^\s*[+-]?(\d+(\.\d*)?|\.\d+)\s*$"
+# With a decimal comma: 1234,50, 1.234,50 (dots group thousands), ,50.
+_NUMBER_COMMA = r"^\s*[+-]?(\d{1,3}(\.\d{3})+(,\d*)?|\d+(,\d*)?|,\d+)\s*$"
 
 
 def _shaped(text: ir.StringValue, pattern: str, value: ir.Value) -> ir.Value:
@@ -115,9 +118,26 @@ def date_hint(date_format: str | None) -> str:
     return f"Expected the format {date_format} or ISO 8601 (e.g. 2025-10-07)."
 
 
-def parse_money(text: ir.StringValue) -> ir.DecimalValue:
-    """Parse an amount with a dot for decimals (``1234.50``), rounded to cents."""
-    return _shaped(text, _NUMBER, text.try_cast(MONEY))
+def parse_money(text: ir.StringValue, decimal_comma: bool = False) -> ir.DecimalValue:
+    """Parse an amount with a dot for decimals (``1234.50``), rounded to cents.
+
+    With `decimal_comma`, a comma for decimals and dots, if any, between
+    groups of three digits: ``1234,50``, ``1.234,50``.
+    """
+    if not decimal_comma:
+        return _shaped(text, _NUMBER, text.try_cast(MONEY))
+    dotted = text.replace(".", "").replace(",", ".")
+    return _shaped(text, _NUMBER_COMMA, dotted.try_cast(MONEY))
+
+
+def money_hint(decimal_comma: bool) -> str:
+    """What a rejected amount should look like: the sentence after "is not an amount."."""
+    if decimal_comma:
+        return (
+            "Use digits with a comma for decimals and no currency sign, e.g. 1.234,50."
+        )
+    return ("Use digits with a dot for decimals and no currency sign, e.g. 1234.50 "
+            "(for 1234,50 pass --decimal-comma).")  # fmt: skip
 
 
 def parse_int(text: ir.StringValue) -> ir.IntegerValue:

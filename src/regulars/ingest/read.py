@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 from regulars.errors import FileFormatError
 
 __all__ = [
+    "DELIMITERS",
     "ROW",
     "by_row_halves",
     "file_sha256",
@@ -50,7 +51,31 @@ def _clean(name: str) -> str:
     return name.replace(_BOM, "").strip()
 
 
-def _csv_header(path: str, encoding: str) -> list[str]:
+#: Field separators a CSV file may use; the first wins a tie.
+DELIMITERS = (",", ";", "\t", "|")
+
+
+def sniff_delimiter(first_line: str) -> str:
+    """The separator of a CSV file, from its header line.
+
+    The one of `DELIMITERS` found most often outside quotes: Excel saves
+    "CSV" with semicolons where the comma is the decimal mark. A header with
+    none of them is one column, read with commas.
+    """
+    counts = dict.fromkeys(DELIMITERS, 0)
+    quoted = False
+    for char in first_line:
+        if char == '"':
+            quoted = not quoted
+        elif not quoted and char in counts:
+            counts[char] += 1
+    return max(DELIMITERS, key=lambda d: (counts[d], -DELIMITERS.index(d)))
+
+
+_NAMES = {",": "commas", ";": "semicolons", "\t": "tabs", "|": "bars"}
+
+
+def _csv_header(path: str, encoding: str) -> tuple[list[str], str]:
     # utf-8-sig skips a byte-order mark, so a quoted first name parses as such.
     text_encoding = (
         "utf-8-sig"
@@ -59,7 +84,9 @@ def _csv_header(path: str, encoding: str) -> list[str]:
     )
     try:
         with open(path, encoding=text_encoding, newline="") as handle:
-            header = next(csv.reader(handle), None)
+            delimiter = sniff_delimiter(handle.readline())
+            handle.seek(0)
+            header = next(csv.reader(handle, delimiter=delimiter), None)
     except UnicodeDecodeError as exc:
         raise FileFormatError(
             f"is not {encoding} text (byte {exc.start} cannot be decoded).",
@@ -71,13 +98,13 @@ def _csv_header(path: str, encoding: str) -> list[str]:
         raise FileFormatError(f"is not a CSV file: {exc}.", file=path) from exc
     if not header or not any(h.strip() for h in header):
         raise FileFormatError("is empty: no header row found.", file=path)
-    return header
+    return header, delimiter
 
 
 def _read_csv(path: str, encoding: str, columns: Collection[str] | None) -> pa.Table:
     import pyarrow.csv as pacsv
 
-    header = _csv_header(path, encoding)
+    header, delimiter = _csv_header(path, encoding)
     names = [_clean(h) for h in header]
     if len(set(names)) != len(names):
         dupes = sorted({n for n in names if names.count(n) > 1})
@@ -97,7 +124,7 @@ def _read_csv(path: str, encoding: str, columns: Collection[str] | None) -> pa.T
         # Values of columns nobody reads are parsed but never built.
         include_columns=None if columns is None else [n for n in names if n in columns],
     )
-    parse = pacsv.ParseOptions(newlines_in_values=True)
+    parse = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True)
     try:
         table = pacsv.read_csv(path, read, parse, convert)
     except pa.ArrowInvalid as exc:
@@ -109,7 +136,8 @@ def _read_csv(path: str, encoding: str, columns: Collection[str] | None) -> pa.T
                 hint="Save it as UTF-8 (Excel: 'CSV UTF-8') or pass --encoding.",
             ) from exc
         raise FileFormatError(
-            f"cannot be read as CSV: {text.splitlines()[0]}",
+            f"cannot be read as CSV (fields separated by {_NAMES[delimiter]}): "
+            f"{text.splitlines()[0]}",
             file=path,
             hint="Check that every row has as many fields as the header "
             "and that quotes are closed.",

@@ -86,6 +86,8 @@ class Mapping_:
     kind: str | None = None
     #: strptime format of the file's dates, besides ISO 8601.
     date_format: str | None = None
+    #: Amounts are written with a decimal comma (1.234,50).
+    decimal_comma: bool = False
 
 
 def load_mapping(path: str | None) -> Mapping_:
@@ -133,9 +135,13 @@ def load_mapping(path: str | None) -> Mapping_:
             check_date_format(date_format)
         except ConfigError as exc:
             raise ConfigError(exc.detail, file=path, hint=exc.hint) from exc
+    decimal_comma = data.get("decimal_comma", False)
+    if not isinstance(decimal_comma, bool):
+        raise ConfigError("decimal_comma must be true or false.", file=path)
     return Mapping_(
-        dict(columns), data.get("source"), data.get("currency"), kind, date_format
-    )
+        dict(columns), data.get("source"), data.get("currency"), kind, date_format,
+        decimal_comma,
+    )  # fmt: skip
 
 
 def _key(name: str) -> str:
@@ -197,6 +203,7 @@ def import_orders(
     rates: Mapping[str, float] | None = None,
     encoding: str = "utf-8",
     date_format: str | None = None,
+    decimal_comma: bool = False,
     progress: Progress = _noop,
 ) -> ImportReport:
     """Import orders from CSV or Parquet: one row per order, or per line item.
@@ -204,7 +211,8 @@ def import_orders(
     With line columns (`product_id`, `sku` or `product_name`) each row is a
     line and the order-level fields come from the first row of each order.
     Dates are ISO 8601, or in `date_format` (else the mapping's), strptime
-    codes such as ``%d/%m/%Y``.
+    codes such as ``%d/%m/%Y``. Amounts have a decimal dot, or with
+    `decimal_comma` (or the mapping's) a decimal comma: ``1.234,50``.
     """
     import pandas as pd
 
@@ -239,6 +247,7 @@ def import_orders(
         source=source or mapping.source or "csv", rates=rates or {},
         started=started, progress=progress,
         date_format=date_format or mapping.date_format,
+        decimal_comma=decimal_comma or mapping.decimal_comma,
     )  # fmt: skip
 
 
