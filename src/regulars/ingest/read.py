@@ -28,6 +28,7 @@ __all__ = [
     "read_text_table",
     "rename_columns",
     "require_columns",
+    "sniff_delimiter",
 ]
 
 #: Name of the column holding each record's row number (header = 1).
