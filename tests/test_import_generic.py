@@ -294,3 +294,17 @@ def test_decimal_comma_in_a_mapping_must_be_true_or_false(tmp_path):
     path.write_text('decimal_comma = "yes"\n', encoding="utf-8")
     with pytest.raises(ConfigError, match="decimal_comma must be true or false"):
         load_mapping(str(path))
+
+
+def test_decimal_comma_is_refused_for_parquet(duck, tmp_path):
+    """A Parquet decimal 1.500 is one and a half, not 1500."""
+    path = tmp_path / "orders.parquet"
+    pq.write_table(pa.table({"order_id": ["1"], "placed_at": ["2024-01-05"],
+                             "total": [Decimal("1.500")]}), path)  # fmt: skip
+    with pytest.raises(ConfigError, match="a Parquet file's numbers are typed"):
+        import_orders(duck, str(path), decimal_comma=True)
+    assert duck.count("orders") == 0
+    import_orders(duck, str(path))
+    assert duck.to_arrow(duck.table("orders")).to_pylist()[0]["total"] == Decimal(
+        "1.50"
+    )

@@ -24,6 +24,7 @@ __all__ = [
     "ROW",
     "by_row_halves",
     "file_sha256",
+    "is_parquet",
     "read_and_hash",
     "read_text_table",
     "rename_columns",
@@ -167,6 +168,11 @@ def _read_parquet(path: str) -> pa.Table:
     return pa.Table.from_arrays(columns, names=names)
 
 
+def is_parquet(path: str) -> bool:
+    """Whether `path` is read as Parquet (by its name), else as CSV."""
+    return path.lower().endswith((".parquet", ".pq"))
+
+
 def read_text_table(
     path: str, *, encoding: str = "utf-8", columns: Collection[str] | None = None
 ) -> pa.Table:
@@ -196,7 +202,7 @@ def read_text_table(
         raise FileFormatError("no such file.", file=path)
     if os.path.isdir(path):
         raise FileFormatError("is a folder, not a file.", file=path)
-    if path.lower().endswith((".parquet", ".pq")):
+    if is_parquet(path):
         table = _read_parquet(path)
     else:
         table = _read_csv(path, encoding, columns)

@@ -41,7 +41,7 @@ from regulars.ingest.load import (
 )
 from regulars.ingest.orders import STAGED_COLUMNS
 from regulars.ingest.parse import check_date_format, date_hint
-from regulars.ingest.read import ROW, read_and_hash
+from regulars.ingest.read import ROW, is_parquet, read_and_hash
 from regulars.ingest.report import ImportReport
 
 if TYPE_CHECKING:
@@ -217,6 +217,13 @@ def import_orders(
     import pandas as pd
 
     mapping = mapping or Mapping_()
+    decimal_comma = decimal_comma or mapping.decimal_comma
+    if decimal_comma and is_parquet(path):
+        # Its numbers are typed: 1.500 read as 1500 would be wrong.
+        raise ConfigError(
+            "decimal_comma is for CSV text; a Parquet file's numbers are typed.",
+            file=path, hint="Leave --decimal-comma out for this file.",
+        )  # fmt: skip
     raw, sha, resolved, started = _read(path, mapping, "orders", encoding, progress)
     n = raw.num_rows
     cols = {c: _text(raw, resolved, c) for c in ORDER_FIELDS}
@@ -247,7 +254,7 @@ def import_orders(
         source=source or mapping.source or "csv", rates=rates or {},
         started=started, progress=progress,
         date_format=date_format or mapping.date_format,
-        decimal_comma=decimal_comma or mapping.decimal_comma,
+        decimal_comma=decimal_comma,
     )  # fmt: skip
 
 
