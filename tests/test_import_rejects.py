@@ -195,6 +195,37 @@ def test_missing_required_columns_names_expected_and_found(duck, tmp_path):
     )
 
 
+def test_the_other_shopify_export_is_named_with_the_command_for_it(duck, tmp_path):
+    from regulars.ingest.load import import_shopify_customers
+
+    customers = tmp_path / "customers_export.csv"
+    customers.write_text(
+        "First Name,Last Name,Email,Phone,Total Spent,Total Orders\n"
+        "Ann,Lee,ann@example.com,,10.00,1\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(FileFormatError) as info:
+        import_shopify_orders(duck, str(customers))
+    message = str(info.value)
+    # The whole header, though the orders import reads only its own columns.
+    assert (
+        "Found: First Name, Last Name, Email, Phone, Total Spent, Total Orders."
+        in message
+    )
+    assert message.endswith(
+        "This looks like a Shopify customers export: import it with "
+        "`regulars import shopify-customers FILE`."
+    )
+    orders = shopify_csv(tmp_path / "orders_export.csv", [order("#1")])
+    with pytest.raises(FileFormatError, match="looks like a Shopify orders export"):
+        import_shopify_customers(duck, str(orders))
+    other = tmp_path / "other.csv"
+    other.write_text("Order,Amount\n1,2\n", encoding="utf-8")
+    with pytest.raises(FileFormatError, match="Orders > Export > CSV; for another"):
+        import_shopify_orders(duck, str(other))
+    assert duck.count("imports") == 0
+
+
 def test_wrong_encoding(duck, tmp_path):
     path = tmp_path / "latin1.csv"
     path.write_bytes(

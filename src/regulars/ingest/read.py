@@ -23,6 +23,7 @@ __all__ = [
     "DELIMITERS",
     "ROW",
     "by_row_halves",
+    "file_columns",
     "file_sha256",
     "is_parquet",
     "read_and_hash",
@@ -250,23 +251,36 @@ def by_row_halves(
 
 def rename_columns(table: pa.Table, renames: Mapping[str, str]) -> pa.Table:
     """Rename the columns of `table` found in `renames`; keep the others."""
-    return table.rename_columns([renames.get(n, n) for n in table.column_names])
+    renamed = table.rename_columns([renames.get(n, n) for n in table.column_names])
+    # The file's whole header stays, for messages (see `require_columns`).
+    return renamed.replace_schema_metadata(table.schema.metadata)
+
+
+def file_columns(table: pa.Table) -> list[str]:
+    """Every column of the file `table` was read from (a CSV read may have
+    kept only some), in the file's order."""
+    header = (table.schema.metadata or {}).get(_HEADER_KEY.encode())
+    names = json.loads(header) if header else table.column_names
+    return [c for c in names if c != ROW]
 
 
 def require_columns(
-    table: pa.Table, required: Iterable[str], *, file: str, what: str
-) -> None:
-    """Raise `FileFormatError` naming expected and found columns if any is absent."""
+    table: pa.Table, required: Iterable[str], *, file: str, what: str,
+    hint: Callable[[list[str]], str] | None = None,
+) -> None:  # fmt: skip
+    """Raise `FileFormatError` naming expected and found columns if any is absent.
+
+    `hint` turns the file's columns into what to do; by default, check the
+    export or map the columns.
+    """
     missing = [c for c in required if c not in table.column_names]
     if missing:
-        header = (table.schema.metadata or {}).get(_HEADER_KEY.encode())
-        names = json.loads(header) if header else table.column_names
-        found = [c for c in names if c != ROW]
+        found = file_columns(table)
         raise FileFormatError(
             f"is not {what}: required columns missing: {', '.join(missing)}. "
             f"Expected at least: {', '.join(required)}. "
             f"Found: {', '.join(found) or 'none'}.",
             file=file,
-            hint="Check that you exported the right file, or map the columns "
-            "with --map mapping.toml.",
-        )
+            hint=hint(found) if hint else "Check that you exported the right file, "
+            "or map the columns with --map mapping.toml.",
+        )  # fmt: skip

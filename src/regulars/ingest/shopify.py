@@ -7,6 +7,8 @@ timestamps carry an offset; the file may start with a byte-order mark.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -167,6 +169,27 @@ def _staged_values(raw: pa.Table) -> pa.Table:
     return pa.table({k: cols[k] for k in STAGED_COLUMNS})
 
 
+# Columns only one of the two Shopify exports has.
+_ONLY_IN = {"orders": {"Lineitem name", "Lineitem quantity", "Financial Status"},
+            "customers": {"Total Spent", "Total Orders", "First Name"}}  # fmt: skip
+
+
+def _hint(expected: str) -> Callable[[list[str]], str]:
+    """What to do with a file given to the `expected` Shopify import."""
+    other = "customers" if expected == "orders" else "orders"
+
+    def hint(found: list[str]) -> str:
+        if len(_ONLY_IN[other] & set(found)) >= 2:
+            return (f"This looks like a Shopify {other} export: import it with "
+                    f"`regulars import shopify-{other} FILE`.")  # fmt: skip
+        menu = "Orders" if expected == "orders" else "Customers"
+        return (f"Export it from Shopify admin with {menu} > Export > CSV; for "
+                f"another system's file use `regulars import {expected} FILE --map "
+                "mapping.toml`.")  # fmt: skip
+
+    return hint
+
+
 def stage_shopify_orders(
     raw: pa.Table, *, file: str
 ) -> tuple[pa.Table, dict[str, str]]:
@@ -178,7 +201,8 @@ def stage_shopify_orders(
         The staged text table and, for messages, the export's column names.
     """
     raw = rename_columns(raw, _ALIASES)
-    require_columns(raw, _REQUIRED, file=file, what="a Shopify orders export")
+    require_columns(raw, _REQUIRED, file=file, what="a Shopify orders export",
+                    hint=_hint("orders"))  # fmt: skip
     n = raw.num_rows
     values = by_row_halves(_staged_values, raw)
     # A new order starts where the Name changes or where order-level fields
@@ -214,7 +238,7 @@ def stage_shopify_customers(raw: pa.Table, *, file: str) -> pa.Table:
     """Stage a Shopify customers export as text columns named canonically."""
     raw = rename_columns(raw, {"Accepts Marketing": "Accepts Email Marketing"})
     require_columns(raw, ["Email", "First Name", "Last Name"], file=file,
-                    what="a Shopify customers export")  # fmt: skip
+                    what="a Shopify customers export", hint=_hint("customers"))  # fmt: skip
     cols = {key: _column(raw, name) for key, name in CUSTOMER_COLUMNS.items()}
     cols["country"] = pc.coalesce(cols["country"], _column(raw, "Country"))
     cols["created_at"] = pa.nulls(raw.num_rows, pa.string())
