@@ -72,6 +72,19 @@ def test_date_format_and_decimal_comma_options(tmp_path):
     assert result.exit_code == 1 and "a customers file has no amounts" in result.output
 
 
+def test_a_since_after_as_of_is_an_error_not_a_table_of_zeros(tmp_path):
+    store = tmp_path / "s.duckdb"
+    invoke(store, "import", "shopify-orders", str(DATA / "shopify_orders_quirks.csv"))
+    for command in ("metrics", "cohorts", "products", "insights"):
+        result = runner.invoke(app, ["--store", str(store), "--quiet", "--as-of",
+                                     "2025-12-31", command, "--since", "2026-01-01"])  # fmt: skip
+        assert result.exit_code == 1, (command, result.output)
+        assert "--since 2026-01-01 is after --as-of 2025-12-31" in result.output
+    result = runner.invoke(app, ["--store", str(store), "--quiet", "--as-of",
+                                 "2025-12-31", "metrics", "--since", "2025-12-31"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+
+
 def test_unreadable_file_exits_2_with_one_clear_line(tmp_path):
     store = tmp_path / "s.duckdb"
     wrong = tmp_path / "wrong.csv"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 from typing import Annotated
 
@@ -30,9 +29,9 @@ def cohorts(
     from regulars.cohorts import cohort_matrix
 
     run = run_of(ctx)
-    as_of = run.as_of or _dt.datetime.now(_dt.UTC).date()
+    as_of, start = run.window(since)
     m = cohort_matrix(run.warehouse(), as_of=as_of, by=by, measure=measure, period=period,
-                      since=since.date() if since else None)  # fmt: skip
+                      since=start)  # fmt: skip
     if as_json:
         out.print_json(json.dumps(m.to_dict()))
         return

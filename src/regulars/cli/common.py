@@ -20,6 +20,7 @@ from rich.progress import (
 )
 
 from regulars.config import Settings
+from regulars.errors import InputError
 
 if TYPE_CHECKING:
     from regulars.backends import Warehouse
@@ -60,6 +61,25 @@ class Run:
     @property
     def show_progress(self) -> bool:
         return not self.quiet and err.is_terminal
+
+    @property
+    def day(self) -> _dt.date:
+        """`--as-of`, else today (UTC)."""
+        return self.as_of or _dt.datetime.now(_dt.UTC).date()
+
+    def window(self, since: _dt.datetime | None) -> tuple[_dt.date, _dt.date | None]:
+        """`day` and `--since` as dates, for the analysis commands.
+
+        A `--since` after `--as-of` is a slip (an empty window, not an empty
+        store): it is an error rather than a table of zeros.
+        """
+        start = since.date() if since else None
+        if start is not None and start > self.day:
+            raise InputError(
+                f"--since {start} is after --as-of {self.day}: the window is empty.",
+                hint="Give a --since on or before --as-of.",
+            )
+        return self.day, start
 
 
 def run_of(ctx: typer.Context) -> Run:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 from pathlib import Path
 from typing import Annotated
@@ -51,7 +50,7 @@ def customer(
             f"unexpected extra argument '{explain_key}'.",
             hint="Give one email or id, or: regulars customer explain ID",
         )
-    as_of = run.as_of or _dt.datetime.now(_dt.UTC).date()
+    as_of = run.day
     profile = customer_profile(
         run.warehouse(), key, as_of=as_of, state=app_state(run, state, create=False)
     )

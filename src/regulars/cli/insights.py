@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 from typing import Annotated
 
@@ -25,9 +24,9 @@ def insights(
     from regulars.insights import find_insights
 
     run = run_of(ctx)
-    as_of = run.as_of or _dt.datetime.now(_dt.UTC).date()
+    as_of, start = run.window(since)
     found = find_insights(run.warehouse(), as_of=as_of, min_group=min_group, alpha=alpha,
-                          since=since.date() if since else None)  # fmt: skip
+                          since=start)  # fmt: skip
     if as_json:
         out.print_json(json.dumps({"as_of": as_of.isoformat(), "alpha": alpha,
                                    "findings": [f.to_dict() for f in found]}))  # fmt: skip

@@ -41,7 +41,7 @@ def metrics(
     from regulars.metrics import store_metrics
 
     run = run_of(ctx)
-    as_of = run.as_of or _dt.datetime.now(_dt.UTC).date()
+    as_of, start = run.window(since)
     wh = run.warehouse()
     busy = (
         err.status("Computing metrics")
@@ -49,7 +49,7 @@ def metrics(
         else contextlib.nullcontext()
     )
     with busy:
-        m = store_metrics(wh, as_of=as_of, since=since.date() if since else None,
+        m = store_metrics(wh, as_of=as_of, since=start,
                           churn_days=churn_days)  # fmt: skip
     if as_json:
         out.print_json(json.dumps(m.to_dict()))

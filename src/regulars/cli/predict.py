@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 from typing import Annotated, Any
 
@@ -58,7 +57,7 @@ def predict(
     from regulars.models.predict import predict as run_predict
 
     run = run_of(ctx)
-    as_of = run.as_of or _dt.datetime.now(_dt.UTC).date()
+    as_of = run.day
     with steps(run, "Predicting") as progress:
         result = run_predict(
             run.warehouse(), as_of=as_of, horizon_days=horizon_days, clv_months=clv_months,

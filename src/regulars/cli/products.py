@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 from typing import Annotated
 
@@ -28,9 +27,9 @@ def products(
     from regulars.products import product_table
 
     run = run_of(ctx)
-    as_of = run.as_of or _dt.datetime.now(_dt.UTC).date()
+    as_of, start = run.window(since)
     rows = product_table(run.warehouse(), as_of=as_of, min_pairs=min_pairs,
-                         since=since.date() if since else None)  # fmt: skip
+                         since=start)  # fmt: skip
     if as_json:
         out.print_json(
             json.dumps(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as _dt
 from pathlib import Path
 from typing import Annotated
 
@@ -93,7 +92,7 @@ def report(
     from regulars.reports import build_report, write_report
 
     run = run_of(ctx)
-    as_of = run.as_of or _dt.datetime.now(_dt.UTC).date()
+    as_of = run.day
     busy = err.status("Computing the report") if run.show_progress else None
     if busy:
         busy.start()

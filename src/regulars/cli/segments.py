@@ -36,7 +36,7 @@ _PREDICTION_FIELDS = ("p_alive", "p_order", "expected_orders", "clv", "risk_tier
 
 
 def _as_of(run: Run) -> _dt.date:
-    return run.as_of or _dt.datetime.now(_dt.UTC).date()
+    return run.day
 
 
 def _condition(wh: Warehouse, name: str | None, where: str | None) -> tuple[str, str]:
