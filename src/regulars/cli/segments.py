@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import datetime as _dt
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -33,10 +32,6 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 _PREDICTION_FIELDS = ("p_alive", "p_order", "expected_orders", "clv", "risk_tier",
                       "days_to_next_order", "at_risk", "lost", "vip")  # fmt: skip
-
-
-def _as_of(run: Run) -> _dt.date:
-    return run.day
 
 
 def _condition(wh: Warehouse, name: str | None, where: str | None) -> tuple[str, str]:
@@ -104,7 +99,7 @@ def show(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Segment n
     run = run_of(ctx)
     wh = run.warehouse()
     segment = find_segment(wh, name)
-    as_of = _as_of(run)
+    as_of = run.day
     with _busy(run, f"Counting {name}"):
         count = int(wh.scalar(members_of(wh, segment.condition, as_of=as_of).count()))
     history = segment_history(wh, name)
@@ -144,7 +139,7 @@ def count(ctx: typer.Context, name: NameArg = None, where: WhereOpt = None,
     run = run_of(ctx)
     wh = run.warehouse()
     label, condition = _condition(wh, name, where)
-    as_of = _as_of(run)
+    as_of = run.day
     with _busy(run, "Counting"):
         n = int(wh.scalar(members_of(wh, condition, as_of=as_of).count()))
     if as_json:
@@ -175,7 +170,7 @@ def export(
     run = run_of(ctx)
     wh = run.warehouse()
     label, condition = _condition(wh, name, where)
-    as_of = _as_of(run)
+    as_of = run.day
     with _busy(run, "Exporting"):
         members = wh.to_arrow(members_of(wh, condition, as_of=as_of))
         result = write_members(
@@ -243,7 +238,7 @@ def refresh(
     if not chosen:
         raise InputError("no saved segments to refresh.",
                          hint="Name built-in ones, e.g. regulars segments refresh at_risk vip.")  # fmt: skip
-    as_of = _as_of(run)
+    as_of = run.day
     runs = []
     with _busy(run, "Refreshing segments"):
         for name in chosen:

@@ -23,7 +23,6 @@ __all__ = [
     "DELIMITERS",
     "ROW",
     "by_row_halves",
-    "file_columns",
     "file_sha256",
     "is_parquet",
     "read_and_hash",
@@ -256,7 +255,7 @@ def rename_columns(table: pa.Table, renames: Mapping[str, str]) -> pa.Table:
     return renamed.replace_schema_metadata(table.schema.metadata)
 
 
-def file_columns(table: pa.Table) -> list[str]:
+def _file_columns(table: pa.Table) -> list[str]:
     """Every column of the file `table` was read from (a CSV read may have
     kept only some), in the file's order."""
     header = (table.schema.metadata or {}).get(_HEADER_KEY.encode())
@@ -266,21 +265,20 @@ def file_columns(table: pa.Table) -> list[str]:
 
 def require_columns(
     table: pa.Table, required: Iterable[str], *, file: str, what: str,
-    hint: Callable[[list[str]], str] | None = None,
+    hint: Callable[[list[str]], str],
 ) -> None:  # fmt: skip
     """Raise `FileFormatError` naming expected and found columns if any is absent.
 
-    `hint` turns the file's columns into what to do; by default, check the
-    export or map the columns.
+    `hint` turns the file's columns (all of them, see `_file_columns`) into
+    what to do.
     """
     missing = [c for c in required if c not in table.column_names]
     if missing:
-        found = file_columns(table)
+        found = _file_columns(table)
         raise FileFormatError(
             f"is not {what}: required columns missing: {', '.join(missing)}. "
             f"Expected at least: {', '.join(required)}. "
             f"Found: {', '.join(found) or 'none'}.",
             file=file,
-            hint=hint(found) if hint else "Check that you exported the right file, "
-            "or map the columns with --map mapping.toml.",
-        )  # fmt: skip
+            hint=hint(found),
+        )
