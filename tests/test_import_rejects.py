@@ -241,6 +241,14 @@ def test_wrong_encoding(duck, tmp_path):
     assert lines[0]["product_name"] == "Grüner Tee"
 
 
+def test_not_gzipped_though_named_so(duck, tmp_path):
+    path = tmp_path / "orders.csv.gz"
+    path.write_text("Name,Created at\n", encoding="utf-8")
+    with pytest.raises(FileFormatError, match="orders.csv.gz: is not a gzip file"):
+        import_shopify_orders(duck, str(path))
+    assert duck.count("imports") == 0
+
+
 def test_not_a_csv(duck, tmp_path):
     path = tmp_path / "image.csv"
     path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe")

@@ -205,3 +205,14 @@ def test_an_export_saved_with_semicolons_and_decimal_commas(duck, tmp_path):
     report = import_shopify_orders(duck, str(path), decimal_comma=True)
     assert (report.rows_read, report.rows_loaded, report.rows_rejected) == (8, 8, 0)
     _same_orders(duck, QUIRKS, tmp_path)
+
+
+def test_a_gzipped_export_imports_as_the_plain_one(duck, tmp_path):
+    import gzip
+
+    path = tmp_path / "orders_export.csv.gz"
+    path.write_bytes(gzip.compress((DATA / "shopify_orders_quirks.csv").read_bytes()))
+    report = import_shopify_orders(duck, str(path))
+    assert (report.rows_read, report.rows_loaded, report.rows_rejected) == (8, 8, 0)
+    _same_orders(duck, QUIRKS, tmp_path)
+    assert import_shopify_orders(duck, QUIRKS).rows_new == 0

@@ -9,6 +9,7 @@ them: the header is row 1, the first data row is row 2.
 from __future__ import annotations
 
 import csv
+import gzip
 import hashlib
 import json
 import os
@@ -84,8 +85,10 @@ def _csv_header(path: str, encoding: str) -> tuple[list[str], str]:
         if encoding.lower().replace("_", "-") in ("utf-8", "utf8")
         else encoding
     )
+    # A compressed file is read through (Arrow's CSV reader does the same).
+    opener = gzip.open if path.lower().endswith(".gz") else open
     try:
-        with open(path, encoding=text_encoding, newline="") as handle:
+        with opener(path, "rt", encoding=text_encoding, newline="") as handle:
             delimiter = sniff_delimiter(handle.readline())
             handle.seek(0)
             header = next(csv.reader(handle, delimiter=delimiter), None)
@@ -98,6 +101,8 @@ def _csv_header(path: str, encoding: str) -> tuple[list[str], str]:
         ) from exc
     except csv.Error as exc:
         raise FileFormatError(f"is not a CSV file: {exc}.", file=path) from exc
+    except gzip.BadGzipFile as exc:
+        raise FileFormatError(f"is not a gzip file: {exc}.", file=path) from exc
     if not header or not any(h.strip() for h in header):
         raise FileFormatError("is empty: no header row found.", file=path)
     return header, delimiter
@@ -181,7 +186,8 @@ def read_text_table(
     Parameters
     ----------
     path
-        A ``.csv`` (or ``.txt``) or ``.parquet`` file.
+        A ``.csv`` (or ``.txt``, or either gzipped: ``.csv.gz``) or
+        ``.parquet`` file.
     encoding
         Text encoding of a CSV file; a UTF-8 byte-order mark is skipped.
     columns
