@@ -308,3 +308,36 @@ def test_decimal_comma_is_refused_for_parquet(duck, tmp_path):
     assert duck.to_arrow(duck.table("orders")).to_pylist()[0]["total"] == Decimal(
         "1.50"
     )
+
+
+def test_parquet_with_nested_columns_and_zoned_timestamps(duck, tmp_path):
+    """A warehouse export: a list of tags and a struct beside the order
+    columns, and times with a zone."""
+    import datetime as dt
+
+    berlin = pa.timestamp("us", tz="Europe/Berlin")
+    path = tmp_path / "orders.parquet"
+    pq.write_table(pa.table({
+        "order_id": ["1", "2"],
+        # 09:30 and 23:30 UTC: the second is 00:30 on the 7th in Berlin.
+        "placed_at": pa.array([dt.datetime(2024, 1, 5, 9, 30), dt.datetime(2024, 1, 6, 23, 30)], berlin),
+        "total": [Decimal("1.50"), Decimal("2.25")],
+        "tags": [["vip", "gift"], []],
+        "meta": [{"utm": "mail"}, None],
+    }), path)  # fmt: skip
+    report = import_orders(duck, str(path))
+    assert (report.rows_loaded, report.rows_rejected) == (2, 0)
+    got = {
+        r["order_id"]: (r["placed_at"].isoformat(), r["total"])
+        for r in duck.to_arrow(duck.table("orders")).to_pylist()
+    }
+    assert got == {
+        "1": ("2024-01-05T09:30:00+00:00", Decimal("1.50")),
+        "2": ("2024-01-06T23:30:00+00:00", Decimal("2.25")),
+    }
+    from regulars.ingest.read import read_text_table
+
+    text = read_text_table(str(path)).to_pylist()
+    assert [(r["tags"], r["meta"]) for r in text] == [
+        ('["vip", "gift"]', '{"utm": "mail"}'), ("[]", None),
+    ]  # fmt: skip

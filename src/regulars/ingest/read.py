@@ -167,6 +167,12 @@ def _read_parquet(path: str) -> pa.Table:
         elif pa.types.is_timestamp(column.type) and column.type.tz is None:
             # Naive timestamps are taken as UTC, as text DuckDB parses back.
             columns.append(pc.strftime(column, format="%Y-%m-%dT%H:%M:%S"))
+        elif pa.types.is_nested(column.type):
+            # Lists, structs, maps (a warehouse's tags, say): JSON text, so
+            # the file reads whether or not the column is used.
+            texts = [None if v is None else json.dumps(v, default=str)
+                     for v in column.to_pylist()]  # fmt: skip
+            columns.append(pa.array(texts, pa.string()))
         else:
             columns.append(column.cast(pa.string()))
     names = [_clean(n) for n in table.column_names]
