@@ -311,8 +311,8 @@ def test_decimal_comma_is_refused_for_parquet(duck, tmp_path):
 
 
 def test_parquet_with_nested_columns_and_zoned_timestamps(duck, tmp_path):
-    """A warehouse export: a list of tags and a struct beside the order
-    columns, and times with a zone."""
+    """A warehouse export: a list of tags, a struct and bytes beside the
+    order columns, and times with a zone."""
     import datetime as dt
 
     berlin = pa.timestamp("us", tz="Europe/Berlin")
@@ -324,6 +324,7 @@ def test_parquet_with_nested_columns_and_zoned_timestamps(duck, tmp_path):
         "total": [Decimal("1.50"), Decimal("2.25")],
         "tags": [["vip", "gift"], []],
         "meta": [{"utm": "mail"}, None],
+        "raw": pa.array([b"\xffok", None], pa.binary()),  # not UTF-8
     }), path)  # fmt: skip
     report = import_orders(duck, str(path))
     assert (report.rows_loaded, report.rows_rejected) == (2, 0)
@@ -338,6 +339,6 @@ def test_parquet_with_nested_columns_and_zoned_timestamps(duck, tmp_path):
     from regulars.ingest.read import read_text_table
 
     text = read_text_table(str(path)).to_pylist()
-    assert [(r["tags"], r["meta"]) for r in text] == [
-        ('["vip", "gift"]', '{"utm": "mail"}'), ("[]", None),
+    assert [(r["tags"], r["meta"], r["raw"]) for r in text] == [
+        ('["vip", "gift"]', '{"utm": "mail"}', "\ufffdok"), ("[]", None, None),
     ]  # fmt: skip

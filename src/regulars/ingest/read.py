@@ -153,6 +153,13 @@ def _read_csv(path: str, encoding: str, columns: Collection[str] | None) -> pa.T
     return table.replace_schema_metadata({_HEADER_KEY: json.dumps(names)})
 
 
+def _as_text(value: object) -> str:
+    """A Parquet value Arrow cannot cast to text: JSON, or bytes decoded."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return json.dumps(value, default=str)
+
+
 def _read_parquet(path: str) -> pa.Table:
     import pyarrow.parquet as pq
 
@@ -167,14 +174,15 @@ def _read_parquet(path: str) -> pa.Table:
         elif pa.types.is_timestamp(column.type) and column.type.tz is None:
             # Naive timestamps are taken as UTC, as text DuckDB parses back.
             columns.append(pc.strftime(column, format="%Y-%m-%dT%H:%M:%S"))
-        elif pa.types.is_nested(column.type):
-            # Lists, structs, maps (a warehouse's tags, say): JSON text, so
-            # the file reads whether or not the column is used.
-            texts = [None if v is None else json.dumps(v, default=str)
-                     for v in column.to_pylist()]  # fmt: skip
-            columns.append(pa.array(texts, pa.string()))
         else:
-            columns.append(column.cast(pa.string()))
+            try:
+                columns.append(column.cast(pa.string()))
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                # Lists, structs, maps (a warehouse's tags, say), bytes that
+                # are not UTF-8: text value by value, so the file reads
+                # whether or not the column is used.
+                texts = [None if v is None else _as_text(v) for v in column.to_pylist()]
+                columns.append(pa.array(texts, pa.string()))
     names = [_clean(n) for n in table.column_names]
     return pa.Table.from_arrays(columns, names=names)
 
