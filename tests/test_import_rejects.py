@@ -241,6 +241,27 @@ def test_wrong_encoding(duck, tmp_path):
     assert lines[0]["product_name"] == "Grüner Tee"
 
 
+@pytest.mark.parametrize(
+    ("body", "row", "detail"),
+    [
+        ("#1,2025-01-01\n#2,2025-01-02,x\n", 3, "has 3 fields where the header has 2"),
+        # The quote opened on row 3 runs to the end of the file (the blank
+        # line is not a row, as in the rows read).
+        ('#1,2025-01-01\n\n"#2,2025-01-02\n#3,2025-01-03\n', 3, "has 1 field where"),
+        ("#1,2025-01-01\n#2\n", 3, "has 1 field where the header has 2"),
+    ],
+)
+def test_a_row_with_too_many_or_few_fields_is_named(duck, tmp_path, body, row, detail):
+    """Arrow stops without saying where; the error names the row."""
+    path = tmp_path / "ragged.csv"
+    path.write_text("Name,Created at\n" + body, encoding="utf-8")
+    with pytest.raises(FileFormatError) as info:
+        import_shopify_orders(duck, str(path))
+    assert (info.value.file, info.value.row) == (str(path), row)
+    assert detail in str(info.value) and "quotes are closed" in str(info.value)
+    assert duck.count("imports") == 0
+
+
 def test_not_gzipped_though_named_so(duck, tmp_path):
     path = tmp_path / "orders.csv.gz"
     path.write_text("Name,Created at\n", encoding="utf-8")

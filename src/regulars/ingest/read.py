@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 from collections.abc import Callable, Collection, Iterable, Mapping
+from typing import TextIO
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -78,7 +79,8 @@ def sniff_delimiter(first_line: str) -> str:
 _NAMES = {",": "commas", ";": "semicolons", "\t": "tabs", "|": "bars"}
 
 
-def _csv_header(path: str, encoding: str) -> tuple[list[str], str]:
+def _open_text(path: str, encoding: str) -> TextIO:
+    """`path` as text for Python's csv module, as Arrow's reader sees it."""
     # utf-8-sig skips a byte-order mark, so a quoted first name parses as such.
     text_encoding = (
         "utf-8-sig"
@@ -87,8 +89,37 @@ def _csv_header(path: str, encoding: str) -> tuple[list[str], str]:
     )
     # A compressed file is read through (Arrow's CSV reader does the same).
     opener = gzip.open if path.lower().endswith(".gz") else open
+    return opener(path, "rt", encoding=text_encoding, newline="")  # type: ignore[return-value]
+
+
+def _ragged_row(
+    path: str, encoding: str, delimiter: str, width: int
+) -> tuple[int, str] | None:
+    """The first record without `width` fields: its row number (header = 1,
+    blank lines not counted, as in `read_text_table`) and what is wrong."""
+    row = 1
+    with _open_text(path, encoding) as handle:
+        records = csv.reader(handle, delimiter=delimiter)
+        next(records, None)
+        try:
+            for record in records:
+                if not record:
+                    continue
+                row += 1
+                if len(record) != width:
+                    text = delimiter.join(record)
+                    text = text if len(text) <= 80 else text[:77] + "..."
+                    fields = f"{len(record)} field" + ("s" if len(record) != 1 else "")
+                    return row, (f"has {fields} where the header has {width} "
+                                 f"({text!r}).")  # fmt: skip
+        except csv.Error as exc:
+            return row + 1, f"cannot be split into fields: {exc}."
+    return None
+
+
+def _csv_header(path: str, encoding: str) -> tuple[list[str], str]:
     try:
-        with opener(path, "rt", encoding=text_encoding, newline="") as handle:
+        with _open_text(path, encoding) as handle:
             delimiter = sniff_delimiter(handle.readline())
             handle.seek(0)
             header = next(csv.reader(handle, delimiter=delimiter), None)
@@ -142,12 +173,16 @@ def _read_csv(path: str, encoding: str, columns: Collection[str] | None) -> pa.T
                 file=path,
                 hint="Save it as UTF-8 (Excel: 'CSV UTF-8') or pass --encoding.",
             ) from exc
+        hint = ("Check that every row has as many fields as the header (fields "
+                f"separated by {_NAMES[delimiter]}) and that quotes are closed.")  # fmt: skip
+        # Arrow does not say where: find the row, reading the file once more.
+        ragged = _ragged_row(path, encoding, delimiter, len(names))
+        if ragged is not None:
+            raise FileFormatError(
+                ragged[1], file=path, row=ragged[0], hint=hint
+            ) from exc
         raise FileFormatError(
-            f"cannot be read as CSV (fields separated by {_NAMES[delimiter]}): "
-            f"{text.splitlines()[0]}",
-            file=path,
-            hint="Check that every row has as many fields as the header "
-            "and that quotes are closed.",
+            f"cannot be read as CSV: {text.splitlines()[0]}", file=path, hint=hint
         ) from exc
     # Keep the whole header, so that messages can list every column found.
     return table.replace_schema_metadata({_HEADER_KEY: json.dumps(names)})
