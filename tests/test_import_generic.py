@@ -342,3 +342,17 @@ def test_parquet_with_nested_columns_and_zoned_timestamps(duck, tmp_path):
     assert [(r["tags"], r["meta"], r["raw"]) for r in text] == [
         ('["vip", "gift"]', '{"utm": "mail"}', "\ufffdok"), ("[]", None, None),
     ]  # fmt: skip
+
+
+def test_columns_without_a_name_are_called_by_position(duck, tmp_path):
+    """A spreadsheet saved two empty columns after the last one."""
+    path = tmp_path / "orders.csv"
+    path.write_text(
+        "order_id,placed_at,total,,\n1,2024-01-05,1.00,,\n", encoding="utf-8"
+    )
+    report = import_orders(duck, str(path))
+    assert (report.rows_loaded, report.rows_rejected) == (1, 0)
+    from regulars.ingest.read import read_text_table
+
+    names = read_text_table(str(path)).column_names
+    assert names == ["order_id", "placed_at", "total", "column 4", "column 5", "_row"]

@@ -143,7 +143,9 @@ def _read_csv(path: str, encoding: str, columns: Collection[str] | None) -> pa.T
     import pyarrow.csv as pacsv
 
     header, delimiter = _csv_header(path, encoding)
-    names = [_clean(h) for h in header]
+    # A column without a name (spreadsheets save trailing empty ones) is
+    # called by its position, so several of them do not clash.
+    names = [_clean(h) or f"column {i}" for i, h in enumerate(header, start=1)]
     if len(set(names)) != len(names):
         dupes = sorted({n for n in names if names.count(n) > 1})
         raise FileFormatError(
