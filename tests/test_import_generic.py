@@ -356,3 +356,15 @@ def test_columns_without_a_name_are_called_by_position(duck, tmp_path):
 
     names = read_text_table(str(path)).column_names
     assert names == ["order_id", "placed_at", "total", "column 4", "column 5", "_row"]
+
+
+def test_excel_unicode_text_utf16_with_tabs(duck, tmp_path):
+    """Excel's "Unicode Text": UTF-16 with a byte-order mark, tabs between fields."""
+    path = tmp_path / "orders.txt"
+    text = "order_id\tplaced_at\tproduct_name\tunit_price\r\n1\t2024-01-05\tGrüner Tee\t9.50\r\n"
+    path.write_bytes(text.encode("utf-16"))  # the BOM first
+    assert path.read_bytes()[:2] in (b"\xff\xfe", b"\xfe\xff")
+    report = import_orders(duck, str(path))
+    assert (report.rows_loaded, report.rows_rejected) == (1, 0)
+    line = duck.to_arrow(duck.table("order_lines")).to_pylist()[0]
+    assert (line["product_name"], line["unit_price"]) == ("Grüner Tee", Decimal("9.50"))

@@ -139,9 +139,24 @@ def _csv_header(path: str, encoding: str) -> tuple[list[str], str]:
     return header, delimiter
 
 
+def _with_bom(path: str, encoding: str) -> str:
+    """`encoding`, or UTF-16 for a UTF-8 default on a file that starts with
+    UTF-16's byte-order mark (Excel's "Unicode Text" is such a file)."""
+    if encoding.lower().replace("_", "-") not in ("utf-8", "utf8"):
+        return encoding
+    opener = gzip.open if path.lower().endswith(".gz") else open
+    try:
+        with opener(path, "rb") as handle:
+            start = handle.read(2)
+    except (OSError, gzip.BadGzipFile):
+        return encoding  # the header read reports it
+    return "utf-16" if start in (b"\xff\xfe", b"\xfe\xff") else encoding
+
+
 def _read_csv(path: str, encoding: str, columns: Collection[str] | None) -> pa.Table:
     import pyarrow.csv as pacsv
 
+    encoding = _with_bom(path, encoding)
     header, delimiter = _csv_header(path, encoding)
     # A column without a name (spreadsheets save trailing empty ones) is
     # called by its position, so several of them do not clash.
