@@ -270,6 +270,30 @@ def test_not_gzipped_though_named_so(duck, tmp_path):
     assert duck.count("imports") == 0
 
 
+@pytest.mark.parametrize(
+    ("name", "start", "message"),
+    [
+        (
+            "orders.xlsx",
+            b"PK\x03\x04\x14\x00\x06\x00",
+            "is a spreadsheet workbook, not CSV",
+        ),
+        (
+            "orders.xls",
+            b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1",
+            r"is an Excel workbook \(\.xls\)",
+        ),
+        ("orders.csv", b"PK\x03\x04\x14\x00\x00\x00", "is a zip archive, not CSV"),
+    ],
+)
+def test_a_workbook_or_archive_says_what_it_is(duck, tmp_path, name, start, message):
+    path = tmp_path / name
+    path.write_bytes(start + b"\x00" * 64)
+    with pytest.raises(FileFormatError, match=message):
+        import_shopify_orders(duck, str(path))
+    assert duck.count("imports") == 0
+
+
 def test_not_a_csv(duck, tmp_path):
     path = tmp_path / "image.csv"
     path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe")

@@ -239,6 +239,27 @@ def _read_parquet(path: str) -> pa.Table:
     return pa.Table.from_arrays(columns, names=names)
 
 
+_SAVE_AS_CSV = (
+    "Open it and save it as 'CSV UTF-8' (File > Save As), then import the CSV."
+)
+
+
+def _refuse_workbooks(path: str) -> None:
+    """A workbook or an archive named as anything: say what it is, not that
+    its first row does not parse."""
+    with open(path, "rb") as handle:
+        start = handle.read(8)
+    if start.startswith(b"PK\x03\x04"):
+        if path.lower().endswith((".xlsx", ".xlsm", ".ods", ".numbers")):
+            raise FileFormatError("is a spreadsheet workbook, not CSV.", file=path,
+                                  hint=_SAVE_AS_CSV)  # fmt: skip
+        raise FileFormatError("is a zip archive, not CSV.", file=path,
+                              hint="Unpack it and import the CSV inside.")  # fmt: skip
+    if start.startswith(b"\xd0\xcf\x11\xe0"):  # Excel 97-2003
+        raise FileFormatError("is an Excel workbook (.xls), not CSV.", file=path,
+                              hint=_SAVE_AS_CSV)  # fmt: skip
+
+
 def is_parquet(path: str) -> bool:
     """Whether `path` is read as Parquet (by its name), else as CSV."""
     return path.lower().endswith((".parquet", ".pq"))
@@ -277,6 +298,7 @@ def read_text_table(
     if is_parquet(path):
         table = _read_parquet(path)
     else:
+        _refuse_workbooks(path)
         table = _read_csv(path, encoding, columns)
     rows = pa.array(range(2, table.num_rows + 2), type=pa.int64())
     return table.append_column(ROW, rows).replace_schema_metadata(table.schema.metadata)
