@@ -85,6 +85,26 @@ def test_a_since_after_as_of_is_an_error_not_a_table_of_zeros(tmp_path):
     assert result.exit_code == 0, result.output
 
 
+def test_several_files_are_imported_one_by_one(tmp_path):
+    store = tmp_path / "s.duckdb"
+    first = shopify_csv(tmp_path / "2024.csv", [order("#1"), order("#2")])
+    second = shopify_csv(tmp_path / "2025.csv", [order("#2"), order("#3")])
+    result = invoke(store, "import", "shopify-orders", str(first), str(second))
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "Import of 2024.csv" in text and "Import of 2025.csv" in text
+    # #2 was in both: the second file adds one order.
+    assert "Added or updated: 2 orders" in text and "Added or updated: 1 orders" in text
+    wrong = tmp_path / "wrong.csv"
+    wrong.write_text("a,b\n1,2\n", encoding="utf-8")
+    third = shopify_csv(tmp_path / "2026.csv", [order("#4")])
+    result = invoke(store, "import", "shopify-orders", str(third), str(wrong))
+    assert result.exit_code == 2 and "wrong.csv" in result.output
+    # The file before the unreadable one stays imported.
+    result = invoke(store, "status")
+    assert "shopify: 4" in result.output
+
+
 def test_unreadable_file_exits_2_with_one_clear_line(tmp_path):
     store = tmp_path / "s.duckdb"
     wrong = tmp_path / "wrong.csv"

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from regulars.cli.common import print_report, run_of, steps
 from regulars.errors import InputError
 
+if TYPE_CHECKING:
+    from regulars.ingest.report import ImportReport
+
 app = typer.Typer(help="Import files into the store (nothing already stored is lost).")
 
-FileArg = Annotated[Path, typer.Argument(help="CSV or Parquet file to import.")]
+FilesArg = Annotated[
+    list[Path],
+    typer.Argument(help="CSV or Parquet files: one import each, in the order given."),
+]
 SourceOpt = Annotated[
     str | None, typer.Option("--source", help="Source name stamped on the rows.")
 ]
@@ -55,52 +62,60 @@ def _rates(values: list[str] | None) -> dict[str, float]:
     return rates
 
 
+def _import_each(
+    ctx: typer.Context,
+    files: list[Path],
+    run_one: Callable[[Path, object], ImportReport],
+) -> None:
+    """Import `files` one after another, each atomic with its own summary; a
+    file that cannot be read stops there, the ones before it imported."""
+    run = run_of(ctx)
+    for file in files:
+        with steps(run, f"Importing {file.name}") as progress:
+            report = run_one(file, progress)
+        print_report(report)
+
+
 @app.command("shopify-orders")
 def shopify_orders(
-    ctx: typer.Context, file: FileArg, source: SourceOpt = None,
+    ctx: typer.Context, files: FilesArg, source: SourceOpt = None,
     rate: RateOpt = None, encoding: EncodingOpt = "utf-8",
     date_format: DateFormatOpt = None, decimal_comma: CommaOpt = False,
 ) -> None:  # fmt: skip
-    """Import a Shopify orders export (Orders > Export > CSV)."""
+    """Import Shopify orders exports (Orders > Export > CSV)."""
     from regulars.ingest.load import import_shopify_orders
 
-    run = run_of(ctx)
-    wh = run.warehouse()
-    with steps(run, f"Importing {file.name}") as progress:
-        report = import_shopify_orders(
-            wh, str(file), source=source or "shopify", rates=_rates(rate),
-            encoding=encoding, date_format=date_format, decimal_comma=decimal_comma,
-            progress=progress,
-        )  # fmt: skip
-    print_report(report)
+    rates = _rates(rate)
+    wh = run_of(ctx).warehouse()
+    _import_each(ctx, files, lambda file, progress: import_shopify_orders(
+        wh, str(file), source=source or "shopify", rates=rates, encoding=encoding,
+        date_format=date_format, decimal_comma=decimal_comma, progress=progress,
+    ))  # fmt: skip
 
 
 @app.command("shopify-customers")
 def shopify_customers(
-    ctx: typer.Context, file: FileArg, source: SourceOpt = None,
+    ctx: typer.Context, files: FilesArg, source: SourceOpt = None,
     encoding: EncodingOpt = "utf-8", date_format: DateFormatOpt = None,
 ) -> None:  # fmt: skip
-    """Import a Shopify customers export (Customers > Export > CSV)."""
+    """Import Shopify customers exports (Customers > Export > CSV)."""
     from regulars.ingest.load import import_shopify_customers
 
-    run = run_of(ctx)
-    with steps(run, f"Importing {file.name}") as progress:
-        report = import_shopify_customers(
-            run.warehouse(), str(file), source=source or "shopify-customers",
-            encoding=encoding, date_format=date_format, progress=progress,
-        )  # fmt: skip
-    print_report(report)
+    wh = run_of(ctx).warehouse()
+    _import_each(ctx, files, lambda file, progress: import_shopify_customers(
+        wh, str(file), source=source or "shopify-customers", encoding=encoding,
+        date_format=date_format, progress=progress,
+    ))  # fmt: skip
 
 
 def _generic(kind: str):  # type: ignore[no-untyped-def]
     def command(
-        ctx: typer.Context, file: FileArg, map_file: MapOpt = None,
+        ctx: typer.Context, files: FilesArg, map_file: MapOpt = None,
         source: SourceOpt = None, rate: RateOpt = None, encoding: EncodingOpt = "utf-8",
         date_format: DateFormatOpt = None, decimal_comma: CommaOpt = False,
     ) -> None:  # fmt: skip
         from regulars.ingest import tabular
 
-        run = run_of(ctx)
         mapping = tabular.load_mapping(str(map_file) if map_file else None)
         importer = getattr(tabular, f"import_{kind}")
         extra: dict[str, object] = {"rates": _rates(rate)} if kind == "orders" else {}
@@ -112,15 +127,14 @@ def _generic(kind: str):  # type: ignore[no-untyped-def]
             if kind != "orders":
                 raise InputError(f"--decimal-comma: a {kind} file has no amounts.")
             extra["decimal_comma"] = True
-        with steps(run, f"Importing {file.name}") as progress:
-            report = importer(
-                run.warehouse(), str(file), mapping=mapping, source=source,
-                encoding=encoding, progress=progress, **extra,
-            )  # fmt: skip
-        print_report(report)
+        wh = run_of(ctx).warehouse()
+        _import_each(ctx, files, lambda file, progress: importer(
+            wh, str(file), mapping=mapping, source=source, encoding=encoding,
+            progress=progress, **extra,
+        ))  # fmt: skip
 
     command.__doc__ = (
-        f"Import {kind} from a CSV or Parquet file (columns named canonically, "
+        f"Import {kind} from CSV or Parquet files (columns named canonically, "
         "or mapped with --map)."
     )
     return command
