@@ -18,7 +18,10 @@ app = typer.Typer(help="Import files into the store (nothing already stored is l
 
 FilesArg = Annotated[
     list[Path],
-    typer.Argument(help="CSV or Parquet files: one import each, in the order given."),
+    typer.Argument(
+        metavar="FILE",
+        help="CSV or Parquet files: one import each, in the order given.",
+    ),
 ]
 SourceOpt = Annotated[
     str | None, typer.Option("--source", help="Source name stamped on the rows.")
