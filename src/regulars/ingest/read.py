@@ -14,7 +14,7 @@ import hashlib
 import json
 import os
 from collections.abc import Callable, Collection, Iterable, Mapping
-from typing import TextIO
+from typing import IO, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -79,17 +79,21 @@ def sniff_delimiter(first_line: str) -> str:
 _NAMES = {",": "commas", ";": "semicolons", "\t": "tabs", "|": "bars"}
 
 
-def _open_text(path: str, encoding: str) -> TextIO:
+def _is_utf8(encoding: str) -> bool:
+    return encoding.lower().replace("_", "-") in ("utf-8", "utf8")
+
+
+def _open(path: str, mode: str, **text: str) -> IO[Any]:
+    # A compressed file is read through (Arrow's CSV reader does the same).
+    opener: Callable[..., IO[Any]] = gzip.open if path.lower().endswith(".gz") else open
+    return opener(path, mode, **text)
+
+
+def _open_text(path: str, encoding: str) -> IO[Any]:
     """`path` as text for Python's csv module, as Arrow's reader sees it."""
     # utf-8-sig skips a byte-order mark, so a quoted first name parses as such.
-    text_encoding = (
-        "utf-8-sig"
-        if encoding.lower().replace("_", "-") in ("utf-8", "utf8")
-        else encoding
-    )
-    # A compressed file is read through (Arrow's CSV reader does the same).
-    opener = gzip.open if path.lower().endswith(".gz") else open
-    return opener(path, "rt", encoding=text_encoding, newline="")  # type: ignore[return-value]
+    return _open(path, "rt", encoding="utf-8-sig" if _is_utf8(encoding) else encoding,
+                 newline="")  # fmt: skip
 
 
 def _ragged_row(
@@ -142,11 +146,10 @@ def _csv_header(path: str, encoding: str) -> tuple[list[str], str]:
 def _with_bom(path: str, encoding: str) -> str:
     """`encoding`, or UTF-16 for a UTF-8 default on a file that starts with
     UTF-16's byte-order mark (Excel's "Unicode Text" is such a file)."""
-    if encoding.lower().replace("_", "-") not in ("utf-8", "utf8"):
+    if not _is_utf8(encoding):
         return encoding
-    opener = gzip.open if path.lower().endswith(".gz") else open
     try:
-        with opener(path, "rb") as handle:
+        with _open(path, "rb") as handle:
             start = handle.read(2)
     except (OSError, gzip.BadGzipFile):
         return encoding  # the header read reports it
