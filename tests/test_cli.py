@@ -50,6 +50,8 @@ def test_an_import_with_many_problems_counts_them_by_reason(tmp_path):
     assert "nothing to link (this import added no orders or customers)" in text
     assert "6 problems on 6 rows, by column and reason:" in text
     assert "│ 6 │ Created at │ is not a date." in text and "row 2: 31/02/2024" in text
+    # Every date failed: the file is written another way, and the way to say so is named.
+    assert "--date-format (e.g. %d/%m/%Y)" in text
     assert 'row 3, column "Created at"' not in text  # counted, not listed
     assert "`regulars rejects --import 1 --by-reason`" in text
     result = invoke(store, "rejects", "--by-reason", "--json")

@@ -433,10 +433,12 @@ def _import_customers(
     from regulars.ingest.parse import (
         customer_id_from,
         date_hint,
+        mostly,
         normalise_email,
         normalise_phone,
         parse_bool,
         parse_timestamp,
+        unparsed,
     )
 
     if date_format is not None:
@@ -463,10 +465,11 @@ def _import_customers(
             ROW, column=ibis.literal(labels.get("email", "email")), value=ibis.null("string"),
             reason=ibis.literal("has no email, phone or customer id to identify the customer."),
         )  # fmt: skip
+        whole_file = mostly(*unparsed(con, typed, [("created_text", "created_at")]))
         bad_date = typed.filter(typed.created_text.notnull() & typed.created_at.isnull()).select(
             ROW, column=ibis.literal(labels.get("created_at", "created_at")),
             value=typed.created_text,
-            reason=ibis.literal(f"is not a date. {date_hint(date_format)}"),
+            reason=ibis.literal(f"is not a date. {date_hint(date_format, whole_file=whole_file)}"),
         )  # fmt: skip
         problems = con.to_pyarrow(ibis.union(no_key, bad_date).order_by(ROW))
         good = typed.anti_join(ibis.memtable(problems.select([ROW])), ROW)

@@ -30,9 +30,11 @@ from regulars.ingest.parse import (
     customer_id_from,
     date_hint,
     money_hint,
+    mostly,
     parse_int,
     parse_money,
     parse_timestamp,
+    unparsed,
 )
 from regulars.ingest.read import ROW, by_row_halves
 from regulars.ingest.scratch import Scratch
@@ -40,6 +42,7 @@ from regulars.schema import MONEY, RATE
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
+    from ibis.backends.duckdb import Backend as DuckDBBackend
 
 __all__ = ["STAGED_COLUMNS", "OrderBatch", "build_orders"]
 
@@ -109,18 +112,22 @@ def _problem(rows: ir.Table, column: str | None, value: ir.Value | None,
 
 def _row_problems(
     s: ir.Table, heads: ir.Table, lines: ir.Table, labels: Mapping[str, str],
-    date_format: str | None, decimal_comma: bool,
+    date_hint: str, money_hint: str,
 ) -> list[ir.Table]:  # fmt: skip
-    """Value checks on each row: dates, amounts, quantities, order ids."""
+    """Value checks on each row: dates, amounts, quantities, order ids.
+
+    The hints follow "is not a date." and "is not an amount." (see
+    `regulars.ingest.parse.date_hint`)."""
     out = [_problem(s.filter(s.order_id.isnull()), labels["order_id"], None,
                     "missing order id; every row needs one.")]  # fmt: skip
     heads = heads.filter(heads.order_id.notnull())
     out.append(_problem(heads.filter(heads.placed_at.isnull()), labels["placed_at"],
                         None, "missing order date."))  # fmt: skip
-    hint = date_hint(date_format)
     for name, rows in (("placed_at", heads), ("cancelled_at", heads)):
         bad = rows.filter(rows[name].notnull() & rows[f"{name}__v"].isnull())
-        out.append(_problem(bad, labels[name], bad[name], f"is not a date. {hint}"))
+        out.append(
+            _problem(bad, labels[name], bad[name], f"is not a date. {date_hint}")
+        )
     lines = lines.filter(lines.order_id.notnull())
     for names, rows in ((ORDER_MONEY, heads), (LINE_MONEY, lines)):
         for name in names:
@@ -131,7 +138,7 @@ def _row_problems(
                     bad,
                     labels[name],
                     bad[name],
-                    f"is not an amount. {money_hint(decimal_comma)}",
+                    f"is not an amount. {money_hint}",
                 )
             )
             neg = rows.filter(value < 0)
@@ -152,6 +159,24 @@ def _row_problems(
     out.append(_problem(neg, labels["quantity"], neg.quantity,
                         "is a negative quantity; record returns as refunds instead."))  # fmt: skip
     return out
+
+
+def _hints(
+    con: DuckDBBackend, heads: ir.Table, lines: ir.Table, date_format: str | None,
+    decimal_comma: bool,
+) -> tuple[str, str]:  # fmt: skip
+    """The date and amount hints of the rejects: the options that read the
+    file's way of writing them are suggested only when most values failed."""
+    dates = unparsed(
+        con, heads, [(c, f"{c}__v") for c in ("placed_at", "cancelled_at")]
+    )
+    heads_money = unparsed(con, heads, [(c, f"{c}__v") for c in ORDER_MONEY])
+    lines_money = unparsed(con, lines, [(c, f"{c}__v") for c in LINE_MONEY])
+    money = (heads_money[0] + lines_money[0], heads_money[1] + lines_money[1])
+    return (
+        date_hint(date_format, whole_file=mostly(*dates)),
+        money_hint(decimal_comma, whole_file=mostly(*money)),
+    )
 
 
 def _typed_heads(
@@ -337,7 +362,8 @@ def build_orders(
     lines_v = scratch.keep(
         "line_rows", _typed_line_rows(s.filter(s._line), decimal_comma)
     )
-    parts = _row_problems(s, heads_v, lines_v, labels, date_format, decimal_comma)
+    hints = _hints(con, heads_v, lines_v, date_format, decimal_comma)
+    parts = _row_problems(s, heads_v, lines_v, labels, *hints)
     problems = scratch.keep("problems", ibis.union(*parts))
     bad_occ = problems.filter(problems._occ.notnull()).select("_occ").distinct()
     ok_heads = heads_v.filter(heads_v.order_id.notnull()).anti_join(bad_occ, "_occ")

@@ -17,7 +17,10 @@ import pyarrow.compute as pc
 from regulars.schema import MONEY, TIMESTAMP
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     import ibis.expr.types as ir
+    from ibis.backends import BaseBackend
 
 __all__ = [
     "bool_from_word",
@@ -26,12 +29,14 @@ __all__ = [
     "customer_id_from",
     "date_hint",
     "money_hint",
+    "mostly",
     "normalise_email",
     "normalise_phone",
     "parse_bool",
     "parse_int",
     "parse_money",
     "parse_timestamp",
+    "unparsed",
 ]
 
 # "2025-10-07 09:50:26 +0200" -> "2025-10-07 09:50:26+02:00", which DuckDB reads.
@@ -110,12 +115,39 @@ def check_date_format(date_format: str) -> str:
     return date_format
 
 
-def date_hint(date_format: str | None) -> str:
-    """What a rejected date should look like: the sentence after "is not a date."."""
-    if date_format is None:
+def unparsed(
+    con: BaseBackend, rows: ir.Table, pairs: Iterable[tuple[str, str]]
+) -> tuple[int, int]:
+    """(values that did not parse, values present) over `rows`, for each
+    pair of a text column and the column parsed from it (NULL: no parse)."""
+    pairs = list(pairs)
+    present = [rows[text].notnull().cast("int64").sum() for text, _ in pairs]
+    bad = [(rows[text].notnull() & rows[value].isnull()).cast("int64").sum()
+           for text, value in pairs]  # fmt: skip
+    got = con.to_pyarrow(
+        rows.aggregate(bad=sum(bad[1:], bad[0]), present=sum(present[1:], present[0]))
+    ).to_pylist()[0]
+    return int(got["bad"] or 0), int(got["present"] or 0)
+
+
+def mostly(bad: int, present: int) -> bool:
+    """Whether more than half of the values present failed: then the file
+    is written another way, rather than a few rows being wrong."""
+    return 2 * bad > present
+
+
+def date_hint(date_format: str | None, *, whole_file: bool = False) -> str:
+    """What a rejected date should look like: the sentence after "is not a date.".
+
+    With `whole_file` (most dates failed, see `mostly`), without a format:
+    how to give the file's format.
+    """
+    if date_format is not None:
+        return f"Expected the format {date_format} or ISO 8601 (e.g. 2025-10-07)."
+    if whole_file:
         return ("Use ISO 8601, e.g. 2025-10-07 or 2025-10-07 09:50:26 +0200, or give "
                 "the file's format with --date-format (e.g. %d/%m/%Y).")  # fmt: skip
-    return f"Expected the format {date_format} or ISO 8601 (e.g. 2025-10-07)."
+    return "Use ISO 8601, e.g. 2025-10-07 or 2025-10-07 09:50:26 +0200."
 
 
 def parse_money(text: ir.StringValue, decimal_comma: bool = False) -> ir.DecimalValue:
@@ -130,14 +162,15 @@ def parse_money(text: ir.StringValue, decimal_comma: bool = False) -> ir.Decimal
     return _shaped(text, _NUMBER_COMMA, dotted.try_cast(MONEY))
 
 
-def money_hint(decimal_comma: bool) -> str:
-    """What a rejected amount should look like: the sentence after "is not an amount."."""
+def money_hint(decimal_comma: bool, *, whole_file: bool = False) -> str:
+    """What a rejected amount should look like: the sentence after "is not an
+    amount."; with `whole_file` (most amounts failed), how to read decimal commas."""
     if decimal_comma:
         return (
             "Use digits with a comma for decimals and no currency sign, e.g. 1.234,50."
         )
-    return ("Use digits with a dot for decimals and no currency sign, e.g. 1234.50 "
-            "(for 1234,50 pass --decimal-comma).")  # fmt: skip
+    text = "Use digits with a dot for decimals and no currency sign, e.g. 1234.50"
+    return text + (" (for 1234,50 pass --decimal-comma)." if whole_file else ".")
 
 
 def parse_int(text: ir.StringValue) -> ir.IntegerValue:
