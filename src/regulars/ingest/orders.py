@@ -112,12 +112,12 @@ def _problem(rows: ir.Table, column: str | None, value: ir.Value | None,
 
 def _row_problems(
     s: ir.Table, heads: ir.Table, lines: ir.Table, labels: Mapping[str, str],
-    date_hint: str, money_hint: str,
+    date_advice: str, money_advice: str,
 ) -> list[ir.Table]:  # fmt: skip
     """Value checks on each row: dates, amounts, quantities, order ids.
 
-    The hints follow "is not a date." and "is not an amount." (see
-    `regulars.ingest.parse.date_hint`)."""
+    The advice follows "is not a date." and "is not an amount." (see
+    `_advice`)."""
     out = [_problem(s.filter(s.order_id.isnull()), labels["order_id"], None,
                     "missing order id; every row needs one.")]  # fmt: skip
     heads = heads.filter(heads.order_id.notnull())
@@ -126,7 +126,7 @@ def _row_problems(
     for name, rows in (("placed_at", heads), ("cancelled_at", heads)):
         bad = rows.filter(rows[name].notnull() & rows[f"{name}__v"].isnull())
         out.append(
-            _problem(bad, labels[name], bad[name], f"is not a date. {date_hint}")
+            _problem(bad, labels[name], bad[name], f"is not a date. {date_advice}")
         )
     lines = lines.filter(lines.order_id.notnull())
     for names, rows in ((ORDER_MONEY, heads), (LINE_MONEY, lines)):
@@ -138,7 +138,7 @@ def _row_problems(
                     bad,
                     labels[name],
                     bad[name],
-                    f"is not an amount. {money_hint}",
+                    f"is not an amount. {money_advice}",
                 )
             )
             neg = rows.filter(value < 0)
@@ -161,7 +161,7 @@ def _row_problems(
     return out
 
 
-def _hints(
+def _advice(
     con: DuckDBBackend, heads: ir.Table, lines: ir.Table, date_format: str | None,
     decimal_comma: bool,
 ) -> tuple[str, str]:  # fmt: skip
@@ -362,8 +362,8 @@ def build_orders(
     lines_v = scratch.keep(
         "line_rows", _typed_line_rows(s.filter(s._line), decimal_comma)
     )
-    hints = _hints(con, heads_v, lines_v, date_format, decimal_comma)
-    parts = _row_problems(s, heads_v, lines_v, labels, *hints)
+    advice = _advice(con, heads_v, lines_v, date_format, decimal_comma)
+    parts = _row_problems(s, heads_v, lines_v, labels, *advice)
     problems = scratch.keep("problems", ibis.union(*parts))
     bad_occ = problems.filter(problems._occ.notnull()).select("_occ").distinct()
     ok_heads = heads_v.filter(heads_v.order_id.notnull()).anti_join(bad_occ, "_occ")
