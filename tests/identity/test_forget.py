@@ -91,6 +91,30 @@ def test_an_old_export_imported_again_does_not_bring_them_back(messy, tmp_path):
     assert "anna@example.com" in _texts(wh)
 
 
+def test_a_newer_export_updating_their_order_keeps_it_anonymous(messy, tmp_path):
+    """After the erasure Anna's #1001 was refunded: --update takes the refund,
+    and the order keeps its anonymous id, without her email or phone."""
+    wh = messy
+    erasure = forget(wh, "anna@example.com")
+    newer = [
+        order("#1001", Email="anna@example.com", Phone="+49 30 1234567",
+              **{"Financial Status": "refunded", "Refunded Amount": "20.00"}),
+        *ORDERS[1:],
+    ]  # fmt: skip
+    report = import_shopify_orders(
+        wh, str(shopify_csv(tmp_path / "newer.csv", newer)), update=True
+    )
+    assert report.records_new["orders"] == 1 and report.rows_rejected == 0
+    row = wh.to_arrow(
+        wh.table("orders")
+        .filter(lambda t: t.order_id == "#1001")
+        .select("customer_id", "email", "phone", "status", "net")
+    ).to_pylist()
+    assert row == [{"customer_id": erasure.anonymous_id, "email": None, "phone": None,
+                    "status": "refunded", "net": 0}]  # fmt: skip
+    assert not [v for v in _texts(wh) if any(a in v for a in ANNA)]
+
+
 def test_forget_unknown_person_changes_nothing(duck, tmp_path):
     fill_messy(duck, tmp_path)
     before = _texts(duck)

@@ -150,3 +150,28 @@ def test_probabilistic_matching_links_the_whole_store(duck, tmp_path):
     wh.apply(settings_changes(IdentitySettings(match_threshold=0.95)))
     path = shopify_csv(tmp_path / "orders.csv", [order("#1")])
     assert not _import(wh, import_shopify_orders, str(path))
+
+
+def test_an_order_replaced_with_another_email_is_linked_as_the_whole_store(
+    warehouse, tmp_path
+):
+    """#2 was Anna's; the newer export (--update) has it refunded and under
+    Ben's email: it moves to Ben, and Anna keeps #1."""
+    wh = warehouse
+    first = shopify_csv(tmp_path / "orders_1.csv", [
+        order("#1", Email="anna@example.com"),
+        order("#2", Email="anna@example.com"),
+        order("#3", Email="ben@example.com"),
+    ])  # fmt: skip
+    import_shopify_orders(wh, str(first))
+    assert _groups(wh) == ([{"#1", "#2"}, {"#3"}], [])
+    newer = shopify_csv(tmp_path / "orders_2.csv", [
+        order("#1", Email="anna@example.com"),
+        order("#2", Email="ben@example.com", **{"Refunded Amount": "5.00"}),
+        order("#3", Email="ben@example.com"),
+    ])  # fmt: skip
+    report = import_shopify_orders(wh, str(newer), update=True)
+    assert report.records_new["orders"] == 1
+    assert _INCREMENTAL in " ".join(report.notes)
+    _matches_whole_store(wh)
+    assert _groups(wh) == ([{"#1"}, {"#2", "#3"}], [])

@@ -42,6 +42,12 @@ CommaOpt = Annotated[
     bool,
     typer.Option("--decimal-comma", help="Amounts have a decimal comma: 1.234,50."),
 ]
+UpdateOpt = Annotated[
+    bool,
+    typer.Option("--update", help="The file is the newer export: orders already stored "
+                 "with other content (refunded, cancelled or edited since) take its "
+                 "version. Without it they are rejected and the stored ones kept."),
+]  # fmt: skip
 RateOpt = Annotated[
     list[str] | None,
     typer.Option("--rate", help="Exchange rate CUR=RATE: units of the store's currency "
@@ -84,6 +90,7 @@ def shopify_orders(
     ctx: typer.Context, files: FilesArg, source: SourceOpt = None,
     rate: RateOpt = None, encoding: EncodingOpt = "utf-8",
     date_format: DateFormatOpt = None, decimal_comma: CommaOpt = False,
+    update: UpdateOpt = False,
 ) -> None:  # fmt: skip
     """Import Shopify orders exports (Orders > Export > CSV)."""
     from regulars.ingest.load import import_shopify_orders
@@ -92,7 +99,8 @@ def shopify_orders(
     wh = run_of(ctx).warehouse()
     _import_each(ctx, files, lambda file, progress: import_shopify_orders(
         wh, str(file), source=source or "shopify", rates=rates, encoding=encoding,
-        date_format=date_format, decimal_comma=decimal_comma, progress=progress,
+        date_format=date_format, decimal_comma=decimal_comma, update=update,
+        progress=progress,
     ))  # fmt: skip
 
 
@@ -116,6 +124,7 @@ def _generic(kind: str):  # type: ignore[no-untyped-def]
         ctx: typer.Context, files: FilesArg, map_file: MapOpt = None,
         source: SourceOpt = None, rate: RateOpt = None, encoding: EncodingOpt = "utf-8",
         date_format: DateFormatOpt = None, decimal_comma: CommaOpt = False,
+        update: UpdateOpt = False,
     ) -> None:  # fmt: skip
         from regulars.ingest import tabular
 
@@ -130,6 +139,16 @@ def _generic(kind: str):  # type: ignore[no-untyped-def]
             if kind != "orders":
                 raise InputError(f"--decimal-comma: a {kind} file has no amounts.")
             extra["decimal_comma"] = True
+        if update:
+            if kind != "orders":
+                raise InputError(
+                    "--update is for orders, which change after they are placed "
+                    "(refunds, cancellations).",
+                    hint="Leave it out: a customers or products import takes the "
+                    "file's version of a changed row; a feedback import keeps the "
+                    "stored one.",
+                )
+            extra["update"] = True
         wh = run_of(ctx).warehouse()
         _import_each(ctx, files, lambda file, progress: importer(
             wh, str(file), mapping=mapping, source=source, encoding=encoding,

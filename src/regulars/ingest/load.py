@@ -265,6 +265,7 @@ def import_shopify_orders(
     encoding: str = "utf-8",
     date_format: str | None = None,
     decimal_comma: bool = False,
+    update: bool = False,
     progress: Progress = _noop,
 ) -> ImportReport:
     """Import a Shopify orders export (Orders > Export, CSV).
@@ -286,6 +287,10 @@ def import_shopify_orders(
     decimal_comma
         Amounts are written with a decimal comma (``1.234,50``), as a
         spreadsheet in many European languages saves them.
+    update
+        This file is the newer export: an order already stored with other
+        content (refunded, cancelled or edited since) takes its version.
+        Without it such an order is rejected and the stored one kept.
 
     Returns
     -------
@@ -304,7 +309,7 @@ def import_shopify_orders(
     return _import_orders(
         wh, staged, labels, path=path, sha=sha, kind="shopify-orders", source=source,
         rates=rates or {}, started=started, progress=progress, date_format=date_format,
-        decimal_comma=decimal_comma,
+        decimal_comma=decimal_comma, update=update,
     )  # fmt: skip
 
 
@@ -322,6 +327,7 @@ def _import_orders(
     progress: Progress,
     date_format: str | None = None,
     decimal_comma: bool = False,
+    update: bool = False,
 ) -> ImportReport:
     if date_format is not None:
         check_date_format(date_format)
@@ -329,12 +335,17 @@ def _import_orders(
     con = wh.staging()
     with Scratch(con) as scratch:
         orders_t = wh.table("orders")
+        columns = ["order_id", "content_hash"] + (["customer_id"] if update else [])
         stored = wh.bring(
-            con,
-            orders_t.filter(orders_t.source == source).select(
-                "order_id", "content_hash"
-            ),
+            con, orders_t.filter(orders_t.source == source).select(columns)
         )
+        erased: list[str] = []
+        if update and wh.count("erasures"):
+            erased = (
+                wh.to_arrow(wh.table("erasures").select("customer_id"))
+                .column("customer_id")
+                .to_pylist()
+            )
         products = wh.bring(
             con, wh.table("products").select("product_id", "sku", "category")
         )
@@ -343,6 +354,7 @@ def _import_orders(
             scratch, staged, source=source, labels=labels, stored=stored,
             products=products, reporting_currency=meta.get("reporting_currency"),
             rates=rates, date_format=date_format, decimal_comma=decimal_comma,
+            update=update, erased=erased,
         )  # fmt: skip
         report = ImportReport(kind=kind, file=os.path.basename(path), source=source)
         report.rows_read = batch.rows_read
@@ -359,7 +371,19 @@ def _import_orders(
             source=customers_source,
             combine=True,
         )
-        changes: list[Change] = [
+        changes: list[Change] = []
+        n_replaced = batch.replaced.num_rows
+        if n_replaced:
+            keys = pa.table({
+                "source": pa.array([source] * n_replaced, pa.string()),
+                "order_id": batch.replaced.column("order_id"),
+            })  # fmt: skip
+            changes += [DeleteKeys("orders", keys), DeleteKeys("order_lines", keys)]
+            report.notes.append(
+                f"{n_replaced:,} order{'s' if n_replaced != 1 else ''} already stored "
+                "with other content took this file's version (--update)."
+            )
+        changes += [
             Append("orders", batch.orders),
             Append("order_lines", batch.lines),
             *cust_changes,

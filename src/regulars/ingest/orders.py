@@ -11,12 +11,13 @@ line item). From there the rules are the same for every source:
 2. an order id seen in the file with two different contents is rejected;
 3. an order in another currency than the store's, without a rate, is rejected;
 4. an order already stored with the same content is "already loaded";
-   with different content it is rejected, and the stored one stays.
+   with different content it is rejected, and the stored one stays, unless
+   the import is an update (the file is the newer export), which replaces it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -83,6 +84,9 @@ class OrderBatch:
         Row counts; loaded + rejected = rows read.
     reporting_currency
         The store's currency after this batch (set by it when unset before).
+    replaced
+        ``order_id`` of the stored orders this batch replaces (with
+        ``update``); their stored rows and lines are to be deleted.
     """
 
     orders: ir.Table
@@ -97,6 +101,7 @@ class OrderBatch:
     rows_rejected: int
     reporting_currency: str | None
     currency_was_set: bool
+    replaced: pa.Table
 
 
 def _problem(rows: ir.Table, column: str | None, value: ir.Value | None,
@@ -324,6 +329,8 @@ def build_orders(
     rates: Mapping[str, float],
     date_format: str | None = None,
     decimal_comma: bool = False,
+    update: bool = False,
+    erased: Sequence[str] = (),
 ) -> OrderBatch:
     """Validate staged rows and build the canonical orders, lines and customers.
 
@@ -338,7 +345,8 @@ def build_orders(
     labels
         Column names as the user's file calls them, for messages.
     stored
-        ``order_id, content_hash`` of the orders of `source` already stored.
+        ``order_id, content_hash`` of the orders of `source` already stored
+        (with `update`, also their ``customer_id``).
     products
         ``product_id, sku, category`` of the store's catalogue, to fill categories.
     reporting_currency
@@ -350,6 +358,13 @@ def build_orders(
         `regulars.ingest.parse.parse_timestamp`).
     decimal_comma
         Amounts are written with a decimal comma (``1.234,50``).
+    update
+        An order already stored with other content takes this file's version
+        (the file is the newer export) instead of being rejected.
+    erased
+        Anonymous ids `regulars forget` gave erased people's orders: an order
+        of theirs that `update` replaces keeps its anonymous id, without
+        email or phone.
     """
     con = scratch.con
     s = ibis.memtable(by_row_halves(_cleaned, staged))
@@ -409,14 +424,16 @@ def build_orders(
         f"{reporting_currency} per unit), or fix the currency.",
     ))  # fmt: skip
     known = stored.rename(stored_hash="content_hash")
-    clash = orders.join(known, "order_id").filter(
-        lambda t: t.content_hash != t.stored_hash
-    )
-    order_problems.append(_problem(
-        clash, labels["order_id"], clash.order_id,
-        "is already stored with different content; the stored order is kept. "
-        "Delete it first if this version is the right one.",
-    ))  # fmt: skip
+    if not update:
+        clash = orders.join(known, "order_id").filter(
+            lambda t: t.content_hash != t.stored_hash
+        )
+        order_problems.append(_problem(
+            clash, labels["order_id"], clash.order_id,
+            "is already stored with different content; the stored order is kept. "
+            "If this file is the newer export (a refund, a cancellation or an edit "
+            "since), import it again with --update to take its version.",
+        ))  # fmt: skip
     problems2 = scratch.keep("problems2", ibis.union(*order_problems))
     rejected_occ = ibis.union(
         bad_occ, problems2.select("_occ").distinct(), distinct=True
@@ -426,8 +443,22 @@ def build_orders(
     first = good.mutate(
         _rank=ibis.row_number().over(group_by=good.order_id, order_by=good._occ)
     ).filter(lambda t: t._rank == 0)
-    first = scratch.keep("first", first.select("_occ", "order_id", "fx_rate"))
-    new = scratch.keep("new", first.anti_join(known, "order_id"))
+    first = scratch.keep(
+        "first", first.select("_occ", "order_id", "fx_rate", "content_hash")
+    )
+    if update:
+        # Only a stored order with the same content is already loaded; one
+        # with other content is replaced by this file's version.
+        new = first.anti_join(
+            known,
+            (first.order_id == known.order_id)
+            & (first.content_hash == known.stored_hash),
+        )
+    else:
+        new = first.anti_join(known, "order_id")
+    new = scratch.keep("new", new.drop("content_hash"))
+    replacing = new.join(known, "order_id")
+    replaced = con.to_pyarrow(replacing.select("order_id"))
 
     all_problems = ibis.union(problems, problems2)
     first_problem = all_problems.group_by("_occ").aggregate(
@@ -451,6 +482,21 @@ def build_orders(
 
     # The outputs stay expressions: the write computes them once.
     new_orders = orders.join(new, "_occ").drop("order_id_right")
+    if replaced.num_rows and erased:
+        # Erased people stay erased: their replaced orders keep the anonymous
+        # id and get no email or phone back (nor a customer record, see
+        # `regulars.privacy.suppressed`).
+        # Kept now: the write deletes the stored rows `replacing` reads.
+        anon = scratch.keep("anonymous", replacing.filter(
+            replacing.customer_id.isin(list(erased))
+        ).select("_occ", _anon=replacing.customer_id))  # fmt: skip
+        new_orders = new_orders.left_join(anon, "_occ").drop("_occ_right")
+        gone = new_orders._anon.notnull()
+        new_orders = new_orders.mutate(
+            customer_id=ibis.coalesce(new_orders._anon, new_orders.customer_id),
+            email=ibis.ifelse(gone, ibis.null("string"), new_orders.email),
+            phone=ibis.ifelse(gone, ibis.null("string"), new_orders.phone),
+        ).drop("_anon")
     rate = new_orders.fx_rate.cast(RATE)
     money = {n: (new_orders[n] * rate).round(2).cast(MONEY) for n in
              ("gross", "discount", "shipping", "tax", "total", "refunded")}  # fmt: skip
@@ -487,6 +533,7 @@ def build_orders(
         problems=rejects, rows_read=rows_read, rows_loaded=rows_read - rows_rejected,
         rows_new=rows_new, rows_rejected=rows_rejected,
         reporting_currency=reporting_currency, currency_was_set=currency_was_set,
+        replaced=replaced,
     )  # fmt: skip
 
 

@@ -204,6 +204,7 @@ def import_orders(
     encoding: str = "utf-8",
     date_format: str | None = None,
     decimal_comma: bool = False,
+    update: bool = False,
     progress: Progress = _noop,
 ) -> ImportReport:
     """Import orders from CSV or Parquet: one row per order, or per line item.
@@ -212,7 +213,9 @@ def import_orders(
     line and the order-level fields come from the first row of each order.
     Dates are ISO 8601, or in `date_format` (else the mapping's), strptime
     codes such as ``%d/%m/%Y``. Amounts have a decimal dot, or with
-    `decimal_comma` (or the mapping's) a decimal comma: ``1.234,50``.
+    `decimal_comma` (or the mapping's) a decimal comma: ``1.234,50``. With
+    `update`, an order already stored with other content takes this file's
+    version (see `regulars.ingest.load.import_shopify_orders`).
     """
     import pandas as pd
 
@@ -254,7 +257,7 @@ def import_orders(
         source=source or mapping.source or "csv", rates=rates or {},
         started=started, progress=progress,
         date_format=date_format or mapping.date_format,
-        decimal_comma=decimal_comma,
+        decimal_comma=decimal_comma, update=update,
     )  # fmt: skip
 
 

@@ -1,0 +1,152 @@
+"""A newer export brings orders that changed since they were stored: refunded,
+cancelled, edited in Shopify. By default such an order is rejected and the
+stored one kept; with ``update`` (``--update``) the file's version replaces it.
+
+The store takes three orders, then a newer export of them plus one more:
+
+| order | stored (a.csv)        | newer export (b.csv)                    | net after |
+| ----- | --------------------- | --------------------------------------- | --------- |
+| #1    | paid, 20.00           | partially_refunded, refunded 5.00       | 15.00     |
+| #2    | paid, 30.00, 2 lines  | cancelled the next day, same 2 lines    | 0.00      |
+| #3    | paid, 20.00           | the same                                | 20.00     |
+| #4    |                       | new, paid, 20.00                        | 20.00     |
+
+b.csv has five rows: #2 has two lines.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from tests.conftest import order, shopify_csv, snapshot
+from typer.testing import CliRunner
+
+from regulars.cli.main import app
+from regulars.ingest.load import import_shopify_orders
+from regulars.ingest.tabular import import_orders
+
+TWO_LINES = [
+    {"Lineitem quantity": "1", "Lineitem name": "Tea", "Lineitem price": "10.00",
+     "Lineitem sku": "TEA"},
+    {"Lineitem quantity": "1", "Lineitem name": "Coffee", "Lineitem price": "20.00",
+     "Lineitem sku": "COF"},
+]  # fmt: skip
+STORED = [
+    order("#1"),
+    order("#2", Subtotal="30.00", Total="30.00", lines=TWO_LINES),
+    order("#3"),
+]
+NEWER = [
+    order("#1", **{"Financial Status": "partially_refunded", "Refunded Amount": "5.00"}),
+    order("#2", Subtotal="30.00", Total="30.00", lines=TWO_LINES,
+          **{"Cancelled at": "2025-03-02 09:00:00 +0100"}),
+    order("#3"),
+    order("#4"),
+]  # fmt: skip
+
+
+def _orders(wh):
+    rows = wh.to_arrow(
+        wh.table("orders")
+        .select("order_id", "status", "refunded", "net", "import_id")
+        .order_by("order_id")
+    ).to_pylist()
+    return [tuple(r.values()) for r in rows]
+
+
+def _lines_per_order(wh):
+    lines = wh.table("order_lines")
+    counts = wh.to_arrow(
+        lines.group_by("order_id").aggregate(n=lines.count()).order_by("order_id")
+    )
+    return {r["order_id"]: r["n"] for r in counts.to_pylist()}
+
+
+def test_a_newer_export_replaces_changed_orders_only_with_update(warehouse, tmp_path):
+    wh = warehouse
+    import_shopify_orders(wh, str(shopify_csv(tmp_path / "a.csv", STORED)))
+    newer = str(shopify_csv(tmp_path / "b.csv", NEWER))
+
+    plain = import_shopify_orders(wh, newer)
+    # #1 (one row) and #2 (two rows) rejected; #3 already loaded, #4 new.
+    assert (plain.rows_read, plain.rows_loaded, plain.rows_rejected) == (5, 2, 3)
+    assert plain.rows_new == 1
+    assert [r.value for r in plain.rejects if r.column == "Name"] == ["#1", "#2"]
+    assert all("import it again with --update" in r.reason
+               for r in plain.rejects if r.column == "Name")  # fmt: skip
+    paid = Decimal("0.00")
+    assert _orders(wh) == [
+        ("#1", "paid", paid, Decimal("20.00"), 1),
+        ("#2", "paid", paid, Decimal("30.00"), 1),
+        ("#3", "paid", paid, Decimal("20.00"), 1),
+        ("#4", "paid", paid, Decimal("20.00"), 2),
+    ]
+
+    update = import_shopify_orders(wh, newer, update=True)
+    assert (update.rows_read, update.rows_loaded, update.rows_rejected) == (5, 5, 0)
+    assert update.rows_new == 3  # the rows of #1 and #2
+    assert update.records_new["orders"] == 2
+    assert any("2 orders already stored with other content took this file's version"
+               in n for n in update.notes)  # fmt: skip
+    assert _orders(wh) == [
+        ("#1", "partially_refunded", Decimal("5.00"), Decimal("15.00"), 3),
+        ("#2", "cancelled", paid, Decimal("0.00"), 3),
+        ("#3", "paid", paid, Decimal("20.00"), 1),
+        ("#4", "paid", paid, Decimal("20.00"), 2),
+    ]
+    # The replaced orders' lines are replaced, not doubled.
+    assert _lines_per_order(wh) == {"#1": 1, "#2": 2, "#3": 1, "#4": 1}
+
+    before = snapshot(wh)
+    again = import_shopify_orders(wh, newer, update=True)
+    assert (again.rows_new, again.rows_rejected) == (0, 0)
+    assert snapshot(wh) == before
+
+
+def test_a_generic_orders_file_takes_update_too(duck, tmp_path):
+    first = tmp_path / "orders_1.csv"
+    first.write_text(
+        "order_id,email,placed_at,total,status\n"
+        "A1,zoe@example.com,2025-01-05,40.00,paid\n",
+        encoding="utf-8",
+    )
+    import_orders(duck, str(first), mapping=None)
+    later = tmp_path / "orders_2.csv"
+    later.write_text(
+        "order_id,email,placed_at,total,status,refunded\n"
+        "A1,zoe@example.com,2025-01-05,40.00,refunded,40.00\n",
+        encoding="utf-8",
+    )
+    assert import_orders(duck, str(later)).rows_rejected == 1
+    report = import_orders(duck, str(later), update=True)
+    assert (report.rows_rejected, report.records_new["orders"]) == (0, 1)
+    row = duck.to_arrow(duck.table("orders").select("status", "net")).to_pylist()
+    assert row == [{"status": "refunded", "net": Decimal("0.00")}]
+
+
+def test_cli_update_option(tmp_path):
+    store = str(tmp_path / "s.duckdb")
+    runner = CliRunner()
+    a = shopify_csv(tmp_path / "a.csv", STORED)
+    b = shopify_csv(tmp_path / "b.csv", NEWER)
+    assert (
+        runner.invoke(
+            app, ["--store", store, "import", "shopify-orders", str(a)]
+        ).exit_code
+        == 0
+    )
+    plain = runner.invoke(app, ["--store", store, "import", "shopify-orders", str(b)])
+    assert plain.exit_code == 0
+    assert "import it again with --update" in " ".join(plain.output.split())
+    result = runner.invoke(
+        app, ["--store", store, "import", "shopify-orders", "--update", str(b)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "2 orders already stored with other content took this file's version" in (
+        " ".join(result.output.split())
+    )
+    wrong = runner.invoke(
+        app, ["--store", store, "import", "customers", "--update", str(b)]
+    )
+    assert wrong.exit_code != 0
+    assert "--update is for orders" in " ".join(wrong.output.split())
