@@ -198,6 +198,18 @@ def test_analysis_commands_take_since_and_json(tmp_path, monkeypatch):
         runner.invoke(app, [*base, "cohorts", "--since", "2025-07-01", "--json"]).output
     )
     assert min(all_cohorts["cohorts"]) < "2025-07" <= min(recent["cohorts"])
+    # Time to the 2nd purchase: one row per cohort, the same cohorts and sizes.
+    second = json.loads(runner.invoke(
+        app, [*base, "cohorts", "--measure", "time_to_second", "--json"]).output)  # fmt: skip
+    assert [c["cohort"] for c in second["cohorts"]] == all_cohorts["cohorts"]
+    for c in second["cohorts"]:
+        assert c["customers"] == all_cohorts["sizes"][c["cohort"]]
+        assert sum(c["histogram"].values()) == c["reached"] <= c["customers"]
+    assert sum(c["reached"] for c in second["cohorts"]) > 0
+    table = runner.invoke(app, [*base, "cohorts", "--measure", "time_to_third"])
+    assert table.exit_code == 0 and "reached 3rd" in table.output
+    wrong = runner.invoke(app, [*base, "cohorts", "--measure", "retention"])
+    assert wrong.exit_code != 0 and "time_to_second" in wrong.output
     for command in ("products", "insights"):
         result = runner.invoke(app, [*base, command, "--since", "2024-01-01", "--json"])
         assert result.exit_code == 0, result.output

@@ -108,10 +108,18 @@ def test_attribute_cohorts_and_time_to_second_order(store):
     assert m.to_dict()["observable"]["Beans"] == m.observable["Beans"]
     summary = time_to_order_summary(store, as_of=AS_OF, by="first_product", n=2)
     # Beans: A 30 days, G 40 (C's two orders were one occasion); Tea: E 30; Sampler: I 177.
-    assert summary["Beans"]["histogram"] == {30: 1, 40: 1}
-    assert summary["Beans"]["median_days"] == 35
+    assert summary["Beans"] == {
+        "customers": 3, "reached": 2, "share": 2 / 3, "median_days": 35,
+        "p90_days": 40, "histogram": {30: 1, 40: 1},
+    }  # fmt: skip
     assert summary["Sampler"]["histogram"] == {177: 1}
-    assert "Tea" in summary and summary["Tea"]["customers"] == 1
+    assert (summary["Tea"]["customers"], summary["Tea"]["reached"]) == (2, 1)
+    # A third occasion: only A (Mar 11, 60 days); Sampler and Tea reached none.
+    third = time_to_order_summary(store, as_of=AS_OF, by="first_product", n=3)
+    assert list(third) == ["Beans", "Sampler", "Tea"]
+    assert (third["Beans"]["reached"], third["Beans"]["median_days"]) == (1, 60)
+    assert third["Tea"] == {"customers": 2, "reached": 0, "share": 0.0,
+                            "median_days": None, "p90_days": None, "histogram": {}}  # fmt: skip
 
 
 def test_unknown_key_lists_the_choices(store):

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from regulars.cli.common import SinceOpt, out, run_of
+
+if TYPE_CHECKING:
+    import datetime as _dt
+
+    from regulars.backends import Warehouse
 
 __all__ = ["cohorts"]
 
@@ -18,7 +23,8 @@ def cohorts(
                   "first_quarter, first_product, first_category, first_coupon, discount_band, "
                   "channel, campaign, country.")] = "first_month",
     measure: Annotated[str, typer.Option("--measure", help="active_share, active_customers, "
-                       "orders, revenue or ltv.")] = "active_share",
+                       "orders, revenue or ltv; or time_to_second, time_to_third: how many "
+                       "reached their 2nd (3rd) purchase and in how many days.")] = "active_share",
     period: Annotated[str, typer.Option("--period", help="week, month or quarter.")] = "month",
     periods: Annotated[int, typer.Option("--periods", help="Periods to show in the table.")] = 12,
     since: SinceOpt = None,
@@ -26,10 +32,20 @@ def cohorts(
 ) -> None:  # fmt: skip
     """Cohort matrix: one row per cohort, one column per period since acquisition."""
     from regulars.cli.tables import Column, fitted_table
-    from regulars.cohorts import cohort_matrix
+    from regulars.cohorts import MEASURES, cohort_matrix
+    from regulars.errors import InputError
 
     run = run_of(ctx)
     as_of, start = run.window(since)
+    if measure not in MEASURES and measure not in TIME_TO:
+        raise InputError(
+            f"Unknown measure {measure!r}.",
+            hint=f"Choose one of: {', '.join([*MEASURES, *TIME_TO])}.",
+        )
+    if measure in TIME_TO:
+        _time_to(run.warehouse(), as_of=as_of, by=by, n=TIME_TO[measure], since=start,
+                 as_json=as_json)  # fmt: skip
+        return
     m = cohort_matrix(run.warehouse(), as_of=as_of, by=by, measure=measure, period=period,
                       since=start)  # fmt: skip
     if as_json:
@@ -61,6 +77,50 @@ def cohorts(
         "Empty cells: not observable yet. *: fewer than half of the cohort has "
         "completed the period. Definitions: docs/cohorts.md"
     )
+
+
+#: Measures that are one figure per cohort, not per period: the n of the purchase.
+TIME_TO = {"time_to_second": 2, "time_to_third": 3}
+
+
+def _time_to(
+    wh: Warehouse, *, as_of: _dt.date, by: str, n: int, since: _dt.date | None,
+    as_json: bool,
+) -> None:  # fmt: skip
+    from regulars.cli.tables import Column, fitted_table
+    from regulars.cohorts import time_to_order_summary
+
+    summary = time_to_order_summary(wh, as_of=as_of, by=by, n=n, since=since)
+    nth = {2: "2nd", 3: "3rd"}[n]
+    if as_json:
+        out.print_json(json.dumps({
+            "by": by, "measure": f"time_to_{'second' if n == 2 else 'third'}", "n": n,
+            "as_of": as_of.isoformat(),
+            "cohorts": [{"cohort": c, **{k: v for k, v in s.items() if k != "histogram"},
+                         "histogram": {str(d): k for d, k in sorted(s["histogram"].items())}}
+                        for c, s in summary.items()],
+        }))  # fmt: skip
+        return
+    columns = [Column("cohort", justify="left", wrap=True), Column("customers"),
+               Column(f"reached {nth}"), Column("share"), Column("median days"),
+               Column("p90 days")]  # fmt: skip
+    for cohort, s in summary.items():
+        cells = [cohort, f"{s['customers']:,}", f"{s['reached']:,}", f"{s['share']:.1%}",
+                 _days(s["median_days"]), _days(s["p90_days"])]  # fmt: skip
+        for column, cell in zip(columns, cells, strict=True):
+            column.cells.append(cell)
+    title = f"Days from the first to the {nth} purchase by {by} (as of {as_of})"
+    table, _ = fitted_table(title, columns, width=out.width)
+    out.print(table)
+    out.print(
+        f"share: customers of the cohort who reached their {nth} purchase occasion "
+        "by the as-of date (newer cohorts have had less time); days among those who "
+        "did. Definitions: docs/cohorts.md"
+    )
+
+
+def _days(value: float | None) -> str:
+    return "" if value is None else f"{value:,.1f}".removesuffix(".0")
 
 
 def _cell(value: float | None, measure: str) -> str:

@@ -6,7 +6,7 @@ import datetime as _dt
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from regulars.cohorts.grid import cohort_grid, time_to_nth_order
+from regulars.cohorts.grid import cohort_grid, cohort_members, time_to_nth_order
 from regulars.errors import InputError
 from regulars.metrics.figures import histogram_quantile
 
@@ -143,23 +143,32 @@ def time_to_order_summary(
     n: int = 2,
     since: _dt.date | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Per cohort: customers who reached their n-th purchase occasion, and the
-    median and 90th percentile of days it took."""
-    rows = wh.to_arrow(
-        time_to_nth_order(
-            wh.resolved("orders"),
-            wh.table("order_lines"),
-            as_of=as_of,
-            by=by,
-            n=n,
-            acquired_since=since,
-        )
+    """Per cohort: how many of its customers reached their n-th purchase
+    occasion by `as_of`, and how many days it took.
+
+    Each cohort's entry: `customers` (the cohort's size), `reached`, `share`
+    (reached / customers), `median_days` and `p90_days` (of those who
+    reached it; None when nobody did) and `histogram` (days -> customers).
+    Cohorts come in label order.
+    """
+    orders, lines = wh.resolved("orders"), wh.table("order_lines")
+    kw = {"as_of": as_of, "by": by, "acquired_since": since}
+    members = cohort_members(orders, lines, **kw)
+    sizes = wh.to_arrow(
+        members.group_by("cohort").aggregate(customers=members.count())
     ).to_pylist()
+    rows = wh.to_arrow(time_to_nth_order(orders, lines, n=n, **kw)).to_pylist()
     hist: dict[str, dict[int, int]] = {}
     for r in rows:
         hist.setdefault(r["cohort"], {})[int(r["days"])] = int(r["customers"])
-    return {
-        c: {"customers": sum(h.values()), "median_days": histogram_quantile(h, 0.5),
-            "p90_days": histogram_quantile(h, 0.9), "histogram": h}
-        for c, h in hist.items()
-    }  # fmt: skip
+    out: dict[str, dict[str, Any]] = {}
+    for size in sorted(sizes, key=lambda r: r["cohort"]):
+        h = hist.get(size["cohort"], {})
+        reached = sum(h.values())
+        out[size["cohort"]] = {
+            "customers": int(size["customers"]), "reached": reached,
+            "share": reached / size["customers"],
+            "median_days": histogram_quantile(h, 0.5),
+            "p90_days": histogram_quantile(h, 0.9), "histogram": h,
+        }  # fmt: skip
+    return out

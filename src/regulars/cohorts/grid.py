@@ -36,7 +36,7 @@ from regulars.metrics.base import (
 if TYPE_CHECKING:
     import ibis.expr.types as ir
 
-__all__ = ["PERIODS", "cohort_grid", "time_to_nth_order"]
+__all__ = ["PERIODS", "cohort_grid", "cohort_members", "time_to_nth_order"]
 
 PERIODS = {"week": 7.0, "month": 365.25 / 12, "quarter": 365.25 / 4}
 #: Periods looked at by default: ten years.
@@ -152,6 +152,19 @@ def cohort_grid(
     ).order_by(["cohort", "period"])
 
 
+def cohort_members(
+    orders: ir.Table,
+    lines: ir.Table,
+    *,
+    as_of: _dt.date,
+    by: str = "first_month",
+    acquired_since: _dt.date | None = None,
+) -> ir.Table:
+    """Each customer's cohort for key `by`: `customer_id`, `cohort`."""
+    first = first_orders(orders, lines, as_of=as_of, acquired_since=acquired_since)
+    return first.select("customer_id", cohort=cohort_key(first, by))
+
+
 def time_to_nth_order(
     orders: ir.Table,
     lines: ir.Table,
@@ -162,8 +175,9 @@ def time_to_nth_order(
     acquired_since: _dt.date | None = None,
 ) -> ir.Table:
     """Days from the first purchase occasion to the n-th, per cohort: `cohort`, `days`, `customers`."""
-    first = first_orders(orders, lines, as_of=as_of, acquired_since=acquired_since)
-    members = first.select("customer_id", cohort=cohort_key(first, by))
+    members = cohort_members(
+        orders, lines, as_of=as_of, by=by, acquired_since=acquired_since
+    )
     occ = purchase_occasions(orders, as_of=as_of)
     start = occ.filter(occ.occasion_number == 1).select("customer_id", start=occ.day)
     nth = occ.filter(occ.occasion_number == n).select("customer_id", "day")

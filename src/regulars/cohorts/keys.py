@@ -73,7 +73,7 @@ def first_orders(
         "customer_id",
         first_day=joined.day,
         first_at=joined.placed_at,
-        coupon_code=joined.coupon_code.fill_null(""),
+        coupon_code=joined.coupon_code.fill_null("(none)"),
         channel=joined.channel.fill_null("(none)"),
         campaign=joined.campaign.fill_null("(none)"),
         country=joined.country.fill_null("(none)"),

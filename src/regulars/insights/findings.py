@@ -100,7 +100,7 @@ def _proportion_test(
 def _label(key: str, group: str) -> str:
     if key not in INSIGHT_KEYS:
         return group
-    if key == "first_coupon" and group == "":
+    if key == "first_coupon" and group == "(none)":
         return "no first-order coupon"
     if key == "discount_band" and group == "none":
         return "no first-order discount"
