@@ -458,7 +458,12 @@ def build_orders(
         new = first.anti_join(known, "order_id")
     new = scratch.keep("new", new.drop("content_hash"))
     replacing = new.join(known, "order_id")
-    replaced = con.to_pyarrow(replacing.select("order_id"))
+    # Without `update` no new order is stored: nothing to look up.
+    replaced = (
+        con.to_pyarrow(replacing.select("order_id"))
+        if update
+        else pa.table({"order_id": pa.array([], pa.string())})
+    )
 
     all_problems = ibis.union(problems, problems2)
     first_problem = all_problems.group_by("_occ").aggregate(
