@@ -216,3 +216,45 @@ def test_a_gzipped_export_imports_as_the_plain_one(duck, tmp_path):
     assert (report.rows_read, report.rows_loaded, report.rows_rejected) == (8, 8, 0)
     _same_orders(duck, QUIRKS, tmp_path)
     assert import_shopify_orders(duck, QUIRKS).rows_new == 0
+
+
+def test_an_order_marked_refunded_without_an_amount_is_refunded_in_full(
+    warehouse, tmp_path
+):
+    """An export (or a file from another system) may mark an order refunded
+    and leave the refunded amount empty.
+
+    #1 refunded, no amount: subtotal 20.00 + shipping 4.90 = total 24.90 is
+       refunded, net 0.
+    #2 partially_refunded, no amount: how much is unknown; net stays 20.00,
+       and the summary says so. It still counts as an order with a refund.
+    #3 refunded 20.00: as given, net 0.
+    #4 paid: net 20.00.
+    Net revenue 40.00; refund rate 3 of 4 orders.
+    """
+    from regulars.metrics import store_metrics
+
+    path = shopify_csv(tmp_path / "f.csv", [
+        order("#1", **{"Financial Status": "refunded"}, Shipping="4.90", Total="24.90"),
+        order("#2", **{"Financial Status": "partially_refunded"}),
+        order("#3", **{"Financial Status": "refunded", "Refunded Amount": "20.00"}),
+        order("#4"),
+    ])  # fmt: skip
+    report = import_shopify_orders(warehouse, str(path))
+    rows = warehouse.to_arrow(
+        warehouse.table("orders")
+        .select("order_id", "refunded", "net")
+        .order_by("order_id")
+    ).to_pylist()
+    assert [(r["order_id"], str(r["refunded"]), str(r["net"])) for r in rows] == [
+        ("#1", "24.90", "0.00"), ("#2", "0.00", "20.00"),
+        ("#3", "20.00", "0.00"), ("#4", "0.00", "20.00"),
+    ]  # fmt: skip
+    notes = " ".join(report.notes)
+    assert "1 order marked refunded without a refunded amount" in notes
+    assert "1 order marked partially_refunded without a refunded amount" in notes
+    m = store_metrics(warehouse, as_of=dt.date(2025, 12, 31))
+    assert (m.net_revenue, m.refund_rate) == (40, 0.75)
+    # The same file again: the stored orders are recognised, nothing changes.
+    again = import_shopify_orders(warehouse, str(path))
+    assert (again.rows_new, again.rows_rejected) == (0, 0)

@@ -362,6 +362,7 @@ def _import_orders(
         report.rows_rejected = batch.rows_rejected
         report.rows_new = batch.rows_new
         report.problems = batch.problems
+        report.notes.extend(batch.notes)
         progress("compare")
         customers_source = f"{source}-orders"
         cust_changes, n_customers = merge_customers(

@@ -87,6 +87,8 @@ class OrderBatch:
     replaced
         ``order_id`` of the stored orders this batch replaces (with
         ``update``); their stored rows and lines are to be deleted.
+    notes
+        What the import summary should say of this batch's orders.
     """
 
     orders: ir.Table
@@ -102,6 +104,7 @@ class OrderBatch:
     reporting_currency: str | None
     currency_was_set: bool
     replaced: pa.Table
+    notes: list[str]
 
 
 def _problem(rows: ir.Table, column: str | None, value: ir.Value | None,
@@ -311,9 +314,11 @@ def _typed_orders(heads: ir.Table, lines: ir.Table) -> ir.Table:
     # MD5 detects changed content (not an adversary) at a fraction of SHA-256's cost.
     # The address is not part of the order's content: it only feeds the
     # customer record (and stores from before it was kept stay comparable).
+    # `refund_missing` (no refunded amount given) is not content either: it
+    # only decides what an order marked refunded has refunded (`build_orders`).
     return h.select(
         ROW, "_occ", **values, address=h.address, postcode=h.postcode, city=h.city,
-        content_hash=digest.hexdigest("md5"),
+        content_hash=digest.hexdigest("md5"), refund_missing=h.refunded__v.isnull(),
     )  # fmt: skip
 
 
@@ -503,12 +508,18 @@ def build_orders(
             phone=ibis.ifelse(gone, ibis.null("string"), new_orders.phone),
         ).drop("_anon")
     rate = new_orders.fx_rate.cast(RATE)
+    # Marked refunded without an amount: refunded in full, its total.
+    full_refund = (new_orders.status == "refunded") & new_orders.refund_missing
+    new_orders = new_orders.mutate(
+        refunded=ibis.ifelse(full_refund, new_orders.total, new_orders.refunded)
+    )
     money = {n: (new_orders[n] * rate).round(2).cast(MONEY) for n in
              ("gross", "discount", "shipping", "tax", "total", "refunded")}  # fmt: skip
     counted = ~new_orders.status.isin(_NOT_COUNTED)
     net = ibis.greatest(
         new_orders.subtotal * rate - new_orders.refunded * rate, 0
     ).round(2)
+    notes = _refund_notes(con, new_orders)
     orders_out = new_orders.select(
         "order_id", "customer_id", "email", "phone", "placed_at", "currency",
         "status", "cancelled_at", "coupon_code", "channel", "campaign", "country",
@@ -538,8 +549,34 @@ def build_orders(
         problems=rejects, rows_read=rows_read, rows_loaded=rows_read - rows_rejected,
         rows_new=rows_new, rows_rejected=rows_rejected,
         reporting_currency=reporting_currency, currency_was_set=currency_was_set,
-        replaced=replaced,
+        replaced=replaced, notes=notes,
     )  # fmt: skip
+
+
+def _refund_notes(con: DuckDBBackend, new_orders: ir.Table) -> list[str]:
+    """What the summary says of new orders marked refunded without an amount."""
+    missing = new_orders.filter(new_orders.refund_missing)
+    counts = con.to_pyarrow(
+        missing.aggregate(
+            full=(missing.status == "refunded").cast("int64").sum(),
+            partial=(missing.status == "partially_refunded").cast("int64").sum(),
+        )
+    ).to_pylist()[0]
+    notes = []
+    if counts["full"]:
+        n = counts["full"]
+        notes.append(
+            f"{n:,} order{'s' if n != 1 else ''} marked refunded without a refunded "
+            "amount: taken as refunded in full (refunded = total, net revenue 0)."
+        )
+    if counts["partial"]:
+        n = counts["partial"]
+        notes.append(
+            f"{n:,} order{'s' if n != 1 else ''} marked partially_refunded without a "
+            "refunded amount: net revenue not reduced, as the amount is unknown. "
+            "Export the Refunded Amount column (or map `refunded`) to count it."
+        )
+    return notes
 
 
 def _customers_of(orders: ir.Table) -> ir.Table:

@@ -40,7 +40,10 @@ def order_totals(
     return t.aggregate(
         orders=t.count(),
         net_revenue=t.net.sum(),
-        refunded_orders=(t.refunded > 0).sum(),
+        # An order marked partially refunded counts even without an amount.
+        refunded_orders=(
+            (t.refunded > 0) | t.status.isin(("refunded", "partially_refunded"))
+        ).sum(),
     )
 
 
