@@ -131,9 +131,8 @@ def print_report(report: ImportReport, *, limit: int = 5) -> None:
     """Render an import summary; read = loaded + rejected is always shown."""
     from rich.table import Table
 
-    table = Table(
-        title=f"Import of {report.file} ({report.kind}, source {report.source})"
-    )
+    what = "Dry run of" if report.dry_run else "Import of"
+    table = Table(title=f"{what} {report.file} ({report.kind}, source {report.source})")
     for name in ("read", "loaded", "of which new", "rejected"):
         table.add_column(name, justify="right")
     table.add_row(
@@ -148,12 +147,15 @@ def print_report(report: ImportReport, *, limit: int = 5) -> None:
     )
     if report.records_new:
         added = ", ".join(f"{n:,} {t}" for t, n in report.records_new.items())
-        out.print(f"Added or updated: {added}.")
+        verb = "Would add or update" if report.dry_run else "Added or updated"
+        out.print(f"{verb}: {added}.")
     for note in report.notes:
         out.print(f"[yellow]Note:[/yellow] {note}")
+    # A dry run stores no rejects: they are listed, not referred to.
+    which = "" if report.import_id is None else f" (import {report.import_id})"
     if report.n_problems <= limit:
         if report.n_problems:
-            out.print(f"[red]Rejected rows[/red] (import {report.import_id}):")
+            out.print(f"[red]Rejected rows[/red]{which}:")
         for reject in report.first_rejects(limit):
             out.print(f"  {reject}", markup=False)
         return
@@ -169,17 +171,18 @@ def print_report(report: ImportReport, *, limit: int = 5) -> None:
     )
     reasons = reject_reasons(ibis.memtable(problems)).to_pyarrow().to_pylist()
     out.print(
-        f"[red]Rejected rows[/red] (import {report.import_id}): {report.n_problems:,} "
+        f"[red]Rejected rows[/red]{which}: {report.n_problems:,} "
         f"problems on {report.rows_rejected:,} rows, by column and reason:"
     )
     print_reasons(reasons[:limit])
     if len(reasons) > limit:
         other = len(reasons) - limit
         out.print(f"... and {other:,} other reason{'s' if other > 1 else ''}.")
-    out.print(
-        f"Every row: `regulars rejects --import {report.import_id}`; every reason: "
-        f"`regulars rejects --import {report.import_id} --by-reason`."
-    )
+    if report.import_id is not None:
+        out.print(
+            f"Every row: `regulars rejects --import {report.import_id}`; every reason: "
+            f"`regulars rejects --import {report.import_id} --by-reason`."
+        )
 
 
 def print_reasons(reasons: list[dict[str, Any]]) -> None:

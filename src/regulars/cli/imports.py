@@ -48,6 +48,11 @@ UpdateOpt = Annotated[
                  "with other content (refunded, cancelled or edited since) take its "
                  "version. Without it they are rejected and the stored ones kept."),
 ]  # fmt: skip
+DryRunOpt = Annotated[
+    bool,
+    typer.Option("--dry-run", help="Read and check each file and say what importing it "
+                 "would load, add and reject; write nothing."),
+]  # fmt: skip
 RateOpt = Annotated[
     list[str] | None,
     typer.Option("--rate", help="Exchange rate CUR=RATE: units of the store's currency "
@@ -90,7 +95,7 @@ def shopify_orders(
     ctx: typer.Context, files: FilesArg, source: SourceOpt = None,
     rate: RateOpt = None, encoding: EncodingOpt = "utf-8",
     date_format: DateFormatOpt = None, decimal_comma: CommaOpt = False,
-    update: UpdateOpt = False,
+    update: UpdateOpt = False, dry_run: DryRunOpt = False,
 ) -> None:  # fmt: skip
     """Import Shopify orders exports (Orders > Export > CSV)."""
     from regulars.ingest.load import import_shopify_orders
@@ -100,7 +105,7 @@ def shopify_orders(
     _import_each(ctx, files, lambda file, progress: import_shopify_orders(
         wh, str(file), source=source or "shopify", rates=rates, encoding=encoding,
         date_format=date_format, decimal_comma=decimal_comma, update=update,
-        progress=progress,
+        dry_run=dry_run, progress=progress,
     ))  # fmt: skip
 
 
@@ -108,6 +113,7 @@ def shopify_orders(
 def shopify_customers(
     ctx: typer.Context, files: FilesArg, source: SourceOpt = None,
     encoding: EncodingOpt = "utf-8", date_format: DateFormatOpt = None,
+    dry_run: DryRunOpt = False,
 ) -> None:  # fmt: skip
     """Import Shopify customers exports (Customers > Export > CSV)."""
     from regulars.ingest.load import import_shopify_customers
@@ -115,7 +121,7 @@ def shopify_customers(
     wh = run_of(ctx).warehouse()
     _import_each(ctx, files, lambda file, progress: import_shopify_customers(
         wh, str(file), source=source or "shopify-customers", encoding=encoding,
-        date_format=date_format, progress=progress,
+        date_format=date_format, dry_run=dry_run, progress=progress,
     ))  # fmt: skip
 
 
@@ -124,7 +130,7 @@ def _generic(kind: str):  # type: ignore[no-untyped-def]
         ctx: typer.Context, files: FilesArg, map_file: MapOpt = None,
         source: SourceOpt = None, rate: RateOpt = None, encoding: EncodingOpt = "utf-8",
         date_format: DateFormatOpt = None, decimal_comma: CommaOpt = False,
-        update: UpdateOpt = False,
+        update: UpdateOpt = False, dry_run: DryRunOpt = False,
     ) -> None:  # fmt: skip
         from regulars.ingest import tabular
 
@@ -152,7 +158,7 @@ def _generic(kind: str):  # type: ignore[no-untyped-def]
         wh = run_of(ctx).warehouse()
         _import_each(ctx, files, lambda file, progress: importer(
             wh, str(file), mapping=mapping, source=source, encoding=encoding,
-            progress=progress, **extra,
+            dry_run=dry_run, progress=progress, **extra,
         ))  # fmt: skip
 
     command.__doc__ = (

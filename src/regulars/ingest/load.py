@@ -83,10 +83,12 @@ def commit_import(
     problems: pa.Table,
     started_at: _dt.datetime,
     progress: Progress = _noop,
+    dry_run: bool = False,
 ) -> None:
     """Write `changes`, the rejects and the import's log line in one atomic apply.
 
-    Nothing is written when the same file was imported before and adds nothing.
+    Nothing is written when the same file was imported before and adds
+    nothing, nor in a `dry_run` (the report then says what an import would do).
     When orders or customer rows were added, identity resolution then links
     them (`regulars.identity.incremental.resolve_import`: the customers they
     touch, or the whole store when earlier imports were not linked), in its
@@ -99,6 +101,12 @@ def commit_import(
         report.import_id = seen
         report.notes.append(
             f"This file was imported before (import {seen}); nothing new."
+        )
+        return
+    if dry_run:
+        report.dry_run = True
+        report.notes.append(
+            "Dry run: nothing was written. Run it again without --dry-run to import."
         )
         return
     import_id = _next_import_id(wh)
@@ -266,6 +274,7 @@ def import_shopify_orders(
     date_format: str | None = None,
     decimal_comma: bool = False,
     update: bool = False,
+    dry_run: bool = False,
     progress: Progress = _noop,
 ) -> ImportReport:
     """Import a Shopify orders export (Orders > Export, CSV).
@@ -291,6 +300,9 @@ def import_shopify_orders(
         This file is the newer export: an order already stored with other
         content (refunded, cancelled or edited since) takes its version.
         Without it such an order is rejected and the stored one kept.
+    dry_run
+        Read, check and compare the file as an import would, and report what
+        it would load, add and reject, without writing anything.
 
     Returns
     -------
@@ -309,7 +321,7 @@ def import_shopify_orders(
     return _import_orders(
         wh, staged, labels, path=path, sha=sha, kind="shopify-orders", source=source,
         rates=rates or {}, started=started, progress=progress, date_format=date_format,
-        decimal_comma=decimal_comma, update=update,
+        decimal_comma=decimal_comma, update=update, dry_run=dry_run,
     )  # fmt: skip
 
 
@@ -328,6 +340,7 @@ def _import_orders(
     date_format: str | None = None,
     decimal_comma: bool = False,
     update: bool = False,
+    dry_run: bool = False,
 ) -> ImportReport:
     if date_format is not None:
         check_date_format(date_format)
@@ -394,9 +407,9 @@ def _import_orders(
                 wh.set_meta({"reporting_currency": batch.reporting_currency})
             )
             report.notes.append(
-                f"The store's reporting currency is now {batch.reporting_currency}, the "
-                "currency of most orders in this file. Orders in other currencies need "
-                "--rate."
+                f"The store's reporting currency {'would be' if dry_run else 'is now'} "
+                f"{batch.reporting_currency}, the currency of most orders in this file. "
+                "Orders in other currencies need --rate."
             )
         report.records_new = {
             "orders": batch.n_orders,
@@ -412,6 +425,7 @@ def _import_orders(
             problems=batch.problems,
             started_at=started,
             progress=progress,
+            dry_run=dry_run,
         )
     return report
 
@@ -423,13 +437,14 @@ def import_shopify_customers(
     source: str = "shopify-customers",
     encoding: str = "utf-8",
     date_format: str | None = None,
+    dry_run: bool = False,
     progress: Progress = _noop,
 ) -> ImportReport:
     """Import a Shopify customers export (Customers > Export, CSV).
 
     A customer is identified by email (or phone); a row with neither is
     rejected. A stored customer whose details changed is updated.
-    `date_format` as for `import_shopify_orders`.
+    `date_format` and `dry_run` as for `import_shopify_orders`.
     """
     started = _dt.datetime.now(_dt.UTC)
     progress("read")
@@ -438,7 +453,7 @@ def import_shopify_customers(
     return _import_customers(
         wh, staged, path=path, sha=sha, kind="shopify-customers", source=source,
         started=started, progress=progress, labels={"email": "Email"},
-        date_format=date_format,
+        date_format=date_format, dry_run=dry_run,
     )  # fmt: skip
 
 
@@ -454,6 +469,7 @@ def _import_customers(
     progress: Progress,
     labels: Mapping[str, str],
     date_format: str | None = None,
+    dry_run: bool = False,
 ) -> ImportReport:
     from regulars.ingest.parse import (
         customer_id_from,
@@ -523,6 +539,6 @@ def _import_customers(
         progress("write")
         commit_import(
             wh, report, sha=sha, changes=changes, problems=problems, started_at=started,
-            progress=progress,
+            progress=progress, dry_run=dry_run,
         )  # fmt: skip
         return report

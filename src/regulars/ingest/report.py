@@ -53,6 +53,8 @@ class ImportReport:
         Every problem found, one row each: ``_row`` (line of the file,
         header = 1), `column` (as the file names it; NULL for the whole
         row), `value` and `reason`. `rejects` lists them as `RejectedRow`.
+    dry_run
+        Nothing was written: the figures say what the import would do.
     """
 
     kind: str
@@ -66,6 +68,7 @@ class ImportReport:
     problems: pa.Table | None = None
     notes: list[str] = field(default_factory=list)
     import_id: int | None = None
+    dry_run: bool = False
 
     @property
     def reconciles(self) -> bool:

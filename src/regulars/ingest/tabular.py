@@ -205,6 +205,7 @@ def import_orders(
     date_format: str | None = None,
     decimal_comma: bool = False,
     update: bool = False,
+    dry_run: bool = False,
     progress: Progress = _noop,
 ) -> ImportReport:
     """Import orders from CSV or Parquet: one row per order, or per line item.
@@ -215,7 +216,8 @@ def import_orders(
     codes such as ``%d/%m/%Y``. Amounts have a decimal dot, or with
     `decimal_comma` (or the mapping's) a decimal comma: ``1.234,50``. With
     `update`, an order already stored with other content takes this file's
-    version (see `regulars.ingest.load.import_shopify_orders`).
+    version; `dry_run` writes nothing (see
+    `regulars.ingest.load.import_shopify_orders`).
     """
     import pandas as pd
 
@@ -257,7 +259,7 @@ def import_orders(
         source=source or mapping.source or "csv", rates=rates or {},
         started=started, progress=progress,
         date_format=date_format or mapping.date_format,
-        decimal_comma=decimal_comma, update=update,
+        decimal_comma=decimal_comma, update=update, dry_run=dry_run,
     )  # fmt: skip
 
 
@@ -269,11 +271,12 @@ def import_customers(
     source: str | None = None,
     encoding: str = "utf-8",
     date_format: str | None = None,
+    dry_run: bool = False,
     progress: Progress = _noop,
 ) -> ImportReport:
     """Import customers from CSV or Parquet; changed customers are updated.
 
-    `date_format` as for `import_orders`."""
+    `date_format` and `dry_run` as for `import_orders`."""
     mapping = mapping or Mapping_()
     raw, sha, resolved, started = _read(path, mapping, "customers", encoding, progress)
     cols = {c: _text(raw, resolved, c) for c in KINDS["customers"]}
@@ -284,6 +287,7 @@ def import_customers(
         wh, pa.table(cols), path=path, sha=sha, kind="customers",
         source=source or mapping.source or "csv", started=started,
         progress=progress, labels=labels, date_format=date_format or mapping.date_format,
+        dry_run=dry_run,
     )  # fmt: skip
 
 
@@ -295,12 +299,14 @@ def import_feedback(
     source: str | None = None,
     encoding: str = "utf-8",
     date_format: str | None = None,
+    dry_run: bool = False,
     progress: Progress = _noop,
 ) -> ImportReport:
     """Import feedback (ratings 1-5, NPS 0-10, comments) from CSV or Parquet.
 
     Rows without a `feedback_id` get one from their content, so the same row
-    imported twice is recognised. `date_format` as for `import_orders`.
+    imported twice is recognised. `date_format` and `dry_run` as for
+    `import_orders`.
     """
     from regulars.backends import Append
     from regulars.backends.duckdb import staging_connection
@@ -377,7 +383,7 @@ def import_feedback(
     report.problems = problems
     progress("write")
     commit_import(wh, report, sha=sha, changes=[Append("feedback", out)],
-                  problems=problems, started_at=started)  # fmt: skip
+                  problems=problems, started_at=started, dry_run=dry_run)  # fmt: skip
     return report
 
 
@@ -388,12 +394,13 @@ def import_products(
     mapping: Mapping_ | None = None,
     source: str | None = None,
     encoding: str = "utf-8",
+    dry_run: bool = False,
     progress: Progress = _noop,
 ) -> ImportReport:
     """Import a product catalogue (product_id, sku, product_name, category).
 
     Lines imported afterwards take their category from it; a changed product
-    replaces the stored one.
+    replaces the stored one. `dry_run` as for `import_orders`.
     """
     from regulars.backends import Append, DeleteKeys
     from regulars.backends.duckdb import staging_connection
@@ -447,5 +454,5 @@ def import_products(
     )
     progress("write")
     commit_import(wh, report, sha=sha, changes=[DeleteKeys("products", keys), Append("products", out)],
-                  problems=problems, started_at=started)  # fmt: skip
+                  problems=problems, started_at=started, dry_run=dry_run)  # fmt: skip
     return report

@@ -1,0 +1,86 @@
+"""`--dry-run` (``dry_run=True``): an import read, checked and compared in
+full, its summary what the import would do, and nothing written."""
+
+from __future__ import annotations
+
+from tests.conftest import shopify_csv, snapshot
+from tests.test_import_update import NEWER, STORED
+from typer.testing import CliRunner
+
+from regulars.backends import connect
+from regulars.cli.main import app
+from regulars.ingest.load import import_shopify_customers, import_shopify_orders
+from regulars.ingest.tabular import import_customers, import_feedback, import_products
+
+
+def _counts(report):
+    return (report.rows_read, report.rows_loaded, report.rows_new,
+            report.rows_rejected, report.records_new)  # fmt: skip
+
+
+def test_a_dry_run_reports_the_import_and_writes_nothing(warehouse, tmp_path):
+    wh = warehouse
+    import_shopify_orders(wh, str(shopify_csv(tmp_path / "a.csv", STORED)))
+    newer = str(shopify_csv(tmp_path / "b.csv", NEWER))
+    before = snapshot(wh)
+    for update in (False, True):
+        dry = import_shopify_orders(wh, newer, update=update, dry_run=True)
+        assert dry.dry_run and dry.import_id is None
+        assert any(n.startswith("Dry run: nothing was written") for n in dry.notes)
+        assert snapshot(wh) == before
+        # What the import then does is what the dry run said.
+        other = connect(str(tmp_path / f"copy_{update}.duckdb"))
+        import_shopify_orders(other, str(tmp_path / "a.csv"))
+        real = import_shopify_orders(other, newer, update=update)
+        assert _counts(dry) == _counts(real)
+        # Identity resolution runs after a write only.
+        assert [n for n in dry.notes if not n.startswith("Dry run")] == [
+            n for n in real.notes if not n.startswith("Identity resolution")
+        ]
+        assert [r.reason for r in dry.rejects] == [r.reason for r in real.rejects]
+        other.close()
+    # With update: the rows of #1 and #2 (replaced) and of #4 (new).
+    assert _counts(dry)[:4] == (5, 5, 4, 0)
+
+
+def test_every_importer_takes_a_dry_run(duck, tmp_path):
+    (tmp_path / "c.csv").write_text(
+        "email,first_name\nann@example.com,Ann\n", encoding="utf-8"
+    )
+    (tmp_path / "f.csv").write_text(
+        "email,submitted_at,rating\nann@example.com,2025-01-10,5\n", encoding="utf-8"
+    )
+    (tmp_path / "p.csv").write_text(
+        "product_id,product_name,category\nBEANS,Beans,coffee\n", encoding="utf-8"
+    )
+    (tmp_path / "sc.csv").write_text(
+        "First Name,Last Name,Email\nBen,Berg,ben@example.com\n", encoding="utf-8"
+    )
+    before = snapshot(duck)
+    for importer, name in ((import_customers, "c.csv"), (import_feedback, "f.csv"),
+                           (import_products, "p.csv"),
+                           (import_shopify_customers, "sc.csv")):  # fmt: skip
+        report = importer(duck, str(tmp_path / name), dry_run=True)
+        assert report.dry_run and (report.rows_read, report.rows_new) == (1, 1), name
+    assert snapshot(duck) == before
+
+
+def test_cli_dry_run(tmp_path):
+    store = str(tmp_path / "s.duckdb")
+    runner = CliRunner()
+    a = shopify_csv(tmp_path / "a.csv", STORED)
+    result = runner.invoke(
+        app, ["--store", store, "import", "shopify-orders", "--dry-run", str(a)]
+    )
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "Dry run of a.csv" in text
+    assert "Would add or update: 3 orders, 4 order_lines" in text
+    assert "reporting currency would be EUR" in text
+    wh = connect(store)
+    assert (
+        wh.count("orders"),
+        wh.count("imports"),
+        wh.meta().get("reporting_currency"),
+    ) == (0, 0, None)
+    wh.close()
