@@ -110,7 +110,7 @@ def test_a_generic_orders_file_takes_update_too(duck, tmp_path):
         "A1,zoe@example.com,2025-01-05,40.00,paid\n",
         encoding="utf-8",
     )
-    import_orders(duck, str(first), mapping=None)
+    import_orders(duck, str(first))
     later = tmp_path / "orders_2.csv"
     later.write_text(
         "order_id,email,placed_at,total,status,refunded\n"

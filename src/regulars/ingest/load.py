@@ -395,7 +395,8 @@ def _import_orders(
             changes += [DeleteKeys("orders", keys), DeleteKeys("order_lines", keys)]
             report.notes.append(
                 f"{n_replaced:,} order{'s' if n_replaced != 1 else ''} already stored "
-                "with other content took this file's version (--update)."
+                f"with other content {'would take' if dry_run else 'took'} this file's "
+                "version (--update)."
             )
         changes += [
             Append("orders", batch.orders),
