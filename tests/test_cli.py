@@ -210,6 +210,20 @@ def test_analysis_commands_take_since_and_json(tmp_path, monkeypatch):
     assert table.exit_code == 0 and "reached 3rd" in table.output
     wrong = runner.invoke(app, [*base, "cohorts", "--measure", "retention"])
     assert wrong.exit_code != 0 and "time_to_second" in wrong.output
+    # The monthly trend in the terminal: one row per month of the JSON; the
+    # month of --as-of is marked while it runs.
+    months = json.loads(runner.invoke(app, [*base, "metrics", "--json"]).output)[
+        "monthly"
+    ]
+    trend = runner.invoke(app, [*base, "metrics", "--monthly"]).output
+    assert "Monthly trend" in trend and "*:" not in trend
+    assert all(f"│ {r['month']} " in trend for r in months)
+    mid = [a if a != "2026-01-31" else "2026-01-15" for a in base]
+    running = runner.invoke(app, [*mid, "metrics", "--monthly"]).output
+    assert (
+        "│ 2026-01* " in running
+        and "*: 2026-01 has not ended by 2026-01-15." in running
+    )
     for command in ("products", "insights"):
         result = runner.invoke(app, [*base, command, "--since", "2024-01-01", "--json"])
         assert result.exit_code == 0, result.output

@@ -87,7 +87,7 @@ def _time_to(
     wh: Warehouse, *, as_of: _dt.date, by: str, n: int, since: _dt.date | None,
     as_json: bool,
 ) -> None:  # fmt: skip
-    from regulars.cli.tables import Column, fitted_table
+    from regulars.cli.tables import Column, add_row, fitted_table
     from regulars.cohorts import time_to_order_summary
 
     summary = time_to_order_summary(wh, as_of=as_of, by=by, n=n, since=since)
@@ -105,10 +105,9 @@ def _time_to(
                Column(f"reached {nth}"), Column("share"), Column("median days"),
                Column("p90 days")]  # fmt: skip
     for cohort, s in summary.items():
-        cells = [cohort, f"{s['customers']:,}", f"{s['reached']:,}", f"{s['share']:.1%}",
-                 _days(s["median_days"]), _days(s["p90_days"])]  # fmt: skip
-        for column, cell in zip(columns, cells, strict=True):
-            column.cells.append(cell)
+        add_row(columns, [cohort, f"{s['customers']:,}", f"{s['reached']:,}",
+                          f"{s['share']:.1%}", _days(s["median_days"]),
+                          _days(s["p90_days"])])  # fmt: skip
     title = f"Days from the first to the {nth} purchase by {by} (as of {as_of})"
     table, _ = fitted_table(title, columns, width=out.width)
     out.print(table)

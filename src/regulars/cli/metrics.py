@@ -33,7 +33,9 @@ def metrics(
         typer.Option("--churn-days", help="Days without an order after which a customer counts as churned "
                      "(default: the store's 90th percentile of days between orders)."),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    monthly: Annotated[bool, typer.Option("--monthly", help="Also the monthly trend: orders, "
+                       "customers new and returning, revenue, AOV, retention.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (the trend included).")] = False,
 ) -> None:  # fmt: skip
     """Retention metrics as of --as-of (default today): repeat rate, AOV, churn, CLV."""
     from rich.table import Table
@@ -81,4 +83,30 @@ def metrics(
     for name, value in rows:
         table.add_row(name, value)
     out.print(table)
+    if monthly:
+        _print_monthly(m.monthly, as_of=as_of)
     out.print("Definitions: docs/metrics.md")
+
+
+def _print_monthly(months: list[dict], *, as_of: _dt.date) -> None:
+    """The monthly trend as a table; the month of `as_of` is marked when it
+    has not ended by then."""
+    from regulars.cli.tables import Column, add_row, print_table
+
+    columns = [Column("month", justify="left"), Column("orders"), Column("customers"),
+               Column("new", drop=2), Column("returning", drop=2),
+               Column("net revenue"), Column("AOV", drop=3),
+               Column("retention", drop=1)]  # fmt: skip
+    next_day = as_of + _dt.timedelta(days=1)
+    running = f"{as_of:%Y-%m}" if next_day.month == as_of.month else None
+    for r in months:
+        add_row(columns, [
+            r["month"] + ("*" if r["month"] == running else ""), f"{r['orders']:,}",
+            f"{r['customers']:,}", f"{r['new_customers']:,}",
+            f"{r['returning_customers']:,}", _num(r["net_revenue"]), _num(r["aov"]),
+            _pct(r["retention_rate"]),
+        ])  # fmt: skip
+    print_table(out, "Monthly trend (identified customers)", columns,
+                then="see them with --json.")  # fmt: skip
+    if any(r["month"] == running for r in months):
+        out.print(f"*: {running} has not ended by {as_of}.")
