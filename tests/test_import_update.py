@@ -86,8 +86,9 @@ def test_a_newer_export_replaces_changed_orders_only_with_update(warehouse, tmp_
     assert (update.rows_read, update.rows_loaded, update.rows_rejected) == (5, 5, 0)
     assert update.rows_new == 3  # the rows of #1 and #2
     assert update.records_new["orders"] == 2
-    assert any("2 orders already stored with other content took this file's version"
-               in n for n in update.notes)  # fmt: skip
+    assert ("2 orders already stored with other content took this file's version "
+            "(--update): 1 from paid to cancelled, 1 from paid to partially_refunded."
+            in update.notes)  # fmt: skip
     assert _orders(wh) == [
         ("#1", "partially_refunded", Decimal("5.00"), Decimal("15.00"), 3),
         ("#2", "cancelled", paid, Decimal("0.00"), 3),
@@ -150,3 +151,24 @@ def test_cli_update_option(tmp_path):
     )
     assert wrong.exit_code != 0
     assert "--update is for orders" in " ".join(wrong.output.split())
+
+
+def test_the_replaced_note_counts_status_changes_most_frequent_first():
+    import pyarrow as pa
+
+    from regulars.ingest.load import _replaced_note
+
+    moves = ([("paid", "refunded")] * 4 + [("paid", "cancelled")] * 3
+             + [("pending", "paid")] * 2 + [("paid", "voided"), ("authorized", "paid"),
+                                            ("pending", "cancelled"), ("paid", "paid"),
+                                            ("refunded", "refunded")])  # fmt: skip
+    table = pa.table({
+        "order_id": [f"#{i}" for i in range(len(moves))],
+        "old_status": [a for a, _ in moves], "new_status": [b for _, b in moves],
+    })  # fmt: skip
+    assert _replaced_note(table, dry_run=True) == (
+        "14 orders already stored with other content would take this file's version "
+        "(--update): 4 from paid to refunded, 3 from paid to cancelled, 2 from pending "
+        "to paid, 1 from authorized to paid, 1 from paid to voided, 1 other status "
+        "change, 2 with the same status (amounts, lines or contact details)."
+    )

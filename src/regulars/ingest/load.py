@@ -348,7 +348,8 @@ def _import_orders(
     con = wh.staging()
     with Scratch(con) as scratch:
         orders_t = wh.table("orders")
-        columns = ["order_id", "content_hash"] + (["customer_id"] if update else [])
+        columns = ["order_id", "content_hash"]
+        columns += ["customer_id", "status"] if update else []
         stored = wh.bring(
             con, orders_t.filter(orders_t.source == source).select(columns)
         )
@@ -393,11 +394,7 @@ def _import_orders(
                 "order_id": batch.replaced.column("order_id"),
             })  # fmt: skip
             changes += [DeleteKeys("orders", keys), DeleteKeys("order_lines", keys)]
-            report.notes.append(
-                f"{n_replaced:,} order{'s' if n_replaced != 1 else ''} already stored "
-                f"with other content {'would take' if dry_run else 'took'} this file's "
-                "version (--update)."
-            )
+            report.notes.append(_replaced_note(batch.replaced, dry_run=dry_run))
         changes += [
             Append("orders", batch.orders),
             Append("order_lines", batch.lines),
@@ -429,6 +426,34 @@ def _import_orders(
             dry_run=dry_run,
         )
     return report
+
+
+def _replaced_note(replaced: pa.Table, *, dry_run: bool) -> str:
+    """What the summary says of orders `--update` replaces: how many, and
+    how their status changed (a refund or cancellation since, typically)."""
+    n = replaced.num_rows
+    counts = replaced.group_by(["old_status", "new_status"]).aggregate(
+        [("order_id", "count")]
+    )
+    moves = sorted(  # most frequent first
+        (-r["order_id_count"], r["old_status"] or "", r["new_status"] or "")
+        for r in counts.to_pylist()
+    )
+    changed = [(-k, a, b) for k, a, b in moves if a != b]
+    parts = [f"{k:,} from {a} to {b}" for k, a, b in changed[:5]]
+    if len(changed) > 5:
+        other = sum(k for k, _, _ in changed[5:])
+        parts.append(f"{other:,} other status change{'s' if other != 1 else ''}")
+    same = n - sum(k for k, _, _ in changed)
+    if same:
+        parts.append(
+            f"{same:,} with the same status (amounts, lines or contact details)"
+        )
+    verb = "would take" if dry_run else "took"
+    return (
+        f"{n:,} order{'s' if n != 1 else ''} already stored with other content {verb} "
+        f"this file's version (--update): {', '.join(parts)}."
+    )
 
 
 def import_shopify_customers(

@@ -85,8 +85,9 @@ class OrderBatch:
     reporting_currency
         The store's currency after this batch (set by it when unset before).
     replaced
-        ``order_id`` of the stored orders this batch replaces (with
-        ``update``); their stored rows and lines are to be deleted.
+        ``order_id, old_status, new_status`` of the stored orders this batch
+        replaces (with ``update``); their stored rows and lines are to be
+        deleted.
     notes
         What the import summary should say of this batch's orders.
     """
@@ -351,7 +352,7 @@ def build_orders(
         Column names as the user's file calls them, for messages.
     stored
         ``order_id, content_hash`` of the orders of `source` already stored
-        (with `update`, also their ``customer_id``).
+        (with `update`, also their ``customer_id`` and ``status``).
     products
         ``product_id, sku, category`` of the store's catalogue, to fill categories.
     reporting_currency
@@ -463,12 +464,17 @@ def build_orders(
         new = first.anti_join(known, "order_id")
     new = scratch.keep("new", new.drop("content_hash"))
     replacing = new.join(known, "order_id")
-    # Without `update` no new order is stored: nothing to look up.
-    replaced = (
-        con.to_pyarrow(replacing.select("order_id"))
-        if update
-        else pa.table({"order_id": pa.array([], pa.string())})
-    )
+    if update:
+        now = orders.select("_occ", new_status=orders.status)
+        r = replacing.join(now, "_occ")
+        replaced = con.to_pyarrow(
+            r.select("order_id", old_status=r.status, new_status=r.new_status)
+        )
+    else:  # no new order is stored: nothing to look up
+        empty = pa.array([], pa.string())
+        replaced = pa.table(
+            {"order_id": empty, "old_status": empty, "new_status": empty}
+        )
 
     all_problems = ibis.union(problems, problems2)
     first_problem = all_problems.group_by("_occ").aggregate(
