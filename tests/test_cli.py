@@ -178,6 +178,21 @@ def test_metrics_json_has_the_documented_keys(tmp_path):
     assert payload["net_revenue"] == 54 + 30 + 20 + 15
     result = invoke(store, "--as-of", "2025-12-31", "metrics")
     assert "repeat purchase rate" in result.output
+    assert "holds no orders yet" not in result.output
+
+
+def test_analysis_commands_on_an_empty_store_say_what_to_do(tmp_path):
+    """Zeros and empty tables, and on stderr why and what to do; --json stays JSON."""
+    store = tmp_path / "empty.duckdb"
+    for command in (["metrics"], ["cohorts"], ["products"], ["insights"], ["report"],
+                    ["cohorts", "--measure", "time_to_second"]):  # fmt: skip
+        result = invoke(store, *command)
+        assert result.exit_code == 0, result.output
+        note = " ".join(result.stderr.split())
+        assert f"The store {store} holds no orders yet: nothing to measure." in note
+        assert "regulars import shopify-orders orders_export.csv" in note
+    payload = json.loads(invoke(store, "metrics", "--json").stdout)
+    assert (payload["orders"], payload["customers"]) == (0, 0)
 
 
 def test_analysis_commands_take_since_and_json(tmp_path, monkeypatch):

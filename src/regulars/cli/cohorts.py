@@ -42,11 +42,12 @@ def cohorts(
             f"Unknown measure {measure!r}.",
             hint=f"Choose one of: {', '.join([*MEASURES, *TIME_TO])}.",
         )
+    wh = run.analysed()
     if measure in TIME_TO:
-        _time_to(run.warehouse(), as_of=as_of, by=by, n=TIME_TO[measure], since=start,
+        _time_to(wh, as_of=as_of, by=by, n=TIME_TO[measure], since=start,
                  as_json=as_json)  # fmt: skip
         return
-    m = cohort_matrix(run.warehouse(), as_of=as_of, by=by, measure=measure, period=period,
+    m = cohort_matrix(wh, as_of=as_of, by=by, measure=measure, period=period,
                       since=start)  # fmt: skip
     if as_json:
         out.print_json(json.dumps(m.to_dict()))

@@ -58,6 +58,19 @@ class Run:
             self._warehouse = connect(self.settings.store, read_only=read_only)
         return self._warehouse
 
+    def analysed(self) -> Warehouse:
+        """The store, for a command that analyses its orders. When it holds
+        none yet, every figure would be zero or empty: stderr says so, and
+        what to do, without touching a `--json` answer on stdout."""
+        wh = self.warehouse()
+        if wh.count("orders") == 0:
+            err.print(
+                f"The store {self.settings.store} holds no orders yet: nothing to "
+                "measure. Import an export first: `regulars import shopify-orders "
+                "orders_export.csv` (docs/import.md)."
+            )
+        return wh
+
     @property
     def show_progress(self) -> bool:
         return not self.quiet and err.is_terminal

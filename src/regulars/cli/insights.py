@@ -25,7 +25,7 @@ def insights(
 
     run = run_of(ctx)
     as_of, start = run.window(since)
-    found = find_insights(run.warehouse(), as_of=as_of, min_group=min_group, alpha=alpha,
+    found = find_insights(run.analysed(), as_of=as_of, min_group=min_group, alpha=alpha,
                           since=start)  # fmt: skip
     if as_json:
         out.print_json(json.dumps({"as_of": as_of.isoformat(), "alpha": alpha,

@@ -44,7 +44,7 @@ def metrics(
 
     run = run_of(ctx)
     as_of, start = run.window(since)
-    wh = run.warehouse()
+    wh = run.analysed()
     busy = (
         err.status("Computing metrics")
         if run.show_progress

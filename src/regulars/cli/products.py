@@ -28,7 +28,7 @@ def products(
 
     run = run_of(ctx)
     as_of, start = run.window(since)
-    rows = product_table(run.warehouse(), as_of=as_of, min_pairs=min_pairs,
+    rows = product_table(run.analysed(), as_of=as_of, min_pairs=min_pairs,
                          since=start)  # fmt: skip
     if as_json:
         out.print_json(

@@ -97,7 +97,7 @@ def report(
     if busy:
         busy.start()
     try:
-        data = build_report(run.warehouse(), as_of=as_of, store=run.settings.store)
+        data = build_report(run.analysed(), as_of=as_of, store=run.settings.store)
     finally:
         if busy:
             busy.stop()
