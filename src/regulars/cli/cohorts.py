@@ -88,7 +88,7 @@ def _time_to(
     wh: Warehouse, *, as_of: _dt.date, by: str, n: int, since: _dt.date | None,
     as_json: bool,
 ) -> None:  # fmt: skip
-    from regulars.cli.tables import Column, add_row, fitted_table
+    from regulars.cli.tables import Column, add_row, print_table
     from regulars.cohorts import time_to_order_summary
 
     summary = time_to_order_summary(wh, as_of=as_of, by=by, n=n, since=since)
@@ -110,8 +110,7 @@ def _time_to(
                           f"{s['share']:.1%}", _days(s["median_days"]),
                           _days(s["p90_days"])])  # fmt: skip
     title = f"Days from the first to the {nth} purchase by {by} (as of {as_of})"
-    table, _ = fitted_table(title, columns, width=out.width)
-    out.print(table)
+    print_table(out, title, columns, then="see them with --json.")
     out.print(
         f"share: customers of the cohort who reached their {nth} purchase occasion "
         "by the as-of date (newer cohorts have had less time); days among those who "
