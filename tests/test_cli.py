@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from conftest import DATA, order, shopify_csv
@@ -140,14 +141,23 @@ def test_store_from_environment(tmp_path, monkeypatch):
     assert (tmp_path / "env.duckdb").exists()
 
 
-def test_demo_command_builds_a_store(tmp_path):
-    store = tmp_path / "demo.duckdb"
-    result = invoke(store, "demo", "--out", str(tmp_path / "d"), "--customers", "400",
+@pytest.fixture(scope="module")
+def demo_cli(tmp_path_factory):
+    """One demo store built by the command, for the tests that read it (a
+    demo is most of this file's time)."""
+    folder = tmp_path_factory.mktemp("cli_demo")
+    store = folder / "demo.duckdb"
+    result = invoke(store, "demo", "--out", str(folder / "d"), "--customers", "500",
                     "--end", "2026-01-31")  # fmt: skip
+    return store, result
+
+
+def test_demo_command_builds_a_store(demo_cli):
+    store, result = demo_cli
     assert result.exit_code == 0, result.output
     assert "Demo store ready" in result.output and "reconciles" in result.output
     result = invoke(store, "status")
-    assert "shopify-customers: 400" in result.output
+    assert "shopify-customers: 500" in result.output
 
 
 def test_metrics_json_has_the_documented_keys(tmp_path):
@@ -195,18 +205,9 @@ def test_analysis_commands_on_an_empty_store_say_what_to_do(tmp_path):
     assert (payload["orders"], payload["customers"]) == (0, 0)
 
 
-def test_analysis_commands_take_since_and_json(tmp_path, monkeypatch):
-    store = tmp_path / "demo.duckdb"
-    invoke(
-        store,
-        "demo",
-        "--out",
-        str(tmp_path / "d"),
-        "--customers",
-        "500",
-        "--end",
-        "2026-01-31",
-    )
+def test_analysis_commands_take_since_and_json(demo_cli, monkeypatch):
+    store, built = demo_cli
+    assert built.exit_code == 0, built.output
     base = ["--store", str(store), "--quiet", "--as-of", "2026-01-31"]
     all_cohorts = json.loads(runner.invoke(app, [*base, "cohorts", "--json"]).output)
     recent = json.loads(
@@ -304,3 +305,43 @@ def test_fitted_table_leaves_out_the_least_important_columns_first():
     assert "5,867" in text and "Beans" in text and "\u2026" not in text
     # Nothing left to drop: the table is as narrow as it gets.
     assert fitted_table("t", columns[:2], width=10)[1] == []
+
+
+def test_every_command_summary_is_one_line_in_help():
+    """The command list of `--help` shows each docstring's first paragraph
+    as written: a summary broken over two lines showed the break."""
+    import typer.main
+
+    def walk(command, path):
+        for name, sub in getattr(command, "commands", {}).items():
+            yield f"{path} {name}", sub
+            yield from walk(sub, f"{path} {name}")
+
+    commands = list(walk(typer.main.get_command(app), "regulars"))
+    assert len(commands) > 30
+    for name, command in commands:
+        summary = (command.help or "").strip().split("\n\n")[0]
+        assert summary, name
+        assert "\n" not in summary, f"{name}: {summary!r}"
+
+
+def test_flows_and_serve_refuse_as_of_and_say_to_give_now(tmp_path):
+    """`--as-of` is a date for analyses; flows run at a time of day. It was
+    silently ignored (the report ran at the real clock); now it is refused
+    with the --now to give, before the flows file or the store is touched."""
+    store = str(tmp_path / "store.duckdb")
+    for command in (
+        ["flows", "report"],
+        ["flows", "run"],
+        ["flows", "preview", "winback"],
+    ):
+        result = runner.invoke(
+            app, ["--store", store, "--as-of", "2026-11-30", *command,
+                  "--flows", str(tmp_path / "none.toml")],
+        )  # fmt: skip
+        assert result.exit_code == 1, (command, result.output)
+        assert "--now 2026-11-30T09:00:00" in " ".join(result.output.split())
+    result = runner.invoke(app, ["--store", store, "--as-of", "2026-11-30", "serve"])
+    assert result.exit_code == 1
+    assert "runs its flows on the real clock" in " ".join(result.output.split())
+    assert not (tmp_path / "store.duckdb").exists()

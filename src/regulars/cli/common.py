@@ -80,6 +80,12 @@ class Run:
         """`--as-of`, else today (UTC)."""
         return self.as_of or _dt.datetime.now(_dt.UTC).date()
 
+    def refuse_as_of(self, why: str, hint: str) -> None:
+        """For a command that runs on a clock, not a date: a global `--as-of`
+        is an error (`why`, `hint`: what to do), not silently ignored."""
+        if self.as_of is not None:
+            raise InputError(f"--as-of {self.as_of}: {why}", hint=hint)
+
     def window(self, since: _dt.datetime | None) -> tuple[_dt.date, _dt.date | None]:
         """`day` and `--since` as dates, for the analysis commands.
 

@@ -27,7 +27,16 @@ StateOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
-def _now(now: _dt.datetime | None) -> _dt.datetime:
+def _now(ctx: typer.Context, now: _dt.datetime | None) -> _dt.datetime:
+    """`--now` in UTC, else the clock. Flows run at a time of day (quiet
+    hours, the frequency cap), so a global `--as-of` date is refused rather than
+    silently ignored or read as some hour of that day."""
+    run = run_of(ctx)
+    run.refuse_as_of(
+        "a date for the analyses; flows run on a clock.",
+        hint=f"Give the time to run at instead (UTC), e.g. `{ctx.command_path} "
+        f"--now {run.as_of}T09:00:00`.",
+    )
     if now is None:
         return _dt.datetime.now(_dt.UTC)
     return (
@@ -51,8 +60,8 @@ def run_command(
     from regulars.campaigns.flows import load_flows
     from regulars.campaigns.run import run_flows
 
+    at = _now(ctx, now)
     spec = load_flows(flows)
-    at = _now(now)
     report = run_flows(run_of(ctx).warehouse(read_only=True), _state(ctx, state), spec,
                        SmtpSettings.from_env(spec.settings.mail_from), now=at)  # fmt: skip
     summary = report.summary()
@@ -83,9 +92,9 @@ def preview_command(
     from regulars.campaigns.render import render_message
     from regulars.campaigns.run import plan
 
+    at = _now(ctx, now)
     spec = load_flows(flows)
     chosen = spec.get(flow)
-    at = _now(now)
     decisions = plan(
         run_of(ctx).warehouse(read_only=True),
         _state(ctx, state),
@@ -138,14 +147,16 @@ def report_command(
     )] = 20,
     as_json: JsonOpt = False,
 ) -> None:  # fmt: skip
-    """Per flow: customers treated and held out, messages sent, conversion in each group, uplift with its
-    95% interval, incremental orders and revenue (definitions: docs/flows.md)."""
+    """Per flow: treated and held out, conversion in each, uplift with its 95% interval.
+
+    Also messages sent, incremental orders and revenue (definitions:
+    docs/flows.md)."""
     from regulars.campaigns.flows import load_flows
     from regulars.campaigns.uplift import flow_uplift
     from regulars.cli.tables import Column, add_row, print_table
 
+    at = _now(ctx, now)
     spec = load_flows(flows)
-    at = _now(now)
     wh = run_of(ctx).warehouse(read_only=True)
     results = flow_uplift(wh, _state(ctx, state), spec, now=at, min_group=min_group)
     if as_json:

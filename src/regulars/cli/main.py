@@ -224,8 +224,10 @@ def demo(
         help="Run the demo's flows over its last weeks, with a planted response.",
     )] = True,
 ) -> None:  # fmt: skip
-    """Build the demo store: write Shopify-format exports, import them, run the
-    demo's flows over its last weeks, predict, and write the report."""
+    """Build the demo store from simulated Shopify exports, and report on it.
+
+    Writes Shopify-format exports, imports them, runs the demo's flows over
+    its last weeks, predicts, and writes the report."""
     from regulars.cli.common import print_report, steps
     from regulars.demo import DemoConfig, write_demo_files
     from regulars.ingest.load import import_shopify_customers, import_shopify_orders

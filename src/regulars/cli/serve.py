@@ -25,8 +25,9 @@ def serve_command(
         help="App state URL (default: a SQLite file beside the store).",
     )] = None,
 ) -> None:  # fmt: skip
-    """Serve the links in messages (unsubscribe, ratings) and /health; run the
-    flows every --every seconds, as `regulars flows run` would from cron."""
+    """Serve message links (unsubscribe, ratings) and /health; run the flows.
+
+    The flows run every --every seconds, as `regulars flows run` would from cron."""
     import uvicorn
 
     from regulars.backends import connect
@@ -37,7 +38,13 @@ def serve_command(
     from regulars.web import create_app
     from regulars.web.scheduler import FlowScheduler
 
-    settings = run_of(ctx).settings
+    run = run_of(ctx)
+    run.refuse_as_of(
+        "the server runs its flows on the real clock.",
+        hint="Leave out --as-of; to run the flows at another time use "
+        "`regulars flows run --now DATETIME`.",
+    )
+    settings = run.settings
     store = open_state(state or default_state_url(settings.store))
     scheduler = None
     if every > 0:
