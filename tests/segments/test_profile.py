@@ -50,6 +50,17 @@ def test_cli_shows_and_exports(store_file, tmp_path):
     result = runner.invoke(app, [*base, "b@example.com"])
     assert result.exit_code == 0, result.output
     assert "marketing consent: no" in result.output and "at_risk" in result.output
+    assert f"last order 29 days before {AS_OF}" in result.output  # b1 on 2025-06-01
+    # Emil's first order comes after --as-of: no "last order None days".
+    result = runner.invoke(app, [*base, "e@example.com"])
+    assert result.exit_code == 0, result.output
+    assert "orders 0, net revenue 0.00, no order yet" in result.output
+    assert "None" not in result.output
+    # ... though the record, listed whole, has it: marked as after --as-of.
+    assert "2025-07-05T10:00 *" in result.output
+    assert f"*: placed after --as-of {AS_OF}; the figures above count" in result.output
+    result = runner.invoke(app, [*base, "b@example.com"])
+    assert " *" not in result.output and "*:" not in result.output
     target = tmp_path / "b.json"
     result = runner.invoke(app, [*base, "b@example.com", "--export", str(target)])
     assert result.exit_code == 0

@@ -70,8 +70,10 @@ def customer(
     consent = {True: "yes", False: "no"}.get(f.get("accepts_marketing"), "unknown")
     out.print(f"marketing consent: {consent}; records from: "
               f"{', '.join(sorted({r['source'] for r in profile['records']})) or 'orders only'}")  # fmt: skip
+    days = f.get("days_since_last_order")
+    last = "no order yet" if days is None else f"last order {days} days before {as_of}"
     out.print(f"orders {f.get('orders', 0)}, net revenue {f.get('net_revenue', 0):,.2f}, "
-              f"last order {f.get('days_since_last_order')} days before {as_of}")  # fmt: skip
+              f"{last}")  # fmt: skip
     s = profile["scores"]
     if s:
         out.print(
@@ -86,13 +88,21 @@ def customer(
     table = Table(title="Orders")
     for column in ("order", "placed at", "status", "net", "products"):
         table.add_column(column)
+    later = 0
     for o in profile["orders"]:
         products = ", ".join(
             f"{ln['quantity']} x {ln['product_name']}" for ln in o["lines"]
         )
-        table.add_row(o["order_id"], o["placed_at"][:16], o["status"],
-                      f"{o['net']:,.2f}" if o["net"] is not None else "-", products)  # fmt: skip
+        # The record is listed whole; the figures above stop at --as-of (UTC days).
+        after = o["placed_at"][:10] > as_of.isoformat()
+        later += after
+        table.add_row(o["order_id"], o["placed_at"][:16] + (" *" if after else ""),
+                      o["status"], f"{o['net']:,.2f}" if o["net"] is not None else "-",
+                      products)  # fmt: skip
     out.print(table)
+    if later:
+        out.print(f"*: placed after --as-of {as_of}; the figures above count the "
+                  "orders up to that day.")  # fmt: skip
     if profile["feedback"]:
         out.print("feedback: " + "; ".join(
             f"{r['submitted_at'][:10]} rating {r['rating']}" for r in profile["feedback"]))  # fmt: skip
