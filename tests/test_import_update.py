@@ -6,12 +6,14 @@ The store takes three orders, then a newer export of them plus one more:
 
 | order | stored (a.csv)        | newer export (b.csv)                    | net after |
 | ----- | --------------------- | --------------------------------------- | --------- |
-| #1    | paid, 20.00           | partially_refunded, refunded 5.00       | 15.00     |
+| #1    | paid, 20.00           | partially_refunded, refunded 5.00;      | 15.00     |
+|       |                       | email 1@ edited to one@example.com      |           |
 | #2    | paid, 30.00, 2 lines  | cancelled the next day, same 2 lines    | 0.00      |
 | #3    | paid, 20.00           | the same                                | 20.00     |
 | #4    |                       | new, paid, 20.00                        | 20.00     |
 
-b.csv has five rows: #2 has two lines.
+b.csv has five rows: #2 has two lines. #1 was the only order of
+1@example.com: with ``update`` the customer record made from it goes.
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ STORED = [
     order("#3"),
 ]
 NEWER = [
-    order("#1", **{"Financial Status": "partially_refunded", "Refunded Amount": "5.00"}),
+    order("#1", Email="one@example.com",
+          **{"Financial Status": "partially_refunded", "Refunded Amount": "5.00"}),
     order("#2", Subtotal="30.00", Total="30.00", lines=TWO_LINES,
           **{"Cancelled at": "2025-03-02 09:00:00 +0100"}),
     order("#3"),
@@ -97,6 +100,12 @@ def test_a_newer_export_replaces_changed_orders_only_with_update(warehouse, tmp_
     ]
     # The replaced orders' lines are replaced, not doubled.
     assert _lines_per_order(wh) == {"#1": 1, "#2": 2, "#3": 1, "#4": 1}
+    assert ("1 customer record made from orders was removed: every order of theirs "
+            "now belongs to another customer (an email or phone edited since)."
+            in update.notes)  # fmt: skip
+    c = wh.table("customers")
+    emails = wh.to_arrow(c.select("email").order_by("email")).column("email")
+    assert emails.to_pylist() == [f"{n}@example.com" for n in (2, 3, 4, "one")]
 
     before = snapshot(wh)
     again = import_shopify_orders(wh, newer, update=True)

@@ -176,3 +176,59 @@ def test_an_order_replaced_with_another_email_is_linked_as_the_whole_store(
     assert _INCREMENTAL in " ".join(report.notes)
     _matches_whole_store(wh)
     assert _groups(wh) == ([{"#1"}, {"#2", "#3"}], [])
+
+
+def test_a_customer_whose_every_order_moved_away_is_removed_and_unlinked(
+    duck, tmp_path
+):
+    """#1 is Ann's only order and #2 Bob's; Cleo has an account (customers
+    export) and #3. The newer export (--update) has #1 under anna@y.com and
+    #3 under bob@x.com. Ann's customer record, made from her orders, has no
+    order left: it goes, with her identifiers (it stayed as a customer with
+    no orders, in segments and the marketing audience). Cleo keeps her
+    account though her order moved: only the record made from orders goes."""
+    wh = duck
+    accounts = tmp_path / "customers.csv"
+    accounts.write_text(
+        "First Name,Last Name,Email,Accepts Email Marketing\nCleo,Lind,cleo@x.com,yes\n",
+        encoding="utf-8",
+    )
+    import_shopify_customers(wh, str(accounts))
+    first = shopify_csv(tmp_path / "orders_1.csv", [
+        order("#1", Email="ann@x.com"),
+        order("#2", Email="bob@x.com"),
+        order("#3", Email="cleo@x.com"),
+    ])  # fmt: skip
+    import_shopify_orders(wh, str(first))
+
+    def sources(email):
+        c = wh.table("customers")
+        rows = wh.to_arrow(c.filter(c.email == email).select("source"))
+        return sorted(rows.column("source").to_pylist())
+
+    assert sources("ann@x.com") == ["shopify-orders"]
+    assert sources("cleo@x.com") == ["shopify-customers", "shopify-orders"]
+    newer = shopify_csv(tmp_path / "orders_2.csv", [
+        order("#1", Email="anna@y.com"),
+        order("#2", Email="bob@x.com"),
+        order("#3", Email="bob@x.com"),
+    ])  # fmt: skip
+    dry = import_shopify_orders(wh, str(newer), update=True, dry_run=True)
+    note = (
+        "2 customer records made from orders {} removed: every order of theirs "
+        "now belongs to another customer (an email or phone edited since)."
+    )
+    assert note.format("would be") in " ".join(dry.notes)
+    assert sources("ann@x.com") == ["shopify-orders"]  # a dry run writes nothing
+    report = import_shopify_orders(wh, str(newer), update=True)
+    assert note.format("were") in " ".join(report.notes)
+    assert sources("ann@x.com") == []
+    assert sources("anna@y.com") == ["shopify-orders"]
+    assert sources("cleo@x.com") == ["shopify-customers"]
+    _matches_whole_store(wh)
+    ident = wh.to_arrow(wh.table("identities")).column("source_key").to_pylist()
+    assert "ann@x.com" not in " ".join(ident) and "cleo@x.com" in " ".join(ident)
+    # Every order-made customer record has an order of its source.
+    c, o = wh.table("customers"), wh.table("orders")
+    made = c.filter(c.source == "shopify-orders")
+    assert wh.to_arrow(made.anti_join(o, "customer_id")).num_rows == 0

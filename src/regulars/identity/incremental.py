@@ -31,6 +31,7 @@ then cheaper, or as cheap).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import ibis
@@ -127,8 +128,14 @@ def _closure(
     return None
 
 
-def resolve_import(wh: Warehouse, import_id: int) -> Resolution:
+def resolve_import(
+    wh: Warehouse, import_id: int, *, removed: Sequence[str] = ()
+) -> Resolution:
     """Link the records import `import_id` added or changed (see the module docstring).
+
+    `removed`: records the import deleted (a customer record made from
+    orders that all moved to another customer); their customers are
+    re-resolved with the rest, so their identifiers go with them.
 
     Writes the changed rows of ``identity_map`` and ``identities`` in one
     atomic apply. Falls back to `resolve_store` when the store must be
@@ -139,7 +146,12 @@ def resolve_import(wh: Warehouse, import_id: int) -> Resolution:
     if settings.match_threshold is not None or not _links_alone(wh, import_id):
         return resolve_store(wh)
     added = _rows_of_import(wh, import_id)
-    new_ids = added.column("record_id")
+    # A removed record has no row to read identifiers from: the closure
+    # finds them under its customer, as for a record's older rows.
+    new_ids = pa.chunked_array(
+        [*added.column("record_id").chunks, pa.array(list(removed), pa.string())],
+        pa.string(),
+    )
     # Past a quarter of the stored identifier rows, finding the closure costs
     # more than resolving everything (measured at 250,000 customers); on
     # small stores either takes a moment.

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import ibis
@@ -84,6 +84,7 @@ def commit_import(
     started_at: _dt.datetime,
     progress: Progress = _noop,
     dry_run: bool = False,
+    removed: Sequence[str] = (),
 ) -> None:
     """Write `changes`, the rejects and the import's log line in one atomic apply.
 
@@ -94,7 +95,8 @@ def commit_import(
     touch, or the whole store when earlier imports were not linked), in its
     own atomic write: an import that lands before it is interrupted is
     complete, and the next import or `regulars identity resolve` links its
-    records.
+    records. `removed`: customer ids whose records `changes` delete, to be
+    unlinked with them.
     """
     seen = _seen_file(wh, sha, report.kind)
     if seen is not None and report.rows_new == 0:
@@ -140,7 +142,7 @@ def commit_import(
         from regulars.identity.incremental import resolve_import
 
         progress("link")
-        result = resolve_import(wh, import_id)
+        result = resolve_import(wh, import_id, removed=removed)
         which = f"{result.records:,} records"
         if not result.records:
             added = any(report.records_new.get(t) for t in ("orders", "customers"))
@@ -388,6 +390,7 @@ def _import_orders(
         )
         changes: list[Change] = []
         n_replaced = batch.replaced.num_rows
+        orphans: list[str] = []
         if n_replaced:
             keys = pa.table({
                 "source": pa.array([source] * n_replaced, pa.string()),
@@ -395,6 +398,22 @@ def _import_orders(
             })  # fmt: skip
             changes += [DeleteKeys("orders", keys), DeleteKeys("order_lines", keys)]
             report.notes.append(_replaced_note(batch.replaced, dry_run=dry_run))
+            orphans = _orphaned_customers(
+                wh, scratch, batch.replaced, batch.customers, source=source,
+                erased=erased,
+            )  # fmt: skip
+        if orphans:
+            changes.append(DeleteKeys("customers", pa.table({
+                "customer_id": pa.array(orphans, pa.string()),
+                "source": pa.array([customers_source] * len(orphans), pa.string()),
+            })))  # fmt: skip
+            n = len(orphans)
+            verb = "would be" if dry_run else ("was" if n == 1 else "were")
+            report.notes.append(
+                f"{n:,} customer record{'s' if n != 1 else ''} made from orders "
+                f"{verb} removed: every order of theirs now belongs to another "
+                "customer (an email or phone edited since)."
+            )
         changes += [
             Append("orders", batch.orders),
             Append("order_lines", batch.lines),
@@ -424,8 +443,45 @@ def _import_orders(
             started_at=started,
             progress=progress,
             dry_run=dry_run,
+            removed=orphans,
         )
     return report
+
+
+def _orphaned_customers(
+    wh: Warehouse, scratch: Scratch, replaced: pa.Table, customers: ir.Table, *,
+    source: str, erased: list[str],
+) -> list[str]:  # fmt: skip
+    """Customers whose record made from `source`'s orders has no order left.
+
+    `--update` moves an order to another customer when its email or phone
+    was edited. A customer it moves every order away from (none stored
+    besides the replaced ones, none in the file: `customers` are those of
+    the file's accepted orders) keeps no order to make a record from, so
+    that record goes rather than stay as a customer without orders.
+    Erased people's orders keep their anonymous ids (and they have no
+    record).
+    """
+    old = replaced.column("old_customer").to_pylist()
+    new = replaced.column("new_customer").to_pylist()
+    gone = set(erased)
+    moved = sorted({a for a, b in zip(old, new, strict=True)
+                    if a is not None and a != b and a not in gone})  # fmt: skip
+    if not moved:
+        return []
+    o = wh.table("orders")
+    ids = ibis.memtable(pa.table({"customer_id": pa.array(moved, pa.string())}))
+    others = o.filter(o.source == source).semi_join(ids, "customer_id")
+    others = others.anti_join(
+        ibis.memtable(pa.table({"order_id": replaced.column("order_id")})), "order_id"
+    )
+    kept = set(wh.to_arrow(others.select("customer_id").distinct())
+               .column("customer_id").to_pylist())  # fmt: skip
+    in_file = scratch.con.to_pyarrow(
+        customers.semi_join(ids, "customer_id").select("customer_id")
+    )
+    kept.update(in_file.column("customer_id").to_pylist())
+    return [c for c in moved if c not in kept]
 
 
 def _replaced_note(replaced: pa.Table, *, dry_run: bool) -> str:

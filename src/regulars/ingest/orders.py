@@ -85,9 +85,9 @@ class OrderBatch:
     reporting_currency
         The store's currency after this batch (set by it when unset before).
     replaced
-        ``order_id, old_status, new_status`` of the stored orders this batch
-        replaces (with ``update``); their stored rows and lines are to be
-        deleted.
+        ``order_id, old_status, new_status, old_customer, new_customer`` of
+        the stored orders this batch replaces (with ``update``); their stored
+        rows and lines are to be deleted.
     notes
         What the import summary should say of this batch's orders.
     """
@@ -465,16 +465,22 @@ def build_orders(
     new = scratch.keep("new", new.drop("content_hash"))
     replacing = new.join(known, "order_id")
     if update:
-        now = orders.select("_occ", new_status=orders.status)
+        now = orders.select(
+            "_occ", new_status=orders.status, new_customer=orders.customer_id
+        )
         r = replacing.join(now, "_occ")
         replaced = con.to_pyarrow(
-            r.select("order_id", old_status=r.status, new_status=r.new_status)
-        )
+            r.select(
+                "order_id", old_status=r.status, new_status=r.new_status,
+                old_customer=r.customer_id, new_customer=r.new_customer,
+            )
+        )  # fmt: skip
     else:  # no new order is stored: nothing to look up
         empty = pa.array([], pa.string())
-        replaced = pa.table(
-            {"order_id": empty, "old_status": empty, "new_status": empty}
-        )
+        replaced = pa.table({
+            "order_id": empty, "old_status": empty, "new_status": empty,
+            "old_customer": empty, "new_customer": empty,
+        })  # fmt: skip
 
     all_problems = ibis.union(problems, problems2)
     first_problem = all_problems.group_by("_occ").aggregate(
