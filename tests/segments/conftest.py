@@ -134,8 +134,32 @@ def fill(wh) -> None:
 
 @pytest.fixture
 def store(warehouse):
+    """The store above, new for each test: for tests that write to it."""
     fill(warehouse)
     return warehouse
+
+
+@pytest.fixture(
+    scope="module",
+    params=[
+        pytest.param("duckdb", id="duckdb"),
+        pytest.param("spark", id="spark", marks=pytest.mark.spark),
+    ],
+)
+def read_store(request, tmp_path_factory):
+    """The store above, filled once per module and engine, for tests that
+    only read it (filling a Spark store costs seconds, and the conditions
+    are dozens)."""
+    from regulars.backends import connect
+
+    folder = tmp_path_factory.mktemp("segments")
+    if request.param == "duckdb":
+        wh = connect(str(folder / "store.duckdb"))
+    else:
+        wh = connect(f"spark://{folder / 'store'}")
+    fill(wh)
+    yield wh
+    wh.close()
 
 
 @pytest.fixture

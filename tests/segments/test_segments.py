@@ -20,8 +20,8 @@ def ids(wh, condition, as_of=AS_OF):
     return set(table.column("customer_id").to_pylist())
 
 
-def test_features_by_hand(store):
-    rows = store.to_arrow(members_of(store, "true", as_of=AS_OF)).to_pylist()
+def test_features_by_hand(read_store):
+    rows = read_store.to_arrow(members_of(read_store, "true", as_of=AS_OF)).to_pylist()
     by_id = {r["customer_id"]: r for r in rows}
     assert set(by_id) == {"A", "B", "C", "D"}  # E only after as_of; guests have no id
     a, b, c, d = (by_id[k] for k in "ABCD")
@@ -93,23 +93,27 @@ CASES = [
 
 
 @pytest.mark.parametrize(("condition", "expected"), CASES, ids=[c for c, _ in CASES])
-def test_conditions(store, condition, expected):
-    assert ids(store, condition) == expected
+def test_conditions(read_store, condition, expected):
+    assert ids(read_store, condition) == expected
 
 
-def test_injection_leaves_tables_intact(store):
-    before = store.count("orders"), store.count("customers"), store.count("order_lines")
+def test_injection_leaves_tables_intact(read_store):
+    before = (
+        read_store.count("orders"),
+        read_store.count("customers"),
+        read_store.count("order_lines"),
+    )
     for condition, _ in CASES[-4:]:
-        ids(store, condition)
-    assert (store.count("orders"), store.count("customers"),
-            store.count("order_lines")) == before  # fmt: skip
+        ids(read_store, condition)
+    assert (read_store.count("orders"), read_store.count("customers"),
+            read_store.count("order_lines")) == before  # fmt: skip
 
 
-def test_as_of_moves_every_field(store):
+def test_as_of_moves_every_field(read_store):
     march = dt.date(2025, 3, 31)  # A has two coffee orders, B and E nothing yet
-    assert ids(store, "orders >= 2", march) == {"A", "C"}
-    assert ids(store, "orders = 0", march) == set()  # D's record is from April
-    assert ids(store, 'in_segment("vip")', march) == set()  # no scores yet
+    assert ids(read_store, "orders >= 2", march) == {"A", "C"}
+    assert ids(read_store, "orders = 0", march) == set()  # D's record is from April
+    assert ids(read_store, 'in_segment("vip")', march) == set()  # no scores yet
 
 
 def test_saved_segments_refer_to_each_other_and_refuse_loops(store):
