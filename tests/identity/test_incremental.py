@@ -232,3 +232,66 @@ def test_a_customer_whose_every_order_moved_away_is_removed_and_unlinked(
     c, o = wh.table("customers"), wh.table("orders")
     made = c.filter(c.source == "shopify-orders")
     assert wh.to_arrow(made.anti_join(o, "customer_id")).num_rows == 0
+
+
+def test_a_record_whose_details_came_from_a_moved_order_is_rebuilt(warehouse, tmp_path):
+    """Worked by hand; the newer export (--update) moves one order of each:
+
+    - Ann: #1 (Jan, phone ..11, "Ann Lind") and #5 (Mar, phone ..22, "Bob
+      Berg"). #5 moves to bob@x.com. Her record took #5's details (the
+      newest): it is rebuilt from #1, in the file: phone ..11, "Ann",
+      January to January. Left as it was, #5's phone linked Bob to Ann.
+    - Cleo: #6 (Feb) and #7 (Apr, "Cleo Berg"); #6 moves to dan@x.com, #7
+      is not in the file. Her details came from #7, still hers: kept, but
+      her first order is now April's.
+    - Eve: #8 (Jan, phone ..55, "Eve Lind") and #9 (May, "Fay Moved"); #9
+      moves to fay@x.com, #8 is not in the file. Only #8's email, phone
+      and country are stored: those, with no name (Fay's was wrong).
+    """
+    wh = warehouse
+
+    def o(name, email, when, phone, billing):
+        return order(name, Email=email, Phone=phone,
+                     **{"Created at": f"2025-{when} 10:00:00 +0000",
+                        "Billing Name": billing, "Billing Country": "DE"})  # fmt: skip
+
+    ann1 = o("#1", "ann@x.com", "01-10", "+4915111111111", "Ann Lind")
+    cleo7 = o("#7", "cleo@x.com", "04-07", "+4915144444444", "Cleo Berg")
+    eve8 = o("#8", "eve@x.com", "01-08", "+4915155555555", "Eve Lind")
+    first = shopify_csv(tmp_path / "orders_1.csv", [
+        ann1, o("#5", "ann@x.com", "03-05", "+4915122222222", "Bob Berg"),
+        o("#6", "cleo@x.com", "02-06", "+4915133333333", "Cleo Berg"), cleo7,
+        eve8, o("#9", "eve@x.com", "05-09", "+4915166666666", "Fay Moved"),
+    ])  # fmt: skip
+    import_shopify_orders(wh, str(first))
+    newer = shopify_csv(tmp_path / "orders_2.csv", [
+        ann1, o("#5", "bob@x.com", "03-05", "+4915122222222", "Bob Berg"),
+        o("#6", "dan@x.com", "02-06", "+4915133333333", "Dan Moved"),
+        o("#9", "fay@x.com", "05-09", "+4915166666666", "Fay Moved"),
+    ])  # fmt: skip
+    report = import_shopify_orders(wh, str(newer), update=True)
+    assert (
+        "3 customer records made from orders were rebuilt from the orders left to "
+        "them: details came from an order that now belongs to another customer."
+    ) in report.notes
+    c = wh.table("customers")
+    rows = wh.to_arrow(
+        c.filter(c.email.isin(["ann@x.com", "cleo@x.com", "eve@x.com"]))
+        .select("email", "phone", "first_name", "last_name", "country",
+                "created_at", "updated_at")
+        .order_by("email")
+    ).to_pylist()  # fmt: skip
+    got = [(r["email"], r["phone"], r["first_name"], r["last_name"], r["country"],
+            r["created_at"].strftime("%m-%d"), r["updated_at"].strftime("%m-%d"))
+           for r in rows]  # fmt: skip
+    assert got == [
+        ("ann@x.com", "+4915111111111", "Ann", "Lind", "DE", "01-10", "01-10"),
+        ("cleo@x.com", "+4915144444444", "Cleo", "Berg", "DE", "04-07", "04-07"),
+        ("eve@x.com", "+4915155555555", None, None, "DE", "01-08", "01-08"),
+    ]
+    # No moved order's phone links its new customer to the old one.
+    _matches_whole_store(wh)
+    assert wh.to_arrow(wh.table("identity_map")).num_rows == 0
+    # Imported again, nothing is rebuilt twice.
+    again = import_shopify_orders(wh, str(newer), update=True)
+    assert not any("rebuilt" in n for n in again.notes)

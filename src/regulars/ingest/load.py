@@ -381,16 +381,10 @@ def _import_orders(
         report.notes.extend(batch.notes)
         progress("compare")
         customers_source = f"{source}-orders"
-        cust_changes, n_customers = merge_customers(
-            wh,
-            scratch,
-            batch.customers,
-            source=customers_source,
-            combine=True,
-        )
         changes: list[Change] = []
         n_replaced = batch.replaced.num_rows
         orphans: list[str] = []
+        rebuilt = None
         if n_replaced:
             keys = pa.table({
                 "source": pa.array([source] * n_replaced, pa.string()),
@@ -398,10 +392,33 @@ def _import_orders(
             })  # fmt: skip
             changes += [DeleteKeys("orders", keys), DeleteKeys("order_lines", keys)]
             report.notes.append(_replaced_note(batch.replaced, dry_run=dry_run))
-            orphans = _orphaned_customers(
+            orphans, rebuilt = _moved_from(
                 wh, scratch, batch.replaced, batch.customers, source=source,
                 erased=erased,
             )  # fmt: skip
+        incoming = batch.customers
+        cust_changes: list[Change] = []
+        n_customers = 0
+        if rebuilt is not None:
+            # These take the rebuilt record whole, not combined with the stored one.
+            incoming = incoming.anti_join(
+                ibis.memtable(rebuilt.select(["customer_id"])), "customer_id"
+            )
+            cust_changes, n_customers = merge_customers(
+                wh, scratch, rebuilt, source=customers_source, combine=False
+            )
+            n = rebuilt.num_rows
+            report.notes.append(
+                f"{n:,} customer record{'s' if n != 1 else ''} made from orders "
+                f"{'would be' if dry_run else ('was' if n == 1 else 'were')} rebuilt "
+                "from the orders left to them: details came from an order that now "
+                "belongs to another customer."
+            )
+        more, n_more = merge_customers(
+            wh, scratch, incoming, source=customers_source, combine=True
+        )
+        cust_changes += more
+        n_customers += n_more
         if orphans:
             changes.append(DeleteKeys("customers", pa.table({
                 "customer_id": pa.array(orphans, pa.string()),
@@ -448,40 +465,98 @@ def _import_orders(
     return report
 
 
-def _orphaned_customers(
+def _moved_from(
     wh: Warehouse, scratch: Scratch, replaced: pa.Table, customers: ir.Table, *,
     source: str, erased: list[str],
-) -> list[str]:  # fmt: skip
-    """Customers whose record made from `source`'s orders has no order left.
+) -> tuple[list[str], pa.Table | None]:  # fmt: skip
+    """Customers `--update` moved orders away from, and what becomes of the
+    record made from their orders (source ``{source}-orders``).
 
-    `--update` moves an order to another customer when its email or phone
-    was edited. A customer it moves every order away from (none stored
-    besides the replaced ones, none in the file: `customers` are those of
-    the file's accepted orders) keeps no order to make a record from, so
-    that record goes rather than stay as a customer without orders.
-    Erased people's orders keep their anonymous ids (and they have no
-    record).
+    An order moves to another customer when its email or phone was edited.
+    Returns ``(orphans, rebuilt)``:
+
+    - orphans: customers left with no order (none stored besides the moved
+      ones, none in the file: `customers` are those of the file's accepted
+      orders); their record goes rather than stay a customer without orders;
+    - rebuilt: records of the others whose contact details or first order
+      date came from a moved order (the record takes its details from the
+      newest order, its `created_at` from the first). Rebuilt from the orders
+      left to them: the newest of the stored ones and the file's, with the
+      stored record's details kept when they came from an order still
+      theirs. Left as they were, a moved order's phone would link its new
+      customer to the old one. Names, consent and address are not stored per
+      order: from a stored order alone they are left empty.
+
+    Erased people's orders keep their anonymous ids (and they have no record).
     """
+    cols = ["customer_id", *_CUSTOMER_FIELDS, "created_at", "updated_at"]
     old = replaced.column("old_customer").to_pylist()
     new = replaced.column("new_customer").to_pylist()
     gone = set(erased)
+    pairs = zip(replaced.column("order_id").to_pylist(), old, new, strict=True)
+    moved_orders = {
+        o for o, a, b in pairs if a is not None and a != b and a not in gone
+    }
     moved = sorted({a for a, b in zip(old, new, strict=True)
                     if a is not None and a != b and a not in gone})  # fmt: skip
     if not moved:
-        return []
-    o = wh.table("orders")
+        return [], None
     ids = ibis.memtable(pa.table({"customer_id": pa.array(moved, pa.string())}))
-    others = o.filter(o.source == source).semi_join(ids, "customer_id")
-    others = others.anti_join(
-        ibis.memtable(pa.table({"order_id": replaced.column("order_id")})), "order_id"
+    o = wh.table("orders")
+    theirs = o.filter(o.source == source).semi_join(ids, "customer_id")
+    stored_orders = wh.to_arrow(
+        theirs.select(
+            "order_id", "customer_id", "placed_at", "email", "phone", "country"
+        )
+    ).to_pylist()
+    c = wh.table("customers")
+    records = wh.to_arrow(
+        c.filter(c.source == f"{source}-orders")
+        .semi_join(ids, "customer_id")
+        .select(cols)
     )
-    kept = set(wh.to_arrow(others.select("customer_id").distinct())
-               .column("customer_id").to_pylist())  # fmt: skip
-    in_file = scratch.con.to_pyarrow(
-        customers.semi_join(ids, "customer_id").select("customer_id")
-    )
-    kept.update(in_file.column("customer_id").to_pylist())
-    return [c for c in moved if c not in kept]
+    in_file = {
+        r["customer_id"]: r
+        for r in scratch.con.to_pyarrow(
+            customers.semi_join(ids, "customer_id").select(cols)
+        ).to_pylist()
+    }
+    left: dict[str, list[dict]] = {}
+    for r in stored_orders:
+        if r["order_id"] not in moved_orders:
+            left.setdefault(r["customer_id"], []).append(r)
+    orphans = [m for m in moved if m not in left and m not in in_file]
+    rebuilt = []
+    for rec in records.to_pylist():
+        cid = rec["customer_id"]
+        if cid in orphans:
+            continue
+        kept = left.get(cid, [])
+        times = {r["placed_at"] for r in kept}
+        file_row = in_file.get(cid)
+        if file_row is not None:
+            times |= {file_row["created_at"], file_row["updated_at"]}
+        if rec["updated_at"] in times and rec["created_at"] in times:
+            continue  # nothing of the record came from a moved order
+        # Candidates for the details, newest wins; on a tie a full one.
+        options = []
+        if rec["updated_at"] in times:
+            options.append((rec["updated_at"], 1, rec))
+        if file_row is not None:
+            options.append((file_row["updated_at"], 1, file_row))
+        if kept:
+            newest = max(kept, key=lambda r: r["placed_at"])
+            partial = dict.fromkeys(_CUSTOMER_FIELDS)
+            partial.update({k: newest[k] for k in ("email", "phone", "country")})
+            options.append((newest["placed_at"], 0, partial))
+        _, _, details = max(options, key=lambda t: (t[0], t[1]))
+        rebuilt.append({
+            **{f: details[f] for f in _CUSTOMER_FIELDS}, "customer_id": cid,
+            "created_at": min(times), "updated_at": max(times),
+        })  # fmt: skip
+    if not rebuilt:
+        return orphans, None
+    return orphans, pa.Table.from_pylist(rebuilt, schema=records.schema)
 
 
 def _replaced_note(replaced: pa.Table, *, dry_run: bool) -> str:

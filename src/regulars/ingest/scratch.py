@@ -25,8 +25,11 @@ class Scratch:
         self._names: list[str] = []
 
     def keep(self, name: str, expr: ir.Table | object) -> ir.Table:
-        """Materialise `expr` (an Ibis table or Arrow table) as temporary `name`."""
+        """Materialise `expr` (an Ibis table or Arrow table) as temporary `name`
+        (numbered when `name` is taken: a step may run twice in an import)."""
         full = self._prefix + name
+        if full in self._names:
+            full += f"_{len(self._names)}"
         table = self.con.create_table(full, expr, temp=True)
         self._names.append(full)
         return table
