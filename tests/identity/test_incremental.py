@@ -272,7 +272,8 @@ def test_a_record_whose_details_came_from_a_moved_order_is_rebuilt(warehouse, tm
     report = import_shopify_orders(wh, str(newer), update=True)
     assert (
         "3 customer records made from orders were rebuilt from the orders left to "
-        "them: details came from an order that now belongs to another customer."
+        "them: their details or first order came from an order that now belongs "
+        "to another customer."
     ) in report.notes
     c = wh.table("customers")
     rows = wh.to_arrow(

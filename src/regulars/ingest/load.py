@@ -411,8 +411,8 @@ def _import_orders(
             report.notes.append(
                 f"{n:,} customer record{'s' if n != 1 else ''} made from orders "
                 f"{'would be' if dry_run else ('was' if n == 1 else 'were')} rebuilt "
-                "from the orders left to them: details came from an order that now "
-                "belongs to another customer."
+                "from the orders left to them: their details or first order came from an "
+                "order that now belongs to another customer."
             )
         more, n_more = merge_customers(
             wh, scratch, incoming, source=customers_source, combine=True
@@ -494,11 +494,11 @@ def _moved_from(
     new = replaced.column("new_customer").to_pylist()
     gone = set(erased)
     pairs = zip(replaced.column("order_id").to_pylist(), old, new, strict=True)
+    # Order id -> the customer it moved away from.
     moved_orders = {
-        o for o, a, b in pairs if a is not None and a != b and a not in gone
+        o: a for o, a, b in pairs if a is not None and a != b and a not in gone
     }
-    moved = sorted({a for a, b in zip(old, new, strict=True)
-                    if a is not None and a != b and a not in gone})  # fmt: skip
+    moved = sorted(set(moved_orders.values()))
     if not moved:
         return [], None
     ids = ibis.memtable(pa.table({"customer_id": pa.array(moved, pa.string())}))
