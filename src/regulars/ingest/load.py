@@ -407,10 +407,8 @@ def _import_orders(
             cust_changes, n_customers = merge_customers(
                 wh, scratch, rebuilt, source=customers_source, combine=False
             )
-            n = rebuilt.num_rows
             report.notes.append(
-                f"{n:,} customer record{'s' if n != 1 else ''} made from orders "
-                f"{'would be' if dry_run else ('was' if n == 1 else 'were')} rebuilt "
+                _records_made_from_orders(rebuilt.num_rows, dry_run) + " rebuilt "
                 "from the orders left to them: their details or first order came from an "
                 "order that now belongs to another customer."
             )
@@ -424,12 +422,10 @@ def _import_orders(
                 "customer_id": pa.array(orphans, pa.string()),
                 "source": pa.array([customers_source] * len(orphans), pa.string()),
             })))  # fmt: skip
-            n = len(orphans)
-            verb = "would be" if dry_run else ("was" if n == 1 else "were")
             report.notes.append(
-                f"{n:,} customer record{'s' if n != 1 else ''} made from orders "
-                f"{verb} removed: every order of theirs now belongs to another "
-                "customer (an email or phone edited since)."
+                _records_made_from_orders(len(orphans), dry_run) + " removed: every "
+                "order of theirs now belongs to another customer (an email or phone "
+                "edited since)."
             )
         changes += [
             Append("orders", batch.orders),
@@ -463,6 +459,12 @@ def _import_orders(
             removed=orphans,
         )
     return report
+
+
+def _records_made_from_orders(n: int, dry_run: bool) -> str:
+    """Start of a note on `n` customer records an `--update` changes."""
+    verb = "would be" if dry_run else ("was" if n == 1 else "were")
+    return f"{n:,} customer record{'s' if n != 1 else ''} made from orders {verb}"
 
 
 def _moved_from(
