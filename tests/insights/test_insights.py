@@ -17,7 +17,7 @@ END = dt.date(2026, 6, 30)
 
 
 @pytest.fixture(scope="module")
-def findings(tmp_path_factory):
+def demo_store(tmp_path_factory):
     folder = tmp_path_factory.mktemp("demo")
     files = write_demo_files(
         DemoConfig(n_customers=12_000, seed=21, end=END), str(folder)
@@ -25,7 +25,13 @@ def findings(tmp_path_factory):
     wh = connect(str(folder / "store.duckdb"))
     import_products(wh, files.products)
     import_shopify_orders(wh, files.orders)
-    return find_insights(wh, as_of=END)
+    yield wh
+    wh.close()
+
+
+@pytest.fixture(scope="module")
+def findings(demo_store):
+    return find_insights(demo_store, as_of=END)
 
 
 def test_planted_effects_are_found(findings):
@@ -42,6 +48,39 @@ def test_planted_effects_are_found(findings):
 def test_null_effect_is_not_reported(findings):
     assert not [f for f in findings if f.key == "country"]
     assert all(f.q_value < 0.05 for f in findings)
+
+
+def test_the_insights_command_finds_what_the_function_finds(demo_store):
+    # The command numbers the orders once for all its tests (a prepared
+    # sequence, as the report does): the same findings, with a window too.
+    import json
+
+    from typer.testing import CliRunner
+
+    from regulars.cli.main import app
+
+    since = dt.date(2025, 1, 1)
+    expected = find_insights(demo_store, as_of=END, since=since)
+    result = CliRunner().invoke(app, [
+        "--store", demo_store.path, "--quiet", "--as-of", END.isoformat(), "insights",
+        "--json", "--limit", "0", "--since", since.isoformat(),
+    ])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    got = json.loads(result.stdout)["findings"]
+    # Means of money are sums of floats, which DuckDB adds in whatever order
+    # its threads finish: two runs may differ in the last digit.
+    want = {(f.key, f.group, f.metric): f.to_dict() for f in expected}
+    assert {(f["key"], f["group"], f["metric"]) for f in got} == set(want)
+    for finding in got:
+        expect = want[finding["key"], finding["group"], finding["metric"]]
+        numbers = {k for k, v in expect.items() if isinstance(v, float)}
+        assert {k: finding[k] for k in numbers} == pytest.approx(
+            {k: expect[k] for k in numbers}, rel=1e-9
+        )
+        assert {k: v for k, v in finding.items() if k not in numbers} == {
+            k: v for k, v in expect.items() if k not in numbers
+        }
+    assert len(got) >= 3  # the planted effects show in the window too
 
 
 def test_benjamini_hochberg():
