@@ -5,7 +5,10 @@ it), then time `build_report` (every figure of the HTML report) beside the
 floor, DuckDB's time for one aggregate scan of the orders table, and print
 peak memory of the process. Targets at 10M orders: report within 60 s and
 within 10x the floor on 2 cores, peak memory under 4 GB. Prints figures;
-asserts nothing. Run: ``.venv/bin/python bench/report_bench.py --orders 1000000``;
+asserts nothing. The report runs twice: first as after an import (it builds
+the order sequence the store keeps), then again (it reads that sequence);
+the targets are judged on the first. Run:
+``.venv/bin/python bench/report_bench.py --orders 1000000``;
 ``REGULARS_MEMORY=3GB`` caps DuckDB's memory (see docs/stores.md); ``--keep
 FOLDER`` keeps the built stores for the next run (a 10M-order store takes
 about 15 minutes to simulate and import).
@@ -80,13 +83,24 @@ def run(orders: int, folder: str) -> None:
     )
     floor = time.perf_counter() - t0
     print(f"floor   one aggregate scan of orders: {floor:6.2f} s")
+    # As after an import: the store keeps no order sequence yet (a store
+    # reused with --keep may hold one from the last run).
+    wh.con.con.execute("DROP TABLE IF EXISTS _derived_order_sequence")
     t0 = time.perf_counter()
     data = build_report(wh, as_of=end)
     took = time.perf_counter() - t0
     print(
         f"Regulars full report:                 {took:6.2f} s  ({took / floor:.1f}x the floor)"
+        "  first after an import: builds the kept order sequence"
     )
     print(f"  customers {data.metrics.customers:,}, {len(data.insights)} insights")
+    t0 = time.perf_counter()
+    build_report(wh, as_of=end)
+    again = time.perf_counter() - t0
+    print(
+        f"Regulars full report again:           {again:6.2f} s  ({again / floor:.1f}x the floor)"
+        "  reads the kept order sequence"
+    )
     print(f"peak memory of the report process: {_peak_mb():,.0f} MB")
     verdict = (
         "met" if took <= 60 and took <= 10 * floor and _peak_mb() < 4096 else "NOT met"

@@ -157,17 +157,29 @@ def test_month_number_is_the_calendar_month_of_every_day(warehouse):
     assert got.column("m").to_pylist() == expected
 
 
-def test_a_sequence_prepared_later_gives_the_figures_of_an_earlier_day(duck_store):
-    # A report prepares the sequence once; its `next_day` may then point past
-    # an earlier as_of (A's February order is followed in March). Every figure
-    # read off a later-prepared sequence must equal the one from the orders
-    # table, at every cut between the hand-worked orders.
+def _later_sequence(wh, kind):
+    """A sequence running past the cuts of the tests below: prepared at
+    AS_OF, or the one the store keeps (every order, H's July one too)."""
+    from regulars.metrics import prepare_sequence, stored_sequence
+
+    if kind == "kept":
+        return stored_sequence(wh)
+    return prepare_sequence(wh.resolved("orders"), as_of=AS_OF)
+
+
+@pytest.mark.parametrize("kind", ["prepared", "kept"])
+def test_a_sequence_prepared_later_gives_the_figures_of_an_earlier_day(
+    duck_store, kind
+):
+    # A report prepares the sequence once, or reads the one the store keeps;
+    # its `next_day` may then point past an earlier as_of (A's February order
+    # is followed in March). Every figure read off such a sequence must equal
+    # the one from the orders table, at every cut between the hand-worked orders.
     from regulars.cohorts.grid import cohort_grid
-    from regulars.metrics import prepare_sequence
     from regulars.metrics.retention import clv_by_age, gap_histogram, monthly_trend
 
     orders, lines = duck_store.resolved("orders"), duck_store.table("order_lines")
-    prepared = prepare_sequence(orders, as_of=AS_OF)
+    prepared = _later_sequence(duck_store, kind)
     figures = {
         "gaps": lambda o, day: gap_histogram(o, as_of=day),
         "gaps since": lambda o, day: gap_histogram(o, as_of=day, since=day - dt.timedelta(days=45)),
@@ -175,6 +187,7 @@ def test_a_sequence_prepared_later_gives_the_figures_of_an_earlier_day(duck_stor
         "clv": lambda o, day: clv_by_age(o, as_of=day, months=(1, 3)),
         "grid": lambda o, day: cohort_grid(o, lines, as_of=day, period="quarter"),
         "grid by channel": lambda o, day: cohort_grid(o, lines, as_of=day, by="channel", period="week"),
+        "numbers": lambda o, day: order_sequence(o, as_of=day).select("order_id", "order_number", "first_day"),
     }  # fmt: skip
 
     def rows(expr):
@@ -255,15 +268,13 @@ def test_the_metrics_command_gives_the_hand_worked_figures(duck_store):
     assert everything["historical_clv"]["3m"] == {"customers": 5, "clv": 73}
 
 
-def test_metrics_from_a_prepared_sequence_equal_those_from_the_orders(duck_store):
+@pytest.mark.parametrize("kind", ["prepared", "kept"])
+def test_metrics_from_a_later_sequence_equal_those_from_the_orders(duck_store, kind):
     # What the metrics command does, at every cut between the hand-worked
     # orders, with and without a window: the same figures as the orders table.
-    from regulars.metrics import prepare_sequence
-
-    orders = duck_store.resolved("orders")
+    prepared = _later_sequence(duck_store, kind)
     checked = 0
     for day in (dt.date(2025, 1, 5) + dt.timedelta(days=d) for d in range(0, 181, 20)):
-        prepared = prepare_sequence(orders, as_of=day)
         for since in (None, day - dt.timedelta(days=45)):
             expected = store_metrics(duck_store, as_of=day, since=since)
             got = store_metrics(duck_store, as_of=day, since=since, sequence=prepared)

@@ -8,7 +8,7 @@ atomically: either every change lands or none does.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -159,6 +159,24 @@ class Warehouse(ABC):
                 for c in t.columns
             ]
         )
+
+    def derived(
+        self,
+        name: str,
+        build: Callable[[], ir.Table],
+        *,
+        sources: Mapping[str, Sequence[str]],
+        version: str,
+    ) -> ir.Table | None:
+        """Table `build()` kept in the store, rebuilt when its sources changed.
+
+        `sources` names the canonical tables and columns it is computed
+        from; `version` changes when the code that builds it does. Returns
+        None where tables are not kept this way (this engine, or a store
+        opened read-only): the caller computes what it needs instead.
+        """
+        del name, build, sources, version
+        return None
 
     def close(self) -> None:
         """Release the connection."""

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import uuid
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
+import duckdb
 import ibis
 import pyarrow as pa
 
@@ -59,6 +61,10 @@ def _set_utc(con: DuckDBBackend) -> None:
     # rows arrived in: imports run about twice as fast.
     con.con.execute("SET preserve_insertion_order = false")
 
+
+#: Names of the tables a store keeps derived from its canonical ones
+#: (`DuckDBWarehouse.derived`) start with this.
+DERIVED_PREFIX = "_derived_"
 
 #: An in-memory catalog whose tables DuckDB keeps compressed.
 _COMPRESSED = "regulars_cache"
@@ -187,6 +193,7 @@ class DuckDBWarehouse(Warehouse):
         try:
             for change in changes:
                 self._apply_one(change)
+            self._drop_derived({change.table for change in changes})
         except BaseException as exc:
             raw.rollback()
             if isinstance(exc, Exception):
@@ -230,6 +237,84 @@ class DuckDBWarehouse(Warehouse):
             )
         finally:
             raw.unregister("_regulars_keys")
+
+    def derived(
+        self,
+        name: str,
+        build: Callable[[], ir.Table],
+        *,
+        sources: Mapping[str, Sequence[str]],
+        version: str,
+    ) -> ir.Table | None:
+        """Table `build()` kept in the store as ``_derived_<name>``.
+
+        Its comment records `version`, `sources` and a fingerprint of the
+        sources' rows (count and sum of hashes of the named columns). It is
+        used while all three match, and built again (in one transaction)
+        when one does not: a write through `apply` drops it with the change
+        to a source, and the fingerprint catches any other writer. A store
+        opened read-only reads one that matches and builds none: None, as
+        when the table cannot be written.
+        """
+        table = DERIVED_PREFIX + name
+        stamp = json.dumps({
+            "version": version,
+            "sources": {t: list(c) for t, c in sorted(sources.items())},
+            "fingerprint": self._fingerprint(sources),
+        })  # fmt: skip
+        raw = self._con.con
+        if self._derived_tables().get(table) != stamp:
+            if self.read_only:
+                return None
+            sql = self._con.compile(build())
+            raw.begin()
+            try:
+                # The name is ours and the stamp is JSON of schema names and
+                # numbers, never input; quotes are doubled all the same.
+                raw.execute(f'CREATE OR REPLACE TABLE "{table}" AS {sql}')
+                text = stamp.replace("'", "''")
+                raw.execute(f"COMMENT ON TABLE \"{table}\" IS '{text}'")
+            except duckdb.Error:
+                # Kept only to save time (the disk may be full): the caller
+                # computes what it needs instead, and the store is as it was.
+                raw.rollback()
+                return None
+            raw.commit()
+        return self._con.table(table)
+
+    def _fingerprint(self, sources: Mapping[str, Sequence[str]]) -> str:
+        parts = []
+        for name, columns in sorted(sources.items()):
+            if name not in TABLES or not set(columns) <= set(TABLES[name].names):
+                raise StoreError(f"no canonical columns {list(columns)} in {name!r}")
+            cols = ", ".join(f'"{c}"' for c in columns)
+            n, total = self._con.con.execute(
+                f'SELECT count(*), sum(hash({cols})) FROM "{name}"'
+            ).fetchone()
+            parts.append(f"{name}:{n}:{total or 0}")
+        return " ".join(parts)
+
+    def _drop_derived(self, changed: set[str]) -> None:
+        """Drop the derived tables computed from a table in `changed` (within
+        the caller's transaction: they go with the change, or stay with the
+        rollback). Nothing derived from old rows outlives them, so `forget`
+        leaves no copy of an erased person's rows behind."""
+        for table, comment in self._derived_tables().items():
+            try:
+                sources = set(json.loads(comment or "{}").get("sources", {}))
+            except ValueError:
+                sources = set()
+            if not sources or sources & changed:
+                self._con.con.execute(f'DROP TABLE "{table}"')
+
+    def _derived_tables(self) -> dict[str, str | None]:
+        """Name and comment of each derived table in the store."""
+        rows = self._con.con.execute(
+            "SELECT table_name, comment FROM duckdb_tables() WHERE database_name = "
+            "current_database() AND schema_name = 'main' AND starts_with(table_name, ?)",
+            [DERIVED_PREFIX],
+        ).fetchall()
+        return dict(rows)
 
     def close(self) -> None:
         """Close the DuckDB file."""

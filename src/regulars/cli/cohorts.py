@@ -34,6 +34,7 @@ def cohorts(
     from regulars.cli.tables import Column, fitted_table
     from regulars.cohorts import MEASURES, cohort_matrix
     from regulars.errors import InputError
+    from regulars.metrics import shared_sequence
 
     run = run_of(ctx)
     as_of, start = run.window(since)
@@ -47,8 +48,10 @@ def cohorts(
         _time_to(wh, as_of=as_of, by=by, n=TIME_TO[measure], since=start,
                  as_json=as_json)  # fmt: skip
         return
+    # The store's kept sequence where there is one; preparing one for this
+    # single grid would cost more than it saves.
     m = cohort_matrix(wh, as_of=as_of, by=by, measure=measure, period=period,
-                      since=start)  # fmt: skip
+                      since=start, sequence=shared_sequence(wh, as_of=as_of, prepare=False))  # fmt: skip
     if as_json:
         out.print_json(json.dumps(m.to_dict()))
         return

@@ -22,14 +22,13 @@ def insights(
 ) -> None:  # fmt: skip
     """Which first orders, products, channels and months bring customers who stay."""
     from regulars.insights import find_insights
-    from regulars.metrics import prepare_sequence
+    from regulars.metrics import shared_sequence
 
     run = run_of(ctx)
     as_of, start = run.window(since)
     wh = run.analysed()
-    # Its tests read one order sequence, numbered once, as the report does:
-    # at 10M orders 20 s instead of 31 s.
-    seq = prepare_sequence(wh.resolved("orders"), as_of=as_of)
+    # Its tests read one order sequence, numbered once, as the report does.
+    seq = shared_sequence(wh, as_of=as_of)
     found = find_insights(wh, as_of=as_of, min_group=min_group, alpha=alpha,
                           since=start, sequence=seq)  # fmt: skip
     if as_json:

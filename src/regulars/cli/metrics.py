@@ -40,7 +40,7 @@ def metrics(
     """Retention metrics as of --as-of (default today): repeat rate, AOV, churn, CLV."""
     from rich.table import Table
 
-    from regulars.metrics import prepare_sequence, store_metrics
+    from regulars.metrics import shared_sequence, store_metrics
 
     run = run_of(ctx)
     as_of, start = run.window(since)
@@ -52,8 +52,8 @@ def metrics(
     )
     with busy:
         # Its four groups of figures read one order sequence, numbered once,
-        # as the report does: at 10M orders 14 s instead of 20 s.
-        seq = prepare_sequence(wh.resolved("orders"), as_of=as_of)
+        # as the report does.
+        seq = shared_sequence(wh, as_of=as_of)
         m = store_metrics(wh, as_of=as_of, since=start, churn_days=churn_days,
                           sequence=seq)  # fmt: skip
     if as_json:

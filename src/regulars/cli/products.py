@@ -24,12 +24,16 @@ def products(
 ) -> None:  # fmt: skip
     """Per product: buyers, repurchase rate, replenishment interval, first-order outcomes."""
     from regulars.cli.tables import Column, add_row, print_table
+    from regulars.metrics import shared_sequence
     from regulars.products import product_table
 
     run = run_of(ctx)
     as_of, start = run.window(since)
-    rows = product_table(run.analysed(), as_of=as_of, min_pairs=min_pairs,
-                         since=start)  # fmt: skip
+    wh = run.analysed()
+    # The store's kept sequence where there is one; preparing one for this
+    # table would cost about what it saves.
+    rows = product_table(wh, as_of=as_of, min_pairs=min_pairs, since=start,
+                         sequence=shared_sequence(wh, as_of=as_of, prepare=False))  # fmt: skip
     if as_json:
         out.print_json(
             json.dumps(

@@ -10,6 +10,8 @@ from regulars.metrics.base import (
     order_sequence,
     prepare_sequence,
     purchase_occasions,
+    shared_sequence,
+    stored_sequence,
 )
 from regulars.metrics.figures import StoreMetrics, histogram_quantile, store_metrics
 from regulars.metrics.retention import (
@@ -35,5 +37,7 @@ __all__ = [
     "order_totals",
     "prepare_sequence",
     "purchase_occasions",
+    "shared_sequence",
     "store_metrics",
+    "stored_sequence",
 ]

@@ -23,6 +23,8 @@ from regulars.schema import TIMESTAMP
 if TYPE_CHECKING:
     import ibis.expr.types as ir
 
+    from regulars.backends import Warehouse
+
 __all__ = [
     "NOT_COUNTED",
     "counted_orders",
@@ -34,6 +36,8 @@ __all__ = [
     "order_sequence",
     "prepare_sequence",
     "purchase_occasions",
+    "shared_sequence",
+    "stored_sequence",
 ]
 
 #: Statuses of orders that never count as orders.
@@ -183,6 +187,51 @@ def prepare_sequence(orders: ir.Table, *, as_of: _dt.date) -> ir.Table:
 
         return compressed_cache(con, seq)
     return seq.cache()
+
+
+#: Version of the stored sequence's definition: a release that changes what
+#: `order_sequence` computes, or the columns it keeps, raises it, and stores
+#: build their sequence again.
+_SEQUENCE_VERSION = "1"
+
+
+def stored_sequence(wh: Warehouse) -> ir.Table | None:
+    """`order_sequence` of every counted order, kept in the store for reuse.
+
+    Built when missing or when orders or identity links changed since (see
+    `regulars.backends.duckdb.DuckDBWarehouse.derived`): at 10 million
+    orders about 10 s once, then read where each analysis would sort every
+    order again. It holds no cut-off date: analyses take it like a sequence
+    prepared at a later date (`order_sequence`, `next_order_day`). None
+    where the store keeps no derived tables (Spark, a store opened read-only).
+    """
+    columns = [c for c in wh.table("orders").columns if c not in _NOT_ANALYSED]
+    if not columns or wh.count("orders") == 0:
+        return None
+
+    def build() -> ir.Table:
+        orders = wh.resolved("orders").select(*columns)
+        return order_sequence(orders, as_of=_dt.date.max).drop("status")
+
+    return wh.derived(
+        "order_sequence", build, version=_SEQUENCE_VERSION,
+        sources={"orders": columns, "identity_map": ["record_id", "customer_id"]},
+    )  # fmt: skip
+
+
+def shared_sequence(
+    wh: Warehouse, *, as_of: _dt.date, prepare: bool = True
+) -> ir.Table | None:
+    """The order sequence the analyses of one command share.
+
+    The store's `stored_sequence` where it keeps one; otherwise, with
+    `prepare`, `prepare_sequence` at `as_of` (worth it when the sequence is
+    read many times), else None: each analysis then reads the orders itself.
+    """
+    kept = stored_sequence(wh)
+    if kept is not None or not prepare:
+        return kept
+    return prepare_sequence(wh.resolved("orders"), as_of=as_of)
 
 
 def first_year(

@@ -46,10 +46,11 @@ def latest_run(wh: Warehouse, kind: str, *, as_of: _dt.date) -> dict[str, Any] |
 
 
 def build_report(wh: Warehouse, *, as_of: _dt.date, store: str = "") -> ReportData:
-    """Compute every figure of the report (sharing one cached order sequence)."""
-    from regulars.metrics import prepare_sequence
+    """Compute every figure of the report (sharing one order sequence, see
+    `regulars.metrics.shared_sequence`)."""
+    from regulars.metrics import shared_sequence
 
-    seq = prepare_sequence(wh.resolved("orders"), as_of=as_of)
+    seq = shared_sequence(wh, as_of=as_of)
     kw = {"as_of": as_of, "sequence": seq}
     retention = cohort_matrix(wh, by="first_month", measure="active_share", **kw)
     products = product_table(wh, min_pairs=20, **kw)

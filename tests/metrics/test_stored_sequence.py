@@ -1,0 +1,204 @@
+"""The order sequence a DuckDB store keeps for its analyses.
+
+It is built once from every counted order, read by every analysis command
+in place of sorting the orders again (its figures equal those from the
+orders table: test_store_metrics), and must never answer for rows that
+changed: a write to the orders or the identity links drops it in the same
+transaction, and a fingerprint of those tables catches any other writer.
+The hand-worked orders are those of test_store_metrics (A to I, a guest).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pyarrow as pa
+import pytest
+from tests.metrics.test_store_metrics import AS_OF, _load
+
+from regulars.backends import Append, DeleteKeys, Replace, connect
+from regulars.errors import StoreError
+from regulars.metrics import store_metrics, stored_sequence
+
+KEPT = "_derived_order_sequence"
+
+
+def _kept(wh) -> list[tuple]:
+    """(oid, comment) of the kept sequence table; empty when there is none."""
+    return wh.con.con.execute(
+        "SELECT table_oid, comment FROM duckdb_tables() WHERE table_name = ?", [KEPT]
+    ).fetchall()
+
+
+def _numbers(wh, seq) -> dict[str, tuple]:
+    rows = wh.to_arrow(
+        seq.select("order_id", "customer_id", "order_number")
+    ).to_pylist()
+    return {r["order_id"]: (r["customer_id"], r["order_number"]) for r in rows}
+
+
+def _order(order_id, customer, placed_at, net="10"):
+    return pa.table({
+        "order_id": [order_id], "customer_id": [customer],
+        "placed_at": pa.array([dt.datetime.fromisoformat(placed_at).replace(tzinfo=dt.UTC)],
+                              pa.timestamp("us", tz="UTC")),
+        "status": ["paid"], "net": pa.array([Decimal(net)], pa.decimal128(18, 2)),
+        "source": ["test"],
+    })  # fmt: skip
+
+
+@pytest.fixture
+def duck_store(duck):
+    return _load(duck)
+
+
+def test_only_a_duckdb_store_open_for_writing_keeps_a_sequence(warehouse):
+    store = _load(warehouse)
+    kept = stored_sequence(store)
+    if store.kind != "duckdb":
+        assert kept is None  # Spark: each command prepares its own, as before
+        return
+    # Every counted order of an identified customer, H's July order included:
+    # it has no cut-off date. 17 orders less D's cancelled, F's voided, the guest's.
+    numbers = _numbers(store, kept)
+    assert len(numbers) == 14 and numbers["h1"] == ("H", 1)
+    assert (numbers["a3"], numbers["c2"]) == (("A", 3), ("C", 2))
+    assert "d2" not in numbers and "x1" not in numbers
+    path = store.path
+    store.close()
+    reader = connect(path, read_only=True)
+    try:
+        assert _numbers(reader, stored_sequence(reader)) == numbers  # the one kept
+        reader.close()
+        writer = connect(path)
+        writer.apply([Append("orders", _order("z1", "Z", "2025-06-01 10:00"))])
+        writer.close()
+        reader = connect(path, read_only=True)
+        assert _kept(reader) == []  # dropped with the write; a reader keeps none
+        assert stored_sequence(reader) is None
+        assert _kept(reader) == []
+    finally:
+        reader.close()
+
+
+def test_it_is_built_once_and_read_until_the_orders_change(duck_store):
+    wh = duck_store
+    stored_sequence(wh)
+    first = _kept(wh)
+    assert len(first) == 1
+    stored_sequence(wh)
+    assert _kept(wh) == first  # read, not built again
+
+    wh.apply([Append("orders", _order("b2", "B", "2025-03-15 10:00"))])
+    assert _kept(wh) == []  # dropped in the import's own transaction
+    numbers = _numbers(wh, stored_sequence(wh))
+    assert numbers["b2"] == ("B", 2)
+    assert (
+        store_metrics(wh, as_of=AS_OF, sequence=stored_sequence(wh)).one_time_buyers
+        == 1
+    )
+
+
+def test_a_new_identity_link_renumbers_the_kept_sequence(duck_store):
+    # Identity resolution decides B is A: B's January order is A's second.
+    wh = duck_store
+    stored_sequence(wh)
+    link = pa.table({"record_id": ["B"], "customer_id": ["A"]})
+    wh.apply([Replace("identity_map", link)])
+    assert _kept(wh) == []
+    numbers = _numbers(wh, stored_sequence(wh))
+    assert numbers["b1"] == ("A", 2) and numbers["a3"] == ("A", 4)
+
+
+def test_a_write_by_another_program_is_caught_by_the_fingerprint(duck_store):
+    # A writer that does not know of the kept table (an older release, a
+    # hand-made UPDATE) leaves it in place; its fingerprint no longer matches.
+    wh = duck_store
+    before = stored_sequence(wh)
+    assert (
+        wh.to_arrow(before.filter(before.order_id == "g2")).column("net")[0].as_py()
+        == 25
+    )
+    wh.con.con.execute("UPDATE orders SET net = 35 WHERE order_id = 'g2'")
+    after = stored_sequence(wh)
+    assert (
+        wh.to_arrow(after.filter(after.order_id == "g2")).column("net")[0].as_py() == 35
+    )
+
+
+def test_a_failed_write_keeps_the_sequence_it_would_have_dropped(duck_store):
+    wh = duck_store
+    stored_sequence(wh)
+    kept = _kept(wh)
+    bad = pa.table({"no_such_column": ["x"]})
+    with pytest.raises(StoreError):
+        wh.apply([Append("orders", _order("q0", "Q", "2025-06-01 10:00")),
+                  DeleteKeys("orders", bad)])  # fmt: skip
+    assert _kept(wh) == kept
+    assert "q0" not in _numbers(wh, stored_sequence(wh))
+
+
+def test_forget_leaves_no_copy_in_the_kept_sequence(duck, tmp_path):
+    from tests.identity.conftest import fill_messy
+
+    from regulars.privacy import forget
+
+    wh = fill_messy(duck, tmp_path)
+    kept = stored_sequence(wh)
+    seq_ids = set(wh.to_arrow(kept.select("customer_id")).column(0).to_pylist())
+    orders = wh.table("orders")
+    anna = set(
+        wh.to_arrow(orders.filter(orders.email.contains("anna")).select("customer_id"))
+        .column(0)
+        .to_pylist()
+    )
+    resolved = wh.resolved("orders")
+    anna |= set(
+        wh.to_arrow(
+            resolved.filter(resolved.order_id.isin(["#1001", "#1004"])).select(
+                "customer_id"
+            )
+        )
+        .column(0)
+        .to_pylist()
+    )
+    assert anna & seq_ids  # her customer id is in the kept sequence
+    forget(wh, "anna@example.com")
+    assert _kept(wh) == []
+    raw = wh.con.con
+    for (table,) in raw.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database()"
+    ).fetchall():
+        for column, kind in raw.execute(
+            "SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = ?",
+            [table],
+        ).fetchall():
+            if kind == "VARCHAR":
+                found = raw.execute(
+                    f'SELECT count(*) FROM "{table}" WHERE "{column}" IN '
+                    f"(SELECT unnest(?::VARCHAR[]))",
+                    [sorted(anna)],
+                ).fetchone()[0]
+                assert found == 0, (table, column)
+    again = set(
+        wh.to_arrow(stored_sequence(wh).select("customer_id")).column(0).to_pylist()
+    )
+    assert not anna & again
+
+
+def test_a_sequence_that_cannot_be_kept_leaves_the_figures_to_the_orders(duck_store):
+    # The table is only there to save time: when it cannot be written (here
+    # its name is taken by a view; a full disk would do the same), the
+    # analyses read the orders and the store is left as it was.
+    from regulars.metrics import shared_sequence
+
+    wh = duck_store
+    wh.con.con.execute(f"CREATE VIEW {KEPT} AS SELECT 1 AS x")
+    assert stored_sequence(wh) is None
+    assert shared_sequence(wh, as_of=AS_OF, prepare=False) is None
+    prepared = shared_sequence(wh, as_of=AS_OF)  # in memory, as on Spark
+    assert store_metrics(wh, as_of=AS_OF, sequence=prepared) == store_metrics(
+        wh, as_of=AS_OF
+    )
+    assert wh.con.con.execute(f"SELECT x FROM {KEPT}").fetchall() == [(1,)]
