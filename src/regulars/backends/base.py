@@ -172,8 +172,9 @@ class Warehouse(ABC):
 
         `sources` names the canonical tables and columns it is computed
         from; `version` changes when the code that builds it does. Returns
-        None where tables are not kept this way (this engine, or a store
-        opened read-only): the caller computes what it needs instead.
+        None where tables are not kept this way (here: every engine but
+        DuckDB, see `DuckDBWarehouse.derived`): the caller computes what it
+        needs instead.
         """
         del name, build, sources, version
         return None

@@ -203,7 +203,8 @@ def stored_sequence(wh: Warehouse) -> ir.Table | None:
     orders about 10 s once, then read where each analysis would sort every
     order again. It holds no cut-off date: analyses take it like a sequence
     prepared at a later date (`order_sequence`, `next_order_day`). None
-    where the store keeps no derived tables (Spark, a store opened read-only).
+    where the store keeps none: Spark, a store opened read-only whose kept
+    sequence is missing or out of date, a table that could not be written.
     """
     columns = [c for c in wh.table("orders").columns if c not in _NOT_ANALYSED]
     if not columns or wh.count("orders") == 0:
