@@ -175,7 +175,7 @@ def test_a_sequence_prepared_later_gives_the_figures_of_an_earlier_day(
     # its `next_day` may then point past an earlier as_of (A's February order
     # is followed in March). Every figure read off such a sequence must equal
     # the one from the orders table, at every cut between the hand-worked orders.
-    from regulars.cohorts.grid import cohort_grid
+    from regulars.cohorts.grid import cohort_grid, time_to_nth_order
     from regulars.metrics.retention import clv_by_age, gap_histogram, monthly_trend
 
     orders, lines = duck_store.resolved("orders"), duck_store.table("order_lines")
@@ -188,6 +188,7 @@ def test_a_sequence_prepared_later_gives_the_figures_of_an_earlier_day(
         "grid": lambda o, day: cohort_grid(o, lines, as_of=day, period="quarter"),
         "grid by channel": lambda o, day: cohort_grid(o, lines, as_of=day, by="channel", period="week"),
         "numbers": lambda o, day: order_sequence(o, as_of=day).select("order_id", "order_number", "first_day"),
+        "time to 2nd": lambda o, day: time_to_nth_order(o, lines, as_of=day, n=2),
     }  # fmt: skip
 
     def rows(expr):

@@ -93,8 +93,11 @@ def _time_to(
 ) -> None:  # fmt: skip
     from regulars.cli.tables import Column, add_row, print_table
     from regulars.cohorts import time_to_order_summary
+    from regulars.metrics import shared_sequence
 
-    summary = time_to_order_summary(wh, as_of=as_of, by=by, n=n, since=since)
+    # The store's kept sequence where there is one (see `cohorts`).
+    summary = time_to_order_summary(wh, as_of=as_of, by=by, n=n, since=since,
+                                    sequence=shared_sequence(wh, as_of=as_of, prepare=False))  # fmt: skip
     nth = {2: "2nd", 3: "3rd"}[n]
     if as_json:
         out.print_json(json.dumps({

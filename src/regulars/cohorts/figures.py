@@ -142,6 +142,7 @@ def time_to_order_summary(
     by: str = "first_month",
     n: int = 2,
     since: _dt.date | None = None,
+    sequence: ir.Table | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Per cohort: how many of its customers reached their n-th purchase
     occasion by `as_of`, and how many days it took.
@@ -149,9 +150,10 @@ def time_to_order_summary(
     Each cohort's entry: `customers` (the cohort's size), `reached`, `share`
     (reached / customers), `median_days` and `p90_days` (of those who
     reached it; None when nobody did) and `histogram` (days -> customers).
-    Cohorts come in label order.
+    Cohorts come in label order. `sequence`: as for `cohort_matrix`.
     """
-    orders, lines = wh.resolved("orders"), wh.table("order_lines")
+    orders = sequence if sequence is not None else wh.resolved("orders")
+    lines = wh.table("order_lines")
     kw = {"as_of": as_of, "by": by, "acquired_since": since}
     members = cohort_members(orders, lines, **kw)
     sizes = wh.to_arrow(
