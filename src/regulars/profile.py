@@ -142,7 +142,7 @@ def customer_profile(
     InputError
         If no customer matches `key`.
     """
-    from regulars.segments.catalog import list_segments, members_of
+    from regulars.segments.catalog import segments_of
 
     found = find_customer_ids(wh, key)
     customer_id = find_customer(wh, key)
@@ -169,22 +169,7 @@ def customer_profile(
         scores.filter((scores.customer_id == customer_id) & (scores.as_of <= as_of))
         .order_by(ibis.desc("as_of")).limit(1)
     ).to_pylist()  # fmt: skip
-    features = wh.to_arrow(
-        members_of(wh, "true", as_of=as_of).filter(
-            lambda t: t.customer_id == ibis.literal(customer_id, "string")
-        )
-    ).to_pylist()
-    segments = []
-    for segment in list_segments(wh):
-        if segment.name.startswith("rfm_"):
-            continue  # the RFM segment is a field, below
-        member = members_of(wh, segment.condition, as_of=as_of)
-        hit = member.filter(member.customer_id == ibis.literal(customer_id, "string"))
-        if int(wh.scalar(hit.count())):
-            segments.append(segment.name)
-    rfm = features[0]["rfm_segment"] if features else None
-    if rfm:
-        segments.append(f"rfm_{rfm}")
+    fields, segments = segments_of(wh, customer_id, as_of=as_of)
     return {
         "customer_id": customer_id,
         "also_matching_ids": found[1:],
@@ -192,7 +177,7 @@ def customer_profile(
         "records": _rows(wh, "customers", customer_id, order_by="source"),
         "identities": _rows(wh, "identities", customer_id, order_by="source"),
         "record_ids": _record_ids(wh, customer_id),
-        "fields": _plain(features[0]) if features else None,
+        "fields": _plain(fields) if fields is not None else None,
         "scores": _plain(latest[0]) if latest else None,
         "segments": segments,
         "orders": orders,

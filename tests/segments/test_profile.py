@@ -67,3 +67,34 @@ def test_cli_shows_and_exports(store_file, tmp_path):
     data = json.loads(target.read_text(encoding="utf-8"))
     assert data["records"][0]["email"] == "b@example.com"
     assert [o["order_id"] for o in data["orders"]] == ["b1"]
+
+
+def test_one_query_finds_the_segments_each_segment_finds(store):
+    # `customer` asks every segment at once (the store-wide features once):
+    # for each hand-worked customer, exactly the segments whose members they
+    # are when each is asked alone, a saved one that names another included.
+    from regulars.segments.catalog import (
+        list_segments,
+        members_of,
+        save_segment,
+        segments_of,
+    )
+
+    save_segment(
+        store,
+        "coffee_regulars",
+        'bought("Coffee Beans 1kg") and in_segment("repeat_customers")',
+    )
+    alone = {
+        s.name: set(store.to_arrow(members_of(store, s.condition, as_of=AS_OF).select("customer_id"))
+                    .column(0).to_pylist())
+        for s in list_segments(store)
+    }  # fmt: skip
+    assert alone["coffee_regulars"] == {"A", "C"}
+    for customer in ("A", "B", "C", "D"):
+        fields, names = segments_of(store, customer, as_of=AS_OF)
+        assert fields["customer_id"] == customer
+        assert set(names) == {name for name, ids in alone.items() if customer in ids}, (
+            customer
+        )
+    assert segments_of(store, "E", as_of=AS_OF) == (None, [])  # not a customer yet

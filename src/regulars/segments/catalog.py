@@ -327,6 +327,35 @@ def audiences(
     return table.filter(any_flag).select(*columns, *flags)
 
 
+def segments_of(
+    wh: Warehouse, customer_id: str, *, as_of: _dt.date
+) -> tuple[dict[str, Any] | None, list[str]]:
+    """One customer's feature fields on `as_of` and the segments they are in.
+
+    One query for every segment (built-in, then saved; the RFM segments
+    are the `rfm_segment` field): the features are store-wide figures (RFM
+    scores, percentiles) computed once, where asking each segment in turn
+    with `members_of` would compute them once per segment. Fields are None
+    for someone who is not a customer on `as_of`.
+    """
+    from regulars.segments.features import FIELDS
+
+    segments = [s for s in list_segments(wh) if not s.name.startswith("rfm_")]
+    table, predicates = _compile_many(
+        Tables.of(wh), [s.condition for s in segments], as_of=as_of, lookup=_lookup(wh)
+    )
+    flags = {f"_in{i}": p for i, p in enumerate(predicates)}
+    one = table.filter(table.customer_id == ibis.literal(customer_id, "string"))
+    rows = wh.to_arrow(one.select(*FIELDS, **flags)).to_pylist()
+    if not rows:
+        return None, []
+    row = rows[0]
+    names = [s.name for i, s in enumerate(segments) if row.pop(f"_in{i}")]
+    if row.get("rfm_segment"):
+        names.append(f"rfm_{row['rfm_segment']}")
+    return row, names
+
+
 def segment_members(
     tables: Tables,
     condition: str,
