@@ -147,3 +147,29 @@ def test_refresh_tracks_who_entered_and_left(store):
     members = store.table("segment_members")
     latest = store.to_arrow(members.filter(members.run_id == second.run_id))
     assert set(latest.column("customer_id").to_pylist()) == {"A", "B"}
+
+
+def test_refreshing_several_segments_at_once_stores_each_run(store):
+    # One query for all (the features once); each run as if refreshed alone,
+    # in the order given, a saved segment naming another included.
+    from regulars.segments.catalog import refresh_segments
+
+    save_segment(store, "recent", "days_since_last_order <= 60")
+    save_segment(store, "coffee", 'bought_category("coffee")')
+    save_segment(store, "coffee-de", 'in_segment("coffee") and country = "DE"')
+    refresh_segment(store, "recent", as_of=dt.date(2025, 3, 31))
+    runs = refresh_segments(
+        store, ["recent", "coffee-de", "coffee", "vip"], as_of=AS_OF
+    )
+    assert [r.segment for r in runs] == ["recent", "coffee-de", "coffee", "vip"]
+    assert [(r.members, r.entered, r.left) for r in runs] == [
+        (2, 1, 1), (1, 1, 0), (2, 2, 0), (1, 1, 0),  # A B; A; A C; A (CLV 100)
+    ]  # fmt: skip
+    members = store.to_arrow(store.table("segment_members"))
+    by_run = {}
+    for row in members.to_pylist():
+        by_run.setdefault(row["run_id"], set()).add(row["customer_id"])
+    assert [by_run.get(r.run_id, set()) for r in runs] == [
+        {"A", "B"}, {"A"}, {"A", "C"}, {"A"},
+    ]  # fmt: skip
+    assert refresh_segments(store, [], as_of=AS_OF) == []

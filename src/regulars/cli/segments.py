@@ -230,7 +230,7 @@ def refresh(
     """Compute segments on --as-of, store their members, and show who entered and left."""
     from rich.table import Table
 
-    from regulars.segments.catalog import list_segments, refresh_segment
+    from regulars.segments.catalog import list_segments, refresh_segments
 
     run = run_of(ctx)
     wh = run.warehouse()
@@ -239,10 +239,8 @@ def refresh(
         raise InputError("no saved segments to refresh.",
                          hint="Name built-in ones, e.g. regulars segments refresh at_risk vip.")  # fmt: skip
     as_of = run.day
-    runs = []
     with _busy(run, "Refreshing segments"):
-        for name in chosen:
-            runs.append(refresh_segment(wh, name, as_of=as_of))
+        runs = refresh_segments(wh, chosen, as_of=as_of)
     if as_json:
         out.print_json(json.dumps([r.to_dict() for r in runs]))
         return

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import ibis
 import pyarrow as pa
+import pyarrow.compute as pc
 from lark import Tree
 
 from regulars.backends import Append, DeleteKeys
@@ -47,6 +48,7 @@ __all__ = [
     "list_segments",
     "members_of",
     "refresh_segment",
+    "refresh_segments",
     "save_segment",
     "segment_history",
     "segment_members",
@@ -426,10 +428,39 @@ def refresh_segment(
     Entered and left compare with the segment's previous run (the latest one
     stored, whatever its day).
     """
-    segment = find_segment(wh, name)
-    members = wh.to_arrow(
-        members_of(wh, segment.condition, as_of=as_of).select("customer_id")
+    [run] = refresh_segments(wh, [name], as_of=as_of, now=now)
+    return run
+
+
+def refresh_segments(
+    wh: Warehouse, names: list[str], *, as_of: _dt.date, now: _dt.datetime | None = None
+) -> list[SegmentRun]:
+    """`refresh_segment` for each of `names`, their members found in one
+    query: the store-wide features are computed once, not once per segment."""
+    if not names:
+        return []
+    segments = [find_segment(wh, name) for name in names]
+    table, predicates = _compile_many(
+        Tables.of(wh), [s.condition for s in segments], as_of=as_of, lookup=_lookup(wh)
     )
+    flags = {f"_in{i}": p for i, p in enumerate(predicates)}
+    found = wh.to_arrow(
+        table.select("customer_id", **flags).filter(ibis.or_(*flags.values()))
+    )
+    runs = []
+    for i, segment in enumerate(segments):
+        mask = pc.fill_null(found.column(f"_in{i}"), False)
+        members = found.filter(mask).select(["customer_id"])
+        runs.append(_store_run(wh, segment, members, as_of=as_of, now=now))
+    return runs
+
+
+def _store_run(
+    wh: Warehouse, segment: Segment, members: pa.Table, *, as_of: _dt.date,
+    now: _dt.datetime | None,
+) -> SegmentRun:  # fmt: skip
+    """Store a run of `segment` with `members` (``customer_id``)."""
+    name = segment.name
     runs = wh.table("segment_runs")
     previous = wh.to_arrow(
         runs.filter(runs.segment == name).order_by(ibis.desc("run_id")).limit(1)
