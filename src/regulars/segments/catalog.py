@@ -343,16 +343,16 @@ def segments_of(
     from regulars.segments.features import FIELDS
 
     segments = [s for s in list_segments(wh) if not s.name.startswith("rfm_")]
-    table, predicates = _compile_many(
-        Tables.of(wh), [s.condition for s in segments], as_of=as_of, lookup=_lookup(wh)
-    )
-    flags = {f"_in{i}": p for i, p in enumerate(predicates)}
+    # "true" first: every customer, in a segment or not.
+    table = audiences(wh, ["true", *[s.condition for s in segments]], as_of=as_of,
+                      columns=list(FIELDS))  # fmt: skip
     one = table.filter(table.customer_id == ibis.literal(customer_id, "string"))
-    rows = wh.to_arrow(one.select(*FIELDS, **flags)).to_pylist()
+    rows = wh.to_arrow(one).to_pylist()
     if not rows:
         return None, []
     row = rows[0]
-    names = [s.name for i, s in enumerate(segments) if row.pop(f"_in{i}")]
+    del row["_in0"]
+    names = [s.name for i, s in enumerate(segments, 1) if row.pop(f"_in{i}")]
     if row.get("rfm_segment"):
         names.append(f"rfm_{row['rfm_segment']}")
     return row, names
@@ -440,13 +440,9 @@ def refresh_segments(
     if not names:
         return []
     segments = [find_segment(wh, name) for name in names]
-    table, predicates = _compile_many(
-        Tables.of(wh), [s.condition for s in segments], as_of=as_of, lookup=_lookup(wh)
-    )
-    flags = {f"_in{i}": p for i, p in enumerate(predicates)}
-    found = wh.to_arrow(
-        table.select("customer_id", **flags).filter(ibis.or_(*flags.values()))
-    )
+    found = wh.to_arrow(audiences(
+        wh, [s.condition for s in segments], as_of=as_of, columns=["customer_id"]
+    ))  # fmt: skip
     runs = []
     for i, segment in enumerate(segments):
         mask = pc.fill_null(found.column(f"_in{i}"), False)
