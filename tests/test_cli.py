@@ -258,6 +258,16 @@ def test_analysis_commands_take_since_and_json(demo_cli, monkeypatch):
             assert max(len(line) for line in lines) <= width
             assert "\u2026" not in result.output  # Rich's ellipsis for a cut value
             assert any(line.startswith(note) for line in lines) == cut, result.output
+            if command == "predict" and cut:
+                # The note's way to every score is a command that works.
+                text = " ".join(result.output.split())
+                assert "see every score with `regulars customer ID`" in text
+                import re
+
+                shown = re.search(r"c_[0-9a-f]{16}", result.output).group(0)
+                one = runner.invoke(app, [*base, "customer", shown])
+                assert one.exit_code == 0, one.output
+                assert "P(alive)" in one.output
     # 60 columns: the model table of `predict` wraps its parameters, and its
     # header "log-likelihood" (no space to wrap at) is whole, not "log-li…";
     # at 40 the log-likelihood is left out instead (BIC compares the models).

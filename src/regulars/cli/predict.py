@@ -110,6 +110,6 @@ def predict(
                               str(r["next_order_at"]), r["risk_tier"], r["rfm_segment"] or "-",
                               r["risk_reason"]])  # fmt: skip
         print_table(out, f"Top {len(best)} customers by {clv_months}-month CLV", columns,
-                    then="widen it, or see every score with `regulars customer show ID`.")  # fmt: skip
+                    then="widen it, or see every score with `regulars customer ID`.")  # fmt: skip
     out.print(f"Scores written to table `scores` (run {result.run_id}, as of {as_of}, "
               f"{result.model_version}). Definitions: docs/predictions.md")  # fmt: skip
