@@ -76,6 +76,13 @@ def test_product_table(store):
     assert rows["Mug"].revenue_12m_per_customer == pytest.approx(30)
     # Next purchases: Beans -> Tea twice of 4 Beans transitions; Tea is next in 2 of 4.
     nxt = {n["product"]: n for n in beans.next_products}
+    # Beans -> Beans (2 pairs), -> Tea (2), -> Filter (1) all have lift 1.0:
+    # ties go to more pairs, then by name, whatever order the rows came in.
+    assert [n["product"] for n in beans.next_products] == ["Beans", "Tea", "Filter"]
+    top = {
+        r.product: r for r in product_table(store, as_of=AS_OF, min_pairs=1, top_next=1)
+    }
+    assert [n["product"] for n in top["Beans"].next_products] == ["Beans"]
     assert nxt["Tea"]["confidence"] == 0.5 and nxt["Tea"]["lift"] == 1.0
     assert nxt["Tea"]["support"] == 0.5 and nxt["Tea"]["pairs"] == 2
     assert rows["Mug"].next_products[0] == {

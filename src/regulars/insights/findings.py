@@ -203,7 +203,10 @@ def find_insights(
                 f"{c['n_group']:,} vs {c['n_rest']:,}; adjusted p {p_text(q)})."
             )
         findings.append(Finding(difference=diff, q_value=q, sentence=sentence, **c))
-    findings.sort(key=lambda f: (f.q_value, -abs(f.difference)))
+    # Equal strength in a fixed order, whatever order the groups' rows came in.
+    findings.sort(
+        key=lambda f: (f.q_value, -abs(f.difference), f.key, str(f.group), f.metric)
+    )
     return findings
 
 

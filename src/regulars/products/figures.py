@@ -108,8 +108,11 @@ def product_table(
             revenue_12m_per_customer=float(first["revenue"]) / n_first
             if n_first
             else None,
+            # Ties in lift (small counts) go to more pairs, then by name:
+            # the same products every run, whatever order the rows came in.
             next_products=sorted(
-                nexts.get(product, []), key=lambda x: -(x["lift"] or 0)
+                nexts.get(product, []),
+                key=lambda x: (-(x["lift"] or 0), -x["pairs"], x["product"] or ""),
             )[:top_next],
         )
         rows.append(row)
