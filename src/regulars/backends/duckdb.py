@@ -257,13 +257,16 @@ class DuckDBWarehouse(Warehouse):
         when the table cannot be written.
         """
         table = DERIVED_PREFIX + name
+        kept = self._derived_tables()
+        if self.read_only and table not in kept:
+            return None  # nothing to read, nothing to build: no fingerprint
         stamp = json.dumps({
             "version": version,
             "sources": {t: list(c) for t, c in sorted(sources.items())},
             "fingerprint": self._fingerprint(sources),
         })  # fmt: skip
         raw = self._con.con
-        if self._derived_tables().get(table) != stamp:
+        if kept.get(table) != stamp:
             if self.read_only:
                 return None
             sql = self._con.compile(build())
