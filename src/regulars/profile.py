@@ -84,7 +84,10 @@ def find_customer(wh: Warehouse, key: str, *, unchanged: bool = False) -> str:
         If no customer matches; with `unchanged`, the message adds that
         nothing was changed.
     """
-    found = find_customer_ids(wh, key)
+    return _first(find_customer_ids(wh, key), key, unchanged=unchanged)
+
+
+def _first(found: list[str], key: str, *, unchanged: bool = False) -> str:
     if not found:
         raise InputError(
             f"no customer with email or id '{key}'" + ("; nothing was changed." if unchanged
@@ -145,7 +148,7 @@ def customer_profile(
     from regulars.segments.catalog import segments_of
 
     found = find_customer_ids(wh, key)
-    customer_id = find_customer(wh, key)
+    customer_id = _first(found, key)
     orders = _rows(wh, "orders", customer_id, order_by="placed_at")
     lines_t = wh.table("order_lines")
     keys = ibis.memtable(

@@ -233,8 +233,10 @@ def _compile_many(
     as_of: _dt.date,
     lookup: Callable[[str], str | None],
     name: str | None = None,
+    only: ir.Table | None = None,
 ) -> tuple[ir.Table, list[ir.BooleanValue]]:
-    """`_compile` for several conditions over one features table."""
+    """`_compile` for several conditions over one features table (of the
+    customers in `only` alone, see `customer_features`)."""
     # Keys: an int for each condition given, a segment's name for in_segment().
     trees: dict[str | int, Tree] = {i: parse(c) for i, c in enumerate(conditions)}
     texts: dict[str | int, str] = dict(enumerate(conditions))
@@ -267,11 +269,13 @@ def _compile_many(
     })  # fmt: skip
     table = customer_features(
         tables.orders, tables.lines, tables.customers, tables.scores, tables.feedback,
-        as_of=as_of,
+        as_of=as_of, only=only,
     )  # fmt: skip
     columns: dict[tuple[str, str], str] = {}
     if calls:
         bought = product_purchases(tables.orders, tables.lines, as_of=as_of)
+        if only is not None:
+            bought = bought.filter(bought.customer_id.isin(only.customer_id))
         for i, (function, arg) in enumerate(calls):
             if function == "bought_category":
                 hit = bought.filter(
@@ -312,16 +316,22 @@ def _compile_many(
 
 
 def audiences(
-    wh: Warehouse, conditions: list[str], *, as_of: _dt.date, columns: list[str]
+    wh: Warehouse,
+    conditions: list[str],
+    *,
+    as_of: _dt.date,
+    columns: list[str],
+    only: ir.Table | None = None,
 ) -> ir.Table:
     """One row per customer in at least one of `conditions` on `as_of`: the
     feature `columns` asked for, and ``_in0``, ``_in1``, ... saying which.
 
     One query for many conditions (say, the audiences of every flow in a
     run), where `members_of` would build the features once per condition.
+    With `only` (a table with a `customer_id` column), among those customers.
     """
     table, predicates = _compile_many(
-        Tables.of(wh), conditions, as_of=as_of, lookup=_lookup(wh)
+        Tables.of(wh), conditions, as_of=as_of, lookup=_lookup(wh), only=only
     )
     flags = {f"_in{i}": p for i, p in enumerate(predicates)}
     table = table.mutate(**flags)
@@ -335,19 +345,22 @@ def segments_of(
     """One customer's feature fields on `as_of` and the segments they are in.
 
     One query for every segment (built-in, then saved; the RFM segments
-    are the `rfm_segment` field): the features are store-wide figures (RFM
-    scores, percentiles) computed once, where asking each segment in turn
-    with `members_of` would compute them once per segment. Fields are None
-    for someone who is not a customer on `as_of`.
+    are the `rfm_segment` field), on this customer's features alone: the
+    store-wide figures among them (RFM scores, percentiles) are computed
+    once, where asking each segment in turn with `members_of` would compute
+    them once per segment. Fields are None for someone who is not a
+    customer on `as_of`.
     """
     from regulars.segments.features import FIELDS
 
     segments = [s for s in list_segments(wh) if not s.name.startswith("rfm_")]
+    only = ibis.memtable(
+        {"customer_id": [customer_id]}, schema={"customer_id": "string"}
+    )
     # "true" first: every customer, in a segment or not.
     table = audiences(wh, ["true", *[s.condition for s in segments]], as_of=as_of,
-                      columns=list(FIELDS))  # fmt: skip
-    one = table.filter(table.customer_id == ibis.literal(customer_id, "string"))
-    rows = wh.to_arrow(one).to_pylist()
+                      columns=list(FIELDS), only=only)  # fmt: skip
+    rows = wh.to_arrow(table).to_pylist()
     if not rows:
         return None, []
     row = rows[0]

@@ -106,9 +106,20 @@ def product_purchases(
     )
 
 
-def _order_facts(orders: ir.Table, *, as_of: _dt.date) -> ir.Table:
+def _among(table: ir.Table, only: ir.Table | None) -> ir.Table:
+    """The rows of `table` whose `customer_id` is in `only` (all without it)."""
+    return (
+        table
+        if only is None
+        else table.filter(table.customer_id.isin(only.customer_id))
+    )
+
+
+def _order_facts(
+    orders: ir.Table, *, as_of: _dt.date, only: ir.Table | None = None
+) -> ir.Table:
     counted = counted_orders(orders, as_of=as_of)
-    o = counted.filter(counted.customer_id.notnull())
+    o = _among(counted.filter(counted.customer_id.notnull()), only)
     first_month = o.placed_at.strftime("%Y-%m")
     g = o.group_by("customer_id").aggregate(
         orders=o.count(),
@@ -136,9 +147,12 @@ def _order_facts(orders: ir.Table, *, as_of: _dt.date) -> ir.Table:
     ).drop("first_day", "last_day")
 
 
-def _contacts(customers: ir.Table, *, as_of: _dt.date) -> ir.Table:
+def _contacts(
+    customers: ir.Table, *, as_of: _dt.date, only: ir.Table | None = None
+) -> ir.Table:
     end = ibis.literal(as_of + _dt.timedelta(days=1)).cast("timestamp('UTC')")
     c = customers.filter(customers.created_at.isnull() | (customers.created_at < end))
+    c = _among(c, only)
     newest = {
         name: c[name].argmax(ibis.coalesce(c.updated_at, c.created_at))
         for name in ("email", "phone", "first_name", "last_name", "country",
@@ -162,25 +176,41 @@ def _latest_scores(scores: ir.Table, *, as_of: _dt.date) -> ir.Table:
     )  # fmt: skip
 
 
-def _ratings(feedback: ir.Table, *, as_of: _dt.date) -> ir.Table:
+def _ratings(
+    feedback: ir.Table, *, as_of: _dt.date, only: ir.Table | None = None
+) -> ir.Table:
     end = ibis.literal(as_of + _dt.timedelta(days=1)).cast("timestamp('UTC')")
-    f = feedback.filter(
+    f = _among(feedback.filter(
         feedback.customer_id.notnull() & feedback.rating.notnull()
         & (feedback.submitted_at < end)
-    )  # fmt: skip
+    ), only)  # fmt: skip
     return f.group_by("customer_id").aggregate(
         ratings=f.count(), avg_rating=f.rating.mean()
     )
 
 
-def _replenishment_due(
-    orders: ir.Table, lines: ir.Table, *, as_of: _dt.date
-) -> ir.Table:
+def _product(t: ir.Table) -> ir.StringValue:
+    return ibis.coalesce(t.product_name, t.product_id)
+
+
+def _purchase_days(orders: ir.Table, lines: ir.Table, *, as_of: _dt.date) -> ir.Table:
+    """Each customer's days with a purchase of each product: `customer_id`,
+    `day`, `product`."""
     p = product_purchases(orders, lines, as_of=as_of)
-    p = p.select(
-        "customer_id", "day", product=ibis.coalesce(p.product_name, p.product_id)
-    )
-    p = p.filter(p.product.notnull()).distinct()
+    p = p.select("customer_id", "day", product=_product(p))
+    return p.filter(p.product.notnull()).distinct()
+
+
+def _replenishment_due(
+    orders: ir.Table, lines: ir.Table, *, as_of: _dt.date, only: ir.Table | None = None
+) -> ir.Table:
+    p = mine = _purchase_days(orders, lines, as_of=as_of)
+    if only is not None:
+        mine = _purchase_days(_among(orders, only), lines, as_of=as_of)
+        # A product's interval comes from all its buyers, but only the
+        # products these customers bought are asked about.
+        theirs = lines.filter(_product(lines).isin(mine.product))
+        p = _purchase_days(orders, theirs, as_of=as_of)
     w = ibis.window(group_by=[p.product, p.customer_id], order_by=p.day)
     gaps = p.mutate(gap=(p.day - p.day.lag().over(w)).cast("float64"))
     gaps = gaps.filter(gaps.gap.notnull())
@@ -188,7 +218,7 @@ def _replenishment_due(
         median_gap=gaps.gap.median(), n_gaps=gaps.count()
     )
     interval = interval.filter(interval.n_gaps >= MIN_REPLENISHMENT_GAPS)
-    last = p.group_by(["customer_id", "product"]).aggregate(last_day=p.day.max())
+    last = mine.group_by(["customer_id", "product"]).aggregate(last_day=mine.day.max())
     t = last.join(interval, "product")
     since = (_as_of_day(as_of) - t.last_day).cast("float64")
     due = (since >= t.median_gap) & (since <= 2 * t.median_gap)
@@ -204,15 +234,23 @@ def customer_features(
     feedback: ir.Table,
     *,
     as_of: _dt.date,
+    only: ir.Table | None = None,
 ) -> ir.Table:
     """One row per known customer with every field of `FIELDS`, as of `as_of`.
 
     Known customers are those with a customer record created up to `as_of`
     or a counted order up to `as_of`. Guests without email or phone have no
     customer id and are not here.
+
+    With `only` (a table with a `customer_id` column), the rows of those
+    customers alone, with the values they have in the whole table: their
+    own figures are computed for them alone, and the store-wide ones (RFM
+    scores, CLV percentile, replenishment intervals) among every customer
+    as ever. One customer's row (`regulars customer`) skips most of the
+    work of everyone's (docs/segments.md, "Speed on large stores").
     """
-    facts = _order_facts(orders, as_of=as_of)
-    contacts = _contacts(customers, as_of=as_of)
+    facts = _order_facts(orders, as_of=as_of, only=only)
+    contacts = _contacts(customers, as_of=as_of, only=only)
     ids = ibis.union(
         facts.select("customer_id"), contacts.select("customer_id"), distinct=True
     )
@@ -221,9 +259,9 @@ def customer_features(
         "customer_id", "rfm_recency", "rfm_frequency", "rfm_monetary", "rfm_segment"
     )
     parts = [
-        facts, contacts, rfm, _ratings(feedback, as_of=as_of),
+        facts, contacts, rfm, _ratings(feedback, as_of=as_of, only=only),
         _latest_scores(scores, as_of=as_of),
-        _replenishment_due(orders, lines, as_of=as_of),
+        _replenishment_due(orders, lines, as_of=as_of, only=only),
     ]  # fmt: skip
     t = ids
     for part in parts:
