@@ -85,6 +85,7 @@ def commit_import(
     progress: Progress = _noop,
     dry_run: bool = False,
     removed: Sequence[str] = (),
+    scratch: Scratch | None = None,
 ) -> None:
     """Write `changes`, the rejects and the import's log line in one atomic apply.
 
@@ -96,7 +97,8 @@ def commit_import(
     own atomic write: an import that lands before it is interrupted is
     complete, and the next import or `regulars identity resolve` links its
     records. `removed`: customer ids whose records `changes` delete, to be
-    unlinked with them.
+    unlinked with them. `scratch`, the temporary tables `changes` read, is
+    closed once they are written, so linking has their memory.
     """
     seen = _seen_file(wh, sha, report.kind)
     if seen is not None and report.rows_new == 0:
@@ -136,6 +138,8 @@ def commit_import(
         "rows_new": [report.rows_new], "rows_rejected": [report.rows_rejected],
     })  # fmt: skip
     wh.apply([*stamped, Append("rejects", rejects), Append("imports", log)])
+    if scratch is not None:
+        scratch.close()
     if any(
         isinstance(c, Append) and c.table in ("orders", "customers") for c in changes
     ):
@@ -457,6 +461,7 @@ def _import_orders(
             progress=progress,
             dry_run=dry_run,
             removed=orphans,
+            scratch=scratch,
         )
     return report
 
@@ -698,6 +703,6 @@ def _import_customers(
         progress("write")
         commit_import(
             wh, report, sha=sha, changes=changes, problems=problems, started_at=started,
-            progress=progress, dry_run=dry_run,
+            progress=progress, dry_run=dry_run, scratch=scratch,
         )  # fmt: skip
         return report

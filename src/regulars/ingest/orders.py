@@ -393,6 +393,7 @@ def build_orders(
 
     lines = _typed_lines(ok_lines)
     orders = scratch.keep("orders", _typed_orders(ok_heads, lines))
+    scratch.drop(heads_v)  # in `orders` and `problems` now; the largest table
 
     # Order-level checks: conflicts within the file, currency, stored versions.
     variants = orders.group_by("order_id").aggregate(

@@ -34,6 +34,13 @@ class Scratch:
         self._names.append(full)
         return table
 
+    def drop(self, table: ir.Table) -> None:
+        """Drop `table` (made with `keep`) now: its memory is free for the
+        steps after it."""
+        name = table.op().name
+        self.con.drop_table(name, force=True)
+        self._names.remove(name)
+
     def count(self, table: ir.Table) -> int:
         """Number of rows of `table`."""
         return int(self.con.to_pyarrow(table.count()).as_py())
