@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Append", "Change", "DeleteKeys", "Replace", "Warehouse", "conform", "conform_expr",
+    "release_memtables_when_gone",
 ]  # fmt: skip
 
 
@@ -88,6 +89,27 @@ def conform_expr(name: str, data: ir.Table) -> ir.Table:
             for c, t in schema.items()
         ]
     )
+
+
+def release_memtables_when_gone(con: Any, drop: Callable[[str], None]) -> None:
+    """Have Ibis backend `con` call `drop(name)` on each in-memory table it
+    registers once the last expression using it is gone.
+
+    Ibis registers an ``ibis.memtable`` (on DuckDB also the Arrow table an
+    insert writes) on the connection, and drops it only when the process
+    exits: every file a process imported would stay in memory (a million
+    lines is about 0.3 GB), and a long-running process would grow with
+    every run. `drop` must ignore a connection closed by then.
+    """
+    import weakref
+
+    register = con._register_in_memory_table
+
+    def register_until_gone(op: Any) -> None:
+        register(op)
+        weakref.finalize(op, drop, op.name)
+
+    con._register_in_memory_table = register_until_gone
 
 
 def _utc_timestamps(table: pa.Table) -> pa.Table:

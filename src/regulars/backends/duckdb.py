@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import uuid
 import weakref
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import duckdb
 import ibis
@@ -22,6 +23,7 @@ from regulars.backends.base import (
     Warehouse,
     conform,
     conform_expr,
+    release_memtables_when_gone,
 )
 from regulars.errors import StoreError
 from regulars.schema import TABLES
@@ -60,27 +62,7 @@ def _set_utc(con: DuckDBBackend) -> None:
     # matters, so DuckDB may write tables in parallel without keeping the order
     # rows arrived in: imports run about twice as fast.
     con.con.execute("SET preserve_insertion_order = false")
-    _release_memtables_when_gone(con)
-
-
-def _release_memtables_when_gone(con: DuckDBBackend) -> None:
-    """Unregister each in-memory table Ibis gives `con` once its expression is gone.
-
-    Ibis registers an ``ibis.memtable`` (and the Arrow table an insert
-    writes) on the connection, and unregisters it only when the process
-    exits: every file a process imported would stay in memory (a million
-    lines is about 0.3 GB), and a server would grow with every request. As
-    with `compressed_cache`, the table goes when the last expression using
-    it does.
-    """
-    register = con._register_in_memory_table
-    raw = con.con
-
-    def register_until_gone(op: Any) -> None:
-        register(op)
-        weakref.finalize(op, _unregister, raw, op.name)
-
-    con._register_in_memory_table = register_until_gone  # type: ignore[method-assign]
+    release_memtables_when_gone(con, functools.partial(_unregister, con.con))
 
 
 def _unregister(raw: DuckDBPyConnection, name: str) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import json
 import os
 import shutil
@@ -34,6 +35,7 @@ from regulars.backends.base import (
     Replace,
     Warehouse,
     conform,
+    release_memtables_when_gone,
 )
 from regulars.errors import StoreError
 from regulars.schema import TABLES
@@ -46,6 +48,12 @@ if TYPE_CHECKING:
 __all__ = ["SparkWarehouse", "spark_session"]
 
 _MANIFEST = "manifest.json"
+
+
+def _drop_view(session: SparkSession, name: str) -> None:
+    """Drop temporary view `name` (an in-memory table Ibis registered)."""
+    with contextlib.suppress(Exception):  # the session may be stopped by now
+        session.catalog.dropTempView(name)
 
 
 def spark_session() -> SparkSession:
@@ -96,6 +104,9 @@ class SparkWarehouse(Warehouse):
         os.makedirs(self.path, exist_ok=True)
         self._session = spark_session()
         self._con: SparkBackend = ibis.pyspark.connect(self._session)
+        release_memtables_when_gone(
+            self._con, functools.partial(_drop_view, self._session)
+        )
         # Views are named per store so two stores can share one Spark session.
         self._prefix = "r" + uuid.uuid5(uuid.NAMESPACE_URL, self.path).hex[:12]
         with self._lock():
