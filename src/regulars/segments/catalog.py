@@ -273,9 +273,7 @@ def _compile_many(
     )  # fmt: skip
     columns: dict[tuple[str, str], str] = {}
     if calls:
-        bought = product_purchases(tables.orders, tables.lines, as_of=as_of)
-        if only is not None:
-            bought = bought.filter(bought.customer_id.isin(only.customer_id))
+        bought = product_purchases(tables.orders, tables.lines, as_of=as_of, only=only)
         for i, (function, arg) in enumerate(calls):
             if function == "bought_category":
                 hit = bought.filter(
