@@ -194,35 +194,45 @@ def _product(t: ir.Table) -> ir.StringValue:
     return ibis.coalesce(t.product_name, t.product_id)
 
 
-def _purchase_days(
+def _product_lines(
     orders: ir.Table, lines: ir.Table, *, as_of: _dt.date, only: ir.Table | None = None
 ) -> ir.Table:
-    """Each customer's days with a purchase of each product: `customer_id`,
-    `day`, `product`."""
+    """`customer_id`, `day`, `product` of each line of a counted order (a
+    product bought twice on one day gives two rows)."""
     p = product_purchases(orders, lines, as_of=as_of, only=only)
     p = p.select("customer_id", "day", product=_product(p))
-    return p.filter(p.product.notnull()).distinct()
+    return p.filter(p.product.notnull())
 
 
 def _replenishment_due(
     orders: ir.Table, lines: ir.Table, *, as_of: _dt.date, only: ir.Table | None = None
 ) -> ir.Table:
-    p = mine = _purchase_days(orders, lines, as_of=as_of)
+    p = _product_lines(orders, lines, as_of=as_of)
     if only is not None:
-        mine = _purchase_days(orders, lines, as_of=as_of, only=only)
         # A product's interval comes from all its buyers, but only the
         # products these customers bought are asked about.
-        theirs = lines.filter(_product(lines).isin(mine.product))
-        p = _purchase_days(orders, theirs, as_of=as_of)
+        mine = _product_lines(orders, lines, as_of=as_of, only=only)
+        p = _product_lines(
+            orders, lines.filter(_product(lines).isin(mine.product)), as_of=as_of
+        )
+    # One window gives both the gaps and each customer's last purchase of
+    # each product, where de-duplicating the purchase days and a group-by
+    # for the last one cost twice as much as the window itself. A second
+    # purchase on one day is a gap of 0, which is no gap: days, not lines,
+    # are purchase occasions.
     w = ibis.window(group_by=[p.product, p.customer_id], order_by=p.day)
-    gaps = p.mutate(gap=(p.day - p.day.lag().over(w)).cast("float64"))
-    gaps = gaps.filter(gaps.gap.notnull())
+    days = p.mutate(
+        gap=(p.day - p.day.lag().over(w)).cast("float64"), later=p.day.lead().over(w)
+    )
+    gaps = days.filter(days.gap > 0)
     interval = gaps.group_by("product").aggregate(
         median_gap=gaps.gap.median(), n_gaps=gaps.count()
     )
     interval = interval.filter(interval.n_gaps >= MIN_REPLENISHMENT_GAPS)
-    last = mine.group_by(["customer_id", "product"]).aggregate(last_day=mine.day.max())
-    t = last.join(interval, "product")
+    last = _among(days.filter(days.later.isnull()), only)
+    t = last.select("customer_id", "product", last_day=last.day).join(
+        interval, "product"
+    )
     since = (_as_of_day(as_of) - t.last_day).cast("float64")
     due = (since >= t.median_gap) & (since <= 2 * t.median_gap)
     t = t.filter(due)
