@@ -103,3 +103,29 @@ def test_due_moves_with_as_of(warehouse, days_later, due):
     as_of = AS_OF + dt.timedelta(days=days_later)
     rows = warehouse.to_arrow(members_of(warehouse, "true", as_of=as_of)).to_pylist()
     assert {r["customer_id"] for r in rows if r["replenishment_due"]} == due
+
+
+def test_the_replenishment_flow_reads_the_same_purchase_days(warehouse):
+    # The flow's trigger: last purchase + the customer's own median gap (two
+    # gaps or more), else the product's (20 or more); Filter's is 30. No
+    # trigger for tea: tea_only has one gap of its own (a second order on
+    # one day is none) and tea's 19 are too few.
+    from regulars.campaigns.triggers import replenishment
+    from regulars.metrics.base import day_number
+
+    _fill(warehouse)
+    now = dt.datetime.combine(AS_OF, dt.time(12), tzinfo=dt.UTC)
+    t = replenishment(warehouse.table("orders"), warehouse.table("order_lines"),
+                      now=now, delay_days=-3)  # fmt: skip
+    rows = warehouse.to_arrow(t).to_pylist()
+    due = {(r["customer_id"], r["product"]): r["due_s"] // 86400 - day_number(AS_OF)
+           for r in rows}  # fmt: skip
+    assert {p for _, p in due} == {"Filter", "Tea"}
+    assert ("tea_only", "Tea") not in due
+    assert due[("T0", "Tea")] == -240 + 30 - 3  # its own two gaps of 30
+    assert {c: due[(c, "Filter")] for c in
+            ("R0", "due", "same_order", "edge", "single", "early", "late")} == {
+        "R0": -140 + 30 - 3, "due": -45 + 30 - 3, "same_order": -40 + 30 - 3,
+        "edge": -60 + 30 - 3, "single": -45 + 30 - 3, "early": -10 + 30 - 3,
+        "late": -61 + 30 - 3,
+    }  # fmt: skip

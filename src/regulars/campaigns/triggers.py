@@ -80,13 +80,14 @@ def second_order(orders: ir.Table, *, now: _dt.datetime, delay_days: int) -> ir.
     return _after_order(single, delay_days)
 
 
-def _purchase_days(orders: ir.Table, lines: ir.Table, now: _dt.datetime) -> ir.Table:
+def _product_lines(orders: ir.Table, lines: ir.Table, now: _dt.datetime) -> ir.Table:
+    """`customer_id`, `day`, `product` of each line of a counted order."""
     o = _counted(orders, now)
     j = o.join(lines, ["source", "order_id"])
     return j.select(
         "customer_id", day=(j.at_s // _DAY).cast("int64"),
         product=ibis.coalesce(j.product_name, j.product_id),
-    ).distinct()  # fmt: skip
+    )  # fmt: skip
 
 
 def replenishment(
@@ -96,17 +97,23 @@ def replenishment(
     gap between purchases of it (two gaps or more), else the product's median
     gap over all customers (`MIN_PRODUCT_GAPS` gaps or more); plus `delay_days`
     (negative: before it is due)."""
-    p = _purchase_days(orders, lines, now)
+    p = _product_lines(orders, lines, now)
     p = p.filter(p.product.notnull())
+    # One window gives the gaps and each customer's last purchase of each
+    # product (the row no later one follows); a second purchase on one day
+    # is a gap of 0, which is no gap: days are the purchase occasions.
     w = ibis.window(group_by=[p.product, p.customer_id], order_by=p.day)
-    g = p.mutate(gap=(p.day - p.day.lag().over(w)).cast("float64"))
-    g = g.filter(g.gap.notnull())
+    days = p.mutate(
+        gap=(p.day - p.day.lag().over(w)).cast("float64"), later=p.day.lead().over(w)
+    )
+    g = days.filter(days.gap > 0)
     product_gap = g.group_by("product").aggregate(p_gap=g.gap.median(), p_n=g.count())
     product_gap = product_gap.filter(product_gap.p_n >= MIN_PRODUCT_GAPS)
     own = g.group_by(["customer_id", "product"]).aggregate(
         c_gap=g.gap.median(), c_n=g.count()
     )
-    last = p.group_by(["customer_id", "product"]).aggregate(last_day=p.day.max())
+    ends = days.filter(days.later.isnull())
+    last = ends.select("customer_id", "product", last_day=ends.day)
     t = last.left_join(own, ["customer_id", "product"]).drop(
         "customer_id_right", "product_right"
     )
