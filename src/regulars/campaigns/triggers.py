@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import ibis
 
-from regulars.metrics.base import NOT_COUNTED
+from regulars.metrics.base import NOT_COUNTED, product_repurchases
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -99,13 +99,7 @@ def replenishment(
     (negative: before it is due)."""
     p = _product_lines(orders, lines, now)
     p = p.filter(p.product.notnull())
-    # One window gives the gaps and each customer's last purchase of each
-    # product (the row no later one follows); a second purchase on one day
-    # is a gap of 0, which is no gap: days are the purchase occasions.
-    w = ibis.window(group_by=[p.product, p.customer_id], order_by=p.day)
-    days = p.mutate(
-        gap=(p.day - p.day.lag().over(w)).cast("float64"), later=p.day.lead().over(w)
-    )
+    days = product_repurchases(p)
     g = days.filter(days.gap > 0)
     product_gap = g.group_by("product").aggregate(p_gap=g.gap.median(), p_n=g.count())
     product_gap = product_gap.filter(product_gap.p_n >= MIN_PRODUCT_GAPS)

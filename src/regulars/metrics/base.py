@@ -35,6 +35,7 @@ __all__ = [
     "occasion_gaps",
     "order_sequence",
     "prepare_sequence",
+    "product_repurchases",
     "purchase_occasions",
     "shared_sequence",
     "stored_sequence",
@@ -165,6 +166,23 @@ def occasion_gaps(
         "customer_id", "first_day", "day", "next_day",
         gap_days=(g.next_day - g.day).cast("int64"),
     )  # fmt: skip
+
+
+def product_repurchases(purchases: ir.Table) -> ir.Table:
+    """`purchases` (one row per purchase of a `product` by a `customer_id` on
+    a `day`) with `gap`, days since the customer's previous purchase of it,
+    and `later`, the day of their next one (NULL on the last).
+
+    One window gives both. `gap` is NULL on the first purchase and 0 on a
+    second purchase on one day, which is no gap (days are the purchase
+    occasions): the gaps between purchase days are the rows with `gap` > 0.
+    """
+    w = ibis.window(group_by=[purchases.product, purchases.customer_id],
+                    order_by=purchases.day)  # fmt: skip
+    return purchases.mutate(
+        gap=(purchases.day - purchases.day.lag().over(w)).cast("float64"),
+        later=purchases.day.lead().over(w),
+    )
 
 
 def prepare_sequence(orders: ir.Table, *, as_of: _dt.date) -> ir.Table:

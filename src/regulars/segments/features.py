@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Literal
 
 import ibis
 
-from regulars.metrics.base import counted_orders, day_number
+from regulars.metrics.base import counted_orders, day_number, product_repurchases
 from regulars.models.rfm import rfm_scores
 
 if TYPE_CHECKING:
@@ -215,15 +215,10 @@ def _replenishment_due(
         p = _product_lines(
             orders, lines.filter(_product(lines).isin(mine.product)), as_of=as_of
         )
-    # One window gives both the gaps and each customer's last purchase of
-    # each product, where de-duplicating the purchase days and a group-by
-    # for the last one cost twice as much as the window itself. A second
-    # purchase on one day is a gap of 0, which is no gap: days, not lines,
-    # are purchase occasions.
-    w = ibis.window(group_by=[p.product, p.customer_id], order_by=p.day)
-    days = p.mutate(
-        gap=(p.day - p.day.lag().over(w)).cast("float64"), later=p.day.lead().over(w)
-    )
+    # The gaps and each customer's last purchase of each product from one
+    # window: de-duplicating the purchase days and a group-by for the last
+    # one cost twice as much as the window itself.
+    days = product_repurchases(p)
     gaps = days.filter(days.gap > 0)
     interval = gaps.group_by("product").aggregate(
         median_gap=gaps.gap.median(), n_gaps=gaps.count()
