@@ -99,9 +99,12 @@ def _first(found: list[str], key: str, *, unchanged: bool = False) -> str:
 
 
 def _rows(
-    wh: Warehouse, table: str, customer_id: str, order_by: str | None = None
-) -> list[dict[str, Any]]:
-    t = wh.resolved(table)
+    wh: Warehouse, table: str, customer_id: str, records: list[str],
+    order_by: str | None = None,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """The rows of `table` that resolve to `customer_id`: only the rows of
+    its `records` (`_record_ids`) can, so only they are resolved."""
+    t = wh.resolved(table, records=records)
     expr = t.filter(t.customer_id == ibis.literal(customer_id, "string"))
     if order_by:
         expr = expr.order_by(order_by)
@@ -149,7 +152,8 @@ def customer_profile(
 
     found = find_customer_ids(wh, key)
     customer_id = _first(found, key)
-    orders = _rows(wh, "orders", customer_id, order_by="placed_at")
+    records = _record_ids(wh, customer_id)
+    orders = _rows(wh, "orders", customer_id, records, order_by="placed_at")
     lines_t = wh.table("order_lines")
     keys = ibis.memtable(
         {
@@ -177,14 +181,16 @@ def customer_profile(
         "customer_id": customer_id,
         "also_matching_ids": found[1:],
         "as_of": as_of.isoformat(),
-        "records": _rows(wh, "customers", customer_id, order_by="source"),
-        "identities": _rows(wh, "identities", customer_id, order_by="source"),
-        "record_ids": _record_ids(wh, customer_id),
+        "records": _rows(wh, "customers", customer_id, records, order_by="source"),
+        "identities": _rows(wh, "identities", customer_id, records, order_by="source"),
+        "record_ids": records,
         "fields": _plain(fields) if fields is not None else None,
         "scores": _plain(latest[0]) if latest else None,
         "segments": segments,
         "orders": orders,
-        "feedback": _rows(wh, "feedback", customer_id, order_by="submitted_at"),
-        "events": _rows(wh, "events", customer_id, order_by="occurred_at"),
+        "feedback": _rows(
+            wh, "feedback", customer_id, records, order_by="submitted_at"
+        ),
+        "events": _rows(wh, "events", customer_id, records, order_by="occurred_at"),
         "messages": _messages(state, customer_id) if state is not None else [],
     }

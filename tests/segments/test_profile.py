@@ -35,6 +35,35 @@ def test_profile_by_email_in_any_case(store):
     json.dumps(p)  # JSON-ready as it is
 
 
+def test_a_merged_customer_has_every_record_s_rows(store):
+    # Identity resolution joined record C to customer A: A's profile holds
+    # C's orders, customer record and feedback too, found from either id,
+    # and B, an unrelated customer, holds nothing of theirs.
+    import pyarrow as pa
+
+    from regulars.backends import Append
+
+    store.apply([Append("identity_map", pa.table({
+        "record_id": ["C"], "customer_id": ["A"], "linked_by": ["phone"],
+    }))])  # fmt: skip
+    for key in ("A", "C", "c@example.com"):
+        p = customer_profile(store, key, as_of=AS_OF)
+        assert p["customer_id"] == "A" and p["record_ids"] == ["A", "C"]
+        assert [o["order_id"] for o in p["orders"]] == [
+            "a1",
+            "c1",
+            "c2",
+            "a2",
+            "a3",
+            "c3",
+        ]
+        assert {r["email"] for r in p["records"]} == {"a@example.com", "c@example.com"}
+        assert all(r["customer_id"] == "A" for r in p["records"] + p["orders"])
+        assert p["fields"]["orders"] == 5  # c3 is cancelled
+    b = customer_profile(store, "B", as_of=AS_OF)
+    assert [o["order_id"] for o in b["orders"]] == ["b1"] and b["record_ids"] == ["B"]
+
+
 def test_profile_by_id_and_unknown(store):
     assert customer_profile(store, "C", as_of=AS_OF)["segments"][:1] == [
         "repeat_customers"

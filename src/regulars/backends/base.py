@@ -159,15 +159,20 @@ class Warehouse(ABC):
             If any change fails; the store is then as it was before.
         """
 
-    def resolved(self, name: str) -> ir.Table:
+    def resolved(self, name: str, *, records: Sequence[str] | None = None) -> ir.Table:
         """Canonical table `name` with each record's customer id resolved.
 
         Importers key rows by record (`regulars.identity`); here a record
         that identity resolution joined to another customer carries that
         customer's id. Every analysis reads orders, customers, feedback and
         events through this. Tables without merged records cost no join.
+        With `records`, only the rows of those record ids, picked before the
+        join: one customer's rows (their id and the records joined to it)
+        without resolving every row.
         """
         t = self.table(name)
+        if records is not None and "customer_id" in t.columns:
+            t = t.filter(t.customer_id.isin(list(records)))
         if "customer_id" not in t.columns or self.count("identity_map") == 0:
             return t
         m = self.table("identity_map")
