@@ -31,9 +31,14 @@ def _quoted(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+# Text in quotes, on one line, without NUL (refused with a position: test_language).
 strings = st.lists(
     st.one_of(st.sampled_from(_NASTY), st.text(max_size=4)), max_size=4
-).map(lambda parts: _quoted("".join(parts).replace("\n", " ").replace("\r", " ")))
+).map(
+    lambda parts: _quoted(
+        "".join(parts).replace("\n", " ").replace("\r", " ").replace("\x00", " ")
+    )
+)
 numbers = st.one_of(
     st.integers(min_value=0, max_value=10_000).map(str),
     st.floats(min_value=0, max_value=1e4, allow_nan=False).map(lambda x: f"{x:.3f}"),

@@ -177,6 +177,17 @@ def parse(text: str) -> Tree:
     if not text.strip():
         raise SegmentError("the condition is empty.", text=text, line=1, column=1,
                            hint='Write a condition, e.g. orders >= 2.')  # fmt: skip
+    nul = text.find("\x00")
+    if nul >= 0:
+        # SQL text ends at it, so no engine could be given it, even in quotes.
+        start = text.rfind("\n", 0, nul) + 1
+        raise SegmentError(
+            "a condition cannot hold the NUL character (\\x00).",
+            text=text,
+            line=text.count("\n", 0, nul) + 1,
+            column=nul - start + 1,
+            hint="Remove it; it comes with text copied from a binary file.",
+        )
     try:
         return _parser().parse(text)
     except UnexpectedInput as exc:
