@@ -202,3 +202,54 @@ def test_a_sequence_that_cannot_be_kept_leaves_the_figures_to_the_orders(duck_st
         wh, as_of=AS_OF
     )
     assert wh.con.con.execute(f"SELECT x FROM {KEPT}").fetchall() == [(1,)]
+
+
+def _column_types(wh) -> dict[str, str]:
+    rows = wh.con.con.execute(
+        "SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = ?",
+        [KEPT],
+    ).fetchall()
+    return dict(rows)
+
+
+def test_few_valued_text_is_kept_as_categories_and_reads_back_as_written(
+    duck_store, monkeypatch
+):
+    import regulars.backends.duckdb as duckdb_backend
+
+    # Three campaigns are more than this store's category limit of two:
+    # campaign stays text, channel (two values and empties) is categories.
+    monkeypatch.setattr(duckdb_backend, "_MAX_CATEGORIES", 2)
+    wh = duck_store
+    rows = [("k1", "O'Neil's list", "spring"), ("k2", "", "summer"),
+            ("k3", "O'Neil's list", "autumn"), ("k4", None, None)]  # fmt: skip
+    wh.apply([
+        Append("orders", _order(o, "K", f"2025-05-0{i} 10:00").append_column(
+            "channel", pa.array([c], pa.string())
+        ).append_column("campaign", pa.array([k], pa.string())))
+        for i, (o, c, k) in enumerate(rows, start=1)
+    ])  # fmt: skip
+    kept = stored_sequence(wh)
+    types = _column_types(wh)
+    assert types["channel"] == "ENUM('', 'O''Neil''s list')"
+    assert types["campaign"] == "VARCHAR"
+    assert types["source"] == "ENUM('test')"
+    assert types["country"] == "VARCHAR"  # no value at all: nothing to list
+    assert kept.schema()["channel"].is_string()
+    got = wh.to_arrow(
+        kept.filter(kept.customer_id == "K")
+        .select("order_id", "channel", "campaign")
+        .order_by("order_id")
+    )
+    assert got.schema.field("channel").type == pa.string()
+    assert got.to_pylist() == [
+        {"order_id": o, "channel": c, "campaign": k} for o, c, k in rows
+    ]
+    # A value the categories do not hold compares as text: no match, no error.
+    assert wh.scalar(kept.filter(kept.channel == "tiktok").count()) == 0
+    counts = wh.to_arrow(kept.channel.value_counts()).to_pylist()
+    assert {r["channel"]: r["channel_count"] for r in counts} == {
+        None: 15,
+        "": 1,
+        "O'Neil's list": 2,  # the 14 hand-worked orders, k4
+    }

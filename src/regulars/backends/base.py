@@ -194,16 +194,20 @@ class Warehouse(ABC):
         *,
         sources: Mapping[str, Sequence[str]],
         version: str,
+        categories: Sequence[str] = (),
     ) -> ir.Table | None:
         """Table `build()` kept in the store, rebuilt when its sources changed.
 
         `sources` names the canonical tables and columns it is computed
-        from; `version` changes when the code that builds it does. Returns
+        from; `version` changes when the code that builds it does;
+        `categories` are text columns it takes as they are from a source,
+        with few distinct values, which the engine may store more cheaply
+        (they read back as text). Returns
         None where tables are not kept this way (here: every engine but
         DuckDB, see `DuckDBWarehouse.derived`): the caller computes what it
         needs instead.
         """
-        del name, build, sources, version
+        del name, build, sources, version, categories
         return None
 
     def close(self) -> None:

@@ -73,6 +73,9 @@ def _unregister(raw: DuckDBPyConnection, name: str) -> None:
 #: Names of the tables a store keeps derived from its canonical ones
 #: (`DuckDBWarehouse.derived`) start with this.
 DERIVED_PREFIX = "_derived_"
+#: Most distinct values a `categories` column of a derived table is stored
+#: as an ENUM with; one with more stays text.
+_MAX_CATEGORIES = 1000
 
 #: An in-memory catalog whose tables DuckDB keeps compressed.
 _COMPRESSED = "regulars_cache"
@@ -253,6 +256,7 @@ class DuckDBWarehouse(Warehouse):
         *,
         sources: Mapping[str, Sequence[str]],
         version: str,
+        categories: Sequence[str] = (),
     ) -> ir.Table | None:
         """Table `build()` kept in the store as ``_derived_<name>``.
 
@@ -263,6 +267,13 @@ class DuckDBWarehouse(Warehouse):
         to a source, and the fingerprint catches any other writer. A store
         opened read-only reads one that matches and builds none: None, as
         when the table cannot be written.
+
+        `categories`: text columns of the result taken as they are from the
+        source table of the same column name, with few distinct values
+        (channels, countries). Each with at most `_MAX_CATEGORIES` values is
+        stored as a DuckDB ENUM of them, which reads back as text (Ibis
+        sees a string): writing 10 million such values as text costs DuckDB
+        about 0.6 s a column in compression, as an ENUM a third of that.
         """
         table = DERIVED_PREFIX + name
         kept = self._derived_tables()
@@ -278,6 +289,9 @@ class DuckDBWarehouse(Warehouse):
             if self.read_only:
                 return None
             sql = self._con.compile(build())
+            enums = self._enum_casts(categories, sources)
+            if enums:
+                sql = f"SELECT * REPLACE ({', '.join(enums)}) FROM ({sql})"
             raw.begin()
             try:
                 # The name is ours and the stamp is JSON of schema names and
@@ -292,6 +306,30 @@ class DuckDBWarehouse(Warehouse):
                 return None
             raw.commit()
         return self._con.table(table)
+
+    def _enum_casts(
+        self, categories: Sequence[str], sources: Mapping[str, Sequence[str]]
+    ) -> list[str]:
+        """``CAST(col AS ENUM(...)) AS col`` of each of `categories` (see
+        `derived`) with 1 to `_MAX_CATEGORIES` distinct values in its source."""
+        casts = []
+        for column in categories:
+            table = next((t for t, cols in sources.items() if column in cols), None)
+            if table is None:
+                raise StoreError(f"category {column!r} is in no source table's columns")
+            # Names come from `regulars.schema` (checked by `_fingerprint`);
+            # the values are data, written as SQL literals with quotes doubled.
+            rows = self._con.con.execute(
+                f'SELECT "{column}" FROM "{table}" WHERE "{column}" IS NOT NULL '
+                f"GROUP BY ALL LIMIT {_MAX_CATEGORIES + 1}"
+            ).fetchall()
+            if not rows or len(rows) > _MAX_CATEGORIES:
+                continue
+            values = ", ".join(
+                "'" + v.replace("'", "''") + "'" for (v,) in sorted(rows)
+            )
+            casts.append(f'CAST("{column}" AS ENUM({values})) AS "{column}"')
+        return casts
 
     def _fingerprint(self, sources: Mapping[str, Sequence[str]]) -> str:
         parts = []

@@ -207,6 +207,10 @@ def prepare_sequence(orders: ir.Table, *, as_of: _dt.date) -> ir.Table:
     return seq.cache()
 
 
+# Text columns the stored sequence copies from orders, each with a handful
+# of values in most stores: kept as categories (see `Warehouse.derived`).
+_CATEGORIES = ("source", "channel", "campaign", "country", "coupon_code")
+
 #: Version of the stored sequence's definition: a release that changes what
 #: `order_sequence` computes, or the columns it keeps, raises it, and stores
 #: build their sequence again.
@@ -235,6 +239,7 @@ def stored_sequence(wh: Warehouse) -> ir.Table | None:
     return wh.derived(
         "order_sequence", build, version=_SEQUENCE_VERSION,
         sources={"orders": columns, "identity_map": ["record_id", "customer_id"]},
+        categories=[c for c in _CATEGORIES if c in columns],
     )  # fmt: skip
 
 
