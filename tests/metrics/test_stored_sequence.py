@@ -19,7 +19,7 @@ from tests.metrics.test_store_metrics import AS_OF, _load
 
 from regulars.backends import Append, DeleteKeys, Replace, connect
 from regulars.errors import StoreError
-from regulars.metrics import store_metrics, stored_sequence
+from regulars.metrics import customer_keyed, store_metrics, stored_sequence
 
 KEPT = "_derived_order_sequence"
 
@@ -253,3 +253,39 @@ def test_few_valued_text_is_kept_as_categories_and_reads_back_as_written(
         "": 1,
         "O'Neil's list": 2,  # the 14 hand-worked orders, k4
     }
+
+
+def test_each_customer_has_a_key_of_their_own(duck_store):
+    wh = duck_store
+    kept = stored_sequence(wh)
+    pairs = wh.to_arrow(kept.select("customer_id", "customer_key").distinct())
+    ids, keys = pairs.column("customer_id"), pairs.column("customer_key")
+    assert (
+        len(set(ids.to_pylist())) == len(set(keys.to_pylist())) == pairs.num_rows == 8  # H too: no cut-off
+    )
+    assert pairs.schema.field("customer_key").type == pa.int64()
+    keyed = customer_keyed(kept)
+    assert "customer_key" not in keyed.columns
+    assert keyed.schema()["customer_id"].is_integer()
+    assert customer_keyed(wh.table("orders")).equals(wh.table("orders"))
+
+
+def test_a_key_two_customers_share_is_not_kept(duck_store):
+    # No two of a store's customers are known to share a 64-bit hash; a key
+    # made to collide (the length of the id: every id here is one letter)
+    # stands in for one. The table is kept without it, readers use the text.
+    wh = duck_store
+
+    def build(key):
+        o = wh.table("orders")
+        return lambda: o.select("order_id", "customer_id", customer_key=key(o))
+
+    sources = {"orders": ["order_id", "customer_id"]}
+    keys = {"customer_key": "customer_id"}
+    kept = wh.derived("probe", build(lambda o: o.customer_id.length().cast("int64")),
+                      sources=sources, version="1", keys=keys)  # fmt: skip
+    assert kept.columns == ("order_id", "customer_id")
+    assert wh.scalar(kept.count()) == wh.count("orders")
+    kept = wh.derived("probe", build(lambda o: o.customer_id.hash()),
+                      sources=sources, version="2", keys=keys)  # fmt: skip
+    assert kept.columns == ("order_id", "customer_id", "customer_key")

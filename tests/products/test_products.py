@@ -16,6 +16,7 @@ import pyarrow as pa
 import pytest
 
 from regulars.backends import Append
+from regulars.metrics import stored_sequence
 from regulars.products import product_table
 
 AS_OF = dt.date(2025, 12, 31)
@@ -52,8 +53,19 @@ def store(warehouse):
     return warehouse
 
 
-def test_product_table(store):
-    rows = {r.product: r for r in product_table(store, as_of=AS_OF, min_pairs=1)}
+@pytest.mark.parametrize("kept", [False, True], ids=["orders", "kept_sequence"])
+def test_product_table(store, kept):
+    sequence = None
+    if kept:
+        # A DuckDB store's kept sequence: customers are its integer keys here.
+        sequence = stored_sequence(store)
+        if sequence is None:
+            pytest.skip("only a DuckDB store keeps a sequence")
+        assert "customer_key" in sequence.columns
+    rows = {
+        r.product: r
+        for r in product_table(store, as_of=AS_OF, min_pairs=1, sequence=sequence)
+    }
     beans, tea = rows["Beans"], rows["Tea"]
     assert (beans.buyers, beans.repeat_buyers) == (3, 1)
     assert beans.repurchase_rate == pytest.approx(1 / 3)
@@ -80,7 +92,10 @@ def test_product_table(store):
     # ties go to more pairs, then by name, whatever order the rows came in.
     assert [n["product"] for n in beans.next_products] == ["Beans", "Tea", "Filter"]
     top = {
-        r.product: r for r in product_table(store, as_of=AS_OF, min_pairs=1, top_next=1)
+        r.product: r
+        for r in product_table(
+            store, as_of=AS_OF, min_pairs=1, top_next=1, sequence=sequence
+        )
     }
     assert [n["product"] for n in top["Beans"].next_products] == ["Beans"]
     assert nxt["Tea"]["confidence"] == 0.5 and nxt["Tea"]["lift"] == 1.0
@@ -88,7 +103,9 @@ def test_product_table(store):
     assert rows["Mug"].next_products[0] == {
         "product": "Beans", "pairs": 1, "support": 0.25, "confidence": 1.0, "lift": 2.0,
     }  # fmt: skip
-    assert [r.product for r in product_table(store, as_of=AS_OF)][:2] == [
+    assert [r.product for r in product_table(store, as_of=AS_OF, sequence=sequence)][
+        :2
+    ] == [
         "Beans",
         "Tea",
     ]

@@ -195,6 +195,7 @@ class Warehouse(ABC):
         sources: Mapping[str, Sequence[str]],
         version: str,
         categories: Sequence[str] = (),
+        keys: Mapping[str, str] | None = None,
     ) -> ir.Table | None:
         """Table `build()` kept in the store, rebuilt when its sources changed.
 
@@ -202,12 +203,13 @@ class Warehouse(ABC):
         from; `version` changes when the code that builds it does;
         `categories` are text columns it takes as they are from a source,
         with few distinct values, which the engine may store more cheaply
-        (they read back as text). Returns
+        (they read back as text); `keys` maps integer columns to the text
+        column each stands for, kept only while one-to-one. Returns
         None where tables are not kept this way (here: every engine but
         DuckDB, see `DuckDBWarehouse.derived`): the caller computes what it
         needs instead.
         """
-        del name, build, sources, version, categories
+        del name, build, sources, version, categories, keys
         return None
 
     def close(self) -> None:

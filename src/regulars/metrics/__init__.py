@@ -5,6 +5,7 @@ orders, churn, historical CLV and the monthly trend. Definitions are in
 from regulars.metrics.base import (
     NOT_COUNTED,
     counted_orders,
+    customer_keyed,
     day_number,
     first_year,
     order_sequence,
@@ -28,6 +29,7 @@ __all__ = [
     "clv_by_age",
     "counted_orders",
     "customer_activity",
+    "customer_keyed",
     "day_number",
     "first_year",
     "gap_histogram",

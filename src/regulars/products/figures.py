@@ -6,6 +6,7 @@ import datetime as _dt
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from regulars.metrics.base import customer_keyed
 from regulars.metrics.figures import histogram_quantile
 from regulars.products.analysis import (
     first_order_outcomes,
@@ -61,6 +62,8 @@ def product_table(
     only customers acquired on or after it.
     """
     orders = sequence if sequence is not None else wh.resolved("orders")
+    # Customers only count here: a kept sequence's integer keys stand for them.
+    orders = customer_keyed(orders)
     lines = wh.table("order_lines")
     # Four analyses read the same purchases: join orders to lines once.
     purchases = purchase_lines(orders, lines, as_of=as_of, acquired_since=since).cache()
