@@ -261,7 +261,10 @@ def test_each_customer_has_a_key_of_their_own(duck_store):
     pairs = wh.to_arrow(kept.select("customer_id", "customer_key").distinct())
     ids, keys = pairs.column("customer_id"), pairs.column("customer_key")
     assert (
-        len(set(ids.to_pylist())) == len(set(keys.to_pylist())) == pairs.num_rows == 8  # H too: no cut-off
+        len(set(ids.to_pylist()))
+        == len(set(keys.to_pylist()))
+        == pairs.num_rows
+        == 8  # H too: no cut-off
     )
     assert pairs.schema.field("customer_key").type == pa.int64()
     keyed = customer_keyed(kept)

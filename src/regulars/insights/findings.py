@@ -26,7 +26,7 @@ from regulars.insights.groups import (
     group_outcomes,
     second_order_months,
 )
-from regulars.metrics.base import day_number
+from regulars.metrics.base import customer_keyed, day_number
 from regulars.products.analysis import product_buyers
 from regulars.stats import Z95, normal_p, two_proportion_p, welch
 
@@ -295,9 +295,11 @@ def _reorder_candidates(
         rows = [{"product": r.product, "buyers": r.buyers, "repeat_buyers": r.repeat_buyers}
                 for r in products]  # fmt: skip
     else:
+        # Counts of customers: a kept sequence's integer keys stand for them.
         buyers = product_buyers(
-            orders, wh.table("order_lines"), as_of=as_of, acquired_since=since
-        )
+            customer_keyed(orders), wh.table("order_lines"), as_of=as_of,
+            acquired_since=since,
+        )  # fmt: skip
         rows = wh.to_arrow(buyers).to_pylist()
     total_n = sum(int(r["buyers"]) for r in rows)
     total_x = sum(int(r["repeat_buyers"]) for r in rows)
