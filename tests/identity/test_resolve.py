@@ -43,7 +43,11 @@ from regulars.identity import (
 
 
 def _groups(wh) -> list[set[str]]:
-    orders = wh.to_arrow(wh.resolved("orders").select("order_id", "customer_id"))
+    return _groups_of(wh, wh.resolved("orders"))
+
+
+def _groups_of(wh, resolved) -> list[set[str]]:
+    orders = wh.to_arrow(resolved.select("order_id", "customer_id"))
     groups: dict[str, set[str]] = {}
     for row in orders.to_pylist():
         groups.setdefault(row["customer_id"], set()).add(row["order_id"])
@@ -66,6 +70,10 @@ def test_every_analysis_table_carries_resolved_ids(messy):
     assert len(carla) == 1
     assert {r["customer_id"] for r in rows} == carla
     assert len(rows) == 2  # the orders' record and the account's record
+    # Some columns only (segments read these): the same rows and ids.
+    narrow = wh.resolved("orders", columns=["order_id", "net"])
+    assert narrow.columns == ("order_id", "customer_id", "net")
+    assert _groups_of(wh, narrow) == EXPECTED
 
 
 def test_household_sharing_an_address_is_not_merged(messy):

@@ -159,7 +159,10 @@ class Warehouse(ABC):
             If any change fails; the store is then as it was before.
         """
 
-    def resolved(self, name: str, *, records: Sequence[str] | None = None) -> ir.Table:
+    def resolved(
+        self, name: str, *, records: Sequence[str] | None = None,
+        columns: Sequence[str] | None = None,
+    ) -> ir.Table:  # fmt: skip
         """Canonical table `name` with each record's customer id resolved.
 
         Importers key rows by record (`regulars.identity`); here a record
@@ -168,9 +171,14 @@ class Warehouse(ABC):
         events through this. Tables without merged records cost no join.
         With `records`, only the rows of those record ids, picked before the
         join: one customer's rows (their id and the records joined to it)
-        without resolving every row.
+        without resolving every row. With `columns`, only those columns
+        (and `customer_id`), picked before the join: an engine that keeps
+        the resolved table for several readers then keeps no more.
         """
         t = self.table(name)
+        if columns is not None:
+            keep = {*columns, "customer_id"}
+            t = t.select(*[c for c in t.columns if c in keep])
         if records is not None and "customer_id" in t.columns:
             t = t.filter(t.customer_id.isin(list(records)))
         if "customer_id" not in t.columns or self.count("identity_map") == 0:
