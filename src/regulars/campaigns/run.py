@@ -166,11 +166,17 @@ def _audiences(
     return out
 
 
+#: The order columns the triggers read (see `_triggers`).
+_TRIGGER_ORDER_COLUMNS = ("order_id", "source", "placed_at", "status", "refunded")
+
+
 def _triggers(wh: Warehouse, flow: Flow, now: _dt.datetime) -> ir.Table:
+    # Only the columns they read: a trigger that reads the orders twice has
+    # DuckDB keep the resolved table, whole, for the query.
+    orders = wh.resolved("orders", columns=_TRIGGER_ORDER_COLUMNS)
     return flow_triggers(
-        flow, wh.resolved("orders"), wh.table("order_lines"), wh.table("scores"),
-        now=now,
-    )  # fmt: skip
+        flow, orders, wh.table("order_lines"), wh.table("scores"), now=now
+    )
 
 
 def _with_contact(
