@@ -345,7 +345,12 @@ class DuckDBWarehouse(Warehouse):
                 f'SELECT "{column}" FROM "{table}" WHERE "{column}" IS NOT NULL '
                 f"GROUP BY ALL LIMIT {_MAX_CATEGORIES + 1}"
             ).fetchall()
-            if not rows or len(rows) > _MAX_CATEGORIES:
+            # A NUL would end the SQL text: such a column stays text.
+            if (
+                not rows
+                or len(rows) > _MAX_CATEGORIES
+                or any("\x00" in v for (v,) in rows)
+            ):
                 continue
             values = ", ".join(
                 "'" + v.replace("'", "''") + "'" for (v,) in sorted(rows)
