@@ -47,11 +47,14 @@ def test_report_recovers_the_planted_response_per_message(campaign):
         high = u.incremental_orders_high / u.messages_compared
         assert low <= planted[name] <= high, (name, planted[name], low, high)
         if planted[name] == 0:
-            # A null effect is not reported as one.
+            # A null effect is not reported as one, alone or among the five.
             assert u.uplift_low <= 0 <= u.uplift_high, u.sentence()
-    # The strongest planted effect is found, not only covered.
+            assert u.p_adjusted >= 0.05, u.sentence()
+    # The strongest planted effect is found, not only covered, and holds
+    # when read with the other four flows.
     r = uplift["replenishment"]
     assert r.uplift_low > 0 and r.incremental_orders_low > 0
+    assert r.flows_compared == 5 and r.p_adjusted < 0.05, r.sentence()
 
 
 def test_planted_orders_went_to_treated_customers_and_are_in_the_store(campaign):

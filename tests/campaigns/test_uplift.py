@@ -6,6 +6,7 @@ import datetime as dt
 import textwrap
 
 import pytest
+from sqlalchemy import select
 from tests.conftest import order, shopify_csv
 
 from regulars.campaigns.flows import load_flows
@@ -13,7 +14,7 @@ from regulars.campaigns.uplift import flow_uplift
 from regulars.ingest.load import import_shopify_orders
 from regulars.state import open_state
 from regulars.state.models import Send
-from regulars.stats import newcombe, wilson
+from regulars.stats import holm, newcombe, two_proportion_p, wilson
 
 DECIDED = dt.datetime(2025, 3, 8, 10, 0, tzinfo=dt.UTC)
 NOW = dt.datetime(2025, 3, 30, 0, 0, tzinfo=dt.UTC)
@@ -27,6 +28,16 @@ def test_newcombe_matches_the_published_example():
     assert (round(low, 4), round(high, 4)) == (0.0524, 0.3339)
     # Wilson for 0 of 10 (same paper, table I, method 3): 0 to 0.2775.
     assert tuple(round(x, 4) for x in wilson(0, 10)) == (0.0, 0.2775)
+
+
+def test_holm_adjusts_each_p_value_in_the_input_order():
+    # Sorted: 0.01 x 4 = 0.04; 0.03 x 3 = 0.09; 0.04 x 2 = 0.08, raised to the
+    # 0.09 before it (an adjusted p never falls below a smaller p's); 0.5 x 1.
+    assert holm([0.01, 0.04, 0.03, 0.5]) == pytest.approx([0.04, 0.09, 0.09, 0.5])
+    assert holm([0.3, 0.6]) == pytest.approx([0.6, 0.6])
+    assert holm([0.7, 0.9]) == pytest.approx([1.0, 1.0])  # capped at 1
+    assert holm([0.02]) == [0.02]
+    assert holm([]) == []
 
 
 def _order(name, email, when, **extra):
@@ -105,7 +116,10 @@ def test_uplift_of_hand_worked_units(measured):
     assert u.revenue_per_treated == pytest.approx(50 / 3)
     assert u.revenue_per_held_out == pytest.approx(5.0)
     assert u.incremental_revenue == pytest.approx(35.0)
+    assert u.p_value == pytest.approx(two_proportion_p(2, 3, 1, 3))
+    assert u.flows_compared == 1 and u.p_adjusted == u.p_value  # one flow read
     assert "uplift +33.3 points" in u.sentence()
+    assert f"p = {u.p_value:.3f}." in u.sentence()
 
 
 def test_too_few_matured_units_are_not_measured(measured):
@@ -114,3 +128,34 @@ def test_too_few_matured_units_are_not_measured(measured):
     assert u.uplift is None and u.incremental_revenue is None
     assert u.rate_treatment == pytest.approx(2 / 3)
     assert "not measured yet" in u.sentence()
+
+
+def test_p_values_are_adjusted_for_the_flows_read_together(measured, tmp_path):
+    """Two flows with the same sends (so the same p) and one with none: the
+    family is the two measured flows, and Holm doubles the smaller p."""
+    wh, state, _ = measured
+    with state.session() as s:
+        for x in list(s.scalars(select(Send))):
+            s.add(Send(key="again" + x.key[len("thanks"):], flow="again", step=1,
+                       customer_id=x.customer_id, occurrence=x.occurrence, group=x.group,
+                       status=x.status, decided_at=x.decided_at, marketing=True,
+                       attempts=1))  # fmt: skip
+    path = tmp_path / "three.toml"
+    path.write_text("[settings]\nconversion_days = 14\n" + "".join(
+        f'[[flow]]\nname = "{name}"\ntype = "post_purchase"\nsubject = "Hi"\nbody = "Hi"\n'
+        for name in ("thanks", "again", "quiet")
+    ), encoding="utf-8")  # fmt: skip
+    thanks, again, quiet = flow_uplift(
+        wh, state, load_flows(path), now=NOW, min_group=2
+    )
+    p = two_proportion_p(2, 3, 1, 3)  # 0.414
+    for u in (thanks, again):
+        assert u.p_value == pytest.approx(p)
+        assert u.p_adjusted == pytest.approx(min(1.0, 2 * p))
+        assert u.flows_compared == 2
+        assert (
+            f"Adjusted for the 2 flows measured together, p = {2 * p:.3f}"
+            in u.sentence()
+        )
+        assert "no effect shown" in u.sentence()
+    assert not quiet.measured and quiet.p_adjusted is None and quiet.flows_compared == 2

@@ -21,6 +21,11 @@ shows up as less uplift, not as a biased one.
   refunds) count each order once, however many windows it falls in.
 - **uplift**: conversion rate of treatment minus holdout, with Newcombe's
   95% hybrid score interval and the pooled z-test p-value.
+- **adjusted p-value**: the flows measured in one report are read together,
+  so their p-values are adjusted for it (Holm, `regulars.stats.holm`):
+  with five flows and no effect anywhere, at least one of them shows
+  p < 0.05 by chance in about one report in five (1 - 0.95^5 = 23%); an
+  adjusted p < 0.05 in at most one in twenty.
 - **incremental orders / revenue**: (mean per treated customer - mean per
   held-out customer) x compared treated customers, with Welch's 95%
   interval; **per message**: divided by the messages those customers were
@@ -39,14 +44,14 @@ from sqlalchemy import select
 
 from regulars.metrics.base import NOT_COUNTED
 from regulars.state.models import Send
-from regulars.stats import newcombe, two_proportion_p, welch
+from regulars.stats import holm, newcombe, two_proportion_p, welch
 
 if TYPE_CHECKING:
     from regulars.backends import Warehouse
     from regulars.campaigns.flows import Flow, FlowsFile
     from regulars.state.store import StateStore
 
-__all__ = ["MIN_GROUP", "FlowUplift", "flow_uplift", "window_days"]
+__all__ = ["MIN_GROUP", "FlowUplift", "flow_uplift", "p_figure", "window_days"]
 
 #: Matured units each group needs before an uplift is estimated.
 MIN_GROUP = 20
@@ -78,6 +83,8 @@ class FlowUplift:
     uplift_low: float | None = None
     uplift_high: float | None = None
     p_value: float | None = None
+    p_adjusted: float | None = None  # for the flows measured in the same report
+    flows_compared: int = 0  # flows measured in the same report
     orders_per_treated: float | None = None
     orders_per_held_out: float | None = None
     incremental_orders: float | None = None
@@ -116,7 +123,36 @@ class FlowUplift:
             f"points (95% CI {self.uplift_low * 100:+.1f} to {self.uplift_high * 100:+.1f}); "
             f"{self.incremental_orders:+,.0f} orders ({self.incremental_orders_per_message:+.3f} "
             f"per message) and {money}{self.incremental_revenue:+,.0f} revenue incremental."
+            + self._p_sentence()
         )
+
+    def _p_sentence(self) -> str:
+        """The p-value, and with several flows measured, adjusted for them."""
+        p, adjusted = self.p_value, self.p_adjusted
+        if p is None or adjusted is None:
+            return ""
+        if self.flows_compared <= 1:
+            return f" {_p_text(p)}."
+        if adjusted < 0.05:
+            verdict = "the effect holds."
+        elif p < 0.05:
+            verdict = "it could be chance."
+        else:
+            verdict = "no effect shown."
+        return (
+            f" Adjusted for the {self.flows_compared} flows measured together, "
+            f"{_p_text(adjusted)} (Holm; {_p_text(p)} alone): {verdict}"
+        )
+
+
+def p_figure(p: float) -> str:
+    """A p-value to three decimals, ``<0.001`` below them."""
+    return "<0.001" if p < 0.0005 else f"{p:.3f}"
+
+
+def _p_text(p: float) -> str:
+    figure = p_figure(p)
+    return f"p < {figure[1:]}" if figure.startswith("<") else f"p = {figure}"
 
 
 def window_days(flow: Flow, conversion_days: int) -> int:
@@ -219,6 +255,12 @@ def flow_uplift(
             ),
         }  # fmt: skip
         results.append(_compare(base, groups, min_group=min_group))
+    measured = [r for r in results if r.p_value is not None]
+    adjusted = holm([r.p_value for r in measured if r.p_value is not None])
+    for r in results:
+        r.flows_compared = len(measured)
+    for r, p in zip(measured, adjusted, strict=True):
+        r.p_adjusted = p
     return results
 
 

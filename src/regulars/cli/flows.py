@@ -152,7 +152,7 @@ def report_command(
     Also messages sent, incremental orders and revenue (definitions:
     docs/flows.md)."""
     from regulars.campaigns.flows import load_flows
-    from regulars.campaigns.uplift import flow_uplift
+    from regulars.campaigns.uplift import FlowUplift, flow_uplift, p_figure
     from regulars.cli.tables import Column, add_row, print_table
 
     at = _now(ctx, now)
@@ -174,20 +174,27 @@ def report_command(
             return "-"
         return f"{fmt.format(v * scale)}\n({fmt.format(lo * scale)} to {fmt.format(hi * scale)})"
 
+    def p_cell(r: FlowUplift) -> str:
+        if r.p_value is None or r.p_adjusted is None:
+            return "-"
+        return f"{p_figure(r.p_adjusted)}\n({p_figure(r.p_value)})"
+
     columns = [
         Column("flow", justify="left"),
         Column("customers treated / held out", wrap=True),
-        Column("messages sent", drop=1),
+        Column("messages sent", drop=2),
         Column("ordered in window treated / held out", wrap=True),
         Column("uplift, points (95% CI)", wrap=True),
-        Column("extra orders (95% CI)", wrap=True, drop=2),
-        Column(f"extra revenue {currency} (95% CI)", wrap=True, drop=3),
+        Column("p, Holm (alone)", wrap=True, drop=1),
+        Column("extra orders (95% CI)", wrap=True, drop=3),
+        Column(f"extra revenue {currency} (95% CI)", wrap=True, drop=4),
     ]
     for r in results:
         add_row(columns, [
             f"{r.flow}\n{r.window_days}-day window", f"{r.treatment:,} / {r.holdout:,}",
             f"{r.sent:,}", f"{pct(r.rate_treatment)} / {pct(r.rate_holdout)}",
             band(r.uplift, r.uplift_low, r.uplift_high, 100, "{:+.1f}"),
+            p_cell(r),
             band(r.incremental_orders, r.incremental_orders_low, r.incremental_orders_high),
             band(r.incremental_revenue, r.incremental_revenue_low, r.incremental_revenue_high),
         ])  # fmt: skip
