@@ -255,12 +255,11 @@ def flow_uplift(
             ),
         }  # fmt: skip
         results.append(_compare(base, groups, min_group=min_group))
-    measured = [r for r in results if r.p_value is not None]
-    adjusted = holm([r.p_value for r in measured if r.p_value is not None])
+    measured = {i: r.p_value for i, r in enumerate(results) if r.p_value is not None}
+    for i, p in zip(measured, holm(list(measured.values())), strict=True):
+        results[i].p_adjusted = p
     for r in results:
         r.flows_compared = len(measured)
-    for r, p in zip(measured, adjusted, strict=True):
-        r.p_adjusted = p
     return results
 
 
