@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 from typer.testing import CliRunner
@@ -355,3 +358,67 @@ def test_flows_and_serve_refuse_as_of_and_say_to_give_now(tmp_path):
     assert result.exit_code == 1
     assert "runs its flows on the real clock" in " ".join(result.output.split())
     assert not (tmp_path / "store.duckdb").exists()
+
+
+def _at_a_terminal(folder, *args):
+    """The CLI as a user at a terminal runs it: Rich draws progress only there."""
+    env = {
+        **os.environ,
+        "TTY_COMPATIBLE": "1",
+        "TTY_INTERACTIVE": "1",
+        "COLUMNS": "100",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "regulars.cli", "--store", "s.duckdb", *args],
+        cwd=folder, env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def small_store(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("terminal")
+    orders = str(DATA / "shopify_orders_quirks.csv")
+    result = _at_a_terminal(folder, "import", "shopify-orders", orders)
+    assert result.returncode == 0, result.stderr
+    assert "Importing shopify_orders_quirks.csv" in result.stderr  # its progress bar
+    (folder / "flows.toml").write_text(
+        '[[flow]]\nname = "thanks"\ntype = "post_purchase"\nsubject = "Hi"\nbody = "Hi"\n',
+        encoding="utf-8",
+    )
+    return folder
+
+
+# Each command that reads every order (seconds at millions of them) and the
+# words it shows meanwhile.
+BUSY = [
+    (["metrics"], "Computing metrics"),
+    (["cohorts"], "Computing cohorts"),
+    (["cohorts", "--measure", "time_to_second"], "Computing cohorts"),
+    (["products"], "Computing the product table"),
+    (["insights"], "Looking for insights"),
+    (["report"], "Computing the report"),
+    (["customer", "anna.mueller@example.de"], "Reading everything held on"),
+    (["customer", "explain", "anna.mueller@example.de"], "linking every record"),
+    (["status"], "Counting what the store holds"),
+    (["identity", "resolve"], "Linking records of one person"),
+    (["segments", "count", "repeat_customers"], "Counting"),
+    (
+        ["flows", "preview", "thanks", "--now", "2026-01-31T12:00:00"],
+        "Finding who is due",
+    ),
+    (["flows", "report", "--now", "2026-01-31T12:00:00"], "Measuring each flow"),
+]
+
+
+@pytest.mark.parametrize("args,text", BUSY, ids=[" ".join(a[:3]) for a, _ in BUSY])
+def test_commands_show_what_they_are_doing_at_a_terminal(small_store, args, text):
+    result = _at_a_terminal(small_store, *args)
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert text in result.stderr, result.stderr
+    assert text not in result.stdout  # the spinner is never part of the output
+
+
+def test_quiet_shows_no_progress_at_a_terminal(small_store):
+    result = _at_a_terminal(small_store, "--quiet", "products")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""

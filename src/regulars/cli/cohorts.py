@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from regulars.cli.common import SinceOpt, out, run_of
+from regulars.cli.common import SinceOpt, busy, out, run_of
 
 if TYPE_CHECKING:
     import datetime as _dt
-
-    from regulars.backends import Warehouse
 
 __all__ = ["cohorts"]
 
@@ -32,7 +30,7 @@ def cohorts(
 ) -> None:  # fmt: skip
     """Cohort matrix: one row per cohort, one column per period since acquisition."""
     from regulars.cli.tables import Column, fitted_table
-    from regulars.cohorts import MEASURES, cohort_matrix
+    from regulars.cohorts import MEASURES, cohort_matrix, time_to_order_summary
     from regulars.errors import InputError
     from regulars.metrics import shared_sequence
 
@@ -45,13 +43,18 @@ def cohorts(
         )
     wh = run.analysed()
     if measure in TIME_TO:
-        _time_to(wh, as_of=as_of, by=by, n=TIME_TO[measure], since=start,
-                 as_json=as_json)  # fmt: skip
+        with busy(run, "Computing cohorts"):
+            # The store's kept sequence where there is one (see below).
+            summary = time_to_order_summary(wh, as_of=as_of, by=by, n=TIME_TO[measure],
+                                            since=start, sequence=shared_sequence(
+                                                wh, as_of=as_of, prepare=False))  # fmt: skip
+        _time_to(summary, as_of=as_of, by=by, n=TIME_TO[measure], as_json=as_json)
         return
     # The store's kept sequence where there is one; preparing one for this
     # single grid would cost more than it saves.
-    m = cohort_matrix(wh, as_of=as_of, by=by, measure=measure, period=period,
-                      since=start, sequence=shared_sequence(wh, as_of=as_of, prepare=False))  # fmt: skip
+    with busy(run, "Computing cohorts"):
+        m = cohort_matrix(wh, as_of=as_of, by=by, measure=measure, period=period,
+                          since=start, sequence=shared_sequence(wh, as_of=as_of, prepare=False))  # fmt: skip
     if as_json:
         out.print_json(json.dumps(m.to_dict()))
         return
@@ -88,16 +91,12 @@ TIME_TO = {"time_to_second": 2, "time_to_third": 3}
 
 
 def _time_to(
-    wh: Warehouse, *, as_of: _dt.date, by: str, n: int, since: _dt.date | None,
+    summary: dict[str, dict[str, Any]], *, as_of: _dt.date, by: str, n: int,
     as_json: bool,
 ) -> None:  # fmt: skip
+    """Print `time_to_order_summary`'s figures per cohort."""
     from regulars.cli.tables import Column, add_row, print_table
-    from regulars.cohorts import time_to_order_summary
-    from regulars.metrics import shared_sequence
 
-    # The store's kept sequence where there is one (see `cohorts`).
-    summary = time_to_order_summary(wh, as_of=as_of, by=by, n=n, since=since,
-                                    sequence=shared_sequence(wh, as_of=as_of, prepare=False))  # fmt: skip
     nth = {2: "2nd", 3: "3rd"}[n]
     if as_json:
         out.print_json(json.dumps({

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from regulars.backends import Warehouse
     from regulars.ingest.report import ImportReport
 
-__all__ = ["Run", "SinceOpt", "err", "out", "run_of", "steps"]
+__all__ = ["Run", "SinceOpt", "busy", "err", "out", "run_of", "steps"]
 
 #: `--since DATE`, the same on every analysis command.
 SinceOpt = Annotated[
@@ -120,6 +120,18 @@ _STEP_LABELS = {
     "score": "Scoring every customer",
     "holdout": "Comparing with the holdout",
 }
+
+
+@contextmanager
+def busy(run: Run, text: str) -> Iterator[None]:
+    """A Rich spinner saying `text` on stderr while a command computes, for
+    commands without named steps (see `steps`); nothing with --quiet or off
+    a terminal, so piped output stays clean."""
+    if not run.show_progress:
+        yield
+        return
+    with err.status(text):
+        yield
 
 
 @contextmanager

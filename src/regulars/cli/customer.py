@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from regulars.cli.common import app_state, out, run_of
+from regulars.cli.common import app_state, busy, out, run_of
 from regulars.errors import InputError
 
 __all__ = ["customer"]
@@ -43,7 +43,7 @@ def customer(
 
     run = run_of(ctx)
     if key == "explain" and explain_key is not None:
-        _explain(run.warehouse(), explain_key, as_json=as_json)
+        _explain(run, explain_key, as_json=as_json)
         return
     if explain_key is not None:
         raise InputError(
@@ -51,9 +51,10 @@ def customer(
             hint="Give one email or id, or: regulars customer explain ID",
         )
     as_of = run.day
-    profile = customer_profile(
-        run.warehouse(), key, as_of=as_of, state=app_state(run, state, create=False)
-    )
+    with busy(run, f"Reading everything held on {key}"):
+        profile = customer_profile(
+            run.warehouse(), key, as_of=as_of, state=app_state(run, state, create=False)
+        )
     if export is not None:
         export.write_text(
             json.dumps(profile, indent=2, ensure_ascii=False), encoding="utf-8"
@@ -116,12 +117,15 @@ def customer(
         out.print(table)
 
 
-def _explain(wh, key: str, *, as_json: bool) -> None:  # type: ignore[no-untyped-def]
+def _explain(run, key: str, *, as_json: bool) -> None:  # type: ignore[no-untyped-def]
     from rich.table import Table
 
     from regulars.identity import explain_customer
 
-    e = explain_customer(wh, key)
+    # Which identifiers link nobody is a property of the whole store: this
+    # links every record again (seconds at millions of them).
+    with busy(run, f"Explaining {key}: linking every record"):
+        e = explain_customer(run.warehouse(), key)
     if as_json:
         out.print_json(json.dumps(e))
         return

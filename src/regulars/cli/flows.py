@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from regulars.cli.common import out, run_of
+from regulars.cli.common import busy, out, run_of
 
 app = typer.Typer(help="Triggered email flows, each with a holdout group.")
 
@@ -62,8 +62,9 @@ def run_command(
 
     at = _now(ctx, now)
     spec = load_flows(flows)
-    report = run_flows(run_of(ctx).warehouse(read_only=True), _state(ctx, state), spec,
-                       SmtpSettings.from_env(spec.settings.mail_from), now=at)  # fmt: skip
+    with busy(run_of(ctx), "Deciding who is due and delivering"):
+        report = run_flows(run_of(ctx).warehouse(read_only=True), _state(ctx, state), spec,
+                           SmtpSettings.from_env(spec.settings.mail_from), now=at)  # fmt: skip
     summary = report.summary()
     if as_json:
         out.print_json(json.dumps(summary))
@@ -95,13 +96,9 @@ def preview_command(
     at = _now(ctx, now)
     spec = load_flows(flows)
     chosen = spec.get(flow)
-    decisions = plan(
-        run_of(ctx).warehouse(read_only=True),
-        _state(ctx, state),
-        spec,
-        now=at,
-        only=flow,
-    )
+    with busy(run_of(ctx), f"Finding who is due for {flow}"):
+        decisions = plan(run_of(ctx).warehouse(read_only=True), _state(ctx, state),
+                         spec, now=at, only=flow)  # fmt: skip
     rows = []
     for d in decisions:
         subject = None
@@ -158,7 +155,8 @@ def report_command(
     at = _now(ctx, now)
     spec = load_flows(flows)
     wh = run_of(ctx).warehouse(read_only=True)
-    results = flow_uplift(wh, _state(ctx, state), spec, now=at, min_group=min_group)
+    with busy(run_of(ctx), "Measuring each flow against its holdout"):
+        results = flow_uplift(wh, _state(ctx, state), spec, now=at, min_group=min_group)
     if as_json:
         out.print_json(json.dumps({"now": at.isoformat(),
                                    "flows": [r.to_dict() for r in results]}))  # fmt: skip

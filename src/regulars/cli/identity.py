@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from regulars.cli.common import out, run_of
+from regulars.cli.common import busy, out, run_of
 from regulars.errors import InputError
+
+if TYPE_CHECKING:
+    from regulars.backends import Warehouse
+    from regulars.identity.resolve import Resolution
 
 app = typer.Typer(
     help="Identity resolution: link a person's records across sources and guest "
@@ -34,12 +38,18 @@ def _print_result(result, *, as_json: bool) -> None:  # type: ignore[no-untyped-
         out.print(f"  not linking {key}: {why}", markup=False)
 
 
+def _resolved(ctx: typer.Context, wh: Warehouse) -> Resolution:
+    """Every record linked again (`regulars.identity.resolve_store`), with a spinner."""
+    from regulars.identity import resolve_store
+
+    with busy(run_of(ctx), "Linking records of one person"):
+        return resolve_store(wh)
+
+
 @app.command("resolve")
 def resolve_command(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Link every record in the store again (imports do this themselves)."""
-    from regulars.identity import resolve_store
-
-    _print_result(resolve_store(run_of(ctx).warehouse()), as_json=as_json)
+    _print_result(_resolved(ctx, run_of(ctx).warehouse()), as_json=as_json)
 
 
 @app.command("settings")
@@ -61,7 +71,7 @@ def settings_command(
     """Show the identity settings, or change them and link again."""
     import dataclasses
 
-    from regulars.identity import resolve_store, settings_changes, settings_of
+    from regulars.identity import settings_changes, settings_of
 
     wh = run_of(ctx).warehouse()
     settings = settings_of(wh)
@@ -102,7 +112,7 @@ def settings_command(
         for key, value in shown.items():
             out.print(f"{key}: {'off' if value is None else value}")
     if changed:
-        _print_result(resolve_store(wh), as_json=as_json)
+        _print_result(_resolved(ctx, wh), as_json=as_json)
 
 
 @app.command("rules")
@@ -133,12 +143,12 @@ def rules_command(ctx: typer.Context, as_json: JsonOpt = False) -> None:
 
 
 def _add(ctx: typer.Context, kind: str, value: str, note: str | None) -> None:
-    from regulars.identity import add_rule, resolve_store
+    from regulars.identity import add_rule
 
     wh = run_of(ctx).warehouse()
     rule = add_rule(wh, kind, value, note)
     out.print(f"Rule {rule.rule_id}: {rule.kind} {rule.value}", markup=False)
-    _print_result(resolve_store(wh), as_json=False)
+    _print_result(_resolved(ctx, wh), as_json=False)
 
 
 @app.command("ignore")
@@ -169,9 +179,9 @@ def drop_rule_command(
     rule_id: Annotated[int, typer.Argument(help="The rule's number (`identity rules`).")],
 ) -> None:  # fmt: skip
     """Remove a rule and link again."""
-    from regulars.identity import drop_rule, resolve_store
+    from regulars.identity import drop_rule
 
     wh = run_of(ctx).warehouse()
     rule = drop_rule(wh, rule_id)
     out.print(f"Dropped rule {rule.rule_id} ({rule.kind} {rule.value}).", markup=False)
-    _print_result(resolve_store(wh), as_json=False)
+    _print_result(_resolved(ctx, wh), as_json=False)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from regulars.cli.common import SinceOpt, out, run_of
+from regulars.cli.common import SinceOpt, busy, out, run_of
 
 __all__ = ["insights"]
 
@@ -28,9 +28,10 @@ def insights(
     as_of, start = run.window(since)
     wh = run.analysed()
     # Its tests read one order sequence, numbered once, as the report does.
-    seq = shared_sequence(wh, as_of=as_of)
-    found = find_insights(wh, as_of=as_of, min_group=min_group, alpha=alpha,
-                          since=start, sequence=seq)  # fmt: skip
+    with busy(run, "Looking for insights"):
+        seq = shared_sequence(wh, as_of=as_of)
+        found = find_insights(wh, as_of=as_of, min_group=min_group, alpha=alpha,
+                              since=start, sequence=seq)  # fmt: skip
     if as_json:
         out.print_json(json.dumps({"as_of": as_of.isoformat(), "alpha": alpha,
                                    "findings": [f.to_dict() for f in found]}))  # fmt: skip

@@ -13,7 +13,7 @@ from typer.core import TyperGroup
 from regulars.cli import flows, identity, imports, segments
 from regulars.cli.backtest import backtest as backtest_command
 from regulars.cli.cohorts import cohorts as cohorts_command
-from regulars.cli.common import Run, err, out, print_reasons, run_of
+from regulars.cli.common import Run, busy, err, out, print_reasons, run_of
 from regulars.cli.customer import customer as customer_command
 from regulars.cli.insights import insights as insights_command
 from regulars.cli.metrics import metrics as metrics_command
@@ -132,7 +132,8 @@ def status(ctx: typer.Context) -> None:
     from regulars.status import store_status
 
     run = run_of(ctx)
-    info = store_status(run.warehouse())
+    with busy(run, "Counting what the store holds"):
+        info = store_status(run.warehouse())
     out.print(f"Store: {run.settings.store} ({info.engine}), schema version "
               f"{info.meta.get('schema_version')}, reporting currency "
               f"{info.meta.get('reporting_currency', 'not set yet')}")  # fmt: skip

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as _dt
 import json
 from typing import Annotated
 
 import typer
 
-from regulars.cli.common import err, out, run_of
+from regulars.cli.common import busy, out, run_of
 
 __all__ = ["metrics"]
 
@@ -45,12 +44,7 @@ def metrics(
     run = run_of(ctx)
     as_of, start = run.window(since)
     wh = run.analysed()
-    busy = (
-        err.status("Computing metrics")
-        if run.show_progress
-        else contextlib.nullcontext()
-    )
-    with busy:
+    with busy(run, "Computing metrics"):
         # Its four groups of figures read one order sequence, numbered once,
         # as the report does.
         seq = shared_sequence(wh, as_of=as_of)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from regulars.cli.common import app_state, err, out, run_of
+from regulars.cli.common import app_state, busy, err, out, run_of
 from regulars.errors import InputError
 
 __all__ = ["forget"]
@@ -41,7 +41,10 @@ def forget(
             f"Erase every personal detail of {customer_id} ({key})? This cannot be undone.",
             abort=True,
         )
-    erasure = forget_person(wh, key, state=app_state(run_of(ctx), state, create=False))
+    with busy(run_of(ctx), f"Erasing {customer_id}"):
+        erasure = forget_person(
+            wh, key, state=app_state(run_of(ctx), state, create=False)
+        )
     if as_json:
         out.print_json(json.dumps({
             "erasure_id": erasure.erasure_id, "anonymous_id": erasure.anonymous_id,

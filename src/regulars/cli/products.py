@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from regulars.cli.common import SinceOpt, out, run_of
+from regulars.cli.common import SinceOpt, busy, out, run_of
 
 __all__ = ["products"]
 
@@ -32,8 +32,9 @@ def products(
     wh = run.analysed()
     # The store's kept sequence where there is one; preparing one for this
     # table would cost about what it saves.
-    rows = product_table(wh, as_of=as_of, min_pairs=min_pairs, since=start,
-                         sequence=shared_sequence(wh, as_of=as_of, prepare=False))  # fmt: skip
+    with busy(run, "Computing the product table"):
+        rows = product_table(wh, as_of=as_of, min_pairs=min_pairs, since=start,
+                             sequence=shared_sequence(wh, as_of=as_of, prepare=False))  # fmt: skip
     if as_json:
         out.print_json(
             json.dumps(

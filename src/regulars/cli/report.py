@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from regulars.cli.common import err, out, run_of
+from regulars.cli.common import busy, out, run_of
 
 __all__ = ["print_dashboard", "report"]
 
@@ -93,14 +93,8 @@ def report(
 
     run = run_of(ctx)
     as_of = run.day
-    busy = err.status("Computing the report") if run.show_progress else None
-    if busy:
-        busy.start()
-    try:
+    with busy(run, "Computing the report"):
         data = build_report(run.analysed(), as_of=as_of, store=run.settings.store)
-    finally:
-        if busy:
-            busy.stop()
     print_dashboard(data)
     if html is not None:
         path = write_report(data, str(html))

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from regulars.cli.common import err, out, run_of
+from regulars.cli.common import busy, err, out, run_of
 from regulars.errors import InputError
 
 if TYPE_CHECKING:
     from regulars.backends import Warehouse
-    from regulars.cli.common import Run
 
 app = typer.Typer(help="Customer segments: built-in, saved, or ad hoc with --where.")
 
@@ -45,10 +43,6 @@ def _condition(wh: Warehouse, name: str | None, where: str | None) -> tuple[str,
         return "ad hoc", where
     segment = find_segment(wh, name or "")
     return segment.name, segment.condition
-
-
-def _busy(run: Run, text: str) -> contextlib.AbstractContextManager[Any]:
-    return err.status(text) if run.show_progress else contextlib.nullcontext()
 
 
 def _warn_without_predictions(wh: Warehouse, condition: str) -> None:
@@ -100,7 +94,7 @@ def show(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Segment n
     wh = run.warehouse()
     segment = find_segment(wh, name)
     as_of = run.day
-    with _busy(run, f"Counting {name}"):
+    with busy(run, f"Counting {name}"):
         count = int(wh.scalar(members_of(wh, segment.condition, as_of=as_of).count()))
     history = segment_history(wh, name)
     if as_json:
@@ -140,7 +134,7 @@ def count(ctx: typer.Context, name: NameArg = None, where: WhereOpt = None,
     wh = run.warehouse()
     label, condition = _condition(wh, name, where)
     as_of = run.day
-    with _busy(run, "Counting"):
+    with busy(run, "Counting"):
         n = int(wh.scalar(members_of(wh, condition, as_of=as_of).count()))
     if as_json:
         out.print_json(json.dumps({"count": n, "segment": label, "condition": condition,
@@ -171,7 +165,7 @@ def export(
     wh = run.warehouse()
     label, condition = _condition(wh, name, where)
     as_of = run.day
-    with _busy(run, "Exporting"):
+    with busy(run, "Exporting"):
         members = wh.to_arrow(members_of(wh, condition, as_of=as_of))
         result = write_members(
             members, str(output), layout=layout,
@@ -239,7 +233,7 @@ def refresh(
         raise InputError("no saved segments to refresh.",
                          hint="Name built-in ones, e.g. regulars segments refresh at_risk vip.")  # fmt: skip
     as_of = run.day
-    with _busy(run, "Refreshing segments"):
+    with busy(run, "Refreshing segments"):
         runs = refresh_segments(wh, chosen, as_of=as_of)
     if as_json:
         out.print_json(json.dumps([r.to_dict() for r in runs]))
