@@ -1,5 +1,8 @@
 """Random files of odd values: every import reconciles, or fails whole with a clear error.
 
+Generic orders, customers and feedback files, and the Shopify export of
+`tests/data/shopify_orders_quirks.csv` with cells replaced at random.
+
 One store takes every example in turn, as a real store takes file after
 file: whatever a file holds, rows read = loaded + rejected, importing it
 again changes nothing, and a file refused as a whole leaves the store as
@@ -15,9 +18,11 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from tests.conftest import DATA
 
 from regulars.backends import connect
 from regulars.errors import RegularsError
+from regulars.ingest.load import import_shopify_orders
 from regulars.ingest.tabular import import_customers, import_feedback, import_orders
 
 pytestmark = pytest.mark.slow
@@ -105,6 +110,32 @@ def _counts(wh) -> dict[str, int]:  # type: ignore[no-untyped-def]
     return {t: wh.count(t) for t in TABLES}
 
 
+def _write(path: Path, names: list[str], rows: list[list[str]]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(names)
+        writer.writerows(rows)
+
+
+def _reconciles_or_changes_nothing(wh, path: Path, load, n_rows: int) -> None:  # type: ignore[no-untyped-def]
+    before = _counts(wh)
+    try:
+        report = load(wh, str(path))
+    except RegularsError as exc:
+        event("refused")
+        assert str(exc).strip()  # a message, not an empty error
+        assert _counts(wh) == before  # refused whole: nothing written
+        return
+    event(f"{'some' if report.rows_loaded else 'no'} rows loaded")
+    assert report.rows_read == report.rows_loaded + report.rows_rejected
+    assert report.rows_read == n_rows
+    after = _counts(wh)
+    fewer = {t: (before[t], after[t]) for t in KEPT if after[t] < before[t]}
+    assert not fewer, fewer
+    load(wh, str(path))  # the same file again
+    assert _counts(wh) == after
+
+
 @given(file=files())
 @settings(
     max_examples=30,
@@ -114,23 +145,30 @@ def test_every_file_reconciles_or_changes_nothing(store, file):
     wh, folder = store
     kind, names, rows = file
     path = folder / "file.csv"
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(names)
-        writer.writerows(rows)
-    before = _counts(wh)
-    try:
-        report = IMPORT[kind](wh, str(path))
-    except RegularsError as exc:
-        event(f"{kind}: refused")
-        assert str(exc).strip()  # a message, not an empty error
-        assert _counts(wh) == before  # refused whole: nothing written
-        return
-    event(f"{kind}: {'some' if report.rows_loaded else 'no'} rows loaded")
-    assert report.rows_read == report.rows_loaded + report.rows_rejected
-    assert report.rows_read == len(rows)
-    after = _counts(wh)
-    fewer = {t: (before[t], after[t]) for t in KEPT if after[t] < before[t]}
-    assert not fewer, fewer
-    IMPORT[kind](wh, str(path))  # the same file again
-    assert _counts(wh) == after
+    _write(path, names, rows)
+    event(kind)
+    _reconciles_or_changes_nothing(wh, path, IMPORT[kind], len(rows))
+
+
+with (DATA / "shopify_orders_quirks.csv").open(encoding="utf-8-sig", newline="") as _h:
+    _SHOPIFY = list(csv.reader(_h))
+_HEADER, _BODY = _SHOPIFY[0], _SHOPIFY[1:]
+edits = st.lists(
+    st.tuples(st.integers(0, len(_BODY) - 1), st.integers(0, len(_HEADER) - 1), odd),
+    min_size=1, max_size=6,
+)  # fmt: skip
+
+
+@given(changes=edits)
+@settings(
+    max_examples=20,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+def test_every_shopify_export_reconciles_or_changes_nothing(store, changes):
+    wh, folder = store
+    rows = [list(r) for r in _BODY]
+    for row, column, value in changes:
+        rows[row][column] = value
+    path = folder / "orders_export.csv"
+    _write(path, _HEADER, rows)
+    _reconciles_or_changes_nothing(wh, path, import_shopify_orders, len(rows))
