@@ -33,9 +33,11 @@ from tests.identity.conftest import EXPECTED
 
 from regulars.identity import (
     IdentitySettings,
+    Rule,
     add_rule,
     drop_rule,
     explain_customer,
+    ignored_identifiers,
     resolve,
     resolve_store,
     settings_changes,
@@ -213,6 +215,27 @@ def test_a_widely_shared_identifier_links_nobody():
     assert result.identity_map.to_pylist() == [
         {"record_id": "s2", "customer_id": "s1", "linked_by": "email"}
     ]
+
+
+def test_ignored_identifiers_are_those_resolution_ignores():
+    """`customer explain` asks only which identifiers link nobody: the same
+    answer as a whole resolution, without linking anyone."""
+    records = pa.table({
+        "record_id": [f"r{i}" for i in range(5)] + ["s1", "s2", "t1"],
+        "email": [f"p{i}@x.com" for i in range(5)] + ["s@x.com", "s@x.com", "t@x.com"],
+        "phone": ["+4930999999"] * 5 + [None, None, "+4930111111"],
+    })  # fmt: skip
+    settings = IdentitySettings(max_shared=4)
+    rules = [Rule(rule_id=3, kind="ignore", value="email:s@x.com", note=None,
+                  created_at=None), Rule(rule_id=4, kind="separate", value="r1",
+                  note=None, created_at=None)]  # fmt: skip
+    expected = {
+        "phone:+4930999999": "shared by 5 records (more than 4)",
+        "email:s@x.com": "ignored by rule 3",
+    }
+    assert resolve(records, settings, rules).ignored == expected
+    assert ignored_identifiers(records, settings, rules) == expected
+    assert ignored_identifiers(records, IdentitySettings(), []) == {}
 
 
 def test_resolution_does_not_depend_on_record_order():

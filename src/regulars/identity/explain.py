@@ -9,7 +9,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from regulars.identity.keys import email_keys, phone_keys
-from regulars.identity.resolve import record_identifiers, resolve, rules_of, settings_of
+from regulars.identity.resolve import (
+    ignored_identifiers,
+    record_identifiers,
+    rules_of,
+    settings_of,
+)
 
 if TYPE_CHECKING:
     from regulars.backends import Warehouse
@@ -79,9 +84,9 @@ def explain_customer(wh: Warehouse, key: str) -> dict[str, Any]:
     ).to_pylist()  # fmt: skip
     shared = {k: sorted(v) for k, v in sorted(holders.items()) if len(v) >= 2}
     # Why an identifier links nobody is a property of the whole store (how
-    # many records hold it), so resolution runs over all records here.
-    everyone = resolve(everyone_t, settings, rules, wh.to_arrow(matches_t))
-    ignored = {k: everyone.ignored[k] for k in sorted(holders) if k in everyone.ignored}
+    # many records hold it), so every record's identifiers are read here.
+    everyone = ignored_identifiers(everyone_t, settings, rules)
+    ignored = {k: everyone[k] for k in sorted(holders) if k in everyone}
     return {
         "customer_id": customer_id,
         "records": [per_record[r] for r in record_ids],
