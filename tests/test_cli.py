@@ -398,7 +398,10 @@ BUSY = [
     (["insights"], "Looking for insights"),
     (["report"], "Computing the report"),
     (["customer", "anna.mueller@example.de"], "Reading everything held on"),
-    (["customer", "explain", "anna.mueller@example.de"], "linking every record"),
+    (
+        ["customer", "explain", "anna.mueller@example.de"],
+        "reading every record's identifiers",
+    ),
     (["status"], "Counting what the store holds"),
     (["identity", "resolve"], "Linking records of one person"),
     (["segments", "count", "repeat_customers"], "Counting"),

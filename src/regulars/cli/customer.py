@@ -123,8 +123,8 @@ def _explain(run, key: str, *, as_json: bool) -> None:  # type: ignore[no-untype
     from regulars.identity import explain_customer
 
     # Which identifiers link nobody is a property of the whole store: this
-    # links every record again (seconds at millions of them).
-    with busy(run, f"Explaining {key}: linking every record"):
+    # reads every record's identifiers (seconds at millions of records).
+    with busy(run, f"Explaining {key}: reading every record's identifiers"):
         e = explain_customer(run.warehouse(), key)
     if as_json:
         out.print_json(json.dumps(e))
