@@ -79,6 +79,21 @@ def order(name: str, **fields) -> dict:
     return base
 
 
+def product_lines(lines: list[tuple[str, int, str]]):  # type: ignore[no-untyped-def]
+    """An Append of order lines (order_id, line_no, product_name), one of each,
+    source "test", for tests that fill a store directly."""
+    import pyarrow as pa
+
+    from regulars.backends import Append
+
+    return Append("order_lines", pa.table({
+        "source": ["test"] * len(lines), "order_id": [x[0] for x in lines],
+        "line_no": pa.array([x[1] for x in lines], pa.int32()),
+        "product_name": [x[2] for x in lines],
+        "quantity": pa.array([1] * len(lines), pa.int64()),
+    }))  # fmt: skip
+
+
 def snapshot(wh: Warehouse) -> dict[str, list]:
     """Every data table's rows, sorted, to compare a store before and after."""
     from regulars.schema import TABLES

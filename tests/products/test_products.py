@@ -14,6 +14,7 @@ from decimal import Decimal
 
 import pyarrow as pa
 import pytest
+from tests.conftest import product_lines
 
 from regulars.backends import Append
 from regulars.metrics import stored_sequence
@@ -47,13 +48,7 @@ def _fill(warehouse):
         "source": ["test"] * len(ORDERS),
     })  # fmt: skip
     lines = [(o[0], i + 1, name) for o in ORDERS for i, name in enumerate(o[3])]
-    lines_t = pa.table({
-        "source": ["test"] * len(lines), "order_id": [x[0] for x in lines],
-        "line_no": pa.array([x[1] for x in lines], pa.int32()),
-        "product_name": [x[2] for x in lines],
-        "quantity": pa.array([1] * len(lines), pa.int64()),
-    })  # fmt: skip
-    warehouse.apply([Append("orders", orders), Append("order_lines", lines_t)])
+    warehouse.apply([Append("orders", orders), product_lines(lines)])
     return warehouse
 
 

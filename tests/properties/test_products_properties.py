@@ -21,6 +21,7 @@ import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests.conftest import product_lines
 
 from regulars.backends import Append, connect
 from regulars.metrics import stored_sequence
@@ -109,13 +110,7 @@ def _store(folder: Path, rows):  # type: ignore[no-untyped-def]
     lines = [
         (f"o{i}", n + 1, p) for i, r in enumerate(rows) for n, p in enumerate(r[4])
     ]
-    lines_t = pa.table({
-        "source": ["test"] * len(lines), "order_id": [x[0] for x in lines],
-        "line_no": pa.array([x[1] for x in lines], pa.int32()),
-        "product_name": [x[2] for x in lines],
-        "quantity": pa.array([1] * len(lines), pa.int64()),
-    })  # fmt: skip
-    wh.apply([Append("orders", orders), Append("order_lines", lines_t)])
+    wh.apply([Append("orders", orders), product_lines(lines)])
     return wh
 
 
