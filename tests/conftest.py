@@ -79,6 +79,27 @@ def order(name: str, **fields) -> dict:
     return base
 
 
+def plain_orders(rows: list[tuple]):  # type: ignore[no-untyped-def]
+    """An Append of orders (order_id, customer_id, placed_at as a UTC datetime,
+    status, net, refunded), source "test", for tests that fill a store
+    directly; net and refunded as text or numbers."""
+    from decimal import Decimal
+
+    import pyarrow as pa
+
+    from regulars.backends import Append
+
+    money = pa.decimal128(18, 2)
+    return Append("orders", pa.table({
+        "order_id": [r[0] for r in rows], "customer_id": [r[1] for r in rows],
+        "placed_at": pa.array([r[2] for r in rows], pa.timestamp("us", tz="UTC")),
+        "status": [r[3] for r in rows],
+        "net": pa.array([Decimal(str(r[4])) for r in rows], money),
+        "refunded": pa.array([Decimal(str(r[5])) for r in rows], money),
+        "source": ["test"] * len(rows),
+    }))  # fmt: skip
+
+
 def product_lines(lines: list[tuple[str, int, str]]):  # type: ignore[no-untyped-def]
     """An Append of order lines (order_id, line_no, product_name), one of each,
     source "test", for tests that fill a store directly."""

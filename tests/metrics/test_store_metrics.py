@@ -17,13 +17,12 @@ guest (no id) 2025-06-01 60                               counts in orders/reven
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
 
 import ibis
 import pyarrow as pa
 import pytest
+from tests.conftest import plain_orders
 
-from regulars.backends import Append
 from regulars.metrics import histogram_quantile, store_metrics
 from regulars.metrics.base import day_number, month_number, order_sequence
 
@@ -63,20 +62,10 @@ def duck_store(duck):
 
 
 def _load(warehouse):
-    money = pa.decimal128(18, 2)
-    data = pa.table({
-        "order_id": [r[0] for r in ROWS],
-        "customer_id": [r[1] for r in ROWS],
-        "placed_at": pa.array(
-            [dt.datetime.fromisoformat(r[2]).replace(tzinfo=dt.UTC) for r in ROWS],
-            pa.timestamp("us", tz="UTC"),
-        ),
-        "status": [r[3] for r in ROWS],
-        "net": pa.array([Decimal(r[4]) for r in ROWS], money),
-        "refunded": pa.array([Decimal(r[5]) for r in ROWS], money),
-        "source": ["test"] * len(ROWS),
-    })  # fmt: skip
-    warehouse.apply([Append("orders", data)])
+    warehouse.apply([plain_orders([
+        (r[0], r[1], dt.datetime.fromisoformat(r[2]).replace(tzinfo=dt.UTC), *r[3:])
+        for r in ROWS
+    ])])  # fmt: skip
     return warehouse
 
 

@@ -10,13 +10,10 @@ Every order's net is 10.
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
 
-import pyarrow as pa
 import pytest
-from tests.conftest import product_lines
+from tests.conftest import plain_orders, product_lines
 
-from regulars.backends import Append
 from regulars.metrics import stored_sequence
 from regulars.products import product_table
 
@@ -39,16 +36,12 @@ def store(warehouse):
 
 
 def _fill(warehouse):
-    orders = pa.table({
-        "order_id": [o[0] for o in ORDERS], "customer_id": [o[1] for o in ORDERS],
-        "placed_at": pa.array([dt.datetime.fromisoformat(o[2]).replace(tzinfo=dt.UTC) for o in ORDERS],
-                              pa.timestamp("us", tz="UTC")),
-        "status": ["paid"] * len(ORDERS),
-        "net": pa.array([Decimal(10)] * len(ORDERS), pa.decimal128(18, 2)),
-        "source": ["test"] * len(ORDERS),
-    })  # fmt: skip
+    orders = plain_orders([
+        (o[0], o[1], dt.datetime.fromisoformat(o[2]).replace(tzinfo=dt.UTC), "paid", 10, 0)
+        for o in ORDERS
+    ])  # fmt: skip
     lines = [(o[0], i + 1, name) for o in ORDERS for i, name in enumerate(o[3])]
-    warehouse.apply([Append("orders", orders), product_lines(lines)])
+    warehouse.apply([orders, product_lines(lines)])
     return warehouse
 
 

@@ -15,12 +15,12 @@ import tempfile
 from decimal import Decimal
 from pathlib import Path
 
-import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests.conftest import plain_orders
 
-from regulars.backends import Append, connect
+from regulars.backends import connect
 from regulars.metrics import store_metrics
 
 pytestmark = pytest.mark.slow
@@ -102,20 +102,10 @@ def expected(rows, since):  # type: ignore[no-untyped-def]
 
 def _store(folder: Path, rows):  # type: ignore[no-untyped-def]
     wh = connect(str(folder / "store.duckdb"))
-    money = pa.decimal128(18, 2)
-    data = pa.table({
-        "order_id": [f"o{i}" for i in range(len(rows))],
-        "customer_id": [r[0] for r in rows],
-        "placed_at": pa.array(
-            [START + dt.timedelta(days=r[1], hours=r[2]) for r in rows],
-            pa.timestamp("us", tz="UTC"),
-        ),
-        "status": [r[3] for r in rows],
-        "net": pa.array([Decimal(r[4]) for r in rows], money),
-        "refunded": pa.array([Decimal(r[5]) for r in rows], money),
-        "source": ["test"] * len(rows),
-    })  # fmt: skip
-    wh.apply([Append("orders", data)])
+    wh.apply([plain_orders([
+        (f"o{i}", r[0], START + dt.timedelta(days=r[1], hours=r[2]), *r[3:])
+        for i, r in enumerate(rows)
+    ])])  # fmt: skip
     return wh
 
 

@@ -14,16 +14,14 @@ import itertools
 import statistics
 import tempfile
 from collections import Counter
-from decimal import Decimal
 from pathlib import Path
 
-import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.conftest import product_lines
+from tests.conftest import plain_orders, product_lines
 
-from regulars.backends import Append, connect
+from regulars.backends import connect
 from regulars.metrics import stored_sequence
 from regulars.metrics.base import customer_keyed
 from regulars.products import product_table
@@ -99,18 +97,13 @@ def expected(rows):  # type: ignore[no-untyped-def]
 
 def _store(folder: Path, rows):  # type: ignore[no-untyped-def]
     wh = connect(str(folder / "store.duckdb"))
-    orders = pa.table({
-        "order_id": [f"o{i}" for i in range(len(rows))],
-        "customer_id": [r[0] for r in rows],
-        "placed_at": pa.array([_placed(r) for r in rows], pa.timestamp("us", tz="UTC")),
-        "status": [r[3] for r in rows],
-        "net": pa.array([Decimal(10)] * len(rows), pa.decimal128(18, 2)),
-        "source": ["test"] * len(rows),
-    })  # fmt: skip
+    orders = plain_orders(
+        [(f"o{i}", r[0], _placed(r), r[3], 10, 0) for i, r in enumerate(rows)]
+    )
     lines = [
         (f"o{i}", n + 1, p) for i, r in enumerate(rows) for n, p in enumerate(r[4])
     ]
-    wh.apply([Append("orders", orders), product_lines(lines)])
+    wh.apply([orders, product_lines(lines)])
     return wh
 
 
