@@ -50,11 +50,78 @@ def test_product_table(store):
 
 
 def test_product_table_from_the_kept_sequence(duck):
-    # A DuckDB store's kept sequence: customers are its integer keys here.
+    # A DuckDB store's kept sequence: customers are its integer keys here,
+    # and the purchases are kept beside it (built by the first table, read
+    # by the others).
     store = _fill(duck)
     sequence = stored_sequence(store)
     assert "customer_key" in sequence.columns
     _check_product_table(store, sequence=sequence)
+    assert len(_kept_purchases(store)) == 1
+
+
+KEPT_PURCHASES = "_derived_purchases"
+
+
+def _kept_purchases(wh) -> list[tuple]:
+    """(oid, comment) of the kept purchases table; empty when there is none."""
+    return wh.con.con.execute(
+        "SELECT table_oid, comment FROM duckdb_tables() WHERE table_name = ?",
+        [KEPT_PURCHASES],
+    ).fetchall()
+
+
+def _by_product(rows) -> dict[str, dict]:
+    return {r.product: r.to_dict() for r in rows}
+
+
+@pytest.mark.parametrize(
+    ("as_of", "since"),
+    [(AS_OF, None), (dt.date(2024, 2, 15), None), (AS_OF, dt.date(2024, 2, 1)),
+     (dt.date(2024, 1, 31), dt.date(2024, 1, 1))],
+)  # fmt: skip
+def test_kept_purchases_give_the_figures_of_the_orders_at_any_cut_off(
+    duck, as_of, since
+):
+    # Kept with no cut-off date: read at an earlier as_of, P's Beans of
+    # 2024-01-31 has no next order yet (p3 is 2024-03-01), and with since
+    # P (acquired 2024-01-01) is left out, as when computed from the orders.
+    store = _fill(duck)
+    kept = product_table(store, as_of=as_of, since=since, min_pairs=1,
+                         sequence=stored_sequence(store))  # fmt: skip
+    assert _kept_purchases(store)
+    assert _by_product(kept) == _by_product(
+        product_table(store, as_of=as_of, since=since, min_pairs=1)
+    )
+
+
+def test_kept_purchases_are_built_again_when_the_order_lines_change(duck):
+    from regulars.products import stored_purchases
+
+    store = _fill(duck)
+    product_table(store, as_of=AS_OF, sequence=stored_sequence(store))
+    first = _kept_purchases(store)
+    product_table(store, as_of=AS_OF, sequence=stored_sequence(store))
+    assert _kept_purchases(store) == first  # read, not built again
+    # Only the store's kept sequence itself has purchases kept beside it.
+    kept = stored_sequence(store)
+    assert stored_purchases(store, kept.filter(kept.day > 0)) is None
+    assert stored_purchases(store, store.table("orders")) is None
+
+    # P's second order gets Tea: dropped with the write, Tea has 4 buyers.
+    store.apply([product_lines([("p2", 2, "Tea")])])
+    assert _kept_purchases(store) == []
+    rows = product_table(store, as_of=AS_OF, sequence=stored_sequence(store))
+    assert {r.product: r.buyers for r in rows}["Tea"] == 4
+    # A writer that does not know of the kept table is caught by its fingerprint.
+    kept = _kept_purchases(store)
+    store.con.con.execute(
+        "UPDATE order_lines SET product_name = 'Cocoa' WHERE product_name = 'Mug'"
+    )
+    assert _kept_purchases(store) == kept
+    rows = product_table(store, as_of=AS_OF, sequence=stored_sequence(store))
+    assert {r.product for r in rows} == {"Beans", "Tea", "Filter", "Cocoa"}
+    assert _kept_purchases(store) != kept
 
 
 def _check_product_table(store, *, sequence):

@@ -23,9 +23,13 @@ from tests.conftest import plain_orders, product_lines
 
 from regulars.backends import connect
 from regulars.metrics import stored_sequence
-from regulars.metrics.base import customer_keyed
+from regulars.metrics.base import customer_keyed, kept_to
 from regulars.products import product_table
-from regulars.products.analysis import next_purchase_affinity, purchase_lines
+from regulars.products.analysis import (
+    next_purchase_affinity,
+    purchase_lines,
+    stored_purchases,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -110,7 +114,13 @@ def _store(folder: Path, rows):  # type: ignore[no-untyped-def]
 def _affinity(wh, sequence):  # type: ignore[no-untyped-def]
     orders = customer_keyed(sequence) if sequence is not None else wh.resolved("orders")
     lines = wh.table("order_lines")
-    purchases = purchase_lines(orders, lines, as_of=AS_OF)
+    # From the kept sequence, the purchases kept beside it (as the product table reads them).
+    kept = stored_purchases(wh, sequence)
+    purchases = (
+        purchase_lines(orders, lines, as_of=AS_OF)
+        if kept is None
+        else kept_to(kept, as_of=AS_OF)
+    )
     got = wh.to_arrow(
         next_purchase_affinity(orders, lines, as_of=AS_OF, purchases=purchases)
     ).to_pylist()

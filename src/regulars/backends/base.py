@@ -220,6 +220,12 @@ class Warehouse(ABC):
         del name, build, sources, version, categories, keys
         return None
 
+    def derived_name(self, table: ir.Table) -> str | None:
+        """The name a table `derived` returned was kept under, for `table`
+        read whole from the store; None for any other expression."""
+        del table
+        return None
+
     def close(self) -> None:
         """Release the connection."""
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import duckdb
 import ibis
+import ibis.expr.operations as ops
 import pyarrow as pa
 
 from regulars.backends.base import (
@@ -323,6 +324,18 @@ class DuckDBWarehouse(Warehouse):
                 return None
             raw.commit()
         return self._con.table(table)
+
+    def derived_name(self, table: ir.Table) -> str | None:
+        """The name `derived` kept `table` under, for the table itself as it
+        returned it (not filtered, not another store's); else None."""
+        op = table.op()
+        if (
+            isinstance(op, ops.DatabaseTable)
+            and op.source is self._con
+            and op.name.startswith(DERIVED_PREFIX)
+        ):
+            return op.name.removeprefix(DERIVED_PREFIX)
+        return None
 
     def _shared_key(self, table: str, key: str, text: str) -> bool:
         """Whether two values of column `text` of `table` share a `key`.

@@ -27,10 +27,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "NOT_COUNTED",
+    "SEQUENCE_TABLE",
+    "SEQUENCE_VERSION",
     "counted_orders",
     "customer_keyed",
     "day_number",
     "first_year",
+    "kept_to",
     "month_number",
     "next_order_day",
     "occasion_gaps",
@@ -38,6 +41,7 @@ __all__ = [
     "prepare_sequence",
     "product_repurchases",
     "purchase_occasions",
+    "sequence_sources",
     "shared_sequence",
     "stored_sequence",
 ]
@@ -121,10 +125,7 @@ def order_sequence(
     `next_day` after `as_of` means no next order by `as_of`.
     """
     if "order_number" in orders.columns:
-        t = orders.filter(orders.day <= day_number(as_of))
-        if acquired_since is not None:
-            t = t.filter(t.first_day >= day_number(acquired_since))
-        return t
+        return kept_to(orders, as_of=as_of, acquired_since=acquired_since)
     t = counted_orders(orders, as_of=as_of)
     t = t.filter(t.customer_id.notnull())
     w = ibis.window(group_by=t.customer_id, order_by=[t.placed_at, t.order_id])
@@ -134,6 +135,22 @@ def order_sequence(
         # Numbered by the same window, so it costs no second sort.
         next_day=t.day.lead().over(w),
     )
+    if acquired_since is not None:
+        t = t.filter(t.first_day >= day_number(acquired_since))
+    return t
+
+
+def kept_to(
+    kept: ir.Table, *, as_of: _dt.date, acquired_since: _dt.date | None = None
+) -> ir.Table:
+    """Rows of a table prepared without a cut-off date (a kept sequence, the
+    purchases kept from it) up to `as_of`: those with `day` by then, of
+    customers whose `first_day` is on or after `acquired_since`.
+
+    An order's number and first day are the same whatever the cut-off; its
+    `next_day` may fall after it (read it with `next_order_day`).
+    """
+    t = kept.filter(kept.day <= day_number(as_of))
     if acquired_since is not None:
         t = t.filter(t.first_day >= day_number(acquired_since))
     return t
@@ -215,7 +232,9 @@ _CATEGORIES = ("source", "channel", "campaign", "country", "coupon_code")
 #: Version of the stored sequence's definition: a release that changes what
 #: `order_sequence` computes, or the columns it keeps, raises it, and stores
 #: build their sequence again.
-_SEQUENCE_VERSION = "2"  # 2: with `customer_key`
+SEQUENCE_VERSION = "2"  # 2: with `customer_key`
+#: Name of the stored sequence among the store's derived tables.
+SEQUENCE_TABLE = "order_sequence"
 
 
 def stored_sequence(wh: Warehouse) -> ir.Table | None:
@@ -234,7 +253,8 @@ def stored_sequence(wh: Warehouse) -> ir.Table | None:
     unheard-of case that two share one, the table is kept without it); see
     `customer_keyed`.
     """
-    columns = [c for c in wh.table("orders").columns if c not in _NOT_ANALYSED]
+    sources = sequence_sources(wh)
+    columns = sources["orders"]
     if not columns or wh.count("orders") == 0:
         return None
 
@@ -244,11 +264,17 @@ def stored_sequence(wh: Warehouse) -> ir.Table | None:
         return seq.mutate(customer_key=seq.customer_id.hash())
 
     return wh.derived(
-        "order_sequence", build, version=_SEQUENCE_VERSION,
-        sources={"orders": columns, "identity_map": ["record_id", "customer_id"]},
+        SEQUENCE_TABLE, build, version=SEQUENCE_VERSION, sources=sources,
         categories=[c for c in _CATEGORIES if c in columns],
         keys={"customer_key": "customer_id"},
     )  # fmt: skip
+
+
+def sequence_sources(wh: Warehouse) -> dict[str, list[str]]:
+    """The tables and columns `stored_sequence` is computed from: a table
+    kept from it lists them among its own sources."""
+    columns = [c for c in wh.table("orders").columns if c not in _NOT_ANALYSED]
+    return {"orders": columns, "identity_map": ["record_id", "customer_id"]}
 
 
 def customer_keyed(seq: ir.Table) -> ir.Table:

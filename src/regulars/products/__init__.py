@@ -6,6 +6,7 @@ from regulars.products.analysis import (
     product_buyers,
     purchase_lines,
     replenishment_gaps,
+    stored_purchases,
 )
 from regulars.products.figures import ProductRow, product_table
 
@@ -17,4 +18,5 @@ __all__ = [
     "product_table",
     "purchase_lines",
     "replenishment_gaps",
+    "stored_purchases",
 ]

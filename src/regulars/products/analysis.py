@@ -12,10 +12,20 @@ from typing import TYPE_CHECKING
 
 import ibis
 
-from regulars.metrics.base import first_year, next_order_day, order_sequence
+from regulars.metrics.base import (
+    SEQUENCE_TABLE,
+    SEQUENCE_VERSION,
+    customer_keyed,
+    first_year,
+    next_order_day,
+    order_sequence,
+    sequence_sources,
+)
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
+
+    from regulars.backends import Warehouse
 
 __all__ = [
     "first_order_outcomes",
@@ -24,6 +34,7 @@ __all__ = [
     "product_codes",
     "purchase_lines",
     "replenishment_gaps",
+    "stored_purchases",
 ]
 
 
@@ -68,8 +79,8 @@ def purchase_lines(
     """The products of counted orders of identified customers: one row per
     order and product (lines of one product on one order are one purchase),
     with the order's place in the customer's sequence: `customer_id`, `day`,
-    `order_number`, `next_day` (see `order_sequence`) and `product_code` (see
-    `product_codes`; NULL for a line with no product).
+    `order_number`, `first_day`, `next_day` (see `order_sequence`) and
+    `product_code` (see `product_codes`; NULL for a line with no product).
 
     Every analysis below takes it as `purchases`, so that several in a row
     (`regulars.products.product_table`) join orders to lines once.
@@ -85,8 +96,41 @@ def purchase_lines(
     )
     joined = seq.join(coded, ["source", "order_id"])
     return joined.select(
-        "customer_id", "day", "order_number", "next_day", "product_code"
+        "customer_id", "day", "order_number", "first_day", "next_day", "product_code"
     ).distinct()
+
+
+#: Version of `stored_purchases`' definition (see `SEQUENCE_VERSION`).
+_PURCHASES_VERSION = "1"
+# The columns of order lines `purchase_lines` reads.
+_LINE_COLUMNS = ["source", "order_id", "product_name", "product_id"]
+
+
+def stored_purchases(wh: Warehouse, sequence: ir.Table | None) -> ir.Table | None:
+    """`purchase_lines` of every order of the store's kept sequence, kept
+    beside it for the next product table.
+
+    At 10 million orders the purchases take about 3.5 s to join and 0.5 s
+    more to keep; read, they cost a scan. `sequence` must be the kept
+    sequence itself (`regulars.metrics.stored_sequence`); customers are
+    its keys where it has them (`customer_keyed`), so the purchases go with
+    `customer_keyed(sequence)`. Like the sequence, they hold no cut-off date:
+    read them with `regulars.metrics.base.kept_to`. They are built again
+    when the orders, the identity links or the order lines change. None for
+    any other sequence, or where the store keeps no tables (see
+    `Warehouse.derived`): compute them with `purchase_lines`.
+    """
+    if sequence is None or wh.derived_name(sequence) != SEQUENCE_TABLE:
+        return None
+    lines = wh.table("order_lines")
+
+    def build() -> ir.Table:
+        return purchase_lines(customer_keyed(sequence), lines, as_of=_dt.date.max)
+
+    return wh.derived(
+        "purchases", build, version=f"{_PURCHASES_VERSION}.{SEQUENCE_VERSION}",
+        sources={**sequence_sources(wh), "order_lines": _LINE_COLUMNS},
+    )  # fmt: skip
 
 
 def _purchases_of(

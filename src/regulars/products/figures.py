@@ -6,7 +6,7 @@ import datetime as _dt
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from regulars.metrics.base import customer_keyed
+from regulars.metrics.base import customer_keyed, kept_to
 from regulars.metrics.figures import histogram_quantile
 from regulars.products.analysis import (
     first_order_outcomes,
@@ -14,6 +14,7 @@ from regulars.products.analysis import (
     product_buyers,
     purchase_lines,
     replenishment_gaps,
+    stored_purchases,
 )
 
 if TYPE_CHECKING:
@@ -65,8 +66,15 @@ def product_table(
     # Customers only count here: a kept sequence's integer keys stand for them.
     orders = customer_keyed(orders)
     lines = wh.table("order_lines")
-    # Four analyses read the same purchases: join orders to lines once.
-    purchases = purchase_lines(orders, lines, as_of=as_of, acquired_since=since).cache()
+    # Four analyses read the same purchases: those the store keeps beside
+    # its sequence, else orders joined to lines once for all four.
+    kept = stored_purchases(wh, sequence)
+    if kept is not None:
+        purchases = kept_to(kept, as_of=as_of, acquired_since=since)
+    else:
+        purchases = purchase_lines(
+            orders, lines, as_of=as_of, acquired_since=since
+        ).cache()
     kw = {"as_of": as_of, "acquired_since": since, "purchases": purchases}
     buyers = {
         r["product"]: r
