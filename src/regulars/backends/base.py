@@ -150,8 +150,12 @@ class Warehouse(ABC):
         """Return canonical table `name` as an Ibis table."""
 
     @abstractmethod
-    def apply(self, changes: Sequence[Change]) -> None:
+    def apply(self, changes: Sequence[Change], *, patch_derived: bool = False) -> None:
         """Apply `changes` in order, atomically.
+
+        Tables kept derived from a changed table (see `derived`) are
+        dropped with the change; with `patch_derived` (an import), those
+        kept with a `patch` are marked to be patched instead.
 
         Raises
         ------
@@ -204,6 +208,7 @@ class Warehouse(ABC):
         version: str,
         categories: Sequence[str] = (),
         keys: Mapping[str, str] | None = None,
+        patch: Callable[[ir.Table], tuple[ir.Table, ir.Table]] | None = None,
     ) -> ir.Table | None:
         """Table `build()` kept in the store, rebuilt when its sources changed.
 
@@ -212,12 +217,14 @@ class Warehouse(ABC):
         `categories` are text columns it takes as they are from a source,
         with few distinct values, which the engine may store more cheaply
         (they read back as text); `keys` maps integer columns to the text
-        column each stands for, kept only while one-to-one. Returns
+        column each stands for, kept only while one-to-one; `patch` gives
+        the rows of some customers, for a table an import updates by
+        customer rather than building it again. Returns
         None where tables are not kept this way (here: every engine but
         DuckDB, see `DuckDBWarehouse.derived`): the caller computes what it
         needs instead.
         """
-        del name, build, sources, version, categories, keys
+        del name, build, sources, version, categories, keys, patch
         return None
 
     def derived_name(self, table: ir.Table) -> str | None:

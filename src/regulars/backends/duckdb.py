@@ -8,8 +8,8 @@ import json
 import os
 import uuid
 import weakref
-from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import ibis
@@ -77,6 +77,18 @@ DERIVED_PREFIX = "_derived_"
 #: Most distinct values a `categories` column of a derived table is stored
 #: as an ENUM with; one with more stays text.
 _MAX_CATEGORIES = 1000
+# The rows a patch puts in a derived table, kept while it is checked.
+_PATCH_ROWS = "_regulars_patch_rows"
+#: The customers whose rows in a patchable derived table a write made stale:
+#: ``derived`` (the table's name without the prefix), ``customer_id``.
+PENDING_TABLE = "_regulars_pending"
+# Source tables a patchable derived table follows by customer, and the key
+# columns of the writes to them it can patch after (others drop it).
+_PATCH_KEYS = {
+    "orders": ["source", "order_id"],
+    "order_lines": ["source", "order_id"],
+    "identity_map": ["record_id"],
+}
 
 #: An in-memory catalog whose tables DuckDB keeps compressed.
 _COMPRESSED = "regulars_cache"
@@ -116,6 +128,26 @@ def staging_connection() -> DuckDBBackend:
     con = ibis.duckdb.connect()
     _set_utc(con)
     return con
+
+
+def _enum(values: Sequence[str]) -> str:
+    """The DuckDB ENUM type of `values` (data, written as SQL literals with
+    quotes doubled; none holds a NUL, which would end the SQL text)."""
+    return (
+        "ENUM("
+        + ", ".join("'" + v.replace("'", "''") + "'" for v in sorted(values))
+        + ")"
+    )
+
+
+def _stamp_of(comment: str | None) -> dict[str, Any]:
+    """The stamp `DuckDBWarehouse.derived` wrote as a table's comment; empty
+    when it is not one."""
+    try:
+        stamp = json.loads(comment or "{}")
+    except ValueError:
+        return {}
+    return stamp if isinstance(stamp, dict) else {}
 
 
 class DuckDBWarehouse(Warehouse):
@@ -205,14 +237,24 @@ class DuckDBWarehouse(Warehouse):
         """This warehouse's own connection: imports stage in temporary tables."""
         return self._con
 
-    def apply(self, changes: Sequence[Change]) -> None:
-        """Apply `changes` in one DuckDB transaction."""
+    def apply(self, changes: Sequence[Change], *, patch_derived: bool = False) -> None:
+        """Apply `changes` in one DuckDB transaction.
+
+        Derived tables computed from a changed table are dropped in it, or
+        with `patch_derived`, those that can be are marked for patching
+        instead (see `derived`).
+        """
         raw = self._con.con
         raw.begin()
         try:
-            for change in changes:
-                self._apply_one(change)
-            self._drop_derived({change.table for change in changes})
+            changed = {change.table for change in changes}
+            patched = self._patchable(changes) if patch_derived else []
+            if patched:
+                self._apply_patchable(changes, patched)
+            else:
+                for change in changes:
+                    self._apply_one(change)
+            self._drop_derived(changed, keep=set(patched))
         except BaseException as exc:
             raw.rollback()
             if isinstance(exc, Exception):
@@ -235,6 +277,102 @@ class DuckDBWarehouse(Warehouse):
             self._con.con.execute(f'DELETE FROM "{change.table}"')
             if change.data.num_rows:
                 self._con.insert(change.table, conform(change.table, change.data))
+
+    def _patchable(self, changes: Sequence[Change]) -> list[str]:
+        """The derived tables computed from a table `changes` write to that
+        can be patched after them: kept with a `patch` (see `derived`), and
+        every change to their sources an `Append` or a `DeleteKeys` by the
+        keys of `_PATCH_KEYS`."""
+        out = []
+        for table, comment in self._derived_tables().items():
+            stamp = _stamp_of(comment)
+            sources = set(stamp.get("sources", {}))
+            touching = [c for c in changes if c.table in sources]
+            if not stamp.get("patch") or not touching:
+                continue
+            if all(
+                c.table in _PATCH_KEYS
+                and (
+                    isinstance(c, Append)
+                    or (
+                        isinstance(c, DeleteKeys)
+                        and c.keys.column_names == _PATCH_KEYS[c.table]
+                    )
+                )
+                for c in touching
+            ):
+                out.append(table)
+        return out
+
+    def _apply_patchable(self, changes: Sequence[Change], patched: list[str]) -> None:
+        """Apply `changes`, noting the customers whose rows in the derived
+        tables `patched` they make stale, and stamp those tables with their
+        sources' fingerprint after the changes."""
+        stale: list[pa.Array] = []
+        later: list[Append] = []
+        for change in changes:
+            if change.table in _PATCH_KEYS and isinstance(change, Append):
+                data = change.data
+                if not isinstance(data, pa.Table):
+                    # Computed once: inserted, then read for its customers.
+                    data = self._con.to_pyarrow(conform_expr(change.table, data))
+                change = Append(change.table, data)
+                later.append(change)
+            elif change.table in _PATCH_KEYS and isinstance(change, DeleteKeys):
+                stale.append(self._customers_of(change.table, change.keys))
+            self._apply_one(change)
+        for change in later:
+            assert isinstance(change.data, pa.Table)
+            keys = change.data.select(_PATCH_KEYS[change.table])
+            stale.append(self._customers_of(change.table, keys))
+        raw = self._con.con
+        raw.execute(
+            f'CREATE TABLE IF NOT EXISTS "{PENDING_TABLE}" '
+            "(derived VARCHAR, customer_id VARCHAR)"
+        )
+        ids = pa.table({"customer_id": pa.concat_arrays(
+            [a.cast(pa.string()) for a in stale] or [pa.array([], pa.string())]
+        )})  # fmt: skip
+        raw.register("_regulars_stale", ids)
+        try:
+            for table in patched:
+                raw.execute(
+                    f'INSERT INTO "{PENDING_TABLE}" SELECT DISTINCT ?, customer_id '
+                    "FROM _regulars_stale WHERE customer_id IS NOT NULL",
+                    [table.removeprefix(DERIVED_PREFIX)],
+                )
+        finally:
+            raw.unregister("_regulars_stale")
+        kept = self._derived_tables()
+        prints: dict[tuple[str, tuple[str, ...]], str] = {}
+        for table in patched:
+            stamp = _stamp_of(kept[table])
+            stamp["fingerprint"] = self._fingerprint(stamp["sources"], prints)
+            self._comment(table, json.dumps(stamp))
+
+    def _customers_of(self, table: str, keys: pa.Table) -> pa.Array:
+        """The customers (as the analyses see them: resolved, see
+        `Warehouse.resolved`) of the stored rows of `table` with `keys`:
+        of the orders with those keys, or the identity links of those
+        records, and the records themselves."""
+        raw = self._con.con
+        raw.register("_regulars_keys", keys)
+        try:
+            if table == "identity_map":
+                rows = raw.execute(
+                    "SELECT k.record_id FROM _regulars_keys k UNION ALL "
+                    "SELECT m.customer_id FROM identity_map m "
+                    "SEMI JOIN _regulars_keys k USING (record_id)"
+                ).fetch_arrow_table()
+            else:
+                rows = raw.execute(
+                    "SELECT coalesce(m.customer_id, o.customer_id) FROM orders o "
+                    "SEMI JOIN _regulars_keys k USING (source, order_id) "
+                    "LEFT JOIN identity_map m ON m.record_id = o.customer_id"
+                ).fetch_arrow_table()
+        finally:
+            raw.unregister("_regulars_keys")
+        return rows.column(0).combine_chunks()
 
     def _delete_keys(self, change: DeleteKeys) -> None:
         # Ibis has no DELETE; this is the one statement written by hand. Names
@@ -266,6 +404,7 @@ class DuckDBWarehouse(Warehouse):
         version: str,
         categories: Sequence[str] = (),
         keys: Mapping[str, str] | None = None,
+        patch: Callable[[ir.Table], tuple[ir.Table, ir.Table]] | None = None,
     ) -> ir.Table | None:
         """Table `build()` kept in the store as ``_derived_<name>``.
 
@@ -289,6 +428,17 @@ class DuckDBWarehouse(Warehouse):
         Each is checked once built: one that two text values share is
         dropped, so the table never gives two customers one key and its
         readers fall back to the text.
+
+        `patch`, for a table whose rows each belong to one customer (column
+        ``customer_id``, resolved as `Warehouse.resolved` does): given a
+        table of customer ids (column ``customer_id``), the values of the
+        table's ``customer_id`` that stand for them and `build()`'s rows of
+        those customers. An import (`apply` with ``patch_derived``) then
+        leaves such a table in place and notes the customers whose rows it
+        changed, with the fingerprint after it; the next call replaces
+        those customers' rows, in one transaction, rather than building the
+        table again. It builds it whole when the patch fails (a value its
+        categories do not hold, a key two customers share).
         """
         table = DERIVED_PREFIX + name
         kept = self._derived_tables()
@@ -298,32 +448,140 @@ class DuckDBWarehouse(Warehouse):
             "version": version,
             "sources": {t: list(c) for t, c in sorted(sources.items())},
             "fingerprint": self._fingerprint(sources),
+            "patch": patch is not None,
         })  # fmt: skip
-        raw = self._con.con
-        if kept.get(table) != stamp:
+        if kept.get(table) == stamp:
+            if not self._stale(name):
+                return self._con.table(table)
             if self.read_only:
                 return None
-            sql = self._con.compile(build())
-            enums = self._enum_casts(categories, sources)
-            if enums:
-                sql = f"SELECT * REPLACE ({', '.join(enums)}) FROM ({sql})"
-            raw.begin()
-            try:
-                # The name is ours and the stamp is JSON of schema names and
-                # numbers, never input; quotes are doubled all the same.
-                raw.execute(f'CREATE OR REPLACE TABLE "{table}" AS {sql}')
-                for key, text in (keys or {}).items():
-                    if self._shared_key(table, key, text):
-                        raw.execute(f'ALTER TABLE "{table}" DROP COLUMN "{key}"')
-                text = stamp.replace("'", "''")
-                raw.execute(f"COMMENT ON TABLE \"{table}\" IS '{text}'")
-            except duckdb.Error:
-                # Kept only to save time (the disk may be full): the caller
-                # computes what it needs instead, and the store is as it was.
-                raw.rollback()
-                return None
-            raw.commit()
+            if patch is not None and self._patch(table, name, patch, keys or {}):
+                return self._con.table(table)
+        elif self.read_only:
+            return None
+        sql = self._con.compile(build())
+        enums = self._enum_casts(categories, sources)
+        if enums:
+            sql = f"SELECT * REPLACE ({', '.join(enums)}) FROM ({sql})"
+        raw = self._con.con
+        raw.begin()
+        try:
+            # The name is ours, never input.
+            raw.execute(f'CREATE OR REPLACE TABLE "{table}" AS {sql}')
+            for key, text in (keys or {}).items():
+                if self._shared_key(table, key, text):
+                    raw.execute(f'ALTER TABLE "{table}" DROP COLUMN "{key}"')
+            self._comment(table, stamp)
+            self._clear_stale(name)
+        except duckdb.Error:
+            # Kept only to save time (the disk may be full): the caller
+            # computes what it needs instead, and the store is as it was.
+            raw.rollback()
+            return None
+        raw.commit()
         return self._con.table(table)
+
+    def _comment(self, table: str, stamp: str) -> None:
+        # The name is ours and the stamp is JSON of schema names and
+        # numbers, never input; quotes are doubled all the same.
+        text = stamp.replace("'", "''")
+        self._con.con.execute(f"COMMENT ON TABLE \"{table}\" IS '{text}'")
+
+    def _stale(self, name: str) -> bool:
+        """Whether a write noted customers whose rows in derived table `name`
+        are to be patched."""
+        raw = self._con.con
+        if not raw.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE database_name = "
+            "current_database() AND schema_name = 'main' AND table_name = ?",
+            [PENDING_TABLE],
+        ).fetchone()[0]:
+            return False
+        return bool(raw.execute(
+            f'SELECT count(*) FROM "{PENDING_TABLE}" WHERE derived = ?', [name]
+        ).fetchone()[0])  # fmt: skip
+
+    def _clear_stale(self, name: str) -> None:
+        """Forget the customers noted for derived table `name` (within the
+        caller's transaction)."""
+        if self._stale(name):
+            self._con.con.execute(
+                f'DELETE FROM "{PENDING_TABLE}" WHERE derived = ?', [name]
+            )
+
+    def _patch(
+        self, table: str, name: str,
+        patch: Callable[[ir.Table], tuple[ir.Table, ir.Table]], keys: Mapping[str, str],
+    ) -> bool:  # fmt: skip
+        """Replace the rows of the customers noted for `table` (see
+        `derived`); False, with the store as it was, when that fails."""
+        pending = self._con.table(PENDING_TABLE)
+        ids = pending.filter(pending.derived == name).select("customer_id").distinct()
+        values, rows = patch(ids)
+        raw = self._con.con
+        raw.begin()
+        try:
+            # The names are ours, never input.
+            raw.execute(
+                f"CREATE OR REPLACE TEMP TABLE {_PATCH_ROWS} AS {self._con.compile(rows)}"
+            )
+            self._widen_categories(table)
+            raw.execute(
+                f'DELETE FROM "{table}" WHERE customer_id IN '
+                f"(SELECT customer_id FROM ({self._con.compile(values)}))"
+            )
+            raw.execute(f'INSERT INTO "{table}" BY NAME SELECT * FROM {_PATCH_ROWS}')
+            if any(
+                self._new_shared_key(table, key, text) for key, text in keys.items()
+            ):
+                raw.rollback()
+                return False
+            raw.execute(f"DROP TABLE {_PATCH_ROWS}")
+            self._clear_stale(name)
+        except duckdb.Error:
+            raw.rollback()
+            return False
+        raw.commit()
+        return True
+
+    def _new_shared_key(self, table: str, key: str, text: str) -> bool:
+        """`_shared_key` after a patch: whether a key of its rows
+        (`_PATCH_ROWS`, now in `table`) is any other text's key in `table`.
+        The rows before it had a key each, so no other pair can share one."""
+        # Names come from the code that keeps the table, never from input.
+        (n,) = self._con.con.execute(
+            f'SELECT count(*) FROM (SELECT DISTINCT "{key}", "{text}" FROM '
+            f'{_PATCH_ROWS}) p JOIN "{table}" t ON t."{key}" = p."{key}" '
+            f'AND t."{text}" <> p."{text}"'
+        ).fetchone()
+        return n > 0
+
+    def _widen_categories(self, table: str) -> None:
+        """Add to each ENUM column of `table` the values the rows of a patch
+        (`_PATCH_ROWS`) bring (a new channel, say); past `_MAX_CATEGORIES`
+        values the column becomes text."""
+        raw = self._con.con
+        enums = raw.execute(
+            "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name "
+            "= current_database() AND schema_name = 'main' AND table_name = ? AND "
+            "starts_with(data_type, 'ENUM(')",
+            [table],
+        ).fetchall()
+        for column, kind in enums:
+            # `kind` is DuckDB's own spelling of a type `derived` created.
+            added = [v for (v,) in raw.execute(
+                f'SELECT DISTINCT "{column}" FROM {_PATCH_ROWS} WHERE "{column}" '
+                f'IS NOT NULL AND TRY_CAST("{column}" AS {kind}) IS NULL'
+            ).fetchall()]  # fmt: skip
+            if not added:
+                continue
+            (held,) = raw.execute(f"SELECT enum_range(NULL::{kind})").fetchone()
+            values = sorted({*held, *added})
+            if len(values) > _MAX_CATEGORIES or any("\x00" in v for v in added):
+                widened = "VARCHAR"
+            else:
+                widened = _enum(values)
+            raw.execute(f'ALTER TABLE "{table}" ALTER COLUMN "{column}" TYPE {widened}')
 
     def derived_name(self, table: ir.Table) -> str | None:
         """The name `derived` kept `table` under, for the table itself as it
@@ -372,36 +630,43 @@ class DuckDBWarehouse(Warehouse):
                 or any("\x00" in v for (v,) in rows)
             ):
                 continue
-            values = ", ".join(
-                "'" + v.replace("'", "''") + "'" for (v,) in sorted(rows)
+            casts.append(
+                f'CAST("{column}" AS {_enum([v for (v,) in rows])}) AS "{column}"'
             )
-            casts.append(f'CAST("{column}" AS ENUM({values})) AS "{column}"')
         return casts
 
-    def _fingerprint(self, sources: Mapping[str, Sequence[str]]) -> str:
+    def _fingerprint(
+        self, sources: Mapping[str, Sequence[str]],
+        known: dict[tuple[str, tuple[str, ...]], str] | None = None,
+    ) -> str:  # fmt: skip
+        """Count and sum of hashes of the `sources` columns; `known` holds
+        those already taken in this state of the store."""
+        known = {} if known is None else known
         parts = []
         for name, columns in sorted(sources.items()):
             if name not in TABLES or not set(columns) <= set(TABLES[name].names):
                 raise StoreError(f"no canonical columns {list(columns)} in {name!r}")
-            cols = ", ".join(f'"{c}"' for c in columns)
-            n, total = self._con.con.execute(
-                f'SELECT count(*), sum(hash({cols})) FROM "{name}"'
-            ).fetchone()
-            parts.append(f"{name}:{n}:{total or 0}")
+            key = (name, tuple(columns))
+            if key not in known:
+                cols = ", ".join(f'"{c}"' for c in columns)
+                n, total = self._con.con.execute(
+                    f'SELECT count(*), sum(hash({cols})) FROM "{name}"'
+                ).fetchone()
+                known[key] = f"{name}:{n}:{total or 0}"
+            parts.append(known[key])
         return " ".join(parts)
 
-    def _drop_derived(self, changed: set[str]) -> None:
-        """Drop the derived tables computed from a table in `changed` (within
-        the caller's transaction: they go with the change, or stay with the
-        rollback). Nothing derived from old rows outlives them, so `forget`
-        leaves no copy of an erased person's rows behind."""
+    def _drop_derived(self, changed: set[str], keep: Collection[str] = ()) -> None:
+        """Drop the derived tables computed from a table in `changed`, but
+        those in `keep` (within the caller's transaction: they go with the
+        change, or stay with the rollback). Nothing derived from old rows
+        outlives them, so `forget` leaves no copy of an erased person's rows
+        behind, nor of their customer id among those noted for a patch."""
         for table, comment in self._derived_tables().items():
-            try:
-                sources = set(json.loads(comment or "{}").get("sources", {}))
-            except ValueError:
-                sources = set()
-            if not sources or sources & changed:
+            sources = set(_stamp_of(comment).get("sources", {}))
+            if table not in keep and (not sources or sources & changed):
                 self._con.con.execute(f'DROP TABLE "{table}"')
+                self._clear_stale(table.removeprefix(DERIVED_PREFIX))
 
     def _derived_tables(self) -> dict[str, str | None]:
         """Name and comment of each derived table in the store."""

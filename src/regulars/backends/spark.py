@@ -207,8 +207,12 @@ class SparkWarehouse(Warehouse):
 
     # --- writes ------------------------------------------------------------
 
-    def apply(self, changes: Sequence[Change]) -> None:
-        """Write new parts for `changes`, then publish them in one manifest swap."""
+    def apply(self, changes: Sequence[Change], *, patch_derived: bool = False) -> None:
+        """Write new parts for `changes`, then publish them in one manifest swap.
+
+        A Spark store keeps no derived tables: `patch_derived` changes nothing.
+        """
+        del patch_derived
         if not changes:
             return
         with self._lock():

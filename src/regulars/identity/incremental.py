@@ -186,6 +186,6 @@ def resolve_import(
         Append("identities", result.identities),
         *wh.set_meta({RESOLVED_THROUGH: str(import_id)}),
     ]
-    wh.apply(changes)
+    wh.apply(changes, patch_derived=True)
     result.partial = True
     return result

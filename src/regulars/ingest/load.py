@@ -137,7 +137,11 @@ def commit_import(
         "rows_read": [report.rows_read], "rows_loaded": [report.rows_loaded],
         "rows_new": [report.rows_new], "rows_rejected": [report.rows_rejected],
     })  # fmt: skip
-    wh.apply([*stamped, Append("rejects", rejects), Append("imports", log)])
+    # The tables kept for analyses are patched by customer, not built again.
+    wh.apply(
+        [*stamped, Append("rejects", rejects), Append("imports", log)],
+        patch_derived=True,
+    )
     if scratch is not None:
         scratch.close()
     if any(

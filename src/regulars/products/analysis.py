@@ -8,6 +8,8 @@ occasion of that product.
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
+import json
 from typing import TYPE_CHECKING
 
 import ibis
@@ -115,20 +117,37 @@ def stored_purchases(wh: Warehouse, sequence: ir.Table | None) -> ir.Table | Non
     sequence itself (`regulars.metrics.stored_sequence`); customers are
     its keys where it has them (`customer_keyed`), so the purchases go with
     `customer_keyed(sequence)`. Like the sequence, they hold no cut-off date:
-    read them with `regulars.metrics.base.kept_to`. They are built again
-    when the orders, the identity links or the order lines change. None for
+    read them with `regulars.metrics.base.kept_to`. An import has the
+    purchases of the customers it touched joined again on the next call;
+    any other change to the orders, the identity links or the order lines
+    has them built again. None for
     any other sequence, or where the store keeps no tables (see
     `Warehouse.derived`): compute them with `purchase_lines`.
     """
     if sequence is None or wh.derived_name(sequence) != SEQUENCE_TABLE:
         return None
     lines = wh.table("order_lines")
+    keyed = "customer_key" in sequence.columns
 
-    def build() -> ir.Table:
-        return purchase_lines(customer_keyed(sequence), lines, as_of=_dt.date.max)
+    def build(customers: ir.Table | None = None) -> ir.Table:
+        orders = sequence
+        if customers is not None:
+            orders = orders.semi_join(customers, "customer_id")
+        return purchase_lines(customer_keyed(orders), lines, as_of=_dt.date.max)
 
+    def patch(customers: ir.Table) -> tuple[ir.Table, ir.Table]:
+        # The rows of the customers an import touched, under their keys.
+        values = customers.select(customer_id=customers.customer_id.hash())
+        return (values if keyed else customers), build(customers)
+
+    # Keyed or not as the sequence is, and under today's product codes (a
+    # new product renumbers those after it): built again when either changes.
+    codes = wh.to_arrow(product_codes(lines).order_by("product_code"))
+    digest = hashlib.sha256(json.dumps(codes.column("product").to_pylist()).encode())
+    version = (f"{_PURCHASES_VERSION}.{SEQUENCE_VERSION}.{'keyed' if keyed else 'text'}."
+               f"{digest.hexdigest()[:16]}")  # fmt: skip
     return wh.derived(
-        "purchases", build, version=f"{_PURCHASES_VERSION}.{SEQUENCE_VERSION}",
+        "purchases", build, version=version, patch=patch,
         sources={**sequence_sources(wh), "order_lines": _LINE_COLUMNS},
     )  # fmt: skip
 
