@@ -92,3 +92,19 @@ def test_memory_cap_from_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("REGULARS_MEMORY", "lots")
     with pytest.raises(StoreError, match="REGULARS_MEMORY='lots' is not a memory size"):
         connect(str(tmp_path / "capped.duckdb"))
+
+
+def test_duckdb_draws_no_progress_bar_on_standard_output(tmp_path, capfd):
+    # DuckDB's own bar goes to standard output, into `--json` answers, for
+    # statements past its wait (two seconds; none here, so the wait is set
+    # to nothing). Regulars shows progress on standard error only.
+    from regulars.backends.duckdb import staging_connection
+
+    wh = connect(str(tmp_path / "store.duckdb"))
+    for con in (wh.con.con, staging_connection().con):
+        con.execute("SET progress_bar_time = 0")
+        (total,) = con.execute("SELECT sum(i % 7) FROM range(20000000) t(i)").fetchone()
+        assert total == 59_999_997
+    wh.close()
+    out, _ = capfd.readouterr()
+    assert out == ""

@@ -63,6 +63,10 @@ def _set_utc(con: DuckDBBackend) -> None:
     # matters, so DuckDB may write tables in parallel without keeping the order
     # rows arrived in: imports run about twice as fast.
     con.con.execute("SET preserve_insertion_order = false")
+    # DuckDB draws its own progress bar on standard output for statements
+    # past two seconds: into a `--json` answer or a piped table. Regulars
+    # shows its progress on standard error (`regulars.cli.common.busy`).
+    con.con.execute("SET enable_progress_bar_print = false")
     release_memtables_when_gone(con, functools.partial(_unregister, con.con))
 
 
