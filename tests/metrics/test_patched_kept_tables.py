@@ -234,3 +234,23 @@ def test_a_patch_that_gives_two_customers_one_key_builds_the_table_again(duck):
     assert sorted(wh.to_arrow(table.select("order_id")).column(0).to_pylist()) == [
         "o1", "o2", "o3", "o4",
     ]  # fmt: skip
+
+
+def test_forget_leaves_no_customer_noted_for_a_patch(duck, tmp_path):
+    # Anna's customer id is noted after her import; forgetting her drops the
+    # kept tables and every customer noted, for them or for a table a
+    # release before left behind.
+    from regulars.privacy import forget
+
+    wh = duck
+    _import(wh, tmp_path, "one.csv", [_order("#1", "anna@example.com", "2025-01-05"),
+                                      _order("#2", "ben@example.com", "2025-01-06")])  # fmt: skip
+    _analyse(wh)
+    _import(wh, tmp_path, "two.csv", [_order("#3", "anna@example.com", "2025-02-05")])
+    anna = wh.scalar(
+        wh.resolved("orders").filter(lambda o: o.order_id == "#3").customer_id.max()
+    )
+    assert ("order_sequence", anna) in _pending(wh)
+    wh.con.con.execute(f"INSERT INTO {PENDING_TABLE} VALUES ('gone', ?)", [anna])
+    forget(wh, "anna@example.com")
+    assert _kept(wh) == set() and _pending(wh) == set()

@@ -502,9 +502,9 @@ class DuckDBWarehouse(Warehouse):
         text = stamp.replace("'", "''")
         self._con.con.execute(f"COMMENT ON TABLE \"{table}\" IS '{text}'")
 
-    def _stale(self, name: str) -> bool:
+    def _stale(self, name: str | None) -> bool:
         """Whether a write noted customers whose rows in derived table `name`
-        are to be patched."""
+        (None: any) are to be patched."""
         raw = self._con.con
         if not raw.execute(
             "SELECT count(*) FROM duckdb_tables() WHERE database_name = "
@@ -513,7 +513,8 @@ class DuckDBWarehouse(Warehouse):
         ).fetchone()[0]:
             return False
         return bool(raw.execute(
-            f'SELECT count(*) FROM "{PENDING_TABLE}" WHERE derived = ?', [name]
+            f'SELECT count(*) FROM "{PENDING_TABLE}" WHERE ? IS NULL OR derived = ?',
+            [name, name],
         ).fetchone()[0])  # fmt: skip
 
     def _clear_stale(self, name: str) -> None:
@@ -533,17 +534,16 @@ class DuckDBWarehouse(Warehouse):
         pending = self._con.table(PENDING_TABLE)
         ids = pending.filter(pending.derived == name).select("customer_id").distinct()
         values, rows = patch(ids)
+        values_sql, rows_sql = self._con.compile(values), self._con.compile(rows)
         raw = self._con.con
         raw.begin()
         try:
             # The names are ours, never input.
-            raw.execute(
-                f"CREATE OR REPLACE TEMP TABLE {_PATCH_ROWS} AS {self._con.compile(rows)}"
-            )
+            raw.execute(f"CREATE OR REPLACE TEMP TABLE {_PATCH_ROWS} AS {rows_sql}")
             self._widen_categories(table)
             raw.execute(
                 f'DELETE FROM "{table}" WHERE customer_id IN '
-                f"(SELECT customer_id FROM ({self._con.compile(values)}))"
+                f"(SELECT customer_id FROM ({values_sql}))"
             )
             raw.execute(f'INSERT INTO "{table}" BY NAME SELECT * FROM {_PATCH_ROWS}')
             if any(
@@ -677,11 +677,20 @@ class DuckDBWarehouse(Warehouse):
         change, or stay with the rollback). Nothing derived from old rows
         outlives them, so `forget` leaves no copy of an erased person's rows
         behind, nor of their customer id among those noted for a patch."""
-        for table, comment in self._derived_tables().items():
+        kept = self._derived_tables()
+        for table, comment in list(kept.items()):
             sources = set(_stamp_of(comment).get("sources", {}))
             if table not in keep and (not sources or sources & changed):
                 self._con.con.execute(f'DROP TABLE "{table}"')
-                self._clear_stale(table.removeprefix(DERIVED_PREFIX))
+                del kept[table]
+        if self._stale(None):
+            # With the tables dropped, and any a release before patches
+            # left behind.
+            names = [t.removeprefix(DERIVED_PREFIX) for t in kept]
+            self._con.con.execute(
+                f'DELETE FROM "{PENDING_TABLE}" WHERE NOT list_contains(?, derived)',
+                [names],
+            )
 
     def _derived_tables(self) -> dict[str, str | None]:
         """Name and comment of each derived table in the store."""
