@@ -61,7 +61,7 @@ def _whole_build_agrees(wh) -> None:  # type: ignore[no-untyped-def]
 
 
 @given(batches=imports)
-@settings(max_examples=10, deadline=None,
+@settings(max_examples=6, deadline=None,
           suppress_health_check=[HealthCheck.too_slow])  # fmt: skip
 def test_patched_kept_tables_equal_a_whole_build(batches):
     with tempfile.TemporaryDirectory() as folder:
