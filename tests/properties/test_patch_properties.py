@@ -14,10 +14,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tests.conftest import order, shopify_csv
-from tests.metrics.test_patched_kept_tables import PURCHASES, SEQUENCE, _analyse, _rows
+from tests.metrics.test_patched_kept_tables import _analyse, _check_as_built
 
 from regulars.backends import connect
-from regulars.backends.duckdb import PENDING_TABLE
 from regulars.ingest.load import import_shopify_orders
 
 pytestmark = pytest.mark.slow
@@ -46,20 +45,6 @@ imports = st.lists(
 )  # fmt: skip
 
 
-def _whole_build_agrees(wh) -> None:  # type: ignore[no-untyped-def]
-    figures = _analyse(wh)
-    raw = wh.con.con
-    if raw.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [PENDING_TABLE]
-    ).fetchone()[0]:
-        assert not raw.execute(f'SELECT * FROM "{PENDING_TABLE}"').fetchall()
-    patched = {t: _rows(wh, t) for t in (SEQUENCE, PURCHASES)}
-    for table in patched:
-        wh.con.con.execute(f'DROP TABLE "{table}"')
-    assert _analyse(wh) == figures
-    assert {t: _rows(wh, t) for t in patched} == patched
-
-
 @given(batches=imports)
 @settings(max_examples=6, deadline=None,
           suppress_health_check=[HealthCheck.too_slow])  # fmt: skip
@@ -74,7 +59,7 @@ def test_patched_kept_tables_equal_a_whole_build(batches):
                 path = shopify_csv(Path(folder) / f"{i}.csv", unique)
                 import_shopify_orders(wh, str(path), update=update)
                 if check or i == 0:
-                    _whole_build_agrees(wh)
-            _whole_build_agrees(wh)
+                    _check_as_built(wh)
+            _check_as_built(wh)
         finally:
             wh.close()

@@ -254,7 +254,7 @@ class DuckDBWarehouse(Warehouse):
             changed = {change.table for change in changes}
             patched = self._patchable(changes) if patch_derived else []
             if patched:
-                self._apply_patchable(changes, patched)
+                self._apply_patchable(changes, patched, changed)
             else:
                 for change in changes:
                     self._apply_one(change)
@@ -310,10 +310,12 @@ class DuckDBWarehouse(Warehouse):
                 out.append(table)
         return out
 
-    def _apply_patchable(self, changes: Sequence[Change], patched: list[str]) -> None:
-        """Apply `changes`, noting the customers whose rows in the derived
-        tables `patched` they make stale, and stamp those tables with their
-        sources' fingerprint after the changes."""
+    def _apply_patchable(
+        self, changes: Sequence[Change], patched: list[str], changed: set[str]
+    ) -> None:
+        """Apply `changes` (to the tables `changed`), noting the customers
+        whose rows in the derived tables `patched` they make stale, and stamp
+        those tables with their sources' fingerprint after the changes."""
         stale: list[pa.Array] = []
         later: list[Append] = []
         for change in changes:
@@ -350,7 +352,6 @@ class DuckDBWarehouse(Warehouse):
         finally:
             raw.unregister("_regulars_stale")
         kept = self._derived_tables()
-        changed = {change.table for change in changes}
         prints: dict[tuple[str, tuple[str, ...]], str] = {}
         for table in patched:
             stamp = _stamp_of(kept[table])
