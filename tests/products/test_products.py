@@ -172,3 +172,57 @@ def _check_product_table(store, *, sequence):
         "Beans",
         "Tea",
     ]
+
+
+# T buys Beans on two orders on 1 January and on two on the 11th; Tea on
+# the 1st and twice on one order on the 21st. U buys Beans on two orders of
+# 5 January only: one day, so no repeat buyer and no gap.
+SAME_DAY = [
+    ("t1", "T", "2025-01-01T01:00", ["Beans"]),
+    ("t2", "T", "2025-01-01T13:00", ["Beans", "Tea"]),
+    ("t3", "T", "2025-01-11T09:00", ["Beans"]),
+    ("t5", "T", "2025-01-11T15:00", ["Beans"]),
+    ("t4", "T", "2025-01-21T09:00", ["Tea", "Tea"]),
+    ("u1", "U", "2025-01-05T01:00", ["Beans"]),
+    ("u2", "U", "2025-01-05T13:00", ["Beans"]),
+]
+
+
+def test_each_purchase_knows_the_customers_previous_day_of_the_product(warehouse):
+    # Day numbers count from 1970-01-01: 2025-01-01 is day 20089.
+    from regulars.products.analysis import purchase_lines
+
+    orders = plain_orders([
+        (o[0], o[1], dt.datetime.fromisoformat(o[2]).replace(tzinfo=dt.UTC), "paid", 10, 0)
+        for o in SAME_DAY
+    ])  # fmt: skip
+    lines = [(o[0], i + 1, n) for o in SAME_DAY for i, n in enumerate(o[3])]
+    warehouse.apply([orders, product_lines(lines)])
+    p = purchase_lines(
+        warehouse.resolved("orders"), warehouse.table("order_lines"), as_of=AS_OF
+    )
+    codes = {"Beans": 1, "Tea": 2}  # numbered by name
+    got = sorted(
+        (r["customer_id"], r["product_code"], r["order_number"], r["day"] - 20089,
+         None if r["product_prev_day"] is None else r["product_prev_day"] - 20089,
+         r["product_occasion"])
+        for r in warehouse.to_arrow(p).to_pylist()
+    )  # fmt: skip
+    beans, tea = codes["Beans"], codes["Tea"]
+    assert got == [
+        # customer, product, order number, day, previous day of it, its day's rank
+        ("T", beans, 1, 0, None, 1),
+        ("T", beans, 2, 0, 0, 1),  # same day again: a gap of 0, no new occasion
+        ("T", beans, 3, 10, 0, 2),
+        ("T", beans, 4, 10, 10, 2),
+        ("T", tea, 2, 0, None, 1),
+        ("T", tea, 5, 20, 0, 2),  # twice on one order: one purchase
+        ("U", beans, 1, 4, None, 1),
+        ("U", beans, 2, 4, 4, 1),
+    ]
+    rows = {r.product: r for r in product_table(warehouse, as_of=AS_OF)}
+    assert (rows["Beans"].buyers, rows["Beans"].repeat_buyers) == (2, 1)
+    assert rows["Beans"].orders_per_buyer == pytest.approx((5 + 2) / 2)
+    assert rows["Beans"].replenishment_median_days == 10
+    assert (rows["Tea"].buyers, rows["Tea"].repeat_buyers) == (1, 1)
+    assert rows["Tea"].replenishment_median_days == 20

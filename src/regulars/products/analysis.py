@@ -82,10 +82,17 @@ def purchase_lines(
     order and product (lines of one product on one order are one purchase),
     with the order's place in the customer's sequence: `customer_id`, `day`,
     `order_number`, `first_day`, `next_day` (see `order_sequence`) and
-    `product_code` (see `product_codes`; NULL for a line with no product).
+    `product_code` (see `product_codes`; NULL for a line with no product);
+    and its place among the customer's purchases of that product:
+    `product_prev_day`, the day of the one before (NULL for the first; the
+    same day for a second order that day) and `product_occasion`, which
+    day of buying it this is (1 for the first day, 2 for the second, ...).
 
-    Every analysis below takes it as `purchases`, so that several in a row
-    (`regulars.products.product_table`) join orders to lines once.
+    Both look back only, so they stay true of a table cut at an earlier
+    date (`regulars.metrics.base.kept_to`). Every analysis below takes it as
+    `purchases`, so that several in a row (`regulars.products.product_table`)
+    join orders to lines, and order each customer's purchases of a product,
+    once.
     """
     seq = order_sequence(orders, as_of=as_of, acquired_since=acquired_since)
     named = lines.select(
@@ -97,13 +104,22 @@ def purchase_lines(
         "source", "order_id", "product_code"
     )
     joined = seq.join(coded, ["source", "order_id"])
-    return joined.select(
+    p = joined.select(
         "customer_id", "day", "order_number", "first_day", "next_day", "product_code"
     ).distinct()
+    # (customer, product, order number) is unique: the order is total, so the
+    # same purchase gets the same previous day in every build.
+    mine = [p.customer_id, p.product_code]
+    before = ibis.window(group_by=mine, order_by=[p.day, p.order_number])
+    by_day = ibis.window(group_by=mine, order_by=p.day)
+    return p.mutate(
+        product_prev_day=p.day.lag().over(before),
+        product_occasion=(ibis.dense_rank().over(by_day) + 1).cast("int64"),
+    )
 
 
 #: Version of `stored_purchases`' definition (see `SEQUENCE_VERSION`).
-_PURCHASES_VERSION = "1"
+_PURCHASES_VERSION = "2"
 # The columns of order lines `purchase_lines` reads.
 _LINE_COLUMNS = ["source", "order_id", "product_name", "product_id"]
 
@@ -179,19 +195,25 @@ def product_buyers(
     p = _purchases_of(
         orders, lines, purchases, as_of=as_of, acquired_since=acquired_since
     )
-    # Bought on two days or more: first and last day differ (a distinct
-    # count of days would cost several times as much).
-    days = p.group_by(["product_code", "customer_id"]).aggregate(
-        repeat=(p.day.max() > p.day.min()).cast("int64")
+    # One row per buyer is the first purchase (no day before it); one per
+    # repeat buyer is the first of the second day (its day before is the
+    # first day). No grouping by customer and product is needed.
+    second_day = (p.product_occasion == 2) & (p.day > p.product_prev_day)
+    repeat = p.group_by("product_code").aggregate(
+        repeat_buyers=second_day.cast("int64").sum()
     )
+    first = p.filter(p.product_prev_day.isnull()).select("product_code", "customer_id")
     seq = order_sequence(orders, as_of=as_of, acquired_since=acquired_since)
     per_customer = seq.group_by("customer_id").aggregate(n_orders=seq.count())
-    d = days.join(per_customer, "customer_id")
+    d = first.join(per_customer, "customer_id")
     per_product = d.group_by("product_code").aggregate(
-        buyers=d.count(),
-        repeat_buyers=d.repeat.sum(),
-        orders_per_buyer=d.n_orders.mean(),
+        buyers=d.count(), orders_per_buyer=d.n_orders.mean()
     )
+    # Lines with no product share the NULL code: matched as equal.
+    repeat = repeat.rename(repeat_code="product_code")
+    per_product = per_product.join(
+        repeat, per_product.product_code.identical_to(repeat.repeat_code)
+    ).drop("repeat_code")
     return _named(per_product, lines, product="product_code")
 
 
@@ -208,8 +230,7 @@ def replenishment_gaps(
     p = _purchases_of(
         orders, lines, purchases, as_of=as_of, acquired_since=acquired_since
     )
-    w = ibis.window(group_by=[p.product_code, p.customer_id], order_by=p.day)
-    g = p.select("product_code", gap_days=(p.day - p.day.lag().over(w)).cast("int64"))
+    g = p.select("product_code", gap_days=(p.day - p.product_prev_day).cast("int64"))
     # Purchases on one day are one occasion: the gap of 0 between them is no
     # gap, and every other gap is the one from the previous purchase day.
     g = g.filter(g.gap_days > 0)
