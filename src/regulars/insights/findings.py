@@ -27,7 +27,7 @@ from regulars.insights.groups import (
     second_order_months,
 )
 from regulars.metrics.base import customer_keyed, day_number
-from regulars.products.analysis import product_buyers
+from regulars.products.analysis import product_buyers, product_purchases
 from regulars.stats import Z95, normal_p, two_proportion_p, welch
 
 if TYPE_CHECKING:
@@ -124,7 +124,9 @@ def find_insights(
     `products`, the `product_table` for the same `as_of` and `since`, saves
     recounting each product's buyers.
     """
-    orders = sequence if sequence is not None else wh.resolved("orders")
+    # Every test counts customers and names none: a kept sequence's
+    # whole-number keys stand for them.
+    orders = customer_keyed(sequence) if sequence is not None else wh.resolved("orders")
     outcomes = first_year_outcomes(
         orders, wh.table("order_lines"), as_of=as_of, acquired_since=since
     ).cache()
@@ -153,7 +155,12 @@ def find_insights(
     )
     candidates.extend(
         _reorder_candidates(
-            wh, orders, as_of=as_of, min_group=min_group, since=since, products=products
+            wh,
+            sequence,
+            as_of=as_of,
+            min_group=min_group,
+            since=since,
+            products=products,
         )
     )
     if not candidates:
@@ -283,7 +290,7 @@ def _season_candidates(
 
 def _reorder_candidates(
     wh: Warehouse,
-    orders: ir.Table,
+    sequence: ir.Table | None,
     *,
     as_of: _dt.date,
     min_group: int,
@@ -295,10 +302,12 @@ def _reorder_candidates(
         rows = [{"product": r.product, "buyers": r.buyers, "repeat_buyers": r.repeat_buyers}
                 for r in products]  # fmt: skip
     else:
-        # Counts of customers: a kept sequence's integer keys stand for them.
+        # The purchases the store keeps beside its sequence, if it does.
+        purchases = product_purchases(wh, sequence, as_of=as_of, acquired_since=since)
+        orders = sequence if sequence is not None else wh.resolved("orders")
         buyers = product_buyers(
             customer_keyed(orders), wh.table("order_lines"), as_of=as_of,
-            acquired_since=since,
+            acquired_since=since, purchases=purchases,
         )  # fmt: skip
         rows = wh.to_arrow(buyers).to_pylist()
     total_n = sum(int(r["buyers"]) for r in rows)

@@ -6,7 +6,7 @@ import datetime as _dt
 from typing import TYPE_CHECKING
 
 from regulars.cohorts.keys import cohort_key, first_orders
-from regulars.metrics.base import first_year, month_number, occasion_gaps
+from regulars.metrics.base import day_number, first_year, month_number, occasion_gaps
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -34,6 +34,9 @@ def first_year_outcomes(
         revenue=year.revenue.cast("float64"),
     )
     first = first_orders(orders, lines, as_of=as_of, acquired_since=acquired_since)
+    # Only those followed for the whole horizon: fewer first orders to join
+    # to their lines.
+    first = first.filter(first.first_day <= day_number(as_of) - horizon_days)
     return first.join(per, "customer_id")
 
 

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from regulars.metrics.base import day_number
+from regulars.metrics.base import customer_keyed, day_number
 from regulars.metrics.retention import (
     clv_by_age,
     customer_activity,
@@ -132,7 +132,9 @@ def store_metrics(
     totals = wh.to_arrow(
         order_totals(wh.resolved("orders"), as_of=as_of, since=since)
     ).to_pylist()[0]
-    orders = sequence if sequence is not None else wh.resolved("orders")
+    # Every figure below counts customers and returns none: a kept
+    # sequence's whole-number keys stand for them.
+    orders = customer_keyed(sequence) if sequence is not None else wh.resolved("orders")
     hist_rows = wh.to_arrow(gap_histogram(orders, as_of=as_of, since=since)).to_pylist()
     gaps = {int(r["gap_days"]): int(r["n"]) for r in hist_rows}
     first_gaps = {

@@ -19,6 +19,7 @@ from regulars.metrics.base import (
     SEQUENCE_VERSION,
     customer_keyed,
     first_year,
+    kept_to,
     next_order_day,
     order_sequence,
     sequence_sources,
@@ -34,6 +35,7 @@ __all__ = [
     "next_purchase_affinity",
     "product_buyers",
     "product_codes",
+    "product_purchases",
     "purchase_lines",
     "replenishment_gaps",
     "stored_purchases",
@@ -167,6 +169,31 @@ def stored_purchases(wh: Warehouse, sequence: ir.Table | None) -> ir.Table | Non
         "purchases", build, version=version, patch=patch,
         sources={**sequence_sources(wh), "order_lines": _LINE_COLUMNS},
     )  # fmt: skip
+
+
+def product_purchases(
+    wh: Warehouse,
+    sequence: ir.Table | None,
+    *,
+    as_of: _dt.date,
+    acquired_since: _dt.date | None = None,
+    cache: bool = False,
+) -> ir.Table:
+    """`purchase_lines` at `as_of` for the analyses below: those the store
+    keeps beside `sequence` (`stored_purchases`), cut to `as_of`, else
+    computed from `sequence` (the store's orders when None), held in memory
+    with `cache` for several analyses in a row. Customers are keys where the
+    sequence has them: analyse with `customer_keyed(sequence)`.
+    """
+    kept = stored_purchases(wh, sequence)
+    if kept is not None:
+        return kept_to(kept, as_of=as_of, acquired_since=acquired_since)
+    orders = sequence if sequence is not None else wh.resolved("orders")
+    computed = purchase_lines(
+        customer_keyed(orders), wh.table("order_lines"), as_of=as_of,
+        acquired_since=acquired_since,
+    )  # fmt: skip
+    return computed.cache() if cache else computed
 
 
 def _purchases_of(

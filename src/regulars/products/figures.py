@@ -6,15 +6,14 @@ import datetime as _dt
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from regulars.metrics.base import customer_keyed, kept_to
+from regulars.metrics.base import customer_keyed
 from regulars.metrics.figures import histogram_quantile
 from regulars.products.analysis import (
     first_order_outcomes,
     next_purchase_affinity,
     product_buyers,
-    purchase_lines,
+    product_purchases,
     replenishment_gaps,
-    stored_purchases,
 )
 
 if TYPE_CHECKING:
@@ -68,13 +67,9 @@ def product_table(
     lines = wh.table("order_lines")
     # Four analyses read the same purchases: those the store keeps beside
     # its sequence, else orders joined to lines once for all four.
-    kept = stored_purchases(wh, sequence)
-    if kept is not None:
-        purchases = kept_to(kept, as_of=as_of, acquired_since=since)
-    else:
-        purchases = purchase_lines(
-            orders, lines, as_of=as_of, acquired_since=since
-        ).cache()
+    purchases = product_purchases(
+        wh, sequence, as_of=as_of, acquired_since=since, cache=True
+    )
     kw = {"as_of": as_of, "acquired_since": since, "purchases": purchases}
     buyers = {
         r["product"]: r
