@@ -35,12 +35,13 @@ def store(warehouse):
     return _fill(warehouse)
 
 
-def _fill(warehouse):
+def _fill(warehouse, history=ORDERS):
+    """`warehouse` with the paid orders (id, customer, time, products) of `history`."""
     orders = plain_orders([
         (o[0], o[1], dt.datetime.fromisoformat(o[2]).replace(tzinfo=dt.UTC), "paid", 10, 0)
-        for o in ORDERS
+        for o in history
     ])  # fmt: skip
-    lines = [(o[0], i + 1, name) for o in ORDERS for i, name in enumerate(o[3])]
+    lines = [(o[0], i + 1, name) for o in history for i, name in enumerate(o[3])]
     warehouse.apply([orders, product_lines(lines)])
     return warehouse
 
@@ -192,12 +193,7 @@ def test_each_purchase_knows_the_customers_previous_day_of_the_product(warehouse
     # Day numbers count from 1970-01-01: 2025-01-01 is day 20089.
     from regulars.products.analysis import purchase_lines
 
-    orders = plain_orders([
-        (o[0], o[1], dt.datetime.fromisoformat(o[2]).replace(tzinfo=dt.UTC), "paid", 10, 0)
-        for o in SAME_DAY
-    ])  # fmt: skip
-    lines = [(o[0], i + 1, n) for o in SAME_DAY for i, n in enumerate(o[3])]
-    warehouse.apply([orders, product_lines(lines)])
+    _fill(warehouse, SAME_DAY)
     p = purchase_lines(
         warehouse.resolved("orders"), warehouse.table("order_lines"), as_of=AS_OF
     )
