@@ -118,6 +118,33 @@ def _same(got, expected):
         assert got == expected
 
 
+def test_findings_of_equal_strength_come_in_the_order_of_their_names():
+    # One group of customers under two keys (every WELCOME30 first order is
+    # a 30% discount): the same figures, but summed in another order by the
+    # engine's threads, they can differ in the last digits. Their order must
+    # not follow those digits.
+    from regulars.insights.findings import Finding, strongest_first
+
+    def finding(key: str, group: str, difference: float, q: float) -> Finding:
+        return Finding(key=key, group=group, metric="revenue_12m", group_value=0.0,
+                       rest_value=0.0, difference=difference, ci_low=0.0, ci_high=0.0,
+                       n_group=30, n_rest=30, p_value=q, q_value=q, sentence="")  # fmt: skip
+
+    noise = [
+        finding("first_coupon", "WELCOME30", -32.36222036160421, 5.4e-304),
+        finding("discount_band", "30% or more", -32.362220361604, 5.4e-304),
+        finding("channel", "google", -12.5, 3e-9),
+        finding("country", "DE", -40.0, 3.0000000000000004e-9),
+    ]
+    for findings in (noise, noise[::-1]):
+        assert [(f.key, f.group) for f in strongest_first(findings)] == [
+            ("discount_band", "30% or more"),
+            ("first_coupon", "WELCOME30"),
+            ("country", "DE"),  # equal q: the larger difference first
+            ("channel", "google"),
+        ]
+
+
 def test_benjamini_hochberg():
     # Sorted 0.01 0.03 0.04 0.2 -> 0.04, 0.06, 0.0533, 0.2; step-up minimum from the top.
     assert benjamini_hochberg([0.01, 0.04, 0.03, 0.2]) == pytest.approx(

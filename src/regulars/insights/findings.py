@@ -38,7 +38,13 @@ if TYPE_CHECKING:
     from regulars.backends import Warehouse
     from regulars.products import ProductRow
 
-__all__ = ["INSIGHT_KEYS", "Finding", "benjamini_hochberg", "find_insights"]
+__all__ = [
+    "INSIGHT_KEYS",
+    "Finding",
+    "benjamini_hochberg",
+    "find_insights",
+    "strongest_first",
+]
 
 #: Keys tested, with how a finding names the group.
 INSIGHT_KEYS = {
@@ -210,11 +216,26 @@ def find_insights(
                 f"{c['n_group']:,} vs {c['n_rest']:,}; adjusted p {p_text(q)})."
             )
         findings.append(Finding(difference=diff, q_value=q, sentence=sentence, **c))
-    # Equal strength in a fixed order, whatever order the groups' rows came in.
-    findings.sort(
-        key=lambda f: (f.q_value, -abs(f.difference), f.key, str(f.group), f.metric)
-    )
-    return findings
+    return strongest_first(findings)
+
+
+def strongest_first(findings: list[Finding]) -> list[Finding]:
+    """`findings` by adjusted p-value, then by size of difference, then by
+    key, group and metric: equal strength in a fixed order, whatever order
+    the groups' rows came in.
+
+    Figures equal to 12 significant digits count as equal: the engine sums
+    floating-point revenue in whatever order its threads finish, so one
+    group of customers under two keys (a coupon and its discount band) can
+    differ in the last digits from run to run.
+    """
+
+    def rounded(x: float) -> float:
+        return float(f"{x:.12g}")
+
+    return sorted(findings, key=lambda f: (
+        rounded(f.q_value), -rounded(abs(f.difference)), f.key, str(f.group), f.metric,
+    ))  # fmt: skip
 
 
 def _season_candidates(
