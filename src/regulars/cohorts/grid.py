@@ -78,21 +78,20 @@ def cohort_grid(
     seq = order_sequence(orders, as_of=as_of, acquired_since=acquired_since)
     if by in DAY_KEYS:
         # The cohort follows from the first day, which the sequence carries:
-        # no join to each customer's first order.
-        seq = seq.mutate(cohort=day_cohort_number(seq.first_day, by))
-        members = seq.filter(seq.order_number == 1).select(
-            "customer_id", "first_day", "cohort"
-        )
-        o = seq
+        # no join to each customer's first order, and it is named per first
+        # day on the small results below, not per order.
+        o = seq.select("day", "net", "first_day", "next_day")
+        firsts = seq.filter(seq.order_number == 1)
+        by_day = firsts.group_by("first_day").aggregate(n=firsts.count())
+        by_day = by_day.mutate(cohort=day_cohort_number(by_day.first_day, by))
     else:
         first = first_orders(orders, lines, as_of=as_of, acquired_since=acquired_since)
         members = first.select("customer_id", "first_day", cohort=cohort_key(first, by))
         o = seq.select("customer_id", "day", "net", "next_day").join(
             members, "customer_id"
         )
-    # The orders are read three times below: only the columns used (text
-    # customer ids carried along cost DuckDB a second at 10M orders).
-    o = o.select("day", "net", "first_day", "next_day", "cohort")
+        o = o.select("day", "net", "first_day", "next_day", "cohort")
+        by_day = members.group_by(["cohort", "first_day"]).aggregate(n=members.count())
 
     def period_of(day: ir.IntegerValue) -> ir.IntegerValue:
         return ((day - o.first_day) / length).floor().cast("int64")
@@ -117,22 +116,31 @@ def cohort_grid(
     periods = ibis.memtable(pa.table({"period": pa.array(range(horizon), pa.int64())}))
 
     # Observable customers per cohort and period, from counts per first day.
-    by_day = members.group_by(["cohort", "first_day"]).aggregate(n=members.count())
     sizes = by_day.group_by("cohort").aggregate(cohort_customers=by_day.n.sum())
     reach = by_day.cross_join(periods)
     reach = reach.filter(ended(reach.first_day, reach.period))
     observable = reach.group_by(["cohort", "period"]).aggregate(customers=reach.n.sum())
 
-    per = o.group_by(["cohort", "period"]).aggregate(
+    # The one pass over the orders: their figures per first day and period
+    # (and cohort, where it is not the first day's), which both tables
+    # below add up.
+    keys = (
+        ["first_day", "period"] if by in DAY_KEYS else ["cohort", "first_day", "period"]
+    )
+    cells = o.group_by(keys).aggregate(
         active_customers=o.last_in_period.sum(),
         orders=o.count(),
         revenue=o.net.sum(),
     )
-    # Cumulative revenue of the customers observable at p, over periods <= p.
-    rev_day = o.group_by(["cohort", "first_day", "period"]).aggregate(
-        revenue=o.net.sum()
+    if by in DAY_KEYS:
+        cells = cells.mutate(cohort=day_cohort_number(cells.first_day, by))
+    per = cells.group_by(["cohort", "period"]).aggregate(
+        active_customers=cells.active_customers.sum(),
+        orders=cells.orders.sum(),
+        revenue=cells.revenue.sum(),
     )
-    rev_day = rev_day.rename(q="period")
+    # Cumulative revenue of the customers observable at p, over periods <= p.
+    rev_day = cells.select("cohort", "first_day", "revenue", q=cells.period)
     pairs = rev_day.cross_join(periods)
     pairs = pairs.filter(
         (pairs.q <= pairs.period) & ended(pairs.first_day, pairs.period)
