@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 from regulars.metrics.base import customer_keyed, day_number
 from regulars.metrics.retention import (
-    clv_by_age,
-    customer_activity,
+    CLV_MONTHS,
+    clv_sums,
+    customers_up_to,
     gap_histogram,
     monthly_trend,
     order_totals,
@@ -154,31 +155,40 @@ def store_metrics(
         )
         q = histogram_quantile(all_gaps, churn_quantile)
         threshold = math.ceil(q) if q is not None else None
-    activity = customer_activity(orders, as_of=as_of, since=since)
+    # One pass over the orders for the window's customers (those of
+    # `customer_activity`: with an order in it) and the CLV by age (all).
+    per = customers_up_to(orders, as_of=as_of, since=since, clv_months=CLV_MONTHS)
+    active = per.orders_in_window > 0
+
+    def count(condition: ir.BooleanValue) -> ir.IntegerValue:
+        return (active & condition).cast("int64").sum()
+
     sums = {
-        "customers": activity.count(),
-        "new_customers": activity.is_new.sum(),
-        "identified_orders": activity.orders_in_window.sum(),
-        "identified_net": activity.net_in_window.sum(),
-        "returning_net": activity.returning_net_in_window.sum(),
-        "one_time": (activity.lifetime_orders == 1).sum(),
+        "customers": active.cast("int64").sum(),
+        "new_customers": count(per.is_new),
+        # Customers without orders in the window add 0 to these.
+        "identified_orders": per.orders_in_window.sum(),
+        "identified_net": per.net_in_window.sum(),
+        "returning_net": per.returning_net_in_window.sum(),
+        "one_time": count(per.lifetime_orders == 1),
+        **clv_sums(per, as_of=as_of, months=CLV_MONTHS),
     }
     if threshold is not None:  # churned customers, in the same pass as the rest
-        lapsed = activity.last_day < day_number(as_of) - threshold
-        sums["churned"] = lapsed.cast("int64").sum()
-    a = wh.to_arrow(activity.aggregate(**sums)).to_pylist()[0]
+        sums["churned"] = count(per.last_day < day_number(as_of) - threshold)
+    a = wh.to_arrow(per.aggregate(**sums)).to_pylist()[0]
     churned = int(a.get("churned") or 0)
     customers = int(a["customers"] or 0)
     new = int(a["new_customers"] or 0)
     one_time = int(a["one_time"] or 0)
     n_orders = int(totals["orders"] or 0)
     net = totals["net_revenue"] or Decimal(0)
-    clv = {}
-    for row in wh.to_arrow(clv_by_age(orders, as_of=as_of)).to_pylist():
-        clv[f"{row['months']}m"] = {
-            "customers": int(row["customers"]),
-            "clv": _ratio(row["total"], row["customers"]),
+    clv = {
+        f"{n}m": {
+            "customers": int(a[f"customers_{n}m"] or 0),
+            "clv": _ratio(a[f"total_{n}m"], a[f"customers_{n}m"]),
         }
+        for n in CLV_MONTHS
+    }
     monthly = []
     for row in wh.to_arrow(monthly_trend(orders, as_of=as_of, since=since)).to_pylist():
         year, month0 = divmod(int(row["month_no"]), 12)

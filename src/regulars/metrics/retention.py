@@ -20,8 +20,11 @@ if TYPE_CHECKING:
     import ibis.expr.types as ir
 
 __all__ = [
+    "CLV_MONTHS",
     "clv_by_age",
+    "clv_sums",
     "customer_activity",
+    "customers_up_to",
     "gap_histogram",
     "monthly_trend",
     "order_totals",
@@ -47,19 +50,43 @@ def order_totals(
     )
 
 
+#: Horizons of the historical CLV, in months after the first order.
+CLV_MONTHS = (3, 6, 12, 24)
+
+
 def customer_activity(
-    orders: ir.Table, *, as_of: _dt.date, since: _dt.date | None = None
+    orders: ir.Table,
+    *,
+    as_of: _dt.date,
+    since: _dt.date | None = None,
+    clv_months: tuple[int, ...] = (),
 ) -> ir.Table:
     """One row per customer with a counted order in the window.
 
     Columns: `orders_in_window`, `net_in_window`, `returning_net_in_window`
     (net of orders that were not the customer's first), `lifetime_orders`
     (up to `as_of`), `first_day`, `last_day`, `is_new` (first order in the
-    window).
+    window), and for each N of `clv_months` `net_<N>m`, their net within N
+    months of the first order (see `clv_by_age`).
     """
+    per = customers_up_to(orders, as_of=as_of, since=since, clv_months=clv_months)
+    return per.filter(per.orders_in_window > 0)
+
+
+def customers_up_to(
+    orders: ir.Table,
+    *,
+    as_of: _dt.date,
+    since: _dt.date | None = None,
+    clv_months: tuple[int, ...] = (),
+) -> ir.Table:
+    """`customer_activity`'s columns for every customer with a counted
+    order up to `as_of`, in the window or not (`orders_in_window` 0): the
+    one pass over the orders that both the window's figures and the CLV by
+    age (`clv_sums`) add up."""
     seq = order_sequence(orders, as_of=as_of)
-    start = day_number(since) if since is not None else None
-    in_window = seq.day >= (start if start is not None else -(10**9))
+    start = day_number(since) if since is not None else -(10**9)
+    in_window = seq.day >= start
     per = seq.group_by("customer_id").aggregate(
         orders_in_window=in_window.cast("int64").sum(),
         net_in_window=ibis.ifelse(in_window, seq.net, 0).sum(),
@@ -69,11 +96,32 @@ def customer_activity(
         lifetime_orders=seq.count(),
         first_day=seq.day.min(),
         last_day=seq.day.max(),
+        **{
+            f"net_{n}m": ibis.ifelse(seq.day < seq.first_day + span, seq.net, 0).sum()
+            for n, span in _clv_spans(clv_months).items()
+        },
     )
-    per = per.filter(per.orders_in_window > 0)
-    return per.mutate(
-        is_new=per.first_day >= (start if start is not None else -(10**9))
-    )
+    return per.mutate(is_new=per.first_day >= start)
+
+
+def _clv_spans(months: tuple[int, ...]) -> dict[int, int]:
+    """Days of each horizon of `clv_by_age`: a month is 365.25 / 12 days."""
+    return {n: round(n * 365.25 / 12) for n in months}
+
+
+def clv_sums(
+    per: ir.Table, *, as_of: _dt.date, months: tuple[int, ...]
+) -> dict[str, ir.Value]:
+    """Aggregates of `customers_up_to` (with `clv_months` = `months`) that
+    give `clv_by_age`: for each N, `customers_<N>m` observable for N months
+    and `total_<N>m`, their net within them."""
+    today = day_number(as_of)
+    sums: dict[str, ir.Value] = {}
+    for n, span in _clv_spans(months).items():
+        eligible = per.first_day <= today - span
+        sums[f"customers_{n}m"] = eligible.cast("int64").sum()
+        sums[f"total_{n}m"] = ibis.ifelse(eligible, per[f"net_{n}m"], 0).sum()
+    return sums
 
 
 def gap_histogram(
@@ -93,34 +141,27 @@ def gap_histogram(
 
 
 def clv_by_age(
-    orders: ir.Table, *, as_of: _dt.date, months: tuple[int, ...] = (3, 6, 12, 24)
+    orders: ir.Table, *, as_of: _dt.date, months: tuple[int, ...] = CLV_MONTHS
 ) -> ir.Table:
     """Historical CLV: mean net revenue per customer within N months of the first order.
 
     Only customers whose first order is at least N months before `as_of`
     are observable for N; a month is 365.25 / 12 days. One row per N:
-    `months`, `customers` (observable), `clv` (mean cumulative net).
+    `months`, `customers` (observable) and `total`, their net within N
+    months: the CLV is `total` / `customers`.
     """
-    seq = order_sequence(orders, as_of=as_of)
-    today = day_number(as_of)
-    spans = {n: round(n * 365.25 / 12) for n in months}
     # One pass over the orders for every horizon: each customer's net within
     # each span of their first order.
-    per = seq.group_by(["customer_id", "first_day"]).aggregate(
-        **{
-            f"v{n}": ibis.ifelse(seq.day < seq.first_day + span, seq.net, 0).sum()
-            for n, span in spans.items()
-        }
-    )
-    parts = []
-    for n, span in spans.items():
-        eligible = per.filter(per.first_day <= today - span)
-        parts.append(
-            eligible.aggregate(
-                customers=eligible.count(), total=eligible[f"v{n}"].sum()
-            ).mutate(months=ibis.literal(n, "int64"))
+    per = customers_up_to(orders, as_of=as_of, clv_months=months)
+    sums = per.aggregate(**clv_sums(per, as_of=as_of, months=months))
+    return ibis.union(*[
+        sums.select(
+            months=ibis.literal(n, "int64"),
+            customers=sums[f"customers_{n}m"],
+            total=sums[f"total_{n}m"],
         )
-    return ibis.union(*parts)
+        for n in months
+    ])  # fmt: skip
 
 
 def monthly_trend(
