@@ -55,21 +55,16 @@ CLV_MONTHS = (3, 6, 12, 24)
 
 
 def customer_activity(
-    orders: ir.Table,
-    *,
-    as_of: _dt.date,
-    since: _dt.date | None = None,
-    clv_months: tuple[int, ...] = (),
+    orders: ir.Table, *, as_of: _dt.date, since: _dt.date | None = None
 ) -> ir.Table:
     """One row per customer with a counted order in the window.
 
     Columns: `orders_in_window`, `net_in_window`, `returning_net_in_window`
     (net of orders that were not the customer's first), `lifetime_orders`
     (up to `as_of`), `first_day`, `last_day`, `is_new` (first order in the
-    window), and for each N of `clv_months` `net_<N>m`, their net within N
-    months of the first order (see `clv_by_age`).
+    window).
     """
-    per = customers_up_to(orders, as_of=as_of, since=since, clv_months=clv_months)
+    per = customers_up_to(orders, as_of=as_of, since=since)
     return per.filter(per.orders_in_window > 0)
 
 
@@ -81,9 +76,10 @@ def customers_up_to(
     clv_months: tuple[int, ...] = (),
 ) -> ir.Table:
     """`customer_activity`'s columns for every customer with a counted
-    order up to `as_of`, in the window or not (`orders_in_window` 0): the
-    one pass over the orders that both the window's figures and the CLV by
-    age (`clv_sums`) add up."""
+    order up to `as_of`, in the window or not (`orders_in_window` 0), and
+    for each N of `clv_months` `net_<N>m`, their net within N months of the
+    first order: the one pass over the orders that both the window's
+    figures and the CLV by age (`clv_sums`) add up."""
     seq = order_sequence(orders, as_of=as_of)
     start = day_number(since) if since is not None else -(10**9)
     in_window = seq.day >= start
