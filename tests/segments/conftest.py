@@ -162,6 +162,18 @@ def read_store(request, tmp_path_factory):
     wh.close()
 
 
+@pytest.fixture(scope="module")
+def duck_read_store(tmp_path_factory):
+    """The store above on DuckDB, filled once per module, for tests that ask
+    it one thing each (engine parity is pinned by tests on `read_store`)."""
+    from regulars.backends import connect
+
+    wh = connect(str(tmp_path_factory.mktemp("segments") / "store.duckdb"))
+    fill(wh)
+    yield wh
+    wh.close()
+
+
 @pytest.fixture
 def store_file(tmp_path):
     """The store above in a closed DuckDB file, for the CLI to open."""
