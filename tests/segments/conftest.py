@@ -139,6 +139,19 @@ def store(warehouse):
     return warehouse
 
 
+def _filled(tmp_path_factory, engine: str):
+    """A new store on `engine` holding the store above."""
+    from regulars.backends import connect
+
+    folder = tmp_path_factory.mktemp("segments")
+    if engine == "duckdb":
+        wh = connect(str(folder / "store.duckdb"))
+    else:
+        wh = connect(f"spark://{folder / 'store'}")
+    fill(wh)
+    return wh
+
+
 @pytest.fixture(
     scope="module",
     params=[
@@ -148,16 +161,8 @@ def store(warehouse):
 )
 def read_store(request, tmp_path_factory):
     """The store above, filled once per module and engine, for tests that
-    only read it (filling a Spark store costs seconds, and the conditions
-    are dozens)."""
-    from regulars.backends import connect
-
-    folder = tmp_path_factory.mktemp("segments")
-    if request.param == "duckdb":
-        wh = connect(str(folder / "store.duckdb"))
-    else:
-        wh = connect(f"spark://{folder / 'store'}")
-    fill(wh)
+    only read it (filling a Spark store costs seconds)."""
+    wh = _filled(tmp_path_factory, request.param)
     yield wh
     wh.close()
 
@@ -166,10 +171,7 @@ def read_store(request, tmp_path_factory):
 def duck_read_store(tmp_path_factory):
     """The store above on DuckDB, filled once per module, for tests that ask
     it one thing each (engine parity is pinned by tests on `read_store`)."""
-    from regulars.backends import connect
-
-    wh = connect(str(tmp_path_factory.mktemp("segments") / "store.duckdb"))
-    fill(wh)
+    wh = _filled(tmp_path_factory, "duckdb")
     yield wh
     wh.close()
 
