@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import ibis
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from regulars.backends.base import (
     Append,
@@ -242,8 +243,15 @@ class SparkWarehouse(Warehouse):
             if data.num_rows == 0:
                 return
             part = self._new_part(change.table)
-            frame = self._session.createDataFrame(conform(change.table, data))
-            frame.write.parquet(os.path.join(self.path, part))
+            # The rows are here already, as Arrow: written as the part's one
+            # Parquet file in milliseconds, where a Spark job shipping them
+            # to the executors and back took a third of a second per change.
+            folder = os.path.join(self.path, part)
+            os.makedirs(folder)
+            pq.write_table(
+                conform(change.table, data), os.path.join(folder, "part-0.parquet"),
+                coerce_timestamps="us",  # Spark reads no nanoseconds
+            )  # fmt: skip
             tables[change.table].append(part)
         elif isinstance(change, Replace):
             tables[change.table] = []
