@@ -3,7 +3,8 @@
 Layout of the folder::
 
     manifest.json          {"version": N, "tables": {"orders": ["orders/p-…", …], …}}
-    orders/p-<uuid>/       Parquet parts written by Spark
+    orders/p-<uuid>/       Parquet parts: appended rows written with pyarrow,
+                           a table rewritten after a delete by Spark
     …
 
 A write adds new parts (or rewritten ones, for deletes) and then replaces
