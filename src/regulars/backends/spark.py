@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     import ibis.expr.types as ir
     from ibis.backends.pyspark import Backend as SparkBackend
     from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql.types import StructType
 
 __all__ = ["SparkWarehouse", "spark_session"]
 
@@ -111,6 +112,8 @@ class SparkWarehouse(Warehouse):
         )
         # Views are named per store so two stores can share one Spark session.
         self._prefix = "r" + uuid.uuid5(uuid.NAMESPACE_URL, self.path).hex[:12]
+        self._schemas: dict[str, StructType] = {}
+        self._viewed: dict[str, list[str]] = {}
         with self._lock():
             self._manifest = self._read_manifest()
             self._collect_garbage()
@@ -185,27 +188,28 @@ class SparkWarehouse(Warehouse):
                     shutil.rmtree(os.path.join(folder, entry), ignore_errors=True)
 
     def _frame(self, name: str, parts: list[str]) -> DataFrame:
-        if parts:
-            paths = [os.path.join(self.path, p) for p in parts]
-            frame = self._session.read.option("mergeSchema", "true").parquet(*paths)
-            # Columns a later release added are NULL in parts written before.
-            schema = TABLES[name].to_pyarrow()
-            missing = [f for f in schema if f.name not in frame.columns]
-            if missing:
-                from pyspark.sql import functions as F
+        if not parts:
+            return self._session.createDataFrame([], self._schema(name))
+        # Read with the canonical schema given, not inferred: Spark infers a
+        # schema by reading every part's footer in a job of its own, and
+        # columns a later release added come back NULL from the parts
+        # written before either way.
+        paths = [os.path.join(self.path, p) for p in parts]
+        return self._session.read.schema(self._schema(name)).parquet(*paths)
 
-                empty = self._session.createDataFrame(schema.empty_table())
-                for f in missing:
-                    frame = frame.withColumn(f.name, F.lit(None).cast(
-                        empty.schema[f.name].dataType))  # fmt: skip
-            return frame.select(*schema.names)
-        empty = TABLES[name].to_pyarrow().empty_table()
-        return self._session.createDataFrame(empty)
+    def _schema(self, name: str) -> StructType:
+        if name not in self._schemas:
+            empty = TABLES[name].to_pyarrow().empty_table()
+            self._schemas[name] = self._session.createDataFrame(empty).schema
+        return self._schemas[name]
 
     def _refresh_views(self) -> None:
+        """Point each table's view at its parts; a view whose parts are the
+        same as when it was made stays as it is."""
         for name, parts in self._manifest["tables"].items():
-            if name in TABLES:
+            if name in TABLES and self._viewed.get(name) != parts:
                 self._frame(name, parts).createOrReplaceTempView(self._view(name))
+                self._viewed[name] = list(parts)
 
     # --- writes ------------------------------------------------------------
 
