@@ -189,7 +189,11 @@ class SparkWarehouse(Warehouse):
 
     def _frame(self, name: str, parts: list[str]) -> DataFrame:
         if not parts:
-            return self._session.createDataFrame([], self._schema(name))
+            # From an empty Arrow table: a local relation Spark answers at once
+            # (0.05 s), where one from an empty list is an RDD (0.3 s a query).
+            return self._session.createDataFrame(
+                TABLES[name].to_pyarrow().empty_table()
+            )
         # Read with the canonical schema given, not inferred: Spark infers a
         # schema by reading every part's footer in a job of its own, and
         # columns a later release added come back NULL from the parts
@@ -199,8 +203,7 @@ class SparkWarehouse(Warehouse):
 
     def _schema(self, name: str) -> StructType:
         if name not in self._schemas:
-            empty = TABLES[name].to_pyarrow().empty_table()
-            self._schemas[name] = self._session.createDataFrame(empty).schema
+            self._schemas[name] = self._frame(name, []).schema
         return self._schemas[name]
 
     def _refresh_views(self) -> None:
