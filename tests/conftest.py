@@ -37,12 +37,16 @@ os.environ.setdefault(
 )
 def warehouse(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Warehouse]:
     """A new, empty store on each engine: a DuckDB file, or a Spark folder."""
-    if request.param == "duckdb":
-        wh = connect(str(tmp_path / "store.duckdb"))
-    else:
-        wh = connect(f"spark://{tmp_path / 'store'}")
+    wh = new_store(tmp_path, request.param)
     yield wh
     wh.close()
+
+
+def new_store(folder: Path, engine: str) -> Warehouse:
+    """A new store in `folder` on `engine` ("duckdb" or "spark")."""
+    if engine == "duckdb":
+        return connect(str(folder / "store.duckdb"))
+    return connect(f"spark://{folder / 'store'}")
 
 
 @pytest.fixture

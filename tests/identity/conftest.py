@@ -63,28 +63,22 @@ _TEMPLATES: dict[str, Path] = {}
 def messy(warehouse, tmp_path, tmp_path_factory):
     """The messy store on `warehouse`'s engine: imported once per engine and
     session, then copied for each test (imports on Spark take seconds)."""
-    from regulars.backends import connect
+    from conftest import new_store
 
     name = "store.duckdb" if warehouse.kind == "duckdb" else "store"
     if warehouse.kind not in _TEMPLATES:
         folder = tmp_path_factory.mktemp(f"messy_{warehouse.kind}")
-        url = (
-            str(folder / name)
-            if warehouse.kind == "duckdb"
-            else f"spark://{folder / name}"
-        )
-        template = connect(url)
+        template = new_store(folder, warehouse.kind)
         fill_messy(template, folder)
         template.close()
         _TEMPLATES[warehouse.kind] = folder / name
-    copy = tmp_path / "messy" / name
-    copy.parent.mkdir()
+    copy = tmp_path / "messy"
+    copy.mkdir()
     if warehouse.kind == "duckdb":
-        shutil.copyfile(_TEMPLATES["duckdb"], copy)
-        wh = connect(str(copy))
+        shutil.copyfile(_TEMPLATES["duckdb"], copy / name)
     else:
-        shutil.copytree(_TEMPLATES["spark"], copy)
-        wh = connect(f"spark://{copy}")
+        shutil.copytree(_TEMPLATES["spark"], copy / name)
+    wh = new_store(copy, warehouse.kind)
     yield wh
     wh.close()
 

@@ -141,13 +141,9 @@ def store(warehouse):
 
 def _filled(tmp_path_factory, engine: str):
     """A new store on `engine` holding the store above."""
-    from regulars.backends import connect
+    from conftest import new_store
 
-    folder = tmp_path_factory.mktemp("segments")
-    if engine == "duckdb":
-        wh = connect(str(folder / "store.duckdb"))
-    else:
-        wh = connect(f"spark://{folder / 'store'}")
+    wh = new_store(tmp_path_factory.mktemp("segments"), engine)
     fill(wh)
     return wh
 
