@@ -37,7 +37,7 @@ from email.utils import format_datetime
 from typing import TYPE_CHECKING, Any
 
 import ibis
-from sqlalchemy import func, select
+from sqlalchemy import Row, func, select, update
 
 from regulars.campaigns.delivery.smtp import Permanent, SmtpSettings, Temporary, deliver
 from regulars.campaigns.holdout import in_holdout
@@ -412,7 +412,9 @@ def _write(
                 row.next_attempt_at = now
 
 
-def _message(row: Send, mail_from: str, unsubscribe_url: str | None) -> EmailMessage:
+def _message(
+    row: Send | Row[Any], mail_from: str, unsubscribe_url: str | None
+) -> EmailMessage:
     msg = EmailMessage()
     msg["From"] = mail_from
     msg["To"] = row.email or ""
@@ -439,17 +441,25 @@ def _backoff(attempts: int) -> _dt.timedelta:
 CLAIM_MINUTES = 15
 
 
-def _claim(state: StateStore, send_id: int) -> bool:
-    """Claim a pending message for this process, atomically (compare and set)."""
-    from sqlalchemy import update
+#: What a delivery reads of a message: the row is written whole when the run
+#: decides (`_write`), and these never change after.
+_CONTENT = (Send.id, Send.key, Send.flow, Send.step, Send.marketing, Send.decided_at,
+            Send.email, Send.subject, Send.body, Send.message_id)  # fmt: skip
 
+
+def _claim(state: StateStore, send_id: int) -> Row[Any] | None:
+    """Claim a pending message for this process, atomically (compare and
+    set); its content (`_CONTENT`) if this process now holds it, else None."""
     with state.session() as s:
-        row = s.get(Send, send_id)
+        row = s.execute(
+            select(Send.status, Send.claimed_by, Send.claimed_until, *_CONTENT)
+            .where(Send.id == send_id)
+        ).one_or_none()  # fmt: skip
         if row is None or row.status != "pending":
-            return False
+            return None
         seen = row.claimed_by
         if seen != owner() and not lapsed(seen, row.claimed_until):
-            return False
+            return None
         until = _dt.datetime.now(_dt.UTC) + _dt.timedelta(minutes=CLAIM_MINUTES)
         same = Send.claimed_by.is_(None) if seen is None else Send.claimed_by == seen
         done = s.execute(
@@ -458,7 +468,7 @@ def _claim(state: StateStore, send_id: int) -> bool:
             .values(claimed_by=owner(), claimed_until=until)
             .execution_options(synchronize_session=False)
         )
-        return done.rowcount == 1
+        return row if done.rowcount == 1 else None
 
 
 def deliver_pending(
@@ -476,17 +486,14 @@ def deliver_pending(
             ).order_by(Send.id)
         ))  # fmt: skip
     for send_id in due:
-        if not _claim(state, send_id):
-            continue  # another run is delivering it
-        with state.session() as s:
-            row = s.get(Send, send_id)
-            if row is None or row.status != "pending":
-                continue
-            marketing_link = (
-                f"{flows.settings.base_url}/u/{make_token(key, row.id, 'u')}"
-                if row.marketing else None
-            )  # fmt: skip
-            message = _message(row, smtp.mail_from, marketing_link)
+        row = _claim(state, send_id)
+        if row is None:
+            continue  # another run is delivering it, or has delivered it
+        marketing_link = (
+            f"{flows.settings.base_url}/u/{make_token(key, row.id, 'u')}"
+            if row.marketing else None
+        )  # fmt: skip
+        message = _message(row, smtp.mail_from, marketing_link)
         _fault("connecting")
         try:
             deliver(smtp, message)
@@ -523,12 +530,12 @@ def deliver_pending(
             continue
         _fault("accepted")
         with state.session() as s:
-            row = s.get(Send, send_id)
-            row.attempts += 1
-            row.status = "sent"
-            row.sent_at = now
-            row.last_error = None
-            row.claimed_by = row.claimed_until = None
+            s.execute(
+                update(Send).where(Send.id == send_id).values(
+                    attempts=Send.attempts + 1, status="sent", sent_at=now,
+                    last_error=None, claimed_by=None, claimed_until=None,
+                ).execution_options(synchronize_session=False)
+            )  # fmt: skip
         _fault("recorded")
         report.delivered += 1
     return report
