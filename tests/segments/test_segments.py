@@ -112,6 +112,52 @@ def test_every_condition_in_one_query(read_store):
     assert got == dict(CASES)
 
 
+def test_each_condition_alone_reads_the_fields_it_needs(duck_read_store):
+    # Alone, a condition's query has only the fields it reads and the columns
+    # asked for (`customer_features(fields=...)`): the RFM scores, ratings,
+    # predictions and replenishment only when it reads one of theirs, also
+    # through a segment it names.
+    for condition, expected in CASES:
+        table = audiences(
+            duck_read_store, [condition], as_of=AS_OF, columns=["customer_id"]
+        )
+        rows = duck_read_store.to_arrow(table).to_pylist()
+        assert {r["customer_id"] for r in rows if r["_in0"]} == expected, condition
+
+
+def test_fields_asked_for_alone_are_those_of_the_whole_table(duck_read_store):
+    from regulars.segments.catalog import Tables
+    from regulars.segments.features import (
+        FIELDS,
+        RATING_FIELDS,
+        REPLENISHMENT_FIELDS,
+        RFM_FIELDS,
+        SCORE_FIELDS,
+        customer_features,
+    )
+
+    t = Tables.of(duck_read_store)
+
+    def rows(fields):
+        table = customer_features(t.orders, t.lines, t.customers, t.scores, t.feedback,
+                                  as_of=AS_OF, fields=fields)  # fmt: skip
+        got = duck_read_store.to_arrow(table).to_pylist()
+        return sorted(got, key=lambda r: r["customer_id"])
+
+    whole = rows(None)
+    assert list(whole[0]) == list(FIELDS) and len(whole) == 4
+    for group in (RFM_FIELDS, RATING_FIELDS, SCORE_FIELDS, REPLENISHMENT_FIELDS):
+        assert group <= set(FIELDS)
+    asked = [["email"], ["orders", "country"], sorted(RFM_FIELDS), sorted(RATING_FIELDS),
+             sorted(SCORE_FIELDS), ["first_name", *REPLENISHMENT_FIELDS]]  # fmt: skip
+    for fields in asked:
+        got = rows(fields)
+        columns = ["customer_id", *[f for f in FIELDS if f in fields]]
+        assert got == [{c: r[c] for c in columns} for r in whole], fields
+    with pytest.raises(ValueError, match="not customer feature fields"):
+        rows(["no_such_field"])
+
+
 def test_injection_leaves_tables_intact(read_store):
     before = (
         read_store.count("orders"),

@@ -88,14 +88,14 @@ def show(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Segment n
     """A segment's definition, its size on --as-of and its recent runs."""
     from rich.table import Table
 
-    from regulars.segments.catalog import find_segment, members_of, segment_history
+    from regulars.segments.catalog import count_members, find_segment, segment_history
 
     run = run_of(ctx)
     wh = run.warehouse()
     segment = find_segment(wh, name)
     as_of = run.day
     with busy(run, f"Counting {name}"):
-        count = int(wh.scalar(members_of(wh, segment.condition, as_of=as_of).count()))
+        count = count_members(wh, segment.condition, as_of=as_of)
     history = segment_history(wh, name)
     if as_json:
         out.print_json(json.dumps({
@@ -128,14 +128,14 @@ def show(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Segment n
 def count(ctx: typer.Context, name: NameArg = None, where: WhereOpt = None,
           as_json: JsonOpt = False) -> None:  # fmt: skip
     """How many customers are in a segment on --as-of."""
-    from regulars.segments.catalog import members_of
+    from regulars.segments.catalog import count_members
 
     run = run_of(ctx)
     wh = run.warehouse()
     label, condition = _condition(wh, name, where)
     as_of = run.day
     with busy(run, "Counting"):
-        n = int(wh.scalar(members_of(wh, condition, as_of=as_of).count()))
+        n = count_members(wh, condition, as_of=as_of)
     if as_json:
         out.print_json(json.dumps({"count": n, "segment": label, "condition": condition,
                                    "as_of": as_of.isoformat()}))  # fmt: skip

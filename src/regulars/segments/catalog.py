@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -24,12 +24,13 @@ from regulars.backends import Append, DeleteKeys
 from regulars.errors import InputError
 from regulars.metrics.base import day_number
 from regulars.models.rfm import SEGMENTS as RFM_SEGMENTS
-from regulars.segments.features import customer_features, product_purchases
+from regulars.segments.features import FIELDS, customer_features, product_purchases
 from regulars.segments.language import (
     SegmentError,
     compile_condition,
     parse,
     referenced,
+    referenced_fields,
 )
 
 if TYPE_CHECKING:
@@ -43,6 +44,7 @@ __all__ = [
     "SegmentRun",
     "Tables",
     "audiences",
+    "count_members",
     "delete_segment",
     "find_segment",
     "list_segments",
@@ -243,9 +245,11 @@ def _compile_many(
     lookup: Callable[[str], str | None],
     name: str | None = None,
     only: ir.Table | None = None,
+    fields: Collection[str] | None = None,
 ) -> tuple[ir.Table, list[ir.BooleanValue]]:
     """`_compile` for several conditions over one features table (of the
-    customers in `only` alone, see `customer_features`)."""
+    customers in `only` alone, see `customer_features`). With `fields`, the
+    table has those fields and the ones the conditions read, not every one."""
     # Keys: an int for each condition given, a segment's name for in_segment().
     trees: dict[str | int, Tree] = {i: parse(c) for i, c in enumerate(conditions)}
     texts: dict[str | int, str] = dict(enumerate(conditions))
@@ -276,9 +280,12 @@ def _compile_many(
         (name, arg) for tree in trees.values() for name, arg in referenced(tree)
         if name != "in_segment"
     })  # fmt: skip
+    if fields is not None:
+        read = set().union(*[referenced_fields(tree) for tree in trees.values()])
+        fields = {*fields, *(read & set(FIELDS))}
     table = customer_features(
         tables.orders, tables.lines, tables.customers, tables.scores, tables.feedback,
-        as_of=as_of, only=only,
+        as_of=as_of, only=only, fields=fields,
     )  # fmt: skip
     columns: dict[tuple[str, str], str] = {}
     if calls:
@@ -338,8 +345,9 @@ def audiences(
     With `only` (a table with a `customer_id` column), among those customers.
     """
     table, predicates = _compile_many(
-        Tables.of(wh), conditions, as_of=as_of, lookup=_lookup(wh), only=only
-    )
+        Tables.of(wh), conditions, as_of=as_of, lookup=_lookup(wh), only=only,
+        fields=columns,
+    )  # fmt: skip
     flags = {f"_in{i}": p for i, p in enumerate(predicates)}
     table = table.mutate(**flags)
     any_flag = ibis.or_(*[table[k] for k in flags]) if flags else ibis.literal(False)
@@ -358,8 +366,6 @@ def segments_of(
     them once per segment. Fields are None for someone who is not a
     customer on `as_of`.
     """
-    from regulars.segments.features import FIELDS
-
     segments = [s for s in list_segments(wh) if not s.name.startswith("rfm_")]
     only = ibis.memtable(
         {"customer_id": [customer_id]}, schema={"customer_id": "string"}
@@ -406,8 +412,6 @@ def segment_members(
     InputError
         If it refers to an unknown segment or segments refer to each other.
     """
-    from regulars.segments.features import FIELDS
-
     lookup = lookup or (lambda n: BUILTIN[n].condition if n in BUILTIN else None)
     table, predicate = _compile(tables, condition, as_of=as_of, lookup=lookup)
     return table.filter(predicate).select(*FIELDS)
@@ -416,6 +420,13 @@ def segment_members(
 def members_of(wh: Warehouse, condition: str, *, as_of: _dt.date) -> ir.Table:
     """`segment_members` on warehouse `wh`, with its saved segments known."""
     return segment_members(Tables.of(wh), condition, as_of=as_of, lookup=_lookup(wh))
+
+
+def count_members(wh: Warehouse, condition: str, *, as_of: _dt.date) -> int:
+    """How many customers `members_of` gives, computing only the fields
+    `condition` reads (see `customer_features`)."""
+    found = audiences(wh, [condition], as_of=as_of, columns=["customer_id"])
+    return int(wh.scalar(found.count()))
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,14 @@ from regulars.metrics.base import counted_orders, day_number, product_repurchase
 from regulars.models.rfm import rfm_scores
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Collection
+
     import ibis.expr.types as ir
 
-__all__ = ["FIELDS", "Field", "customer_features", "product_purchases"]
+__all__ = [
+    "FIELDS", "RATING_FIELDS", "REPLENISHMENT_FIELDS", "RFM_FIELDS", "SCORE_FIELDS", "Field",
+    "customer_features", "product_purchases",
+]  # fmt: skip
 
 Kind = Literal["number", "text", "boolean"]
 
@@ -81,6 +86,14 @@ FIELDS: dict[str, Field] = dict([
        "a product the customer bought is due again: days since its last purchase "
        "between 1x and 2x the product's median replenishment interval"),
 ])  # fmt: skip
+
+#: Fields computed over the whole store, each group by one part of
+#: `customer_features`, which builds a part only when a field of it is asked for.
+RFM_FIELDS = frozenset({"rfm_recency", "rfm_frequency", "rfm_monetary", "rfm_segment"})
+RATING_FIELDS = frozenset({"ratings", "avg_rating"})
+SCORE_FIELDS = frozenset({"p_alive", "p_order", "expected_orders", "clv", "clv_percentile",
+                          "risk_tier", "days_to_next_order"})  # fmt: skip
+REPLENISHMENT_FIELDS = frozenset({"replenishment_due"})
 
 #: Products need this many repurchase gaps before their interval is trusted.
 MIN_REPLENISHMENT_GAPS = 20
@@ -243,6 +256,7 @@ def customer_features(
     *,
     as_of: _dt.date,
     only: ir.Table | None = None,
+    fields: Collection[str] | None = None,
 ) -> ir.Table:
     """One row per known customer with every field of `FIELDS`, as of `as_of`.
 
@@ -257,35 +271,43 @@ def customer_features(
     as ever. One customer's row (`regulars customer`) skips most of the
     work of everyone's (docs/segments.md, "Speed on large stores").
     """
+    need = set(FIELDS) if fields is None else {"customer_id", *fields}
+    unknown = need - set(FIELDS)
+    if unknown:
+        raise ValueError(f"not customer feature fields: {sorted(unknown)}")
     facts = _order_facts(orders, as_of=as_of, only=only)
     contacts = _contacts(customers, as_of=as_of, only=only)
     ids = ibis.union(
         facts.select("customer_id"), contacts.select("customer_id"), distinct=True
     )
     ids = ids.filter(ids.customer_id.notnull())
-    rfm = rfm_scores(orders, as_of=as_of).select(
-        "customer_id", "rfm_recency", "rfm_frequency", "rfm_monetary", "rfm_segment"
-    )
-    parts = [
-        facts, contacts, rfm, _ratings(feedback, as_of=as_of, only=only),
-        _latest_scores(scores, as_of=as_of),
-        _replenishment_due(orders, lines, as_of=as_of, only=only),
+    # Each of these has at most one row per customer, so leaving one out
+    # leaves the rows as they are.
+    optional: list[tuple[frozenset[str], Callable[[], ir.Table]]] = [
+        (RFM_FIELDS, lambda: rfm_scores(orders, as_of=as_of).select(
+            "customer_id", "rfm_recency", "rfm_frequency", "rfm_monetary", "rfm_segment")),
+        (RATING_FIELDS, lambda: _ratings(feedback, as_of=as_of, only=only)),
+        (SCORE_FIELDS, lambda: _latest_scores(scores, as_of=as_of)),
+        (REPLENISHMENT_FIELDS,
+         lambda: _replenishment_due(orders, lines, as_of=as_of, only=only)),
     ]  # fmt: skip
+    parts = [facts, contacts, *[build() for names, build in optional if need & names]]
     t = ids
     for part in parts:
         t = t.left_join(part, "customer_id").drop("customer_id_right")
-    zero_counts = {
+    have = set(t.columns)
+    finish: dict[str, ir.Value] = {
         name: ibis.coalesce(t[name], 0).cast("int64")
-        for name in ("orders", "occasions", "refunded_orders", "ratings")
-    }
-    t = t.mutate(
-        **zero_counts,
-        net_revenue=ibis.coalesce(t.net_revenue, 0.0),
-        country=ibis.coalesce(t.country, t.order_country),
-        replenishment_due=ibis.coalesce(t.replenishment_due, False),
-        rfm_recency=t.rfm_recency.cast("int64"),
-        rfm_frequency=t.rfm_frequency.cast("int64"),
-        rfm_monetary=t.rfm_monetary.cast("int64"),
-        avg_rating=t.avg_rating.cast("float64"),
-    )
-    return t.select(*FIELDS)
+        for name in ("orders", "occasions", "refunded_orders", "ratings") if name in have
+    }  # fmt: skip
+    finish["net_revenue"] = ibis.coalesce(t.net_revenue, 0.0)
+    finish["country"] = ibis.coalesce(t.country, t.order_country)
+    if "replenishment_due" in have:
+        finish["replenishment_due"] = ibis.coalesce(t.replenishment_due, False)
+    for name in ("rfm_recency", "rfm_frequency", "rfm_monetary"):
+        if name in have:
+            finish[name] = t[name].cast("int64")
+    if "avg_rating" in have:
+        finish["avg_rating"] = t.avg_rating.cast("float64")
+    t = t.mutate(**finish)
+    return t.select(*[name for name in FIELDS if name in need])

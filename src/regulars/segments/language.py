@@ -256,6 +256,17 @@ def referenced(tree: Tree) -> list[tuple[str, str]]:
     return found
 
 
+def referenced_fields(tree: Tree) -> set[str]:
+    """The field names `tree` reads, as written and lower-cased (a field is
+    found either way, see `Compiler`)."""
+    names: set[str] = set()
+    for node in tree.iter_subtrees_topdown():
+        if node.data == "field":
+            name = str(node.children[0])
+            names |= {name, name.lower()}
+    return names
+
+
 @dataclass
 class _Value:
     expr: Any
