@@ -130,7 +130,8 @@ def _failed_checks(
 
     `checks` are (failed, column label, value shown, reason). One scan
     gathers each row's failures: a union of one filter per check gives the
-    same rows but costs Ibis a quarter of a small import to compile.
+    same rows, but Ibis took 0.25 s to compile it, of the 0.64 s a small
+    import spent compiling (0.10 s this way).
     """
     failures = [
         ibis.ifelse(
