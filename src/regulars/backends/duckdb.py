@@ -8,7 +8,7 @@ import json
 import os
 import uuid
 import weakref
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import duckdb
@@ -72,6 +72,17 @@ def _set_utc(con: DuckDBBackend) -> None:
 
 def _unregister(raw: DuckDBPyConnection, name: str) -> None:
     with contextlib.suppress(Exception):  # the connection may be closed by now
+        raw.unregister(name)
+
+
+@contextlib.contextmanager
+def _registered(raw: DuckDBPyConnection, name: str, table: pa.Table) -> Iterator[None]:
+    """Arrow `table` readable as `name` by the statements run in the block:
+    values travel as data, never as SQL text."""
+    raw.register(name, table)
+    try:
+        yield
+    finally:
         raw.unregister(name)
 
 
@@ -306,11 +317,8 @@ class DuckDBWarehouse(Warehouse):
         into = f'INSERT INTO "{name}" ({columns}) '
         if isinstance(data, pa.Table):
             view = f"_regulars_rows_{uuid.uuid4().hex[:10]}"
-            raw.register(view, data)
-            try:
+            with _registered(raw, view, data):
                 raw.execute(into + f'SELECT * FROM "{view}"')
-            finally:
-                raw.unregister(view)
         else:
             self._con._run_pre_execute_hooks(data)  # registers its in-memory tables
             raw.execute(into + self._con.compile(data))
@@ -374,16 +382,13 @@ class DuckDBWarehouse(Warehouse):
         ids = pa.table({"customer_id": pa.concat_arrays(
             [a.cast(pa.string()) for a in stale] or [pa.array([], pa.string())]
         )})  # fmt: skip
-        raw.register("_regulars_stale", ids)
-        try:
+        with _registered(raw, "_regulars_stale", ids):
             for table in patched:
                 raw.execute(
                     f'INSERT INTO "{PENDING_TABLE}" SELECT DISTINCT ?, customer_id '
                     "FROM _regulars_stale WHERE customer_id IS NOT NULL",
                     [table.removeprefix(DERIVED_PREFIX)],
                 )
-        finally:
-            raw.unregister("_regulars_stale")
         kept = self._derived_tables()
         prints: dict[tuple[str, tuple[str, ...]], str] = {}
         for table in patched:
@@ -405,8 +410,7 @@ class DuckDBWarehouse(Warehouse):
         of the orders with those keys, or the identity links of those
         records, and the records themselves."""
         raw = self._con.con
-        raw.register("_regulars_keys", keys)
-        try:
+        with _registered(raw, "_regulars_keys", keys):
             if table == "identity_map":
                 rows = raw.execute(
                     "SELECT k.record_id FROM _regulars_keys k UNION ALL "
@@ -419,14 +423,12 @@ class DuckDBWarehouse(Warehouse):
                     "SEMI JOIN _regulars_keys k USING (source, order_id) "
                     "LEFT JOIN identity_map m ON m.record_id = o.customer_id"
                 ).fetch_arrow_table()
-        finally:
-            raw.unregister("_regulars_keys")
         return rows.column(0).combine_chunks()
 
     def _delete_keys(self, change: DeleteKeys) -> None:
-        # Ibis has no DELETE; this is the one statement written by hand. Names
-        # come from `regulars.schema`, never from user input, and the key
-        # values travel as a registered Arrow table, not as SQL text.
+        # Ibis has no DELETE, so it is written by hand. Names come from
+        # `regulars.schema`, never from user input, and the key values
+        # travel as a registered Arrow table, not as SQL text.
         columns = change.keys.column_names
         unknown = set(columns) - set(TABLES[change.table].names)
         if unknown:
@@ -434,15 +436,12 @@ class DuckDBWarehouse(Warehouse):
                 f"unknown key columns {sorted(unknown)} for {change.table}"
             )
         raw = self._con.con
-        raw.register("_regulars_keys", change.keys)
-        try:
-            cols = ", ".join(f'"{c}"' for c in columns)
+        cols = ", ".join(f'"{c}"' for c in columns)
+        with _registered(raw, "_regulars_keys", change.keys):
             raw.execute(
                 f'DELETE FROM "{change.table}" WHERE ({cols}) IN '
                 f"(SELECT {cols} FROM _regulars_keys)"
             )
-        finally:
-            raw.unregister("_regulars_keys")
 
     def derived(
         self,

@@ -413,7 +413,7 @@ def _write(
 
 
 def _message(
-    row: Send | Row[Any], mail_from: str, unsubscribe_url: str | None
+    row: Row[Any], mail_from: str, unsubscribe_url: str | None
 ) -> EmailMessage:
     msg = EmailMessage()
     msg["From"] = mail_from
