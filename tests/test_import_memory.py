@@ -15,7 +15,10 @@ from regulars.ingest.load import import_shopify_customers, import_shopify_orders
 def _registered(wh) -> list[str]:
     """In-memory tables Ibis has registered on the store's connection."""
     if wh.kind == "spark":
-        names = [t.name for t in wh._session.catalog.listTables() if t.isTemporary]
+        # SHOW TABLES, not catalog.listTables(): the tests interpret
+        # expressions (conftest.py), and listTables then fails to decode.
+        rows = wh._session.sql("SHOW TABLES").collect()
+        names = [r.tableName for r in rows if r.isTemporary]
     else:
         names = [r[0] for r in wh.con.con.execute(
             "SELECT view_name FROM duckdb_views() WHERE temporary"
