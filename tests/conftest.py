@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from regulars.backends import Warehouse, connect
+from regulars.collector import collect_less
 from regulars.demo.generator import SHOPIFY_ORDER_HEADER
 
 DATA = Path(__file__).parent / "data"
@@ -30,6 +31,11 @@ os.environ.setdefault(
     " --conf spark.sql.codegen.wholeStage=false"
     " --conf spark.sql.codegen.factoryMode=NO_CODEGEN pyspark-shell",
 )
+
+
+# Each test process runs hundreds of queries, as the CLI does (see
+# regulars.collector).
+collect_less()
 
 
 @pytest.fixture(

@@ -338,6 +338,22 @@ def test_every_command_summary_is_one_line_in_help():
         assert "\n" not in summary, f"{name}: {summary!r}"
 
 
+def test_a_command_sets_the_collector_to_run_less_often(tmp_path):
+    """See regulars.collector: every command, whatever it does."""
+    import gc
+
+    from regulars.collector import YOUNG_THRESHOLD
+
+    before = gc.get_threshold()
+    gc.set_threshold(700, 10, 10)  # Python's default
+    try:
+        result = invoke(tmp_path / "s.duckdb", "status")
+        assert result.exit_code == 0, result.output
+        assert gc.get_threshold() == (YOUNG_THRESHOLD, 10, 10)
+    finally:
+        gc.set_threshold(*before)
+
+
 def test_flows_and_serve_refuse_as_of_and_say_to_give_now(tmp_path):
     """`--as-of` is a date for analyses; flows run at a time of day. It was
     silently ignored (the report ran at the real clock); now it is refused

@@ -22,6 +22,7 @@ from regulars.cli.privacy import forget as forget_command
 from regulars.cli.products import products as products_command
 from regulars.cli.report import report as report_command
 from regulars.cli.serve import serve_command
+from regulars.collector import collect_less
 from regulars.config import Settings
 from regulars.errors import FileFormatError, RegularsError
 
@@ -116,6 +117,7 @@ def _options(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
 ) -> None:  # fmt: skip
+    collect_less()  # a command builds many short-lived query objects
     ctx.obj = Run(
         settings=Settings.from_env(store=store),
         as_of=as_of.date() if as_of else None,
