@@ -18,18 +18,21 @@ DATA = Path(__file__).parent / "data"
 
 # The tests' Spark stores hold a few dozen rows, so a query's time goes to
 # making it, not to running it: the JVM compiling hot code to its fastest
-# (C2) and Spark generating and compiling Java for each stage (whole-stage
-# codegen) and for each expression (the codegen factory mode) cost more than
-# they save. All three change how a query runs, not what it returns. Without
-# the first two the Spark-marked tests took 480 s on two workers, not 594 s;
-# interpreting expressions took four Spark test files from 182-201 s to
-# 156-163 s. The CLI tests' `regulars` processes inherit this. A value
+# (C2), Spark generating and compiling Java for each stage (whole-stage
+# codegen) and for each expression (the codegen factory mode), and Spark
+# planning each stage again from the sizes of the stages before it (adaptive
+# execution) cost more than they save. All four change how a query runs,
+# not what it returns. Without the first two the Spark-marked tests took
+# 480 s on two workers, not 594 s; interpreting expressions then took four
+# Spark test files from 182-201 s to 156-163 s, and planning once from
+# 141 s to 117 s. The CLI tests' `regulars` processes inherit this. A value
 # already set is left alone.
 os.environ.setdefault(
     "PYSPARK_SUBMIT_ARGS",
     "--driver-java-options -XX:TieredStopAtLevel=1"
     " --conf spark.sql.codegen.wholeStage=false"
-    " --conf spark.sql.codegen.factoryMode=NO_CODEGEN pyspark-shell",
+    " --conf spark.sql.codegen.factoryMode=NO_CODEGEN"
+    " --conf spark.sql.adaptive.enabled=false pyspark-shell",
 )
 
 
