@@ -2,7 +2,8 @@
 
 For each size: build a demo store (simulate, write the Shopify export, import
 it), then time `build_report` (every figure of the HTML report) beside the
-floor, DuckDB's time for one aggregate scan of the orders table, and print
+floor, DuckDB's time for one aggregate scan of the orders table (the best
+of three), and print
 peak memory of the process. Targets at 10M orders: report within 60 s and
 within 10x the floor on 2 cores, peak memory under 4 GB. Prints figures;
 asserts nothing. The report runs twice: first as after an import (it builds
@@ -77,15 +78,17 @@ def run(orders: int, folder: str) -> None:
     end = END
 
     o = wh.table("orders")
-    t0 = time.perf_counter()
-    wh.to_arrow(
-        o.group_by("customer_id")
-        .aggregate(n=o.count(), net=o.net.sum())
-        .count()
-        .as_table()
-    )
-    floor = time.perf_counter() - t0
-    print(f"floor   one aggregate scan of orders: {floor:6.2f} s")
+    scan = o.group_by("customer_id").aggregate(n=o.count(), net=o.net.sum())
+    # The best of three: the first reads the file from disk, and a single
+    # timing swings by half on this machine from run to run.
+    scans = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        wh.to_arrow(scan.count().as_table())
+        scans.append(time.perf_counter() - t0)
+    floor = min(scans)
+    print(f"floor   one aggregate scan of orders: {floor:6.2f} s  (best of "
+          + ", ".join(f"{s:.2f}" for s in scans) + ")")  # fmt: skip
     # As after an import: the store keeps no derived tables yet (a store
     # reused with --keep may hold them from the last run).
     raw = wh.con.con

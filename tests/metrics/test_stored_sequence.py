@@ -20,6 +20,7 @@ from tests.metrics.test_store_metrics import AS_OF, _load
 from regulars.backends import Append, DeleteKeys, Replace, connect
 from regulars.errors import StoreError
 from regulars.metrics import customer_keyed, store_metrics, stored_sequence
+from regulars.reports import build_report
 
 KEPT = "_derived_order_sequence"
 
@@ -29,6 +30,12 @@ def _kept(wh) -> list[tuple]:
     return wh.con.con.execute(
         "SELECT table_oid, comment FROM duckdb_tables() WHERE table_name = ?", [KEPT]
     ).fetchall()
+
+
+def _kept_purchases(wh) -> bool:
+    return bool(wh.con.con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = '_derived_purchases'"
+    ).fetchone()[0])  # fmt: skip
 
 
 def _numbers(wh, seq) -> dict[str, tuple]:
@@ -125,6 +132,41 @@ def test_a_write_by_another_program_is_caught_by_the_fingerprint(duck_store):
     assert (
         wh.to_arrow(after.filter(after.order_id == "g2")).column("net")[0].as_py() == 35
     )
+
+
+def test_a_report_fingerprints_each_source_once(duck_store, monkeypatch):
+    # The sequence and the purchases are both kept from the orders and the
+    # identity links; a report (reads only, `Warehouse.unchanged`) checks
+    # each source once, where each kept table would check its own.
+    wh = duck_store
+    raw = wh.con.con
+    scanned: list[str] = []
+
+    class Watched:  # every statement goes on to the store's own connection
+        def __getattr__(self, name):
+            return getattr(raw, name)
+
+        def execute(self, query, *args):
+            if "sum(hash(" in query:
+                scanned.append(query.rsplit('FROM "', 1)[1].rstrip('"'))
+            return raw.execute(query, *args)
+
+    monkeypatch.setattr(wh.con, "con", Watched())
+    build_report(wh, as_of=AS_OF)
+    assert len(_kept(wh)) == 1 and _kept_purchases(wh)  # both built
+    assert sorted(scanned) == ["identity_map", "order_lines", "orders"]
+
+
+def test_a_write_within_a_stretch_of_reads_is_seen(duck_store):
+    wh = duck_store
+    with wh.unchanged():
+        stored_sequence(wh)
+        wh.apply([Append("orders", _order("b2", "B", "2025-03-15 10:00"))])
+        assert _numbers(wh, stored_sequence(wh))["b2"] == ("B", 2)
+        built = _kept(wh)
+    # Stamped with the orders after the write, not before: read as it is.
+    stored_sequence(wh)
+    assert _kept(wh) == built
 
 
 def test_a_failed_write_keeps_the_sequence_it_would_have_dropped(duck_store):

@@ -7,8 +7,9 @@ atomically: either every change lands or none does.
 
 from __future__ import annotations
 
+import contextlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -232,6 +233,15 @@ class Warehouse(ABC):
         read whole from the store; None for any other expression."""
         del table
         return None
+
+    @contextlib.contextmanager
+    def unchanged(self) -> Iterator[None]:
+        """A stretch of work that writes none of the store's canonical
+        tables, only reads them (a report): within it, `derived` checks
+        each source table once, however many tables it keeps from it. A
+        write through `apply` within it is seen all the same. Nothing to
+        hold here (every engine but DuckDB keeps no tables that way)."""
+        yield
 
     def close(self) -> None:
         """Release the connection."""

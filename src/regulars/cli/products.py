@@ -31,8 +31,9 @@ def products(
     as_of, start = run.window(since)
     wh = run.analysed()
     # The store's kept sequence where there is one; preparing one for this
-    # table would cost about what it saves.
-    with busy(run, "Computing the product table"):
+    # table would cost about what it saves. Only reads: the tables kept
+    # from the orders check them once.
+    with busy(run, "Computing the product table"), wh.unchanged():
         rows = product_table(wh, as_of=as_of, min_pairs=min_pairs, since=start,
                              sequence=shared_sequence(wh, as_of=as_of, prepare=False))  # fmt: skip
     if as_json:

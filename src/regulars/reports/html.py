@@ -50,21 +50,23 @@ def build_report(wh: Warehouse, *, as_of: _dt.date, store: str = "") -> ReportDa
     `regulars.metrics.shared_sequence`)."""
     from regulars.metrics import shared_sequence
 
-    seq = shared_sequence(wh, as_of=as_of)
-    kw = {"as_of": as_of, "sequence": seq}
-    retention = cohort_matrix(wh, by="first_month", measure="active_share", **kw)
-    products = product_table(wh, min_pairs=20, **kw)
-    return ReportData(
-        as_of=as_of,
-        store=store,
-        metrics=store_metrics(wh, **kw),
-        retention=retention,
-        ltv=retention.with_measure("ltv"),
-        products=products,
-        insights=find_insights(wh, products=products, **kw),
-        prediction=latest_run(wh, "predict", as_of=as_of),
-        backtest=latest_run(wh, "backtest", as_of=as_of),
-    )
+    # A report only reads: the tables it keeps check their sources once.
+    with wh.unchanged():
+        seq = shared_sequence(wh, as_of=as_of)
+        kw = {"as_of": as_of, "sequence": seq}
+        retention = cohort_matrix(wh, by="first_month", measure="active_share", **kw)
+        products = product_table(wh, min_pairs=20, **kw)
+        return ReportData(
+            as_of=as_of,
+            store=store,
+            metrics=store_metrics(wh, **kw),
+            retention=retention,
+            ltv=retention.with_measure("ltv"),
+            products=products,
+            insights=find_insights(wh, products=products, **kw),
+            prediction=latest_run(wh, "predict", as_of=as_of),
+            backtest=latest_run(wh, "backtest", as_of=as_of),
+        )
 
 
 def _last(matrix: CohortMatrix, n: int) -> list[str]:
