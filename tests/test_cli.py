@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -150,8 +151,10 @@ def demo_cli(tmp_path_factory):
     demo is most of this file's time)."""
     folder = tmp_path_factory.mktemp("cli_demo")
     store = folder / "demo.duckdb"
+    # Three weeks of the campaign (5 runs), not ten (17): its figures are
+    # tested at full size in tests/campaigns/test_demo_campaign.py.
     result = invoke(store, "demo", "--out", str(folder / "d"), "--customers", "500",
-                    "--end", "2026-01-31")  # fmt: skip
+                    "--end", "2026-01-31", "--campaign-weeks", "3")  # fmt: skip
     return store, result
 
 
@@ -159,6 +162,11 @@ def test_demo_command_builds_a_store(demo_cli):
     store, result = demo_cli
     assert result.exit_code == 0, result.output
     assert "Demo store ready" in result.output and "reconciles" in result.output
+    text = " ".join(result.output.split())
+    assert re.search(
+        r"Flows \(\S+flows\.toml\): 5 runs from 2025-12-18 to 2026-01-03", text
+    )
+    assert "replenishment: " in text and "held-out customers" in text
     result = invoke(store, "status")
     assert "shopify-customers: 500" in result.output
 
@@ -265,7 +273,6 @@ def test_analysis_commands_take_since_and_json(demo_cli, monkeypatch):
                 # The note's way to every score is a command that works.
                 text = " ".join(result.output.split())
                 assert "see every score with `regulars customer ID`" in text
-                import re
 
                 shown = re.search(r"c_[0-9a-f]{16}", result.output).group(0)
                 one = runner.invoke(app, [*base, "customer", shown])

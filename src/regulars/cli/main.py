@@ -226,6 +226,11 @@ def demo(
         "--campaign/--no-campaign",
         help="Run the demo's flows over its last weeks, with a planted response.",
     )] = True,
+    campaign_weeks: Annotated[int, typer.Option(
+        "--campaign-weeks", min=1,
+        help="Weeks the demo's flows run over (every 4 days); fewer run sooner, "
+        "with fewer messages to measure.",
+    )] = 10,
 ) -> None:  # fmt: skip
     """Build the demo store from simulated Shopify exports, and report on it.
 
@@ -267,7 +272,7 @@ def demo(
         f"loaded {total_loaded:,} + rejected {total_rejected:,}."
     )
     if campaign:
-        _demo_campaign(run, wh, config, out_dir, fresh=fresh)
+        _demo_campaign(run, wh, config, out_dir, fresh=fresh, weeks=campaign_weeks)
     from regulars.models.backtest import backtest
     from regulars.models.predict import predict
 
@@ -304,8 +309,8 @@ def demo(
     )
 
 
-def _demo_campaign(run, wh, config, out_dir: str, *, fresh: bool) -> None:  # type: ignore[no-untyped-def]
-    """Write the demo's flows.toml and run it over the store's last weeks."""
+def _demo_campaign(run, wh, config, out_dir: str, *, fresh: bool, weeks: int) -> None:  # type: ignore[no-untyped-def]
+    """Write the demo's flows.toml and run it over the store's last `weeks` weeks."""
     from regulars.campaigns.flows import load_flows
     from regulars.campaigns.uplift import flow_uplift
     from regulars.cli.common import steps
@@ -325,9 +330,10 @@ def _demo_campaign(run, wh, config, out_dir: str, *, fresh: bool) -> None:  # ty
                 os.remove(path + suffix)
     flows = load_flows(flows_path)
     state = open_state(url)
-    n_runs = len(run_times(flows, config))
+    n_runs = len(run_times(flows, config, weeks=weeks))
     with steps(run, "Running the demo's flows", n_steps=n_runs) as progress:
-        result = simulate_campaign(wh, state, flows, config, out_dir, progress=progress)
+        result = simulate_campaign(wh, state, flows, config, out_dir, weeks=weeks,
+                                   progress=progress)  # fmt: skip
     out.print(
         f"Flows ({flows_path}): {result.runs} runs from {result.first_run:%Y-%m-%d} to "
         f"{result.last_run:%Y-%m-%d}, {result.delivered:,} messages into {result.maildir}, "
