@@ -32,3 +32,23 @@ def test_a_part_without_a_later_column_reads_it_as_null(tmp_path):
     assert row["country"] is None
     assert (row["order_id"], row["currency"]) == ("#1", "EUR")
     wh.close()
+
+
+def test_settings_read_again_show_every_write_to_the_store(tmp_path):
+    # A Spark store reads its settings once per version of the meta table it
+    # shows; the view is the store's, whichever of its open objects wrote last.
+    url = f"spark://{tmp_path / 'store'}"
+    first, second = connect(url), connect(url)
+    assert first.meta()["schema_version"] == second.meta()["schema_version"]
+    assert "reporting_currency" not in first.meta()
+    second.apply(second.set_meta({"reporting_currency": "EUR"}))
+    assert second.meta()["reporting_currency"] == "EUR"
+    assert first.meta()["reporting_currency"] == "EUR"
+    first.apply(first.set_meta({"reporting_currency": "SEK"}))
+    assert first.meta()["reporting_currency"] == "SEK"
+    assert second.meta()["reporting_currency"] == "SEK"
+    first.close()
+    second.close()
+    reopened = connect(url)
+    assert reopened.meta()["reporting_currency"] == "SEK"
+    reopened.close()

@@ -15,6 +15,7 @@ import duckdb
 import ibis
 import ibis.expr.operations as ops
 import pyarrow as pa
+import sqlglot as sg
 
 from regulars.backends.base import (
     Append,
@@ -165,6 +166,15 @@ def _stamp_of(comment: str | None) -> dict[str, Any]:
     return stamp if isinstance(stamp, dict) else {}
 
 
+def create_table_sql(name: str, schema: ibis.Schema, *, temp: bool = False) -> str:
+    """DuckDB's ``CREATE [TEMPORARY] TABLE`` for `schema`, as Ibis writes it
+    (each column's type and nullability)."""
+    dialect = "duckdb"
+    quoted = sg.to_identifier(name, quoted=True).sql(dialect)
+    defs = ", ".join(d.sql(dialect) for d in schema.to_sqlglot_column_defs(dialect))
+    return f"CREATE {'TEMPORARY ' if temp else ''}TABLE {quoted} ({defs})"
+
+
 class DuckDBWarehouse(Warehouse):
     """Canonical tables in one DuckDB file.
 
@@ -237,7 +247,9 @@ class DuckDBWarehouse(Warehouse):
         raw.begin()
         try:
             for name in missing:
-                self._con.create_table(name, schema=TABLES[name])
+                # The statement Ibis's `create_table` runs, without its reading
+                # the new table back: that cost a new store 0.2 s.
+                raw.execute(create_table_sql(name, ibis.schema(TABLES[name])))
             for name, column, dtype in added:
                 # Names and types come from `regulars.schema`, never from input.
                 sql_type = _DUCKDB_TYPES[type(dtype).__name__.lower()]

@@ -73,19 +73,17 @@ def _links_alone(wh: Warehouse, import_id: int) -> bool:
     records, and all of them were linked. (The first records of a store are
     the whole store: resolving it costs less than finding the closure.)"""
     through = int(wh.meta().get(RESOLVED_THROUGH, "0"))
-    linked = 0
-    for name in ("orders", "customers"):
-        t = wh.table(name)
-        earlier = t.filter(t.import_id < import_id)
-        counts = wh.to_arrow(
-            earlier.aggregate(
-                unlinked=(earlier.import_id > through).sum(), n=earlier.count()
-            )
-        ).to_pylist()[0]
-        if counts["unlinked"]:
-            return False
-        linked += counts["n"]
-    return linked > 0
+    # Both tables in one query: on Spark each query costs a tenth of a second.
+    earlier = ibis.union(*(
+        t.filter(t.import_id < import_id).select("import_id")
+        for t in (wh.table("orders"), wh.table("customers"))
+    ))  # fmt: skip
+    counts = wh.to_arrow(
+        earlier.aggregate(
+            unlinked=(earlier.import_id > through).sum(), n=earlier.count()
+        )
+    ).to_pylist()[0]
+    return not counts["unlinked"] and counts["n"] > 0
 
 
 def _rows_of_import(wh: Warehouse, import_id: int) -> pa.Table:

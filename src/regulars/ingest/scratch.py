@@ -10,6 +10,8 @@ import ibis.expr.operations as ops
 import pyarrow as pa
 import sqlglot as sg
 
+from regulars.backends.duckdb import create_table_sql
+
 if TYPE_CHECKING:
     import ibis.expr.types as ir
     from ibis.backends.duckdb import Backend as DuckDBBackend
@@ -36,9 +38,8 @@ def _temp_table(con: DuckDBBackend, name: str, expr: ir.Table | pa.Table) -> ir.
     dialect = con.dialect
     quoted = sg.to_identifier(name, quoted=True).sql(dialect)
     columns = ", ".join(sg.to_identifier(c, quoted=True).sql(dialect) for c in schema)
-    defs = ", ".join(d.sql(dialect) for d in schema.to_sqlglot_column_defs(dialect))
     raw = con.con
-    raw.execute(f"CREATE TEMPORARY TABLE {quoted} ({defs})")
+    raw.execute(create_table_sql(name, schema, temp=True))
     raw.execute(f"INSERT INTO {quoted} ({columns}) {query}")
     types = con.compiler.type_mapper
     read_back = ibis.schema({
