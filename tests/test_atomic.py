@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 
+import duckdb
 import pytest
 
 from conftest import order, shopify_csv, snapshot
@@ -92,6 +93,28 @@ def test_memory_cap_from_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("REGULARS_MEMORY", "lots")
     with pytest.raises(StoreError, match="REGULARS_MEMORY='lots' is not a memory size"):
         connect(str(tmp_path / "capped.duckdb"))
+
+
+def test_threads_from_the_environment(tmp_path, monkeypatch):
+    def threads():
+        wh = connect(str(tmp_path / "threads.duckdb"))
+        (n,) = wh.con.con.execute("SELECT current_setting('threads')").fetchone()
+        wh.close()
+        return int(n)
+
+    monkeypatch.setenv("REGULARS_THREADS", "3")
+    assert threads() == 3
+    monkeypatch.delenv("REGULARS_THREADS")
+    assert (
+        threads()
+        == duckdb.connect().execute("SELECT current_setting('threads')").fetchone()[0]
+    )
+    for bad in ("0", "two", "-1"):
+        monkeypatch.setenv("REGULARS_THREADS", bad)
+        with pytest.raises(
+            StoreError, match=f"REGULARS_THREADS='{bad}' is not a number"
+        ):
+            connect(str(tmp_path / "threads.duckdb"))
 
 
 def test_duckdb_draws_no_progress_bar_on_standard_output(tmp_path, capfd):

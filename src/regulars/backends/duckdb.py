@@ -44,6 +44,7 @@ _DUCKDB_TYPES = {"string": "VARCHAR", "boolean": "BOOLEAN", "int64": "BIGINT",
 
 #: Environment variable capping DuckDB's memory, e.g. ``3GB``.
 MEMORY_ENV = "REGULARS_MEMORY"
+THREADS_ENV = "REGULARS_THREADS"
 
 
 def _set_utc(con: DuckDBBackend) -> None:
@@ -60,6 +61,15 @@ def _set_utc(con: DuckDBBackend) -> None:
                 f"{MEMORY_ENV}={limit!r} is not a memory size: {exc}",
                 hint="Give a size such as 3GB or 800MB, or unset it.",
             ) from exc
+    threads = os.environ.get(THREADS_ENV, "").strip()
+    if threads:
+        # Fewer threads than cores: to leave the rest to other work.
+        if not threads.isdigit() or int(threads) < 1:
+            raise StoreError(
+                f"{THREADS_ENV}={threads!r} is not a number of threads.",
+                hint="Give a whole number from 1, or unset it for all cores.",
+            )
+        con.con.execute(f"SET threads = {int(threads)}")
     # Regulars orders rows explicitly (by row number, time, id) wherever order
     # matters, so DuckDB may write tables in parallel without keeping the order
     # rows arrived in: imports run about twice as fast.
