@@ -37,7 +37,7 @@ from email.utils import format_datetime
 from typing import TYPE_CHECKING, Any
 
 import ibis
-from sqlalchemy import Row, func, select, update
+from sqlalchemy import Row, bindparam, func, select, update
 
 from regulars.campaigns.delivery.smtp import Permanent, SmtpSettings, Temporary, deliver
 from regulars.campaigns.holdout import in_holdout
@@ -447,26 +447,49 @@ _CONTENT = (Send.id, Send.key, Send.flow, Send.step, Send.marketing, Send.decide
             Send.email, Send.subject, Send.body, Send.message_id)  # fmt: skip
 
 
+# The statements of a delivery, made once: they run two or three times per
+# message, and building each anew (and its cache key) cost more than running it.
+_T = Send.__table__
+_READ = select(
+    _T.c.status, _T.c.claimed_by, _T.c.claimed_until, *(_T.c[c.key] for c in _CONTENT)
+).where(_T.c.id == bindparam("send_id"))
+_CLAIMS = {
+    free: update(_T)
+    .where(
+        _T.c.id == bindparam("send_id"), _T.c.status == "pending",
+        _T.c.claimed_by.is_(None) if free else _T.c.claimed_by == bindparam("seen"),
+    )
+    .values(
+        claimed_by=bindparam("me", type_=_T.c.claimed_by.type),
+        claimed_until=bindparam("until", type_=_T.c.claimed_until.type),
+    )
+    for free in (True, False)
+}  # fmt: skip
+_SENT = (
+    update(_T)
+    .where(_T.c.id == bindparam("send_id"))
+    .values(
+        attempts=_T.c.attempts + 1, status="sent",
+        sent_at=bindparam("at", type_=_T.c.sent_at.type),
+        last_error=None, claimed_by=None, claimed_until=None,
+    )
+)  # fmt: skip
+
+
 def _claim(state: StateStore, send_id: int) -> Row[Any] | None:
     """Claim a pending message for this process, atomically (compare and
     set); its content (`_CONTENT`) if this process now holds it, else None."""
     with state.session() as s:
-        row = s.execute(
-            select(Send.status, Send.claimed_by, Send.claimed_until, *_CONTENT)
-            .where(Send.id == send_id)
-        ).one_or_none()  # fmt: skip
+        row = s.execute(_READ, {"send_id": send_id}).one_or_none()
         if row is None or row.status != "pending":
             return None
-        seen = row.claimed_by
-        if seen != owner() and not lapsed(seen, row.claimed_until):
+        seen, me = row.claimed_by, owner()
+        if seen != me and not lapsed(seen, row.claimed_until):
             return None
         until = _dt.datetime.now(_dt.UTC) + _dt.timedelta(minutes=CLAIM_MINUTES)
-        same = Send.claimed_by.is_(None) if seen is None else Send.claimed_by == seen
         done = s.execute(
-            update(Send)
-            .where(Send.id == send_id, Send.status == "pending", same)
-            .values(claimed_by=owner(), claimed_until=until)
-            .execution_options(synchronize_session=False)
+            _CLAIMS[seen is None],
+            {"send_id": send_id, "seen": seen, "me": me, "until": until},
         )
         return row if done.rowcount == 1 else None
 
@@ -530,12 +553,7 @@ def deliver_pending(
             continue
         _fault("accepted")
         with state.session() as s:
-            s.execute(
-                update(Send).where(Send.id == send_id).values(
-                    attempts=Send.attempts + 1, status="sent", sent_at=now,
-                    last_error=None, claimed_by=None, claimed_until=None,
-                ).execution_options(synchronize_session=False)
-            )  # fmt: skip
+            s.execute(_SENT, {"send_id": send_id, "at": now})
         _fault("recorded")
         report.delivered += 1
     return report
