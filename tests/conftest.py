@@ -36,12 +36,6 @@ os.environ.setdefault(
 )
 
 
-# The tests' DuckDB stores are a few rows to a few thousand: DuckDB reads
-# each as one task, and the two test processes share two cores, so a second
-# thread per process only waits for a core (four test files took 6-9% longer with
-# it). The CLI tests' `regulars` processes inherit this. See docs/stores.md.
-os.environ.setdefault("REGULARS_THREADS", "1")
-
 # Each test process runs hundreds of queries, as the CLI does (see
 # regulars.collector).
 collect_less()
