@@ -95,6 +95,34 @@ def test_memory_cap_from_the_environment(tmp_path, monkeypatch):
         connect(str(tmp_path / "capped.duckdb"))
 
 
+def test_a_new_store_has_the_tables_ibis_would_create(tmp_path):
+    # The store writes its CREATE TABLE statements itself (Ibis's
+    # `create_table` reads each table back: half the time of opening a new
+    # store); the tables must be the ones Ibis makes, column for column.
+    import ibis
+
+    from regulars.schema import TABLES
+
+    def catalog(path):
+        con = duckdb.connect(str(path))
+        rows = con.execute(
+            "SELECT table_name, column_name, data_type, is_nullable, column_default "
+            "FROM duckdb_columns() WHERE schema_name = 'main' "
+            "ORDER BY table_name, column_index"
+        ).fetchall()
+        con.close()
+        return [r for r in rows if r[0] in TABLES]
+
+    connect(str(tmp_path / "store.duckdb")).close()
+    con = ibis.duckdb.connect(str(tmp_path / "ibis.duckdb"))
+    for name, schema in TABLES.items():
+        con.create_table(name, schema=schema)
+    con.disconnect()
+    ours = catalog(tmp_path / "store.duckdb")
+    assert {r[0] for r in ours} == set(TABLES)
+    assert ours == catalog(tmp_path / "ibis.duckdb")
+
+
 def test_threads_from_the_environment(tmp_path, monkeypatch):
     def threads():
         wh = connect(str(tmp_path / "threads.duckdb"))

@@ -44,6 +44,7 @@ _DUCKDB_TYPES = {"string": "VARCHAR", "boolean": "BOOLEAN", "int64": "BIGINT",
 
 #: Environment variable capping DuckDB's memory, e.g. ``3GB``.
 MEMORY_ENV = "REGULARS_MEMORY"
+#: Environment variable capping DuckDB's threads, e.g. ``1`` (default: all cores).
 THREADS_ENV = "REGULARS_THREADS"
 
 
