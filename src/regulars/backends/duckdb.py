@@ -180,10 +180,17 @@ def _stamp_of(comment: str | None) -> dict[str, Any]:
 def create_table_sql(name: str, schema: ibis.Schema, *, temp: bool = False) -> str:
     """DuckDB's ``CREATE [TEMPORARY] TABLE`` for `schema`, as Ibis writes it
     (each column's type and nullability)."""
-    dialect = "duckdb"
-    quoted = sg.to_identifier(name, quoted=True).sql(dialect)
-    defs = ", ".join(d.sql(dialect) for d in schema.to_sqlglot_column_defs(dialect))
+    quoted = sg.to_identifier(name, quoted=True).sql("duckdb")
+    defs = ", ".join(_column_sql(c, t) for c, t in schema.items())
     return f"CREATE {'TEMPORARY ' if temp else ''}TABLE {quoted} ({defs})"
+
+
+@functools.cache
+def _column_sql(name: str, dtype: ibis.DataType) -> str:
+    """One column of `create_table_sql` (an import makes nine tables of the
+    same few dozen columns)."""
+    (column,) = ibis.schema({name: dtype}).to_sqlglot_column_defs("duckdb")
+    return column.sql("duckdb")
 
 
 class DuckDBWarehouse(Warehouse):

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from typing import TYPE_CHECKING, Self
 
 import ibis
+import ibis.expr.datatypes as dt
 import ibis.expr.operations as ops
 import pyarrow as pa
 import sqlglot as sg
+from ibis.backends.sql.datatypes import DuckDBType
 
 from regulars.backends.duckdb import create_table_sql
 
@@ -17,6 +20,14 @@ if TYPE_CHECKING:
     from ibis.backends.duckdb import Backend as DuckDBBackend
 
 __all__ = ["Scratch"]
+
+
+@functools.cache
+def _read_back(dtype: dt.DataType) -> dt.DataType:
+    """`dtype` as DuckDB gives it back for a column created with it (types
+    are few, and each round trip parses the type's SQL)."""
+    types = DuckDBType
+    return types.from_string(types.to_string(dtype), nullable=dtype.nullable)
 
 
 def _temp_table(con: DuckDBBackend, name: str, expr: ir.Table | pa.Table) -> ir.Table:
@@ -41,11 +52,7 @@ def _temp_table(con: DuckDBBackend, name: str, expr: ir.Table | pa.Table) -> ir.
     raw = con.con
     raw.execute(create_table_sql(name, schema, temp=True))
     raw.execute(f"INSERT INTO {quoted} ({columns}) {query}")
-    types = con.compiler.type_mapper
-    read_back = ibis.schema({
-        c: types.from_string(types.to_string(t), nullable=t.nullable)
-        for c, t in schema.items()
-    })  # fmt: skip
+    read_back = ibis.schema({c: _read_back(t) for c, t in schema.items()})
     return ops.DatabaseTable(
         name, schema=read_back, source=con,
         namespace=ops.Namespace(catalog="temp", database="main"),
