@@ -26,8 +26,7 @@ __all__ = ["Scratch"]
 def _read_back(dtype: dt.DataType) -> dt.DataType:
     """`dtype` as DuckDB gives it back for a column created with it (types
     are few, and each round trip parses the type's SQL)."""
-    types = DuckDBType
-    return types.from_string(types.to_string(dtype), nullable=dtype.nullable)
+    return DuckDBType.from_string(DuckDBType.to_string(dtype), nullable=dtype.nullable)
 
 
 def _temp_table(con: DuckDBBackend, name: str, expr: ir.Table | pa.Table) -> ir.Table:
