@@ -27,6 +27,7 @@ from regulars.backends.base import (
     conform_expr,
     release_memtables_when_gone,
 )
+from regulars.backends.sqlcache import cache_compiles
 from regulars.errors import StoreError
 from regulars.schema import TABLES
 
@@ -80,6 +81,7 @@ def _set_utc(con: DuckDBBackend) -> None:
     # shows its progress on standard error (`regulars.cli.common.busy`).
     con.con.execute("SET enable_progress_bar_print = false")
     release_memtables_when_gone(con, functools.partial(_unregister, con.con))
+    cache_compiles(con)
 
 
 def _unregister(raw: DuckDBPyConnection, name: str) -> None:

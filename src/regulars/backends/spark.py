@@ -39,6 +39,7 @@ from regulars.backends.base import (
     conform,
     release_memtables_when_gone,
 )
+from regulars.backends.sqlcache import cache_compiles
 from regulars.errors import StoreError
 from regulars.schema import TABLES
 
@@ -148,6 +149,7 @@ class SparkWarehouse(Warehouse):
         release_memtables_when_gone(
             self._con, functools.partial(_drop_view, self._session)
         )
+        cache_compiles(self._con)
         # Views are named per store so two stores can share one Spark session.
         self._prefix = "r" + uuid.uuid5(uuid.NAMESPACE_URL, self.path).hex[:12]
         self._schemas: dict[str, StructType] = {}

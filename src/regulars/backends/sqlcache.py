@@ -1,0 +1,165 @@
+"""Ibis writes the SQL of each shape of query once per process.
+
+Writing SQL from an Ibis expression (its ``compile``) is most of the time a
+small query takes here: a tiny import spends more than half its time on it,
+and the test suite a third of its CPU. Most of those queries have been
+written before in the same process: an import runs the same steps on each
+file, a flow run asks the same questions every day, and a store opened again
+reads the same tables. They differ only in the names of the tables an import
+works in, which carry a random part (Ibis's in-memory tables and the
+import's temporary tables, `regulars.ingest.scratch`), and in which
+connection they run on.
+
+`cache_compiles` has a connection look each query's shape up first. The
+shape is the expression graph, node by node, with those names replaced by
+their order of appearance and each connection by its class; the SQL is kept
+with the same names as slots, and filled with the query's own names. Two
+queries of one shape differ only in those names, so their SQL differs only
+there: the answer is the SQL Ibis would write.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Any
+
+import ibis
+import ibis.expr.operations as ops
+from ibis.backends import BaseBackend
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+
+__all__ = ["cache_compiles", "shape"]
+
+#: Names of the temporary tables an import keeps (`regulars.ingest.scratch`):
+#: a random prefix, then the step's name.
+SCRATCH_NAME = re.compile(r"_rg_[0-9a-f]{10}_")
+
+#: Nodes kept, over all shapes, the least recently used shape dropped first.
+#: A query is a few hundred nodes (a flow run or an import writes a few dozen
+#: queries); one that tests membership in a long list of values holds a node
+#: per value, and the largest are not kept at all.
+MAX_NODES = 1_000_000
+MAX_NODES_ONE = MAX_NODES // 20
+
+
+class _Ref(int):
+    """A node of the shape, by its place in the description."""
+
+
+def _value(v: Any) -> Any:
+    """A node's argument as it goes in the shape: typed, so that values
+    Python holds equal but Ibis writes differently (1, 1.0 and True) differ."""
+    if type(v) is _Ref:
+        return v
+    if isinstance(v, tuple):
+        return (tuple, tuple(_value(x) for x in v))
+    if isinstance(v, dict):
+        return (dict, tuple((_value(k), _value(x)) for k, x in v.items()))
+    if isinstance(v, BaseBackend):
+        return (BaseBackend, type(v))
+    return (type(v), v)
+
+
+def shape(node: ops.Node) -> tuple[tuple[Any, ...], list[str]]:
+    """The shape of the graph under `node`, and its volatile table names in
+    the order the shape numbers them.
+
+    Each node is described once, in Ibis's topological order, with its
+    arguments: nodes under it by their place, values as they are (a literal
+    by its type and ``repr``, so 1.0 and 1.00, or one instant in two time
+    zones, stay apart), a connection by its class. An in-memory table is
+    described by its place among the volatile names and its schema (not its
+    rows), an import's temporary table likewise.
+    """
+    names: dict[str, int] = {}
+    parts: list[Any] = []
+
+    def describe(node: ops.Node, _results: Any, **kwargs: Any) -> _Ref:
+        if isinstance(node, ops.InMemoryTable):
+            part: Any = (ops.InMemoryTable, names.setdefault(node.name, len(names)),
+                         node.schema)  # fmt: skip
+        elif isinstance(node, ops.DatabaseTable) and SCRATCH_NAME.match(node.name):
+            part = (type(node), names.setdefault(node.name, len(names)),
+                    node.schema, _value(node.namespace), type(node.source))  # fmt: skip
+        elif isinstance(node, ops.Literal):
+            part = (ops.Literal, type(node.value), repr(node.value), node.dtype)
+        else:
+            part = (type(node), tuple(_value(v) for v in kwargs.values()))
+        parts.append(part)
+        return _Ref(len(parts) - 1)
+
+    node.map(describe)
+    return tuple(parts), list(names)
+
+
+def _template(sql: str, names: list[str]) -> tuple[str | int, ...]:
+    """`sql` cut at each of `names` (longest first, so a name that begins
+    another is not taken for it): text, and the number of each name."""
+    if not names:
+        return (sql,)
+    number = {name: i for i, name in enumerate(names)}
+    pattern = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+    out: list[str | int] = []
+    at = 0
+    for m in re.finditer(pattern, sql):
+        out += [sql[at : m.start()], number[m.group()]]
+        at = m.end()
+    out.append(sql[at:])
+    return tuple(out)
+
+
+def _fill(template: tuple[str | int, ...], names: list[str]) -> str:
+    return "".join(names[p] if type(p) is int else p for p in template)
+
+
+_shapes: OrderedDict[tuple[Any, ...], tuple[str | int, ...]] = OrderedDict()
+_nodes = 0  # kept, over all shapes
+_lock = threading.Lock()
+
+
+def _keep(key: tuple[Any, ...], size: int, template: tuple[str | int, ...]) -> None:
+    global _nodes
+    if size > MAX_NODES_ONE:
+        return
+    with _lock:
+        if key in _shapes:
+            return
+        _shapes[key] = template
+        _nodes += size
+        while _nodes > MAX_NODES:
+            old, _ = _shapes.popitem(last=False)
+            _nodes -= len(old[-1])
+
+
+def cache_compiles(con: BaseBackend) -> None:
+    """Have Ibis backend `con` write each shape of query once (see the module).
+
+    Queries with parameters are written each time.
+    """
+    compile_ = con.compile
+
+    def compile_once(
+        expr: ir.Expr, /, *, limit: Any = None, params: Any = None,
+        pretty: bool = False,
+    ) -> str:  # fmt: skip
+        if params:
+            return compile_(expr, limit=limit, params=params, pretty=pretty)
+        parts, names = shape(expr.op())
+        options = ibis.options.sql
+        key = (type(con), limit, pretty, options.fuse_selects,
+               options.default_limit, parts)  # fmt: skip
+        with _lock:
+            template = _shapes.get(key)
+            if template is not None:
+                _shapes.move_to_end(key)
+        if template is not None:
+            return _fill(template, names)
+        sql = compile_(expr, limit=limit, pretty=pretty)
+        _keep(key, len(parts), _template(sql, names))
+        return sql
+
+    con.compile = compile_once  # type: ignore[method-assign]
