@@ -99,3 +99,15 @@ def test_the_largest_shapes_are_not_kept_and_the_oldest_go_first(monkeypatch):
     assert sqlcache._nodes <= sqlcache.MAX_NODES
     assert next(reversed(sqlcache._shapes))[-1] == sqlcache.shape(small.op())[0]
     assert con.compile(small) == ibis_sql(con, small)
+
+
+def test_a_table_named_by_hand_is_looked_up_by_its_name():
+    # Were "ids" taken for a name with a random part, the SQL of the same
+    # query on "id" would read a column "customer_id".
+    con = staging_connection()
+    for name, rows in (("ids", ["a"]), ("ids", ["b", "c"]), ("id", ["d"])):
+        t = con.create_table(name, pa.table({"customer_ids": rows}), overwrite=True)
+        expr = t.filter(t.customer_ids != "a")
+        sql = con.compile(expr)
+        assert sql == ibis_sql(con, expr) and '"customer_ids"' in sql
+        assert len(con.to_pyarrow(expr)) == len(rows) - rows.count("a")

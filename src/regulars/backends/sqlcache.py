@@ -34,9 +34,12 @@ if TYPE_CHECKING:
 
 __all__ = ["cache_compiles", "shape"]
 
-#: Names of the temporary tables an import keeps (`regulars.ingest.scratch`):
-#: a random prefix, then the step's name.
-SCRATCH_NAME = re.compile(r"_rg_[0-9a-f]{10}_")
+#: Table names with a random part: those Ibis makes up for in-memory tables
+#: (``ibis_pandas_memtable_`` and 26 base-32 characters of a UUID), and the
+#: temporary tables an import keeps (`regulars.ingest.scratch`: a random
+#: prefix, then the step's name). Only those are numbered in a shape; a
+#: table named by hand is looked up by its name.
+VOLATILE_NAME = re.compile(r"ibis_[a-z_]+_[a-z2-7]{26}\Z|_rg_[0-9a-f]{10}_")
 
 #: Nodes kept, over all shapes, the least recently used shape dropped first.
 #: A query is a few hundred nodes (a flow run or an import writes a few dozen
@@ -70,21 +73,26 @@ def shape(node: ops.Node) -> tuple[tuple[Any, ...], list[str]]:
 
     Each node is described once, in Ibis's topological order, with its
     arguments: nodes under it by their place, values as they are (a literal
-    by its type and ``repr``, so 1.0 and 1.00, or one instant in two time
-    zones, stay apart), a connection by its class. An in-memory table is
-    described by its place among the volatile names and its schema (not its
-    rows), an import's temporary table likewise.
+    by its type and ``repr``, so 0.0 and -0.0, or one instant in two time
+    zones, stay apart), a connection by its class. A table whose name has a
+    random part (`VOLATILE_NAME`) is described by the name's place among
+    those of the graph instead; an in-memory table by its name and schema,
+    not its rows.
     """
     names: dict[str, int] = {}
     parts: list[Any] = []
 
+    def name(table: str) -> Any:
+        if VOLATILE_NAME.match(table):
+            return names.setdefault(table, len(names))
+        return (str, table)
+
     def describe(node: ops.Node, _results: Any, **kwargs: Any) -> _Ref:
         if isinstance(node, ops.InMemoryTable):
-            part: Any = (ops.InMemoryTable, names.setdefault(node.name, len(names)),
-                         node.schema)  # fmt: skip
-        elif isinstance(node, ops.DatabaseTable) and SCRATCH_NAME.match(node.name):
-            part = (type(node), names.setdefault(node.name, len(names)),
-                    node.schema, _value(node.namespace), type(node.source))  # fmt: skip
+            part: Any = (ops.InMemoryTable, name(node.name), node.schema)
+        elif isinstance(node, ops.DatabaseTable):
+            part = (type(node), name(node.name), node.schema,
+                    _value(node.namespace), type(node.source))  # fmt: skip
         elif isinstance(node, ops.Literal):
             part = (ops.Literal, type(node.value), repr(node.value), node.dtype)
         else:
