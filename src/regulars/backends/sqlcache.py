@@ -41,12 +41,13 @@ __all__ = ["cache_compiles", "shape"]
 #: table named by hand is looked up by its name.
 VOLATILE_NAME = re.compile(r"ibis_[a-z_]+_[a-z2-7]{26}\Z|_rg_[0-9a-f]{10}_")
 
-#: Nodes kept, over all shapes, the least recently used shape dropped first.
-#: A query is a few hundred nodes (a flow run or an import writes a few dozen
-#: queries); one that tests membership in a long list of values holds a node
-#: per value, and the largest are not kept at all.
-MAX_NODES = 1_000_000
-MAX_NODES_ONE = MAX_NODES // 20
+#: Nodes kept, over all shapes, the least recently used shape dropped first:
+#: about 370 bytes each, so at most about 75 MB. An import writes about 50
+#: shapes of 2,500 nodes in all; the largest query of the report or of a
+#: segment is about 1,200 nodes. One that tests membership in a long list of
+#: values holds a node per value; over `MAX_NODES_ONE` it is not kept.
+MAX_NODES = 200_000
+MAX_NODES_ONE = 10_000
 
 
 class _Ref(int):
