@@ -111,3 +111,12 @@ def test_a_table_named_by_hand_is_looked_up_by_its_name():
         sql = con.compile(expr)
         assert sql == ibis_sql(con, expr) and '"customer_ids"' in sql
         assert len(con.to_pyarrow(expr)) == len(rows) - rows.count("a")
+
+
+def test_an_imports_table_names_are_known_to_carry_a_random_part():
+    con = staging_connection()
+    with Scratch(con) as scratch:
+        kept = scratch.keep("rows", pa.table({"k": [1]}))
+        assert sqlcache.VOLATILE_NAME.match(kept.op().name)
+    assert sqlcache.VOLATILE_NAME.match(ibis.memtable({"k": [1]}).op().name)
+    assert not sqlcache.VOLATILE_NAME.match("orders")

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 import threading
+import uuid
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
@@ -32,14 +33,21 @@ from ibis.backends import BaseBackend
 if TYPE_CHECKING:
     import ibis.expr.types as ir
 
-__all__ = ["cache_compiles", "shape"]
+__all__ = ["cache_compiles", "scratch_prefix", "shape"]
 
 #: Table names with a random part: those Ibis makes up for in-memory tables
 #: (``ibis_pandas_memtable_`` and 26 base-32 characters of a UUID), and the
-#: temporary tables an import keeps (`regulars.ingest.scratch`: a random
-#: prefix, then the step's name). Only those are numbered in a shape; a
-#: table named by hand is looked up by its name.
+#: temporary tables an import keeps (`scratch_prefix`, then the step's name).
+#: Only those are numbered in a shape; a table named by hand is looked up by
+#: its name.
 VOLATILE_NAME = re.compile(r"ibis_[a-z_]+_[a-z2-7]{26}\Z|_rg_[0-9a-f]{10}_")
+
+
+def scratch_prefix() -> str:
+    """A new random prefix for the temporary tables of one import
+    (`regulars.ingest.scratch.Scratch`), of the form `VOLATILE_NAME` knows."""
+    return f"_rg_{uuid.uuid4().hex[:10]}_"
+
 
 #: Nodes kept, over all shapes, the least recently used shape dropped first:
 #: about 370 bytes each, so at most about 75 MB. An import writes about 50

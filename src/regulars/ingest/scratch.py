@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import uuid
 from typing import TYPE_CHECKING, Self
 
 import ibis
@@ -14,6 +13,7 @@ import sqlglot as sg
 from ibis.backends.sql.datatypes import DuckDBType
 
 from regulars.backends.duckdb import create_table_sql
+from regulars.backends.sqlcache import scratch_prefix
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -67,7 +67,7 @@ class Scratch:
 
     def __init__(self, con: DuckDBBackend) -> None:
         self.con = con
-        self._prefix = f"_rg_{uuid.uuid4().hex[:10]}_"
+        self._prefix = scratch_prefix()
         self._names: list[str] = []
 
     def keep(self, name: str, expr: ir.Table | object) -> ir.Table:
