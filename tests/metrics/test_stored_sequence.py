@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
+import ibis
 import pyarrow as pa
 import pytest
 from tests.metrics.test_store_metrics import AS_OF, _load
@@ -333,3 +334,25 @@ def test_a_key_two_customers_share_is_not_kept(duck_store):
     kept = wh.derived("probe", build(lambda o: o.customer_id.hash()),
                       sources=sources, version="2", keys=keys)  # fmt: skip
     assert kept.columns == ("order_id", "customer_id", "customer_key")
+
+
+def test_a_shared_key_is_found_on_the_first_rows_alone(duck_store):
+    # The check of a sequence's keys counts its first orders, one a
+    # customer, rather than the distinct ids of every order.
+    wh = duck_store
+
+    def build(key):
+        o = wh.table("orders").filter(lambda o: o.customer_id.notnull())
+        first = ibis.row_number().over(group_by=o.customer_id, order_by=o.order_id)
+        return lambda: o.select("order_id", "customer_id", n=(first + 1).cast("int64"),
+                                customer_key=key(o))  # fmt: skip
+
+    sources = {"orders": ["order_id", "customer_id"]}
+    keys = {"customer_key": "customer_id"}
+    for version, key, kept_key in (
+        ("1", lambda o: o.customer_id.length().cast("int64"), False),
+        ("2", lambda o: o.customer_id.hash(), True),
+    ):
+        kept = wh.derived("probe", build(key), sources=sources, version=version,
+                          keys=keys, first_rows="n")  # fmt: skip
+        assert ("customer_key" in kept.columns) is kept_key, version

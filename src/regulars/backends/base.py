@@ -221,6 +221,7 @@ class Warehouse(ABC):
         version: str,
         categories: Sequence[str] = (),
         keys: Mapping[str, str] | None = None,
+        first_rows: str | None = None,
         patch: Callable[[ir.Table], tuple[ir.Table, ir.Table]] | None = None,
     ) -> ir.Table | None:
         """Table `build()` kept in the store, rebuilt when its sources changed.
@@ -230,14 +231,16 @@ class Warehouse(ABC):
         `categories` are text columns it takes as they are from a source,
         with few distinct values, which the engine may store more cheaply
         (they read back as text); `keys` maps integer columns to the text
-        column each stands for, kept only while one-to-one; `patch` gives
+        column each stands for, kept only while one-to-one (`first_rows`,
+        a whole-number column that is 1 on exactly one row of each text
+        value, lets the engine check that on those rows); `patch` gives
         the rows of some customers, for a table an import updates by
         customer rather than building it again. Returns
         None where tables are not kept this way (here: every engine but
         DuckDB, see `DuckDBWarehouse.derived`): the caller computes what it
         needs instead.
         """
-        del name, build, sources, version, categories, keys, patch
+        del name, build, sources, version, categories, keys, first_rows, patch
         return None
 
     def derived_name(self, table: ir.Table) -> str | None:

