@@ -98,6 +98,12 @@ def test_explicit_churn_threshold(store):
     assert m.churn_rate == pytest.approx(4 / 7)
 
 
+def test_a_customer_inactive_for_exactly_the_threshold_has_not_churned(store):
+    # G's last order (2025-06-29) is one day before as_of: not more than one.
+    m = store_metrics(store, as_of=AS_OF, churn_days=1)
+    assert m.churned_customers == 6  # A B C D E I
+
+
 def test_window(store):
     m = store_metrics(store, as_of=AS_OF, since=dt.date(2025, 3, 1))
     assert m.customers == 5  # A D E G I

@@ -14,14 +14,14 @@ from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from regulars.metrics.base import customer_keyed, day_number
+from regulars.metrics.base import customer_keyed, order_sequence
 from regulars.metrics.retention import (
     CLV_MONTHS,
     clv_sums,
-    customers_up_to,
     gap_histogram,
     monthly_trend,
     order_totals,
+    window_sums,
 )
 
 if TYPE_CHECKING:
@@ -161,25 +161,12 @@ def store_metrics(
         threshold = math.ceil(q) if q is not None else None
     # One pass over the orders for the window's customers (those of
     # `customer_activity`: with an order in it) and the CLV by age (all).
-    per = customers_up_to(orders, as_of=as_of, since=since, clv_months=CLV_MONTHS)
-    active = per.orders_in_window > 0
-
-    def count(condition: ir.BooleanValue) -> ir.IntegerValue:
-        return (active & condition).cast("int64").sum()
-
+    seq = order_sequence(orders, as_of=as_of)
     sums = {
-        "customers": active.cast("int64").sum(),
-        "new_customers": count(per.is_new),
-        # Customers without orders in the window add 0 to these.
-        "identified_orders": per.orders_in_window.sum(),
-        "identified_net": per.net_in_window.sum(),
-        "returning_net": per.returning_net_in_window.sum(),
-        "one_time": count(per.lifetime_orders == 1),
-        **clv_sums(per, as_of=as_of, months=CLV_MONTHS),
+        **window_sums(seq, as_of=as_of, since=since, churn_days=threshold),
+        **clv_sums(seq, as_of=as_of, months=CLV_MONTHS),
     }
-    if threshold is not None:  # churned customers, in the same pass as the rest
-        sums["churned"] = count(per.last_day < day_number(as_of) - threshold)
-    a = wh.to_arrow(per.aggregate(**sums)).to_pylist()[0]
+    a = wh.to_arrow(seq.aggregate(**sums)).to_pylist()[0]
     churned = int(a.get("churned") or 0)
     customers = int(a["customers"] or 0)
     new = int(a["new_customers"] or 0)

@@ -28,6 +28,7 @@ __all__ = [
     "gap_histogram",
     "monthly_trend",
     "order_totals",
+    "window_sums",
 ]
 
 
@@ -69,17 +70,10 @@ def customer_activity(
 
 
 def customers_up_to(
-    orders: ir.Table,
-    *,
-    as_of: _dt.date,
-    since: _dt.date | None = None,
-    clv_months: tuple[int, ...] = (),
+    orders: ir.Table, *, as_of: _dt.date, since: _dt.date | None = None
 ) -> ir.Table:
     """`customer_activity`'s columns for every customer with a counted
-    order up to `as_of`, in the window or not (`orders_in_window` 0), and
-    for each N of `clv_months` `net_<N>m`, their net within N months of the
-    first order: the one pass over the orders that both the window's
-    figures and the CLV by age (`clv_sums`) add up."""
+    order up to `as_of`, in the window or not (`orders_in_window` 0)."""
     seq = order_sequence(orders, as_of=as_of)
     start = day_number(since) if since is not None else -(10**9)
     in_window = seq.day >= start
@@ -92,12 +86,48 @@ def customers_up_to(
         lifetime_orders=seq.count(),
         first_day=seq.day.min(),
         last_day=seq.day.max(),
-        **{
-            f"net_{n}m": ibis.ifelse(seq.day < seq.first_day + span, seq.net, 0).sum()
-            for n, span in _clv_spans(clv_months).items()
-        },
     )
     return per.mutate(is_new=per.first_day >= start)
+
+
+def window_sums(
+    seq: ir.Table,
+    *,
+    as_of: _dt.date,
+    since: _dt.date | None = None,
+    churn_days: int | None = None,
+) -> dict[str, ir.Value]:
+    """Aggregates over the rows of `seq` (`order_sequence` at `as_of`) that
+    sum `customer_activity` over the window's customers: `customers`,
+    `new_customers`, `identified_orders`, `identified_net`, `returning_net`,
+    `one_time` and, with `churn_days`, `churned`.
+
+    Each customer's last order by `as_of` (no next one by then) stands for
+    them: they have an order in the window when it is in it, are one-time
+    buyers when it is their first, have churned when it is more than
+    `churn_days` old. So the figures need no grouping by customer (at 10M
+    orders one pass over the orders, where grouping them took 2 s).
+    """
+    start = day_number(since) if since is not None else -(10**9)
+    in_window = seq.day >= start
+    active = next_order_day(seq, as_of=as_of).isnull() & in_window
+
+    def count(condition: ir.BooleanValue) -> ir.IntegerValue:
+        return condition.cast("int64").sum()
+
+    sums: dict[str, ir.Value] = {
+        "customers": count(active),
+        "new_customers": count(active & (seq.first_day >= start)),
+        "identified_orders": count(in_window),
+        "identified_net": ibis.ifelse(in_window, seq.net, 0).sum(),
+        "returning_net": ibis.ifelse(
+            in_window & (seq.order_number > 1), seq.net, 0
+        ).sum(),
+        "one_time": count(active & (seq.order_number == 1)),
+    }
+    if churn_days is not None:
+        sums["churned"] = count(active & (seq.day < day_number(as_of) - churn_days))
+    return sums
 
 
 def _clv_spans(months: tuple[int, ...]) -> dict[int, int]:
@@ -106,17 +136,21 @@ def _clv_spans(months: tuple[int, ...]) -> dict[int, int]:
 
 
 def clv_sums(
-    per: ir.Table, *, as_of: _dt.date, months: tuple[int, ...]
+    seq: ir.Table, *, as_of: _dt.date, months: tuple[int, ...]
 ) -> dict[str, ir.Value]:
-    """Aggregates of `customers_up_to` (with `clv_months` = `months`) that
-    give `clv_by_age`: for each N, `customers_<N>m` observable for N months
-    and `total_<N>m`, their net within them."""
+    """Aggregates over the rows of `seq` (`order_sequence` at `as_of`) that
+    give `clv_by_age`: for each N, `customers_<N>m`, the customers
+    observable for N months (counted on their first order), and
+    `total_<N>m`, their net within N months of it."""
     today = day_number(as_of)
     sums: dict[str, ir.Value] = {}
     for n, span in _clv_spans(months).items():
-        eligible = per.first_day <= today - span
-        sums[f"customers_{n}m"] = eligible.cast("int64").sum()
-        sums[f"total_{n}m"] = ibis.ifelse(eligible, per[f"net_{n}m"], 0).sum()
+        eligible = seq.first_day <= today - span
+        sums[f"customers_{n}m"] = (
+            (eligible & (seq.order_number == 1)).cast("int64").sum()
+        )
+        within = eligible & (seq.day < seq.first_day + span)
+        sums[f"total_{n}m"] = ibis.ifelse(within, seq.net, 0).sum()
     return sums
 
 
@@ -146,10 +180,9 @@ def clv_by_age(
     `months`, `customers` (observable) and `total`, their net within N
     months: the CLV is `total` / `customers`.
     """
-    # One pass over the orders for every horizon: each customer's net within
-    # each span of their first order.
-    per = customers_up_to(orders, as_of=as_of, clv_months=months)
-    sums = per.aggregate(**clv_sums(per, as_of=as_of, months=months))
+    # One pass over the orders for every horizon.
+    seq = order_sequence(orders, as_of=as_of)
+    sums = seq.aggregate(**clv_sums(seq, as_of=as_of, months=months))
     return ibis.union(*[
         sums.select(
             months=ibis.literal(n, "int64"),
