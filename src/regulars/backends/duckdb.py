@@ -16,6 +16,8 @@ import ibis
 import ibis.expr.operations as ops
 import pyarrow as pa
 import sqlglot as sg
+import sqlglot.expressions as sge
+from ibis.backends.sql.compilers.duckdb import DuckDBCompiler
 
 from regulars.backends.base import (
     Append,
@@ -81,7 +83,48 @@ def _set_utc(con: DuckDBBackend) -> None:
     # shows its progress on standard error (`regulars.cli.common.busy`).
     con.con.execute("SET enable_progress_bar_print = false")
     release_memtables_when_gone(con, functools.partial(_unregister, con.con))
+    con.compiler = _COMPILER
     cache_compiles(con)
+
+
+#: What makes a common table expression worth computing once: combining
+#: rows (joins, groups, windows, distinct, set operations), a cut that may
+#: differ between readings (limits, random values), or a source other than a
+#: stored table (a file read, an unnested list).
+_COMPUTED = (
+    sge.Join, sge.Group, sge.AggFunc, sge.Window, sge.Distinct, sge.SetOperation,
+    sge.Limit, sge.Order, sge.Having, sge.Qualify, sge.Rand, sge.Randn, sge.Uuid,
+    sge.Anonymous, sge.Unnest, sge.Lateral, sge.TableSample, sge.ReadCSV,
+    sge.ReadParquet,
+)  # fmt: skip
+
+
+class _Compiler(DuckDBCompiler):
+    """Ibis's DuckDB compiler, with each common table expression that only
+    picks rows and columns of stored tables written ``NOT MATERIALIZED``.
+
+    Ibis names an expression a query reads twice as a common table
+    expression, and DuckDB 1.4 writes each such one out in full before the
+    query reads it: every column of every row it keeps, where each reading
+    alone would scan the table for the columns and rows it needs. An
+    insight study's first-year outcomes read the kept sequence twice, cut
+    at a date: at ten million orders 2.2-2.3 s inlined, 2.8-3.5 s written
+    out (the same result). Anything more (a join, a group, a window) is
+    still computed once.
+    """
+
+    def to_sqlglot(self, expr: Any, *, limit: Any = None, params: Any = None) -> Any:
+        query = super().to_sqlglot(expr, limit=limit, params=params)
+        for cte in query.find_all(sge.CTE):
+            body = cte.this
+            if body.find(*_COMPUTED) is None and all(
+                isinstance(t.this, sge.Identifier) for t in body.find_all(sge.Table)
+            ):
+                cte.set("materialized", False)
+        return query
+
+
+_COMPILER = _Compiler()
 
 
 def _unregister(raw: DuckDBPyConnection, name: str) -> None:
