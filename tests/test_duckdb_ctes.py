@@ -50,6 +50,14 @@ def test_what_combines_rows_or_draws_values_is_computed_once():
         {"customer": "a", "total": 30.0},
         {"customer": "c", "total": 7.0},
     ]
+    # A value worked out for every row is worked out once.
+    weeks = t.mutate(week=(t.day / 7).floor().cast("int64"))
+    firsts = weeks.group_by("customer").agg(first_week=weeks.week.min())
+    late = weeks.join(firsts, "customer").filter(lambda r: r.week > r.first_week)
+    sql = con.compile(late)
+    assert "WITH" in sql and "NOT MATERIALIZED" not in sql
+    assert sorted(con.to_pyarrow(late.select("customer", "day")).to_pylist(),
+                  key=str) == [{"customer": "c", "day": 9}]  # fmt: skip
     # A random draw read twice is one draw: computed again, the two
     # readings of a row would disagree.
     drawn = t.mutate(r=ibis.random())
