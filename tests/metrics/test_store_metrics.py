@@ -129,6 +129,44 @@ def test_monthly_trend(store):
     assert "2025-07" not in months
 
 
+def test_monthly_trend_at_month_ends(warehouse):
+    # X buys on 31 January and 1 February: last in January, retained into
+    # February. Y buys on 15 January and 1 March, the first day of the month
+    # after next: not retained into February. Z buys on 10 and 31 January:
+    # only the second is Z's last of January. And 2024-02-29, a leap day.
+    rows = [
+        ("x1", "X", "2025-01-31 23:59", "paid", "10", "0"),
+        ("x2", "X", "2025-02-01 00:00", "paid", "10", "0"),
+        ("y1", "Y", "2025-01-15 10:00", "paid", "10", "0"),
+        ("y2", "Y", "2025-03-01 00:00", "paid", "10", "0"),
+        ("z1", "Z", "2025-01-10 10:00", "paid", "10", "0"),
+        ("z2", "Z", "2025-01-31 10:00", "paid", "10", "0"),
+        ("w1", "W", "2024-02-29 10:00", "paid", "10", "0"),
+        ("w2", "W", "2024-03-01 10:00", "paid", "10", "0"),
+    ]
+    warehouse.apply([plain_orders([
+        (r[0], r[1], dt.datetime.fromisoformat(r[2]).replace(tzinfo=dt.UTC), *r[3:])
+        for r in rows
+    ])])  # fmt: skip
+    from regulars.metrics.retention import monthly_trend
+
+    got = {
+        r["month_no"]: (r["orders"], r["customers"], r["new_customers"],
+                        r["retained_customers"], r["previous_customers"])
+        for r in warehouse.to_arrow(
+            monthly_trend(warehouse.resolved("orders"), as_of=AS_OF)
+        ).to_pylist()
+    }  # fmt: skip
+    month = {m: 2025 * 12 + m - 1 for m in (1, 2, 3)}
+    assert got == {
+        2024 * 12 + 1: (1, 1, 1, 0, 0),  # February 2024: W
+        2024 * 12 + 2: (1, 1, 0, 1, 1),  # March 2024: W again, retained
+        month[1]: (4, 3, 3, 0, 0),  # X Y Z (Z twice)
+        month[2]: (1, 1, 0, 1, 3),  # X, retained from January
+        month[3]: (1, 1, 0, 0, 1),  # Y, not active in February
+    }
+
+
 def test_histogram_quantile():
     assert histogram_quantile({}, 0.5) is None
     assert histogram_quantile({1: 1, 2: 1, 10: 1}, 0.5) == 2
