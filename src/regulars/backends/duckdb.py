@@ -87,10 +87,10 @@ def _set_utc(con: DuckDBBackend) -> None:
     cache_compiles(con)
 
 
-#: What makes a common table expression worth computing once: combining
-#: rows (joins, groups, windows, distinct, set operations), a cut that may
-#: differ between readings (limits, random values), or a source other than a
-#: stored table (a file read, an unnested list).
+#: What makes a common table expression worth computing once: combining or
+#: sorting rows (joins, groups, windows, distinct, set operations, order), a
+#: cut that may differ between readings (limits, random values), or a source
+#: other than a stored table (a file read, an unnested list).
 _COMPUTED = (
     sge.Join, sge.Group, sge.AggFunc, sge.Window, sge.Distinct, sge.SetOperation,
     sge.Limit, sge.Order, sge.Having, sge.Qualify, sge.Rand, sge.Randn, sge.Uuid,
@@ -137,6 +137,9 @@ def _picks_only(body: sge.Expression) -> bool:
             if isinstance(column, sge.Column):
                 column = column.this
             if not isinstance(column, (sge.Identifier, sge.Star)):
+                return False
+            # ``* REPLACE (expr AS col)`` works a value out too.
+            if isinstance(column, sge.Star) and column.args.get("replace"):
                 return False
     return True
 
