@@ -61,10 +61,10 @@ def duck_store(duck):
     return _load(duck)
 
 
-def _load(warehouse):
+def _load(warehouse, rows=ROWS):
     warehouse.apply([plain_orders([
         (r[0], r[1], dt.datetime.fromisoformat(r[2]).replace(tzinfo=dt.UTC), *r[3:])
-        for r in ROWS
+        for r in rows
     ])])  # fmt: skip
     return warehouse
 
@@ -144,10 +144,7 @@ def test_monthly_trend_at_month_ends(warehouse):
         ("w1", "W", "2024-02-29 10:00", "paid", "10", "0"),
         ("w2", "W", "2024-03-01 10:00", "paid", "10", "0"),
     ]
-    warehouse.apply([plain_orders([
-        (r[0], r[1], dt.datetime.fromisoformat(r[2]).replace(tzinfo=dt.UTC), *r[3:])
-        for r in rows
-    ])])  # fmt: skip
+    _load(warehouse, rows)
     from regulars.metrics.retention import monthly_trend
 
     got = {
