@@ -265,7 +265,8 @@ def test_an_orders_content_hash_is_written_as_every_release_writes_it(duck, tmp_
     order's with it: a change to how it is written would make every order of
     an export imported before "already stored with different content". The
     text hashed, worked out by hand: each field then the separator, NULL as
-    the empty-set sign, times as epoch seconds, the lines sorted."""
+    the empty-set sign, times (placed and cancelled) as epoch seconds, the
+    lines sorted."""
     import hashlib
 
     # Ten lines: as text, line 10 sorts first ("0" comes before "~").
@@ -275,22 +276,39 @@ def test_an_orders_content_hash_is_written_as_every_release_writes_it(duck, tmp_
         for i in range(1, 11)
     ]  # fmt: skip
     path = shopify_csv(tmp_path / "one.csv", [
-        order("#1001", Subtotal="30.00", Total="30.00", lines=lines)
+        order("#1001", Subtotal="30.00", Total="30.00", lines=lines),
+        order("#1002", **{"Cancelled at": "2025-03-02 08:30:15 -0500"}),
     ])  # fmt: skip
     import_shopify_orders(duck, str(path))
-    customer = "c_" + hashlib.sha256(b"email:1001@example.com").hexdigest()[:16]
-    fields = [
-        "#1001", customer, "1001@example.com", None,
-        "1740819600.0",  # 2025-03-01 10:00:00 +0100
+
+    def customer(n: int) -> str:
+        return "c_" + hashlib.sha256(f"email:{n}@example.com".encode()).hexdigest()[:16]
+
+    def digest(fields: list[str | None]) -> str:
+        text = "".join(("\u2205" if f is None else f) + "\u241f" for f in fields)
+        return hashlib.md5(text.encode()).hexdigest()
+
+    placed = "1740819600.0"  # 2025-03-01 10:00:00 +0100
+    paid = [
+        "#1001", customer(1001), "1001@example.com", None, placed,
         "EUR", "30.00", "0.00", "0.00", "0.00", "30.00", "0.00", "30.00", "paid",
         None, None, None, None, None, None, None, None,  # cancelled_at to accepts_marketing
         "|".join(f"{i}~T{i}~1~3.00~0.00" for i in (10, 1, 2, 3, 4, 5, 6, 7, 8, 9)),
     ]  # fmt: skip
-    text = "".join(("\u2205" if f is None else f) + "\u241f" for f in fields)
-    stored = duck.to_arrow(duck.table("orders").select("customer_id", "content_hash"))
-    assert stored.to_pylist() == [
-        {
-            "customer_id": customer,
-            "content_hash": hashlib.md5(text.encode()).hexdigest(),
-        }
+    cancelled = [
+        "#1002", customer(1002), "1002@example.com", None, placed,
+        "EUR", "20.00", "0.00", "0.00", "0.00", "20.00", "0.00", "20.00", "cancelled",
+        "1740922215.0",  # 2025-03-02 08:30:15 -0500 is 13:30:15 UTC
+        None, None, None, None, None, None, None,  # coupon_code to accepts_marketing
+        "1~TEA~1~20.00~0.00",
+    ]  # fmt: skip
+    stored = duck.to_arrow(
+        duck.table("orders")
+        .select("customer_id", "content_hash")
+        .order_by("customer_id")
+    )
+    expected = [
+        {"customer_id": customer(1001), "content_hash": digest(paid)},
+        {"customer_id": customer(1002), "content_hash": digest(cancelled)},
     ]
+    assert stored.to_pylist() == sorted(expected, key=lambda r: r["customer_id"])
