@@ -78,6 +78,38 @@ def test_every_analysis_table_carries_resolved_ids(messy):
     assert _groups_of(wh, narrow) == EXPECTED
 
 
+def test_the_rows_of_some_customers_are_those_resolved_to_them(messy):
+    """`resolved(..., customers=...)`, which numbers again the orders of the
+    customers an import touched, picks rows by record before resolving:
+    each customer gets the orders of every record joined to them, and a
+    record joined to another customer brings none of its own."""
+    import ibis
+
+    wh = messy
+    resolved = wh.to_arrow(wh.resolved("orders").select("order_id", "customer_id"))
+    whose = dict(zip(*resolved.to_pydict().values(), strict=True))
+    stored = wh.to_arrow(wh.table("orders").select("order_id", "customer_id"))
+    record = dict(zip(*stored.to_pydict().values(), strict=True))
+    anna, carla, dan = whose["#1001"], whose["#1008"], whose["#1010"]
+    # The record of #1001 and #1002 (her email) is joined to Anna's customer.
+    assert record["#1001"] != anna
+    cases = [
+        ([anna], {"#1001", "#1002", "#1003", "#1004", "#1005"}),
+        ([record["#1001"]], set()),
+        ([record["#1001"], dan], {"#1010"}),
+        ([carla, dan], {"#1008", "#1009", "#1010"}),
+    ]
+    for ids, expected in cases:
+        customers = ibis.memtable({"customer_id": ids})
+        picked = wh.resolved("orders", customers=customers).select(
+            "order_id", "customer_id"
+        )
+        rows = wh.to_arrow(picked).to_pylist()
+        assert {r["order_id"] for r in rows} == expected, ids
+        assert len(rows) == len(expected)
+        assert all(r["customer_id"] == whose[r["order_id"]] for r in rows)
+
+
 def test_household_sharing_an_address_is_not_merged(messy):
     import datetime as dt
 

@@ -264,9 +264,7 @@ def stored_sequence(wh: Warehouse) -> ir.Table | None:
         return None
 
     def build(customers: ir.Table | None = None) -> ir.Table:
-        orders = wh.resolved("orders").select(*columns)
-        if customers is not None:
-            orders = orders.semi_join(customers, "customer_id")
+        orders = wh.resolved("orders", customers=customers).select(*columns)
         seq = order_sequence(orders, as_of=_dt.date.max).drop("status")
         return seq.mutate(customer_key=seq.customer_id.hash())
 
