@@ -11,6 +11,7 @@ The hand-worked orders are those of test_store_metrics (A to I, a guest).
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
 
 import ibis
@@ -22,6 +23,7 @@ from regulars.backends import Append, DeleteKeys, Replace, connect
 from regulars.errors import StoreError
 from regulars.metrics import customer_keyed, store_metrics, stored_sequence
 from regulars.reports import build_report
+from regulars.schema import TABLES
 
 KEPT = "_derived_order_sequence"
 
@@ -128,6 +130,63 @@ def test_a_write_by_another_program_is_caught_by_the_fingerprint(duck_store):
     assert (
         wh.to_arrow(after.filter(after.order_id == "g2")).column("net")[0].as_py() == 35
     )
+
+
+def test_a_write_by_another_program_before_an_import_is_still_caught(duck_store):
+    # An import patches the kept sequence for the customers it touches (B)
+    # and stamps it anew; another program's change to G's order before it
+    # must not be stamped over, or the sequence would keep G's old net.
+    wh = duck_store
+    stored_sequence(wh)
+    wh.con.con.execute("UPDATE orders SET net = 35 WHERE order_id = 'g2'")
+    b2 = _order("b2", "B", "2025-03-15 10:00")
+    wh.apply([Append("orders", b2)], patch_derived=True)
+    assert _kept(wh)  # patched, not dropped
+    after = stored_sequence(wh)
+    got = wh.to_arrow(after.filter(after.order_id.isin(["g2", "b2"])))
+    assert dict(
+        zip(got["order_id"].to_pylist(), got["net"].to_pylist(), strict=True)
+    ) == {"g2": Decimal(35), "b2": Decimal(10)}
+    assert _numbers(wh, after)["b2"] == ("B", 2)
+
+
+def test_an_import_keeps_the_sequence_without_scanning_the_tables_it_adds_to(
+    duck_store, monkeypatch
+):
+    # Its stamp takes the rows added (and those a replacement deletes) off
+    # the fingerprint the table had: no sum over ten million orders.
+    wh = duck_store
+    stored_sequence(wh)
+    raw = wh.con.con
+    scanned: list[str] = []
+
+    class Watched:  # every statement goes on to the store's own connection
+        def __getattr__(self, name):
+            return getattr(raw, name)
+
+        def execute(self, query, *args):
+            whole = re.fullmatch(
+                r'SELECT count\(\*\), sum\(hash\(.*\)\) FROM "(\w+)"', query
+            )
+            if whole and whole[1] in TABLES:  # a fingerprint of a whole table
+                scanned.append(whole[1])
+            return raw.execute(query, *args)
+
+    monkeypatch.setattr(wh.con, "con", Watched())
+    replaced = pa.table({"source": ["test"], "order_id": ["b1"]})
+    wh.apply([
+        DeleteKeys("orders", replaced),
+        Append("orders", _order("b1", "B", "2025-01-16 10:00", net="21")),
+        Append("orders", _order("b2", "B", "2025-03-15 10:00")),
+    ], patch_derived=True)  # fmt: skip
+    monkeypatch.undo()
+    assert scanned == []
+    before = _kept(wh)
+    seq = stored_sequence(wh)  # the stamp matches: patched, not built again
+    assert _kept(wh)[0][0] == before[0][0]
+    assert _numbers(wh, seq)["b2"] == ("B", 2)
+    got = wh.to_arrow(seq.filter(seq.order_id == "b1")).column("net")[0].as_py()
+    assert got == Decimal(21)
 
 
 def test_a_report_fingerprints_each_source_once(duck_store, monkeypatch):
