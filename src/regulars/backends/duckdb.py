@@ -458,11 +458,11 @@ class DuckDBWarehouse(Warehouse):
         those tables with their sources' fingerprint moved by the changes.
 
         The fingerprint (a count and a sum of hashes) moves by the rows each
-        change adds or deletes, not taken again over the whole source: 1.4 s
-        of a day's import at 10 million orders. A stamp that no longer
-        matched its sources (another program wrote to them) so still does
-        not, and the table is built again on its next read; taken again, it
-        would have matched, and the other program's change been missed.
+        change adds or deletes rather than being taken again over the whole
+        source (1.4 s of a day's import at 10 million orders). A stamp that
+        another program's write had made wrong stays wrong, and the table is
+        built again on its next read; taken again, the fingerprint would
+        have matched, and that write been missed.
         """
         kept = self._derived_tables()
         moved: dict[tuple[str, tuple[str, ...]], list[int]] = {}
@@ -527,8 +527,8 @@ class DuckDBWarehouse(Warehouse):
         of the rows `change` adds (an `Append` of an Arrow table) or, before
         it runs, deletes (a `DeleteKeys`)."""
         raw = self._con.con
-        # Names come from `regulars.schema` (checked here and by the stamp's
-        # `_fingerprint`); the rows travel as registered Arrow tables.
+        # Names come from `regulars.schema` (checked here) and types from
+        # DuckDB's catalogue; the rows travel as registered Arrow tables.
         if not set(columns) <= set(TABLES[change.table].names):
             raise StoreError(
                 f"no canonical columns {list(columns)} in {change.table!r}"
