@@ -53,6 +53,28 @@ def _order(order_id, customer, placed_at, net="10"):
     })  # fmt: skip
 
 
+def _watch_fingerprints(wh, monkeypatch) -> list[str]:
+    """The list, filled as it goes, of the store's tables whose whole
+    fingerprint (`_fingerprint`) is taken from now on."""
+    raw = wh.con.con
+    scanned: list[str] = []
+
+    class Watched:  # every statement goes on to the store's own connection
+        def __getattr__(self, name):
+            return getattr(raw, name)
+
+        def execute(self, query, *args):
+            whole = re.fullmatch(
+                r'SELECT count\(\*\), sum\(hash\(.*\)\) FROM "(\w+)"', query
+            )
+            if whole and whole[1] in TABLES:
+                scanned.append(whole[1])
+            return raw.execute(query, *args)
+
+    monkeypatch.setattr(wh.con, "con", Watched())
+    return scanned
+
+
 @pytest.fixture
 def duck_store(duck):
     return _load(duck)
@@ -157,22 +179,7 @@ def test_an_import_keeps_the_sequence_without_scanning_the_tables_it_adds_to(
     # the fingerprint the table had: no sum over ten million orders.
     wh = duck_store
     stored_sequence(wh)
-    raw = wh.con.con
-    scanned: list[str] = []
-
-    class Watched:  # every statement goes on to the store's own connection
-        def __getattr__(self, name):
-            return getattr(raw, name)
-
-        def execute(self, query, *args):
-            whole = re.fullmatch(
-                r'SELECT count\(\*\), sum\(hash\(.*\)\) FROM "(\w+)"', query
-            )
-            if whole and whole[1] in TABLES:  # a fingerprint of a whole table
-                scanned.append(whole[1])
-            return raw.execute(query, *args)
-
-    monkeypatch.setattr(wh.con, "con", Watched())
+    scanned = _watch_fingerprints(wh, monkeypatch)
     replaced = pa.table({"source": ["test"], "order_id": ["b1"]})
     wh.apply([
         DeleteKeys("orders", replaced),
@@ -194,19 +201,7 @@ def test_a_report_fingerprints_each_source_once(duck_store, monkeypatch):
     # identity links; a report (reads only, `Warehouse.unchanged`) checks
     # each source once, where each kept table would check its own.
     wh = duck_store
-    raw = wh.con.con
-    scanned: list[str] = []
-
-    class Watched:  # every statement goes on to the store's own connection
-        def __getattr__(self, name):
-            return getattr(raw, name)
-
-        def execute(self, query, *args):
-            if "sum(hash(" in query:
-                scanned.append(query.rsplit('FROM "', 1)[1].rstrip('"'))
-            return raw.execute(query, *args)
-
-    monkeypatch.setattr(wh.con, "con", Watched())
+    scanned = _watch_fingerprints(wh, monkeypatch)
     build_report(wh, as_of=AS_OF)
     assert _kept(wh) and _kept(wh, "_derived_purchases")  # both built
     assert sorted(scanned) == ["identity_map", "order_lines", "orders"]
