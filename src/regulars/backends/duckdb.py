@@ -232,6 +232,32 @@ def _enum(values: Sequence[str]) -> str:
     )
 
 
+def _quoted(columns: Sequence[str]) -> str:
+    return ", ".join(f'"{c}"' for c in columns)
+
+
+def _print_sql(table: str, columns: Sequence[str], where: str = "") -> str:
+    """The query of a fingerprint part: count and sum of hashes of `columns`
+    of `table` (quoted SQL, a name ours, never input), rows picked by `where`."""
+    return f"SELECT count(*), sum(hash({_quoted(columns)})) FROM {table}{where}"
+
+
+def _check_columns(table: str, columns: Sequence[str]) -> None:
+    if table not in TABLES or not set(columns) <= set(TABLES[table].names):
+        raise StoreError(f"no canonical columns {list(columns)} in {table!r}")
+
+
+def _by_keys(change: DeleteKeys) -> str:
+    """The WHERE clause of the rows `change` deletes, its keys registered as
+    ``_regulars_keys``: the delete and the fingerprint it moves read one."""
+    columns = change.keys.column_names
+    unknown = set(columns) - set(TABLES[change.table].names)
+    if unknown:
+        raise StoreError(f"unknown key columns {sorted(unknown)} for {change.table}")
+    cols = _quoted(columns)
+    return f" WHERE ({cols}) IN (SELECT {cols} FROM _regulars_keys)"
+
+
 def _stamp_of(comment: str | None) -> dict[str, Any]:
     """The stamp `DuckDBWarehouse.derived` wrote as a table's comment; empty
     when it is not one."""
@@ -529,17 +555,12 @@ class DuckDBWarehouse(Warehouse):
         raw = self._con.con
         # Names come from `regulars.schema` (checked here) and types from
         # DuckDB's catalogue; the rows travel as registered Arrow tables.
-        if not set(columns) <= set(TABLES[change.table].names):
-            raise StoreError(
-                f"no canonical columns {list(columns)} in {change.table!r}"
-            )
+        _check_columns(change.table, columns)
         if isinstance(change, DeleteKeys):
-            keys = ", ".join(f'"{c}"' for c in change.keys.column_names)
-            cols = ", ".join(f'"{c}"' for c in columns)
+            where = _by_keys(change)
             with _registered(raw, "_regulars_keys", change.keys):
                 n, total = raw.execute(
-                    f'SELECT count(*), sum(hash({cols})) FROM "{change.table}" '
-                    f"WHERE ({keys}) IN (SELECT {keys} FROM _regulars_keys)"
+                    _print_sql(f'"{change.table}"', columns, where)
                 ).fetchone()
             return n, int(total or 0)
         if not isinstance(change, Append) or not isinstance(change.data, pa.Table):
@@ -551,11 +572,12 @@ class DuckDBWarehouse(Warehouse):
             [change.table],
         ).fetchall())  # fmt: skip
         data = conform(change.table, change.data)
-        cols = ", ".join(f'CAST("{c}" AS {types[c]})' for c in columns)
+        # As a query of the registered rows, each column cast and named as stored.
+        typed = ", ".join(f'CAST("{c}" AS {types[c]}) AS "{c}"' for c in columns)
         view = f"_regulars_rows_{uuid.uuid4().hex[:10]}"
         with _registered(raw, view, data):
             n, total = raw.execute(
-                f'SELECT count(*), sum(hash({cols})) FROM "{view}"'
+                _print_sql(f'(SELECT {typed} FROM "{view}")', columns)
             ).fetchone()
         return n, int(total or 0)
 
@@ -584,19 +606,10 @@ class DuckDBWarehouse(Warehouse):
         # Ibis has no DELETE, so it is written by hand. Names come from
         # `regulars.schema`, never from user input, and the key values
         # travel as a registered Arrow table, not as SQL text.
-        columns = change.keys.column_names
-        unknown = set(columns) - set(TABLES[change.table].names)
-        if unknown:
-            raise StoreError(
-                f"unknown key columns {sorted(unknown)} for {change.table}"
-            )
+        where = _by_keys(change)
         raw = self._con.con
-        cols = ", ".join(f'"{c}"' for c in columns)
         with _registered(raw, "_regulars_keys", change.keys):
-            raw.execute(
-                f'DELETE FROM "{change.table}" WHERE ({cols}) IN '
-                f"(SELECT {cols} FROM _regulars_keys)"
-            )
+            raw.execute(f'DELETE FROM "{change.table}"{where}')
 
     def derived(
         self,
@@ -896,13 +909,11 @@ class DuckDBWarehouse(Warehouse):
         known = {} if known is None else known
         parts = []
         for name, columns in sorted(sources.items()):
-            if name not in TABLES or not set(columns) <= set(TABLES[name].names):
-                raise StoreError(f"no canonical columns {list(columns)} in {name!r}")
+            _check_columns(name, columns)
             key = (name, tuple(columns))
             if key not in known:
-                cols = ", ".join(f'"{c}"' for c in columns)
                 n, total = self._con.con.execute(
-                    f'SELECT count(*), sum(hash({cols})) FROM "{name}"'
+                    _print_sql(f'"{name}"', columns)
                 ).fetchone()
                 known[key] = f"{name}:{n}:{total or 0}"
             parts.append(known[key])
