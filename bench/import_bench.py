@@ -26,7 +26,9 @@ def main() -> None:
 
     import duckdb
 
+    from regulars.allocator import use_jemalloc
     from regulars.backends import connect
+    from regulars.collector import collect_less
     from regulars.demo import DemoConfig, write_demo_files
     from regulars.ingest.load import import_shopify_orders
 
@@ -68,6 +70,10 @@ def main() -> None:
               f"(best of {', '.join(f'{t:.2f}' for t in times)})")  # fmt: skip
     con.close()
 
+    # The import runs as the `regulars` command runs it: with its garbage
+    # collector's thresholds and Arrow's allocator (`regulars.cli.main`).
+    print(f"Arrow allocator: {use_jemalloc()}")
+    collect_less()
     wh = connect(os.path.join(folder, "bench.duckdb"))
     marks: list[tuple[str, float]] = []
     t0 = time.perf_counter()

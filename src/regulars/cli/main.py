@@ -10,6 +10,7 @@ import typer
 from rich.markup import escape
 from typer.core import TyperGroup
 
+from regulars.allocator import use_jemalloc
 from regulars.cli import flows, identity, imports, segments
 from regulars.cli.backtest import backtest as backtest_command
 from regulars.cli.cohorts import cohorts as cohorts_command
@@ -118,6 +119,7 @@ def _options(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
 ) -> None:  # fmt: skip
     collect_less()  # a command builds many short-lived query objects
+    use_jemalloc()  # and reads large files into Arrow
     ctx.obj = Run(
         settings=Settings.from_env(store=store),
         as_of=as_of.date() if as_of else None,
