@@ -4,6 +4,8 @@ column as DuckDB chooses; what the tables hold is the same either way."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import duckdb
 
 from conftest import DATA
@@ -56,4 +58,33 @@ def test_a_new_store_keeps_ids_contacts_and_hashes_with_fsst(tmp_path):
         "#1001", "#1002", "#1003", "#1004", "#1005", "#1006",
     ]  # fmt: skip
     assert all(len(h) == 32 for h in orders.column("content_hash").to_pylist())
+    wh.close()
+
+
+def test_the_kept_sequence_keeps_order_ids_with_fsst(tmp_path):
+    from regulars.metrics.base import SEQUENCE_TABLE, order_sequence, stored_sequence
+
+    path = str(tmp_path / "s.duckdb")
+    wh = connect(path)
+    import_shopify_orders(wh, str(DATA / "shopify_orders_quirks.csv"))
+    kept = stored_sequence(wh)
+    assert wh.derived_name(kept) == SEQUENCE_TABLE
+    columns = ["customer_id", "order_id", "order_number", "channel"]
+    rows = wh.to_arrow(kept.select(*columns).order_by("order_id")).to_pylist()
+    wh.close()
+
+    found = _compressions(path)
+    assert found[("_derived_" + SEQUENCE_TABLE, "order_id")] == {"FSST"}
+    con = duckdb.connect(path, read_only=True)
+    types = {
+        r[0]: r[1]
+        for r in con.execute(f"DESCRIBE _derived_{SEQUENCE_TABLE}").fetchall()
+    }
+    con.close()
+    assert types["channel"].startswith("ENUM(")  # categories stay ENUMs
+
+    # What it holds is the sequence computed from the orders.
+    wh = connect(path, read_only=True)
+    fresh = order_sequence(wh.resolved("orders"), as_of=dt.date.max)
+    assert rows == wh.to_arrow(fresh.select(*columns).order_by("order_id")).to_pylist()
     wh.close()

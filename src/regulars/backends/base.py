@@ -247,6 +247,7 @@ class Warehouse(ABC):
         keys: Mapping[str, str] | None = None,
         first_rows: str | None = None,
         patch: Callable[[ir.Table], tuple[ir.Table, ir.Table]] | None = None,
+        ids: Sequence[str] = (),
     ) -> ir.Table | None:
         """Table `build()` kept in the store, rebuilt when its sources changed.
 
@@ -254,7 +255,9 @@ class Warehouse(ABC):
         from; `version` changes when the code that builds it does;
         `categories` are text columns it takes as they are from a source,
         with few distinct values, which the engine may store more cheaply
-        (they read back as text); `keys` maps integer columns to the text
+        (they read back as text); `ids` are text columns with a different
+        value on nearly every row (order ids), which the engine may store
+        without looking for repeats; `keys` maps integer columns to the text
         column each stands for, kept only while one-to-one (`first_rows`,
         a whole-number column that is 1 on exactly one row of each text
         value, lets the engine check that on those rows); `patch` gives
@@ -264,7 +267,7 @@ class Warehouse(ABC):
         DuckDB, see `DuckDBWarehouse.derived`): the caller computes what it
         needs instead.
         """
-        del name, build, sources, version, categories, keys, first_rows, patch
+        del name, build, sources, version, categories, keys, first_rows, patch, ids
         return None
 
     def derived_name(self, table: ir.Table) -> str | None:

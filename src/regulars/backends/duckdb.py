@@ -648,6 +648,7 @@ class DuckDBWarehouse(Warehouse):
         keys: Mapping[str, str] | None = None,
         first_rows: str | None = None,
         patch: Callable[[ir.Table], tuple[ir.Table, ir.Table]] | None = None,
+        ids: Sequence[str] = (),
     ) -> ir.Table | None:
         """Table `build()` kept in the store as ``_derived_<name>``.
 
@@ -666,6 +667,13 @@ class DuckDBWarehouse(Warehouse):
         reads back as text (Ibis sees a string): writing 10 million such
         values as text costs DuckDB about 0.6 s a column in compression, as
         an ENUM a third of that (see `_categorized`).
+
+        `ids`: text columns of the result with a different value on nearly
+        every row (order ids), stored with FSST compression: left to
+        choose, DuckDB tries a dictionary on them first and takes FSST
+        anyway (see `FSST_COLUMNS`). Writing the kept sequence of ten
+        million orders took 3.4 to 3.7 s instead of 4.2 to 5.7 s, in no
+        more space.
 
         `keys` maps integer columns of the result to the text column each
         stands for (a hash of it), for readers that group by the integer.
@@ -712,7 +720,20 @@ class DuckDBWarehouse(Warehouse):
         raw.begin()
         try:
             # The name is ours, never input.
-            raw.execute(f'CREATE OR REPLACE TABLE "{table}" AS {sql}')
+            if ids:
+                # The columns and types the query gives (DuckDB's DESCRIBE
+                # binds it, runs nothing), with `ids` stored as FSST.
+                defs = ", ".join(
+                    f"{_quoted([column])} {sql_type}"
+                    + (" USING COMPRESSION fsst" if column in ids else "")
+                    for column, sql_type, *_ in raw.execute(
+                        f"DESCRIBE {sql}"
+                    ).fetchall()
+                )
+                raw.execute(f'CREATE OR REPLACE TABLE "{table}" ({defs})')
+                raw.execute(f'INSERT INTO "{table}" {sql}')
+            else:
+                raw.execute(f'CREATE OR REPLACE TABLE "{table}" AS {sql}')
             for key, text in (keys or {}).items():
                 if self._shared_key(table, key, text, first_rows):
                     raw.execute(f'ALTER TABLE "{table}" DROP COLUMN "{key}"')

@@ -272,6 +272,7 @@ def stored_sequence(wh: Warehouse) -> ir.Table | None:
         SEQUENCE_TABLE, build, version=SEQUENCE_VERSION, sources=sources,
         categories=[c for c in _CATEGORIES if c in columns],
         keys={"customer_key": "customer_id"}, first_rows="order_number",
+        ids=["order_id"],
         # After an import, only the customers it touched are numbered again.
         patch=lambda customers: (customers, build(customers)),
     )  # fmt: skip
