@@ -24,9 +24,8 @@ __all__ = ["ENV", "use_jemalloc"]
 #: `use_jemalloc` leaves it alone.
 ENV = "ARROW_DEFAULT_MEMORY_POOL"
 
-# jemalloc as built into Arrow's wheels assumes 4 KB memory pages: on ARM
-# machines with larger pages it fails, so it is chosen on x86-64 only, where
-# pages are 4 KB.
+# jemalloc is built for one memory page size and cannot run where pages are
+# larger (some ARM machines): it is chosen on x86-64 only, whose pages are 4 KB.
 _X86_64 = ("x86_64", "amd64")
 
 
