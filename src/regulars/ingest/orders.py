@@ -423,8 +423,17 @@ def build_orders(
     parts = _row_problems(s, heads_v, lines_v, labels, *advice)
     problems = scratch.keep("problems", ibis.union(*parts))
     bad_occ = problems.filter(problems._occ.notnull()).select("_occ").distinct()
-    ok_heads = heads_v.filter(heads_v.order_id.notnull()).anti_join(bad_occ, "_occ")
-    ok_lines = lines_v.filter(lines_v.order_id.notnull()).anti_join(bad_occ, "_occ")
+    # Rows of orders without a problem, as a filter on membership: DuckDB
+    # then looks the few bad orders up. As an anti join it built its hash
+    # table on the 800,000 good orders of the bench export instead, with all
+    # their columns: the orders' query took 2.04 s, now 1.81 to 1.85 s.
+    # (`_occ` is never NULL, so NOT IN keeps what the anti join kept.)
+    ok_heads = heads_v.filter(
+        heads_v.order_id.notnull(), ~heads_v._occ.isin(bad_occ._occ)
+    )
+    ok_lines = lines_v.filter(
+        lines_v.order_id.notnull(), ~lines_v._occ.isin(bad_occ._occ)
+    )
     all_rows = s.select(ROW, "_occ")
 
     lines = _typed_lines(ok_lines)
