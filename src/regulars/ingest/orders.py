@@ -426,7 +426,7 @@ def build_orders(
     # Rows of orders without a problem, as a filter on membership: DuckDB
     # then looks the few bad orders up. As an anti join it built its hash
     # table on the 800,000 good orders of the bench export instead, with all
-    # their columns: the orders' query took 2.04 s, now 1.81 to 1.85 s.
+    # their columns: the orders' query took 2.04 s, now 1.80 to 1.85 s.
     # (`_occ` is never NULL, so NOT IN keeps what the anti join kept.)
     ok_heads = heads_v.filter(
         heads_v.order_id.notnull(), ~heads_v._occ.isin(bad_occ._occ)
