@@ -250,11 +250,8 @@ def _check_columns(table: str, columns: Sequence[str]) -> None:
 def _by_keys(change: DeleteKeys) -> str:
     """The WHERE clause of the rows `change` deletes, its keys registered as
     ``_regulars_keys``: the delete and the fingerprint it moves read one."""
-    columns = change.keys.column_names
-    unknown = set(columns) - set(TABLES[change.table].names)
-    if unknown:
-        raise StoreError(f"unknown key columns {sorted(unknown)} for {change.table}")
-    cols = _quoted(columns)
+    _check_columns(change.table, change.keys.column_names)
+    cols = _quoted(change.keys.column_names)
     return f" WHERE ({cols}) IN (SELECT {cols} FROM _regulars_keys)"
 
 
@@ -271,8 +268,9 @@ def _stamp_of(comment: str | None) -> dict[str, Any]:
 #: Text columns of canonical tables that hold a different value on nearly
 #: every row (ids, contacts, content hashes), stored with FSST compression.
 #: Left to choose, DuckDB tries a dictionary on each of them first, fails and
-#: takes FSST anyway (every segment of them in a store of the bench export
-#: was FSST); told, it writes the same file without trying. Writing the
+#: takes FSST anyway (nearly every segment of them in a store of the bench
+#: export was FSST, the rest a few small last ones left uncompressed); told,
+#: it writes the same file without trying. Writing the
 #: bench export's 804,797 orders into a new store took 0.81 to 0.85 s
 #: instead of 1.13 to 1.23 s, its 486,314 identities 0.15 to 0.24 s instead
 #: of 0.28 to 0.43 s, its customers 0.28 to 0.34 s instead of 0.35 to
