@@ -368,3 +368,29 @@ def test_excel_unicode_text_utf16_with_tabs(duck, tmp_path):
     assert (report.rows_loaded, report.rows_rejected) == (1, 0)
     line = duck.to_arrow(duck.table("order_lines")).to_pylist()[0]
     assert (line["product_name"], line["unit_price"]) == ("Grüner Tee", Decimal("9.50"))
+
+
+def test_lines_are_numbered_in_file_order_within_their_order(duck, tmp_path):
+    """A generic file may list an order's lines apart (sorted by product,
+    say): each order's lines are numbered 1, 2, ... in the order of their
+    rows, whatever lies between them. Worked out by hand: A1 has rows 1, 3
+    and 5 (BEANS, MUG, TEA), A2 rows 2 and 4 (MUG, BEANS); a row without an
+    order id (row 6) is rejected and numbers nothing."""
+    path = tmp_path / "lines.csv"
+    path.write_text(
+        "Order ID,Email,Placed At,Currency,SKU,Quantity,Unit Price\n"
+        "A1,ann@example.com,2025-01-05,EUR,BEANS,1,12.50\n"
+        "A2,bob@example.com,2025-01-06,EUR,MUG,1,8.00\n"
+        "A1,ann@example.com,2025-01-05,EUR,MUG,2,8.00\n"
+        "A2,bob@example.com,2025-01-06,EUR,BEANS,1,12.50\n"
+        "A1,ann@example.com,2025-01-05,EUR,TEA,1,4.00\n"
+        ",cy@example.com,2025-01-07,EUR,TEA,1,4.00\n",
+        encoding="utf-8",
+    )
+    report = import_orders(duck, str(path), source="woo")
+    assert (report.rows_loaded, report.rows_rejected) == (5, 1)
+    lines = duck.to_arrow(duck.table("order_lines")).to_pylist()
+    assert sorted((r["order_id"], r["line_no"], r["sku"]) for r in lines) == [
+        ("A1", 1, "BEANS"), ("A1", 2, "MUG"), ("A1", 3, "TEA"),
+        ("A2", 1, "MUG"), ("A2", 2, "BEANS"),
+    ]  # fmt: skip

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 import ibis
 import ibis.expr.datatypes as dt
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -252,12 +253,41 @@ def _cleaned(staged: pa.Table) -> pa.Table:
     )  # fmt: skip
 
 
+def _with_line_numbers(staged: pa.Table) -> pa.Table:
+    """`staged` with `_line_no`: each line row's number within its order
+    occurrence, 1, 2, ... in the order of their rows (NULL on other rows).
+
+    Counted here rather than by a window in DuckDB: a Shopify export lists
+    each order's rows together, so no sort is needed at all, and a generic
+    file's are sorted once. The bench export's 1,026,242 rows took DuckDB's
+    window about 0.2 s of the line rows' 0.47 s.
+    """
+    line = staged.column("_line").to_numpy(zero_copy_only=False).astype(bool)
+    at = np.flatnonzero(line)
+    occ = staged.column("_occ").to_numpy()[at]
+    row = staged.column(ROW).to_numpy()[at]
+    # Line rows by occurrence, then row: already so in a Shopify export.
+    ordered = (occ[1:] > occ[:-1]) | ((occ[1:] == occ[:-1]) & (row[1:] > row[:-1]))
+    order = None if ordered.all() else np.lexsort((row, occ))
+    grouped = occ if order is None else occ[order]
+    n = len(grouped)
+    starts = np.ones(n, dtype=bool)
+    np.not_equal(grouped[1:], grouped[:-1], out=starts[1:])
+    position = np.arange(n)
+    numbers = position - np.maximum.accumulate(np.where(starts, position, 0)) + 1
+    if order is not None:
+        numbers[order] = numbers.copy()
+    values = np.zeros(staged.num_rows, dtype=np.int32)
+    values[at] = numbers
+    return staged.append_column("_line_no", pa.array(values, pa.int32(), mask=~line))
+
+
 def _typed_line_rows(lines: ir.Table, decimal_comma: bool) -> ir.Table:
     """Line rows: each checked value as text and parsed, product key, line number."""
     return lines.select(
         ROW, "_occ", "order_id", "sku", "product_name", "category", *LINE_CHECKED,
         product_id=ibis.coalesce(lines.product_id, lines.sku, lines.product_name),
-        line_no=(ibis.row_number().over(group_by=lines._occ, order_by=lines[ROW]) + 1).cast("int32"),
+        line_no=lines._line_no,
         quantity__v=parse_int(lines.quantity),
         **{f"{c}__v": parse_money(lines[c], decimal_comma) for c in LINE_MONEY},
     )  # fmt: skip
@@ -409,7 +439,7 @@ def build_orders(
         email or phone.
     """
     con = scratch.con
-    s = ibis.memtable(by_row_halves(_cleaned, staged))
+    s = ibis.memtable(by_row_halves(_cleaned, _with_line_numbers(staged)))
     rows_read = staged.num_rows
     # Split once into order-level rows and line rows, parsing every checked
     # value once; the checks below then only compare.
