@@ -275,8 +275,10 @@ def _with_line_numbers(staged: pa.Table) -> pa.Table:
     np.not_equal(grouped[1:], grouped[:-1], out=starts[1:])
     position = np.arange(n)
     numbers = position - np.maximum.accumulate(np.where(starts, position, 0)) + 1
-    if order is not None:
-        numbers[order] = numbers.copy()
+    if order is not None:  # back from (occurrence, row) order to the rows'
+        unsorted = np.empty_like(numbers)
+        unsorted[order] = numbers
+        numbers = unsorted
     values = np.zeros(staged.num_rows, dtype=np.int32)
     values[at] = numbers
     return staged.append_column("_line_no", pa.array(values, pa.int32(), mask=~line))
