@@ -102,6 +102,21 @@ def test_several_files_are_imported_one_by_one(tmp_path):
     assert "Import of 2024.csv" in text and "Import of 2025.csv" in text
     # #2 was in both: the second file adds one order.
     assert "Added or updated: 2 orders" in text and "Added or updated: 1 orders" in text
+    # Once both are in, the tables kept for analyses are up to date: built
+    # once, after the last file, with the orders of both.
+    from regulars.backends import connect
+
+    wh = connect(str(store))
+    try:
+        raw = wh.con.con
+        kept = raw.execute("SELECT table_name FROM duckdb_tables() WHERE "
+                           "starts_with(table_name, '_derived_')").fetchall()  # fmt: skip
+        assert sorted(kept) == [("_derived_order_sequence",), ("_derived_purchases",)]
+        assert raw.execute(
+            "SELECT count(*) FROM _derived_order_sequence"
+        ).fetchone() == (3,)
+    finally:
+        wh.close()
     wrong = tmp_path / "wrong.csv"
     wrong.write_text("a,b\n1,2\n", encoding="utf-8")
     third = shopify_csv(tmp_path / "2026.csv", [order("#4")])

@@ -1,10 +1,11 @@
 """The kept sequence and purchases after an import: patched, not rebuilt.
 
 An import notes the customers it touched (new orders, orders replaced by
-``--update``, records the identity link joined or split) and the next
-analysis numbers those customers' orders again, in place. What it leaves
-must be exactly what a whole build gives: each step below compares the
-patched tables with tables built from scratch.
+``--update``, records the identity link joined or split) and then numbers
+those customers' orders again, in place; one told not to (``keep=False``,
+every file of a command but the last) leaves that to the next import or
+analysis. What it leaves must be exactly what a whole build gives: each
+step below compares the patched tables with tables built from scratch.
 """
 
 from __future__ import annotations
@@ -91,10 +92,67 @@ def _check_as_built(wh) -> dict[str, dict]:
     return figures
 
 
-def _import(wh, tmp_path, name: str, orders: list[dict], **kw):
-    report = import_shopify_orders(wh, str(shopify_csv(tmp_path / name, orders)), **kw)
+def _import(wh, tmp_path, name: str, orders: list[dict], keep=False, **kw):
+    """Import `orders`; by default leaving the kept tables to the next
+    analysis, as the tests below of that path need."""
+    path = str(shopify_csv(tmp_path / name, orders))
+    report = import_shopify_orders(wh, path, keep=keep, **kw)
     assert report.rows_rejected == 0, report.problems
     return report
+
+
+def _numbers(wh) -> dict[str, int]:
+    """Each order's number in the kept sequence, read as it is."""
+    got = wh.con.con.execute(f"SELECT order_id, order_number FROM {SEQUENCE}")
+    return dict(got.fetchall())
+
+
+def test_an_import_leaves_the_kept_tables_up_to_date(duck, tmp_path):
+    # The first import builds them; the next patches the customers it
+    # touched; the analysis after it finds nothing to build or patch.
+    wh = duck
+    _import(wh, tmp_path, "one.csv", [
+        _order("#1", "anna@example.com", "2025-01-05", "Tea"),
+        _order("#2", "ben@example.com", "2025-01-10", "Beans"),
+        _order("#3", "carla@example.com", "2025-02-01", "Tea", "Mug", Phone="+49 30 1234567"),
+        _order("#4", "dora@example.com", "2025-02-03", "Mug"),
+    ], keep=True)  # fmt: skip
+    assert _kept(wh) == {SEQUENCE, PURCHASES} and _pending(wh) == set()
+    assert _numbers(wh) == {"#1": 1, "#2": 1, "#3": 1, "#4": 1}
+    _mark(wh, "#4", 999)  # Dora, whom the next import does not touch
+    _import(wh, tmp_path, "two.csv", [
+        _order("#5", "anna@example.com", "2025-03-01", "Beans"),
+        _order("#6", "ben@example.com", "2025-01-02", "Tea"),
+        _order("#8", "", "2025-03-03", "Beans", Phone="+49 (30) 123-4567"),
+    ], keep=True)  # fmt: skip
+    assert _pending(wh) == set()
+    # Patched by the import, after it linked the guest to Carla.
+    assert _numbers(wh) == {
+        "#1": 1,
+        "#2": 2,
+        "#3": 1,
+        "#4": 1,
+        "#5": 2,
+        "#6": 1,
+        "#8": 2,
+    }
+    assert _gross(wh, "#4") == 999  # in place: Dora's row as it was
+    _analyse(wh)
+    assert _gross(wh, "#4") == 999  # read: neither built nor patched again
+    _mark(wh, "#4", 20)
+    figures = _check_as_built(wh)
+    assert figures["Tea"]["buyers"] == 3 and figures["Beans"]["buyers"] == 3
+
+
+def test_a_dry_run_or_a_file_seen_before_keeps_nothing(duck, tmp_path):
+    wh = duck
+    orders = [_order("#1", "anna@example.com", "2025-01-05")]
+    _import(wh, tmp_path, "one.csv", orders, keep=True, dry_run=True)
+    assert _kept(wh) == set()
+    _import(wh, tmp_path, "one.csv", orders)  # keep=False: left to the next
+    assert _kept(wh) == set()
+    report = _import(wh, tmp_path, "one.csv", orders, keep=True)
+    assert report.rows_new == 0 and _kept(wh) == set()  # nothing written
 
 
 def test_an_import_patches_the_kept_tables_of_the_customers_it_touched(duck, tmp_path):

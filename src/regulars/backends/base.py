@@ -154,6 +154,12 @@ class Warehouse(ABC):
         self.url = url
 
     @property
+    def keeps_tables(self) -> bool:
+        """Whether `derived` keeps tables in this store (DuckDB open for
+        writing); elsewhere it returns None and the caller computes."""
+        return False
+
+    @property
     @abstractmethod
     def con(self) -> BaseBackend:
         """The Ibis backend that runs expressions."""

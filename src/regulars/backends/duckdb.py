@@ -360,6 +360,11 @@ class DuckDBWarehouse(Warehouse):
         """The Ibis DuckDB backend."""
         return self._con
 
+    @property
+    def keeps_tables(self) -> bool:
+        """Open for writing: `derived` keeps its tables here."""
+        return not self.read_only
+
     def _create_missing_tables(self) -> None:
         # Every table's columns in one catalog query: asking Ibis for each
         # table's schema in turn cost every command a third of a second.

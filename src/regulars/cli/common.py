@@ -115,6 +115,7 @@ _STEP_LABELS = {
     "compare": "Comparing with the store",
     "write": "Writing (all or nothing)",
     "link": "Linking records of one person",
+    "keep": "Updating the tables analyses read",
     "summary": "Summarising each customer",
     "fit": "Fitting the models",
     "score": "Scoring every customer",

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from regulars.cli.common import print_report, run_of, steps
+from regulars.cli.common import busy, print_report, run_of, steps
 from regulars.errors import InputError
 
 if TYPE_CHECKING:
@@ -79,15 +79,28 @@ def _rates(values: list[str] | None) -> dict[str, float]:
 def _import_each(
     ctx: typer.Context,
     files: list[Path],
-    run_one: Callable[[Path, object], ImportReport],
+    run_one: Callable[[Path, object, bool], ImportReport],
+    *,
+    keeps: bool = True,
 ) -> None:
     """Import `files` one after another, each atomic with its own summary; a
-    file that cannot be read stops there, the ones before it imported."""
+    file that cannot be read stops there, the ones before it imported.
+    `run_one(file, progress, keep)` imports one, with `keep` False: when the
+    imports wrote and `keeps` (files of orders or customers), the tables
+    kept for analyses are brought up to date once after the last (see
+    `regulars.ingest.load.commit_import`)."""
+    from regulars.products import keep_tables
+
     run = run_of(ctx)
+    wrote = False
     for file in files:
-        with steps(run, f"Importing {file.name}") as progress:
-            report = run_one(file, progress)
+        with steps(run, f"Importing {file.name}", n_steps=5) as progress:
+            report = run_one(file, progress, False)
         print_report(report)
+        wrote = wrote or bool(report.rows_new and not report.dry_run)
+    if wrote and keeps:
+        with busy(run, "Updating the tables analyses read"):
+            keep_tables(run.warehouse())
 
 
 @app.command("shopify-orders")
@@ -102,10 +115,10 @@ def shopify_orders(
 
     rates = _rates(rate)
     wh = run_of(ctx).warehouse()
-    _import_each(ctx, files, lambda file, progress: import_shopify_orders(
+    _import_each(ctx, files, lambda file, progress, keep: import_shopify_orders(
         wh, str(file), source=source or "shopify", rates=rates, encoding=encoding,
         date_format=date_format, decimal_comma=decimal_comma, update=update,
-        dry_run=dry_run, progress=progress,
+        dry_run=dry_run, progress=progress, keep=keep,
     ))  # fmt: skip
 
 
@@ -119,9 +132,9 @@ def shopify_customers(
     from regulars.ingest.load import import_shopify_customers
 
     wh = run_of(ctx).warehouse()
-    _import_each(ctx, files, lambda file, progress: import_shopify_customers(
+    _import_each(ctx, files, lambda file, progress, keep: import_shopify_customers(
         wh, str(file), source=source or "shopify-customers", encoding=encoding,
-        date_format=date_format, dry_run=dry_run, progress=progress,
+        date_format=date_format, dry_run=dry_run, progress=progress, keep=keep,
     ))  # fmt: skip
 
 
@@ -156,10 +169,13 @@ def _generic(kind: str):  # type: ignore[no-untyped-def]
                 )
             extra["update"] = True
         wh = run_of(ctx).warehouse()
-        _import_each(ctx, files, lambda file, progress: importer(
+        # Feedback and products are not among the kept tables' sources.
+        keeps = kind in ("orders", "customers")
+        _import_each(ctx, files, lambda file, progress, keep: importer(
             wh, str(file), mapping=mapping, source=source, encoding=encoding,
             dry_run=dry_run, progress=progress, **extra,
-        ))  # fmt: skip
+            **({"keep": keep} if keeps else {}),
+        ), keeps=keeps)  # fmt: skip
 
     command.__doc__ = (
         f"Import {kind} from CSV or Parquet files (columns named canonically, "

@@ -86,6 +86,7 @@ def commit_import(
     dry_run: bool = False,
     removed: Sequence[str] = (),
     scratch: Scratch | None = None,
+    keep: bool = True,
 ) -> None:
     """Write `changes`, the rejects and the import's log line in one atomic apply.
 
@@ -99,6 +100,13 @@ def commit_import(
     records. `removed`: customer ids whose records `changes` delete, to be
     unlinked with them. `scratch`, the temporary tables `changes` read, is
     closed once they are written, so linking has their memory.
+
+    With `keep`, an import that wrote orders, lines or customers then
+    brings the tables the store keeps for its analyses up to date
+    (`regulars.products.keep_tables`), also in its own write: the report
+    after an import reads them rather than building them. An import
+    interrupted before that is complete all the same; the next import or
+    analysis does it.
     """
     seen = _seen_file(wh, sha, report.kind)
     if seen is not None and report.rows_new == 0:
@@ -147,28 +155,43 @@ def commit_import(
     if any(
         isinstance(c, Append) and c.table in ("orders", "customers") for c in changes
     ):
-        from regulars.identity.incremental import resolve_import
-
         progress("link")
-        result = resolve_import(wh, import_id, removed=removed)
-        which = f"{result.records:,} records"
-        if not result.records:
-            added = any(report.records_new.get(t) for t in ("orders", "customers"))
-            report.notes.append(
-                "Identity resolution: nothing to link ("
-                + ("no row of this import has an email, a phone or a customer id)."
-                   if added else "this import added no orders or customers).")
-            )  # fmt: skip
-            return
-        if result.partial:
-            which = (
-                "the records this import added or changed and those sharing an "
-                f"identifier with them, {which},"
-            )
-        report.notes.append(
-            f"Identity resolution: {which} are {result.customers:,} customers "
-            f"({result.merged:,} records joined to another's customer)."
+        report.notes.append(_link(wh, report, import_id, removed))
+    if keep and report.rows_new and any(c.table in _KEPT_FROM for c in changes):
+        from regulars.products import keep_tables
+
+        progress("keep")
+        keep_tables(wh)
+
+
+# Tables whose changes move the tables kept for analyses (directly, or
+# through the identity links an import of customers makes).
+_KEPT_FROM = ("orders", "order_lines", "customers")
+
+
+def _link(
+    wh: Warehouse, report: ImportReport, import_id: int, removed: Sequence[str]
+) -> str:
+    """Link the records import `import_id` added or changed; the note saying so."""
+    from regulars.identity.incremental import resolve_import
+
+    result = resolve_import(wh, import_id, removed=removed)
+    which = f"{result.records:,} records"
+    if not result.records:
+        added = any(report.records_new.get(t) for t in ("orders", "customers"))
+        return "Identity resolution: nothing to link (" + (
+            "no row of this import has an email, a phone or a customer id)."
+            if added else "this import added no orders or customers)."
+        )  # fmt: skip
+    if result.partial:
+        which = (
+            "the records this import added or changed and those sharing an "
+            f"identifier with them, {which},"
         )
+    return (
+        f"Identity resolution: {which} are {result.customers:,} customers "
+        f"({result.merged:,} records joined to another's customer)."
+    )
 
 
 def _stamp(data: pa.Table | ir.Table, import_id: int) -> pa.Table | ir.Table:
@@ -286,6 +309,7 @@ def import_shopify_orders(
     update: bool = False,
     dry_run: bool = False,
     progress: Progress = _noop,
+    keep: bool = True,
 ) -> ImportReport:
     """Import a Shopify orders export (Orders > Export, CSV).
 
@@ -313,6 +337,10 @@ def import_shopify_orders(
     dry_run
         Read, check and compare the file as an import would, and report what
         it would load, add and reject, without writing anything.
+    keep
+        Then bring the tables kept for analyses up to date (see
+        `commit_import`); False leaves that to the next import or analysis
+        (several files in a row: all but the last).
 
     Returns
     -------
@@ -331,7 +359,7 @@ def import_shopify_orders(
     return _import_orders(
         wh, staged, labels, path=path, sha=sha, kind="shopify-orders", source=source,
         rates=rates or {}, started=started, progress=progress, date_format=date_format,
-        decimal_comma=decimal_comma, update=update, dry_run=dry_run,
+        decimal_comma=decimal_comma, update=update, dry_run=dry_run, keep=keep,
     )  # fmt: skip
 
 
@@ -351,6 +379,7 @@ def _import_orders(
     decimal_comma: bool = False,
     update: bool = False,
     dry_run: bool = False,
+    keep: bool = True,
 ) -> ImportReport:
     if date_format is not None:
         check_date_format(date_format)
@@ -466,6 +495,7 @@ def _import_orders(
             dry_run=dry_run,
             removed=orphans,
             scratch=scratch,
+            keep=keep,
         )
     return report
 
@@ -607,12 +637,13 @@ def import_shopify_customers(
     date_format: str | None = None,
     dry_run: bool = False,
     progress: Progress = _noop,
+    keep: bool = True,
 ) -> ImportReport:
     """Import a Shopify customers export (Customers > Export, CSV).
 
     A customer is identified by email (or phone); a row with neither is
     rejected. A stored customer whose details changed is updated.
-    `date_format` and `dry_run` as for `import_shopify_orders`.
+    `date_format`, `dry_run` and `keep` as for `import_shopify_orders`.
     """
     started = _dt.datetime.now(_dt.UTC)
     progress("read")
@@ -621,7 +652,7 @@ def import_shopify_customers(
     return _import_customers(
         wh, staged, path=path, sha=sha, kind="shopify-customers", source=source,
         started=started, progress=progress, labels={"email": "Email"},
-        date_format=date_format, dry_run=dry_run,
+        date_format=date_format, dry_run=dry_run, keep=keep,
     )  # fmt: skip
 
 
@@ -638,6 +669,7 @@ def _import_customers(
     labels: Mapping[str, str],
     date_format: str | None = None,
     dry_run: bool = False,
+    keep: bool = True,
 ) -> ImportReport:
     from regulars.ingest.parse import (
         customer_id_from,
@@ -707,6 +739,6 @@ def _import_customers(
         progress("write")
         commit_import(
             wh, report, sha=sha, changes=changes, problems=problems, started_at=started,
-            progress=progress, dry_run=dry_run, scratch=scratch,
+            progress=progress, dry_run=dry_run, scratch=scratch, keep=keep,
         )  # fmt: skip
         return report

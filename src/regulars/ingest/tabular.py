@@ -207,6 +207,7 @@ def import_orders(
     update: bool = False,
     dry_run: bool = False,
     progress: Progress = _noop,
+    keep: bool = True,
 ) -> ImportReport:
     """Import orders from CSV or Parquet: one row per order, or per line item.
 
@@ -216,7 +217,7 @@ def import_orders(
     codes such as ``%d/%m/%Y``. Amounts have a decimal dot, or with
     `decimal_comma` (or the mapping's) a decimal comma: ``1.234,50``. With
     `update`, an order already stored with other content takes this file's
-    version; `dry_run` writes nothing (see
+    version; `dry_run` writes nothing; `keep` as there (see
     `regulars.ingest.load.import_shopify_orders`).
     """
     import pandas as pd
@@ -259,7 +260,7 @@ def import_orders(
         source=source or mapping.source or "csv", rates=rates or {},
         started=started, progress=progress,
         date_format=date_format or mapping.date_format,
-        decimal_comma=decimal_comma, update=update, dry_run=dry_run,
+        decimal_comma=decimal_comma, update=update, dry_run=dry_run, keep=keep,
     )  # fmt: skip
 
 
@@ -273,10 +274,11 @@ def import_customers(
     date_format: str | None = None,
     dry_run: bool = False,
     progress: Progress = _noop,
+    keep: bool = True,
 ) -> ImportReport:
     """Import customers from CSV or Parquet; changed customers are updated.
 
-    `date_format` and `dry_run` as for `import_orders`."""
+    `date_format`, `dry_run` and `keep` as for `import_orders`."""
     mapping = mapping or Mapping_()
     raw, sha, resolved, started = _read(path, mapping, "customers", encoding, progress)
     cols = {c: _text(raw, resolved, c) for c in KINDS["customers"]}
@@ -287,7 +289,7 @@ def import_customers(
         wh, pa.table(cols), path=path, sha=sha, kind="customers",
         source=source or mapping.source or "csv", started=started,
         progress=progress, labels=labels, date_format=date_format or mapping.date_format,
-        dry_run=dry_run,
+        dry_run=dry_run, keep=keep,
     )  # fmt: skip
 
 

@@ -2,6 +2,7 @@
 
 from regulars.products.analysis import (
     first_order_outcomes,
+    keep_tables,
     next_purchase_affinity,
     product_buyers,
     product_purchases,
@@ -14,6 +15,7 @@ from regulars.products.figures import ProductRow, product_table
 __all__ = [
     "ProductRow",
     "first_order_outcomes",
+    "keep_tables",
     "next_purchase_affinity",
     "product_buyers",
     "product_purchases",

@@ -23,6 +23,7 @@ from regulars.metrics.base import (
     next_order_day,
     order_sequence,
     sequence_sources,
+    stored_sequence,
 )
 
 if TYPE_CHECKING:
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "first_order_outcomes",
+    "keep_tables",
     "next_purchase_affinity",
     "product_buyers",
     "product_codes",
@@ -177,6 +179,21 @@ def stored_purchases(wh: Warehouse, sequence: ir.Table | None) -> ir.Table | Non
         "purchases", build, version=version, patch=patch,
         sources={**sequence_sources(wh), "order_lines": _LINE_COLUMNS},
     )  # fmt: skip
+
+
+def keep_tables(wh: Warehouse) -> None:
+    """Bring the tables the store keeps for its analyses up to date: the
+    order sequence (`regulars.metrics.stored_sequence`) and the purchases
+    (`stored_purchases`), each built when missing or out of date and
+    patched for the customers an import touched. An import does this once
+    it has written (see `regulars.ingest.load.commit_import`), so the
+    analyses after it read them as they are. Nothing where the store keeps
+    no tables (Spark, a store opened read-only).
+    """
+    if not wh.keeps_tables:
+        return
+    with wh.unchanged():  # the two share their sources' fingerprints
+        stored_purchases(wh, stored_sequence(wh))
 
 
 def product_purchases(
