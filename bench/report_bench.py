@@ -114,10 +114,11 @@ def run(orders: int, folder: str) -> None:
         f"Regulars full report again:           {again:6.2f} s  ({again / floor:.1f}x the floor)"
     )
     print(f"peak memory of the report process: {_peak_mb():,.0f} MB")
-    verdict = (
-        "met" if took <= 60 and took <= 10 * floor and _peak_mb() < 4096 else "NOT met"
-    )
-    print(f"targets (60 s, 10x floor, 4 GB): {verdict}")
+    if orders >= 10_000_000:
+        met = took <= 60 and took <= 10 * floor and _peak_mb() < 4096
+        print(f"targets (60 s, 10x floor, 4 GB): {'met' if met else 'NOT met'}")
+    else:
+        print("targets (60 s, 10x floor, 4 GB) are set at 10M orders")
     wh.close()
     daily(folder, n // 1095, end)
 
