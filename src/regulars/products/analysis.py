@@ -147,7 +147,8 @@ def stored_purchases(wh: Warehouse, sequence: ir.Table | None) -> ir.Table | Non
     `customer_keyed(sequence)`. Like the sequence, they hold no cut-off date:
     read them with `regulars.metrics.base.kept_to`. After an import the
     purchases of the customers it touched are joined again on the next
-    call (about 1.5 s after a day's import at 10M); any other change to
+    call, the import's own last step (`keep_tables`; about 1.5 s after a
+    day's import at 10M); any other change to
     the orders, the identity links or the order lines, or a new product,
     has them built again. None for any other sequence, or where the store
     keeps no tables (see `Warehouse.derived`): compute them with
