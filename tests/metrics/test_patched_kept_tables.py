@@ -253,6 +253,30 @@ def test_a_store_opened_read_only_reads_no_stale_kept_table(duck, tmp_path, read
         store.close()
 
 
+def test_a_reader_after_an_import_reads_the_tables_it_kept(duck, tmp_path):
+    # `regulars serve` and `flows` open the store read-only: they read the
+    # kept tables an import left up to date rather than computing in memory.
+    from regulars.backends import connect
+
+    wh = duck
+    _import(wh, tmp_path, "one.csv", [_order("#1", "anna@example.com", "2025-01-05")],
+            keep=True)  # fmt: skip
+    _import(wh, tmp_path, "two.csv", [_order("#2", "anna@example.com", "2025-02-05")],
+            keep=True)  # fmt: skip
+    path = wh.path
+    wh.close()
+    store = connect(path, read_only=True)
+    try:
+        seq = stored_sequence(store)
+        assert store.derived_name(seq) == "order_sequence"  # the kept table
+        rows = store.to_arrow(seq.select("order_id", "order_number")).to_pylist()
+        assert sorted((r["order_id"], r["order_number"]) for r in rows) == [
+            ("#1", 1), ("#2", 2),
+        ]  # fmt: skip
+    finally:
+        store.close()
+
+
 def test_a_patch_that_gives_two_customers_one_key_builds_the_table_again(duck):
     # As in test_stored_sequence: a key made to collide (the id's length)
     # stands in for two customers sharing a 64-bit hash. BB and a new CC
