@@ -157,7 +157,12 @@ def commit_import(
     ):
         progress("link")
         report.notes.append(_link(wh, report, import_id, removed))
-    if keep and report.rows_new and any(c.table in _KEPT_FROM for c in changes):
+    if (
+        keep
+        and wh.keeps_tables
+        and report.rows_new
+        and any(c.table in _KEPT_FROM for c in changes)
+    ):
         from regulars.products import keep_tables
 
         progress("keep")
