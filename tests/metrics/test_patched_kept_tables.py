@@ -101,6 +101,16 @@ def _import(wh, tmp_path, name: str, orders: list[dict], keep=False, **kw):
     return report
 
 
+def _first_four() -> list[dict]:
+    """Anna, Ben, Carla (with a phone) and Dora, one order each."""
+    return [
+        _order("#1", "anna@example.com", "2025-01-05", "Tea"),
+        _order("#2", "ben@example.com", "2025-01-10", "Beans"),
+        _order("#3", "carla@example.com", "2025-02-01", "Tea", "Mug", Phone="+49 30 1234567"),
+        _order("#4", "dora@example.com", "2025-02-03", "Mug"),
+    ]  # fmt: skip
+
+
 def _numbers(wh) -> dict[str, int]:
     """Each order's number in the kept sequence, read as it is."""
     got = wh.con.con.execute(f"SELECT order_id, order_number FROM {SEQUENCE}")
@@ -111,12 +121,7 @@ def test_an_import_leaves_the_kept_tables_up_to_date(duck, tmp_path):
     # The first import builds them; the next patches the customers it
     # touched; the analysis after it finds nothing to build or patch.
     wh = duck
-    _import(wh, tmp_path, "one.csv", [
-        _order("#1", "anna@example.com", "2025-01-05", "Tea"),
-        _order("#2", "ben@example.com", "2025-01-10", "Beans"),
-        _order("#3", "carla@example.com", "2025-02-01", "Tea", "Mug", Phone="+49 30 1234567"),
-        _order("#4", "dora@example.com", "2025-02-03", "Mug"),
-    ], keep=True)  # fmt: skip
+    _import(wh, tmp_path, "one.csv", _first_four(), keep=True)
     assert _kept(wh) == {SEQUENCE, PURCHASES} and _pending(wh) == set()
     assert _numbers(wh) == {"#1": 1, "#2": 1, "#3": 1, "#4": 1}
     _mark(wh, "#4", 999)  # Dora, whom the next import does not touch
@@ -128,14 +133,8 @@ def test_an_import_leaves_the_kept_tables_up_to_date(duck, tmp_path):
     assert _pending(wh) == set()
     # Patched by the import, after it linked the guest to Carla.
     assert _numbers(wh) == {
-        "#1": 1,
-        "#2": 2,
-        "#3": 1,
-        "#4": 1,
-        "#5": 2,
-        "#6": 1,
-        "#8": 2,
-    }
+        "#1": 1, "#2": 2, "#3": 1, "#4": 1, "#5": 2, "#6": 1, "#8": 2,
+    }  # fmt: skip
     assert _gross(wh, "#4") == 999  # in place: Dora's row as it was
     _analyse(wh)
     assert _gross(wh, "#4") == 999  # read: neither built nor patched again
@@ -157,12 +156,7 @@ def test_a_dry_run_or_a_file_seen_before_keeps_nothing(duck, tmp_path):
 
 def test_an_import_patches_the_kept_tables_of_the_customers_it_touched(duck, tmp_path):
     wh = duck
-    _import(wh, tmp_path, "one.csv", [
-        _order("#1", "anna@example.com", "2025-01-05", "Tea"),
-        _order("#2", "ben@example.com", "2025-01-10", "Beans"),
-        _order("#3", "carla@example.com", "2025-02-01", "Tea", "Mug", Phone="+49 30 1234567"),
-        _order("#4", "dora@example.com", "2025-02-03", "Mug"),
-    ])  # fmt: skip
+    _import(wh, tmp_path, "one.csv", _first_four())
     before = _check_as_built(wh)
     assert before["Tea"]["buyers"] == 2
     assert _kept(wh) == {SEQUENCE, PURCHASES}
