@@ -98,7 +98,7 @@ def run(orders: int, folder: str) -> None:
     t0 = time.perf_counter()
     keep_tables(wh)
     print(f"kept tables brought up to date: {time.perf_counter() - t0:6.2f} s  (the "
-          "import's last step; nothing to do for a store this release built)")  # fmt: skip
+          "import's last step; for a store this release built, only its check)")  # fmt: skip
     t0 = time.perf_counter()
     data = build_report(wh, as_of=end)
     took = time.perf_counter() - t0
