@@ -159,3 +159,69 @@ def test_duckdb_draws_no_progress_bar_on_standard_output(tmp_path, capfd):
     wh.close()
     out, _ = capfd.readouterr()
     assert out == ""
+
+
+def _disk_full(*args, **kwargs):
+    """A stand-in for a step whose write a full disk makes fail."""
+    raise StoreError("the write failed and was undone: disk full")
+
+
+def test_a_link_that_fails_after_the_write_says_the_import_landed(duck, tmp_path,
+                                                                  monkeypatch):  # fmt: skip
+    """Linking runs after the import's own write: when it fails, the error
+    says the import is complete (not "undone"), and how the records get
+    linked; the store keeps the import, and the next import links them."""
+    from regulars.errors import AfterImportError
+    from regulars.identity import incremental
+    from regulars.status import store_status
+
+    monkeypatch.setattr(incremental, "resolve_import", _disk_full)
+    first = shopify_csv(tmp_path / "a.csv", [order("#1"), order("#2")])
+    with pytest.raises(AfterImportError) as caught:
+        import_shopify_orders(duck, str(first))
+    assert str(caught.value) == (
+        "a.csv: imported as import 1 (2 rows new), but linking its customers then "
+        "failed: the write failed and was undone: disk full. The import is complete "
+        "and stays; `regulars identity resolve` links them, as the next import that "
+        "adds rows does."
+    )
+    assert caught.value.report.rows_new == 2
+    assert duck.count("orders") == 2 and duck.count("imports") == 1
+    assert duck.count("identities") == 0
+    assert store_status(duck).unlinked_imports == [1]
+
+    monkeypatch.undo()
+    import_shopify_orders(duck, str(shopify_csv(tmp_path / "b.csv", [order("#3")])))
+    keys = duck.to_arrow(duck.table("identities").select("source_key"))
+    assert sorted(keys.column("source_key").to_pylist()) == [
+        "1@example.com", "2@example.com", "3@example.com",
+    ]  # fmt: skip
+    assert store_status(duck).unlinked_imports == []
+
+
+def test_a_keep_that_fails_after_the_write_says_the_import_landed(duck, tmp_path,
+                                                                  monkeypatch):  # fmt: skip
+    """Bringing the kept tables up to date also runs after the write: when it
+    fails (here not with a Regulars error), the error says the import is
+    complete, and the next analysis reads every order."""
+    from regulars import products
+    from regulars.errors import AfterImportError
+    from regulars.metrics import stored_sequence
+
+    def out_of_memory(*args, **kwargs):
+        raise duckdb.OutOfMemoryException("could not allocate 2.0 GiB")
+
+    monkeypatch.setattr(products, "keep_tables", out_of_memory)
+    file = shopify_csv(tmp_path / "a.csv", [order("#1"), order("#2")])
+    with pytest.raises(AfterImportError, match=(
+        r"^a\.csv: imported as import 1 \(2 rows new\), but updating the tables "
+        r"analyses read then failed: could not allocate 2\.0 GiB\. The import is "
+        r"complete and stays; the next analysis or import brings them up to date\.$"
+    )):  # fmt: skip
+        import_shopify_orders(duck, str(file))
+    assert duck.count("orders") == 2 and duck.count("identities") == 2
+    monkeypatch.undo()
+    kept = stored_sequence(duck)
+    assert sorted(duck.to_arrow(kept.select("order_id")).column(0).to_pylist()) == [
+        "#1", "#2",
+    ]  # fmt: skip

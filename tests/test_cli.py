@@ -127,6 +127,54 @@ def test_several_files_are_imported_one_by_one(tmp_path):
     assert "shopify: 4" in result.output
 
 
+def test_a_step_that_fails_after_the_write_shows_the_summary_and_says_it_landed(
+    tmp_path, monkeypatch
+):
+    """The import's summary is shown, then one red line that says the import
+    is complete and what the failed step leaves to do; `status` says which
+    imports are not linked yet."""
+    from regulars import products
+    from regulars.errors import StoreError
+    from regulars.identity import incremental
+
+    def disk_full(*args, **kwargs):
+        raise StoreError("the write failed and was undone: disk full")
+
+    store = tmp_path / "s.duckdb"
+    monkeypatch.setattr(incremental, "resolve_import", disk_full)
+    first = shopify_csv(tmp_path / "a.csv", [order("#1"), order("#2")])
+    result = invoke(store, "import", "shopify-orders", str(first))
+    assert result.exit_code == 1
+    text = " ".join(result.output.split())
+    assert "rows read 2 = loaded 2 + rejected 0: reconciles." in text
+    assert text.endswith(
+        "Error: a.csv: imported as import 1 (2 rows new), but linking its customers "
+        "then failed: the write failed and was undone: disk full. The import is "
+        "complete and stays; `regulars identity resolve` links them, as the next "
+        "import that adds rows does."
+    )
+    text = " ".join(invoke(store, "status").output.split())
+    assert (
+        "Import 1 is not linked yet: its customers are not joined across records "
+        "until `regulars identity resolve` (or the next import that adds rows) "
+        "links them." in text
+    )
+
+    monkeypatch.undo()
+    monkeypatch.setattr(products, "keep_tables", disk_full)
+    second = shopify_csv(tmp_path / "b.csv", [order("#3")])
+    result = invoke(store, "import", "shopify-orders", str(second))
+    assert result.exit_code == 1
+    text = " ".join(result.output.split())
+    assert "rows read 1 = loaded 1 + rejected 0: reconciles." in text
+    assert text.endswith(
+        "Error: b.csv was imported, but updating the tables analyses read then "
+        "failed: the write failed and was undone: disk full. The import is complete "
+        "and stays; the next analysis or import brings them up to date."
+    )
+    assert "not linked" not in invoke(store, "status").output
+
+
 def test_unreadable_file_exits_2_with_one_clear_line(tmp_path):
     store = tmp_path / "s.duckdb"
     wrong = tmp_path / "wrong.csv"

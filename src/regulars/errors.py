@@ -8,6 +8,7 @@ inherit the builtin exception they mean, so callers can catch either::
     │   └── FileFormatError              a file that cannot be read at all
     ├── ConfigError (ValueError)         bad settings (store URL, mapping file)
     └── StoreError (RuntimeError)        the warehouse refused or failed a write
+        └── AfterImportError             a step after an import's write failed
 
 Errors carry their location as attributes (`file`, `row`, `column`, `value`,
 `hint`) and build their message from them, so the CLI and the API can show
@@ -16,7 +17,13 @@ the same sentence.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from regulars.ingest.report import ImportReport
+
 __all__ = [
+    "AfterImportError",
     "ConfigError",
     "FileFormatError",
     "InputError",
@@ -80,3 +87,19 @@ class StoreError(RegularsError, RuntimeError):
 
 class FitError(RegularsError, RuntimeError):
     """A model could not be fitted: too little data for it, or no convergence."""
+
+
+class AfterImportError(StoreError):
+    """A step that follows an import's write (linking its customers, bringing
+    the tables kept for analyses up to date) failed. The import itself is
+    complete and stays; `report` is its report (None for several files)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        report: ImportReport | None = None,
+        file: str | None = None,
+    ) -> None:
+        self.report = report
+        super().__init__(message, file=file)

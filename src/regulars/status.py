@@ -24,6 +24,9 @@ class StoreStatus:
     by_source: dict[str, dict[str, int]] = field(default_factory=dict)
     span: tuple[_dt.datetime, _dt.datetime] | None = None
     imports: list[dict[str, Any]] = field(default_factory=list)
+    #: Imports whose orders or customer rows identity resolution has not
+    #: linked yet (linking failed after them, or was interrupted).
+    unlinked_imports: list[int] = field(default_factory=list)
 
 
 def store_status(wh: Warehouse) -> StoreStatus:
@@ -47,4 +50,21 @@ def store_status(wh: Warehouse) -> StoreStatus:
             info.span = (first, last)
     imports = wh.table("imports").order_by("import_id")
     info.imports = wh.to_arrow(imports).to_pylist()
+    if info.rows.get("orders") or info.rows.get("customers"):
+        info.unlinked_imports = _unlinked_imports(wh, info.meta)
     return info
+
+
+def _unlinked_imports(wh: Warehouse, meta: dict[str, str]) -> list[int]:
+    """Imports that added orders or customer rows after the last identity
+    resolution (each import links its own as its last step)."""
+    import ibis
+
+    from regulars.identity.resolve import RESOLVED_THROUGH
+
+    through = int(meta.get(RESOLVED_THROUGH, "0"))
+    added = ibis.union(*(
+        t.filter(t.import_id > through).select("import_id")
+        for t in (wh.table("orders"), wh.table("customers"))
+    ), distinct=True)  # fmt: skip
+    return sorted(wh.to_arrow(added).column("import_id").to_pylist())

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from regulars.cli.common import busy, print_report, run_of, steps
-from regulars.errors import InputError
+from regulars.errors import AfterImportError, InputError
 
 if TYPE_CHECKING:
     from regulars.ingest.report import ImportReport
@@ -89,18 +89,29 @@ def _import_each(
     imports wrote and `keeps` (files of orders or customers), the tables
     kept for analyses are brought up to date once after the last (see
     `regulars.ingest.load.commit_import`)."""
+    from regulars.ingest.load import KEEPING, failed_after
     from regulars.products import keep_tables
 
     run = run_of(ctx)
     wrote = False
     for file in files:
-        with steps(run, f"Importing {file.name}", n_steps=5) as progress:
-            report = run_one(file, progress, False)
+        try:
+            with steps(run, f"Importing {file.name}", n_steps=5) as progress:
+                report = run_one(file, progress, False)
+        except AfterImportError as exc:
+            if exc.report is not None:  # it landed: its summary, then the error
+                print_report(exc.report)
+            raise
         print_report(report)
         wrote = wrote or bool(report.rows_new and not report.dry_run)
     if wrote and keeps:
-        with busy(run, "Updating the tables analyses read"):
-            keep_tables(run.warehouse())
+        try:
+            with busy(run, "Updating the tables analyses read"):
+                keep_tables(run.warehouse())
+        except Exception as exc:
+            done = (f"{files[0].name} was imported" if len(files) == 1
+                    else f"the {len(files)} files were imported")  # fmt: skip
+            raise failed_after(done, KEEPING, exc, files=len(files)) from exc
 
 
 @app.command("shopify-orders")

@@ -166,6 +166,16 @@ def status(ctx: typer.Context) -> None:
                 f"{row['rows_loaded']:,}", f"{row['rows_new']:,}", f"{row['rows_rejected']:,}",
             ])  # fmt: skip
         print_table(out, "Imports", columns, then="loaded = read - rejected.")
+    if info.unlinked_imports:
+        ids = [str(i) for i in info.unlinked_imports]
+        which = (f"Import {ids[0]} is" if len(ids) == 1
+                 else f"Imports {', '.join(ids[:-1])} and {ids[-1]} are")  # fmt: skip
+        their = "its" if len(ids) == 1 else "their"
+        out.print(
+            f"[yellow]Note:[/yellow] {which} not linked yet: {their} customers are not "
+            "joined across records until `regulars identity resolve` (or the next "
+            "import that adds rows) links them."
+        )
 
 
 @app.command()

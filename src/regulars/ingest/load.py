@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from regulars.backends import Append, Change, DeleteKeys
+from regulars.errors import AfterImportError
 from regulars.ingest.orders import build_orders
 from regulars.ingest.parse import check_date_format
 from regulars.ingest.read import ROW, read_and_hash
@@ -40,8 +41,11 @@ if TYPE_CHECKING:
     from regulars.backends import Warehouse
 
 __all__ = [
+    "KEEPING",
+    "LINKING",
     "Progress",
     "commit_import",
+    "failed_after",
     "import_shopify_customers",
     "import_shopify_orders",
     "merge_customers",
@@ -152,21 +156,57 @@ def commit_import(
     )
     if scratch is not None:
         scratch.close()
-    if any(
-        isinstance(c, Append) and c.table in ("orders", "customers") for c in changes
-    ):
-        progress("link")
-        report.notes.append(_link(wh, report, import_id, removed))
-    if (
-        keep
-        and wh.keeps_tables
-        and report.rows_new
-        and any(c.table in _KEPT_FROM for c in changes)
-    ):
-        from regulars.products import keep_tables
+    # The import is complete from here on: a step below that fails says so.
+    step = LINKING
+    try:
+        if any(
+            isinstance(c, Append) and c.table in ("orders", "customers")
+            for c in changes
+        ):
+            progress("link")
+            report.notes.append(_link(wh, report, import_id, removed))
+        if (
+            keep
+            and wh.keeps_tables
+            and report.rows_new
+            and any(c.table in _KEPT_FROM for c in changes)
+        ):
+            from regulars.products import keep_tables
 
-        progress("keep")
-        keep_tables(wh)
+            step = KEEPING
+            progress("keep")
+            keep_tables(wh)
+    except Exception as exc:
+        raise failed_after(
+            f"imported as import {import_id} ({report.rows_new:,} rows new)", step,
+            exc, report=report,
+        ) from exc  # fmt: skip
+
+
+#: The steps that follow an import's write, as `failed_after` names them.
+LINKING = "linking its customers"
+KEEPING = "updating the tables analyses read"
+
+
+def failed_after(
+    done: str, step: str, exc: Exception, *, report: ImportReport | None = None,
+    files: int = 1,
+) -> AfterImportError:  # fmt: skip
+    """The error for `step` (`LINKING` or `KEEPING`) failing with `exc` after
+    `files` imports that are complete (`done` says what landed): that they
+    stay, and what does the step's work later."""
+    said = (str(exc) or type(exc).__name__).rstrip(".")
+    stays = ("The import is complete and stays" if files == 1
+             else "The imports are complete and stay")  # fmt: skip
+    later = (
+        "`regulars identity resolve` links them, as the next import that adds rows does."
+        if step == LINKING
+        else "the next analysis or import brings them up to date."
+    )
+    return AfterImportError(
+        f"{done}, but {step} then failed: {said}. {stays}; {later}",
+        report=report, file=None if report is None else report.file,
+    )  # fmt: skip
 
 
 # Tables whose changes move the tables kept for analyses (directly, or
