@@ -166,8 +166,9 @@ def _disk_full(*args, **kwargs):
     raise StoreError("the write failed and was undone: disk full")
 
 
-def test_a_link_that_fails_after_the_write_says_the_import_landed(duck, tmp_path,
-                                                                  monkeypatch):  # fmt: skip
+def test_a_link_that_fails_after_the_write_says_the_import_landed(
+    warehouse, tmp_path, monkeypatch
+):
     """Linking runs after the import's own write: when it fails, the error
     says the import is complete (not "undone"), and how the records get
     linked; the store keeps the import, and the next import links them."""
@@ -178,7 +179,7 @@ def test_a_link_that_fails_after_the_write_says_the_import_landed(duck, tmp_path
     monkeypatch.setattr(incremental, "resolve_import", _disk_full)
     first = shopify_csv(tmp_path / "a.csv", [order("#1"), order("#2")])
     with pytest.raises(AfterImportError) as caught:
-        import_shopify_orders(duck, str(first))
+        import_shopify_orders(warehouse, str(first))
     assert str(caught.value) == (
         "a.csv: imported as import 1 (2 rows new), but linking its customers then "
         "failed: the write failed and was undone: disk full. The import is complete "
@@ -186,21 +187,24 @@ def test_a_link_that_fails_after_the_write_says_the_import_landed(duck, tmp_path
         "adds rows does."
     )
     assert caught.value.report.rows_new == 2
-    assert duck.count("orders") == 2 and duck.count("imports") == 1
-    assert duck.count("identities") == 0
-    assert store_status(duck).unlinked_imports == [1]
+    assert warehouse.count("orders") == 2 and warehouse.count("imports") == 1
+    assert warehouse.count("identities") == 0
+    assert store_status(warehouse).unlinked_imports == [1]
 
     monkeypatch.undo()
-    import_shopify_orders(duck, str(shopify_csv(tmp_path / "b.csv", [order("#3")])))
-    keys = duck.to_arrow(duck.table("identities").select("source_key"))
+    import_shopify_orders(
+        warehouse, str(shopify_csv(tmp_path / "b.csv", [order("#3")]))
+    )
+    keys = warehouse.to_arrow(warehouse.table("identities").select("source_key"))
     assert sorted(keys.column("source_key").to_pylist()) == [
         "1@example.com", "2@example.com", "3@example.com",
     ]  # fmt: skip
-    assert store_status(duck).unlinked_imports == []
+    assert store_status(warehouse).unlinked_imports == []
 
 
-def test_a_keep_that_fails_after_the_write_says_the_import_landed(duck, tmp_path,
-                                                                  monkeypatch):  # fmt: skip
+def test_a_keep_that_fails_after_the_write_says_the_import_landed(
+    duck, tmp_path, monkeypatch
+):
     """Bringing the kept tables up to date also runs after the write: when it
     fails (here not with a Regulars error), the error says the import is
     complete, and the next analysis reads every order."""
