@@ -171,10 +171,10 @@ def commit_import(
             and report.rows_new
             and any(c.table in _KEPT_FROM for c in changes)
         ):
-            from regulars.products import keep_tables
-
             step = KEEPING
             progress("keep")
+            from regulars.products import keep_tables
+
             keep_tables(wh)
     except Exception as exc:
         raise failed_after(
