@@ -171,7 +171,8 @@ def test_a_link_that_fails_after_the_write_says_the_import_landed(
 ):
     """Linking runs after the import's own write: when it fails, the error
     says the import is complete (not "undone"), and how the records get
-    linked; the store keeps the import, and the next import links them."""
+    linked; the store keeps the import, and importing the file again, or
+    the next import, links them."""
     from regulars.errors import AfterImportError
     from regulars.identity import incremental
     from regulars.status import store_status
@@ -183,22 +184,42 @@ def test_a_link_that_fails_after_the_write_says_the_import_landed(
     assert str(caught.value) == (
         "a.csv: imported as import 1 (2 rows new), but linking its customers then "
         "failed: the write failed and was undone: disk full. The import is complete "
-        "and stays; `regulars identity resolve` links them, as the next import that "
-        "adds rows does."
+        "and stays; `regulars identity resolve` links them, as importing the file "
+        "again or the next import that adds rows does."
     )
     assert caught.value.report.rows_new == 2
     assert warehouse.count("orders") == 2 and warehouse.count("imports") == 1
     assert warehouse.count("identities") == 0
     assert store_status(warehouse).unlinked_imports == [1]
 
+    def emails():
+        keys = warehouse.to_arrow(warehouse.table("identities").select("source_key"))
+        return sorted(keys.column("source_key").to_pylist())
+
     monkeypatch.undo()
-    import_shopify_orders(
-        warehouse, str(shopify_csv(tmp_path / "b.csv", [order("#3")]))
-    )
-    keys = warehouse.to_arrow(warehouse.table("identities").select("source_key"))
-    assert sorted(keys.column("source_key").to_pylist()) == [
-        "1@example.com", "2@example.com", "3@example.com",
-    ]  # fmt: skip
+    # Running the same import again, as one does after an error, links it.
+    again = import_shopify_orders(warehouse, str(first))
+    assert again.rows_new == 0 and again.import_id == 1
+    assert again.notes[0] == "This file was imported before (import 1); nothing new."
+    assert emails() == ["1@example.com", "2@example.com"]
+    assert store_status(warehouse).unlinked_imports == []
+    assert warehouse.count("imports") == 1
+
+    # A link that fails again says so; the next import that adds rows links.
+    monkeypatch.setattr(incremental, "resolve_import", _disk_full)
+    second = shopify_csv(tmp_path / "b.csv", [order("#3")])
+    with pytest.raises(AfterImportError):
+        import_shopify_orders(warehouse, str(second))
+    with pytest.raises(AfterImportError, match=(
+        r"^b\.csv: imported before as import 2, but linking its customers then "
+        r"failed: the write failed and was undone: disk full\. The import is "
+    )):  # fmt: skip
+        import_shopify_orders(warehouse, str(second))
+    assert store_status(warehouse).unlinked_imports == [2]
+    monkeypatch.undo()
+    third = shopify_csv(tmp_path / "c.csv", [order("#4")])
+    import_shopify_orders(warehouse, str(third))
+    assert emails() == [f"{n}@example.com" for n in (1, 2, 3, 4)]
     assert store_status(warehouse).unlinked_imports == []
 
 

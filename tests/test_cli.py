@@ -150,14 +150,14 @@ def test_a_step_that_fails_after_the_write_shows_the_summary_and_says_it_landed(
     assert text.endswith(
         "Error: a.csv: imported as import 1 (2 rows new), but linking its customers "
         "then failed: the write failed and was undone: disk full. The import is "
-        "complete and stays; `regulars identity resolve` links them, as the next "
-        "import that adds rows does."
+        "complete and stays; `regulars identity resolve` links them, as importing "
+        "the file again or the next import that adds rows does."
     )
     text = " ".join(invoke(store, "status").output.split())
     assert (
         "Import 1 is not linked yet: its customers are not joined across records "
-        "until `regulars identity resolve` (or the next import that adds rows) "
-        "links them." in text
+        "until `regulars identity resolve` (or importing its file again, or the "
+        "next import that adds rows) links them." in text
     )
 
     monkeypatch.undo()

@@ -51,20 +51,7 @@ def store_status(wh: Warehouse) -> StoreStatus:
     imports = wh.table("imports").order_by("import_id")
     info.imports = wh.to_arrow(imports).to_pylist()
     if info.rows.get("orders") or info.rows.get("customers"):
-        info.unlinked_imports = _unlinked_imports(wh, info.meta)
+        from regulars.identity.incremental import unlinked_imports
+
+        info.unlinked_imports = unlinked_imports(wh)
     return info
-
-
-def _unlinked_imports(wh: Warehouse, meta: dict[str, str]) -> list[int]:
-    """Imports that added orders or customer rows after the last identity
-    resolution (each import links its own as its last step)."""
-    import ibis
-
-    from regulars.identity.resolve import RESOLVED_THROUGH
-
-    through = int(meta.get(RESOLVED_THROUGH, "0"))
-    added = ibis.union(*(
-        t.filter(t.import_id > through).select("import_id")
-        for t in (wh.table("orders"), wh.table("customers"))
-    ), distinct=True)  # fmt: skip
-    return sorted(wh.to_arrow(added).column("import_id").to_pylist())

@@ -173,8 +173,8 @@ def status(ctx: typer.Context) -> None:
         their = "its" if len(ids) == 1 else "their"
         out.print(
             f"[yellow]Note:[/yellow] {which} not linked yet: {their} customers are not "
-            "joined across records until `regulars identity resolve` (or the next "
-            "import that adds rows) links them."
+            "joined across records until `regulars identity resolve` (or importing "
+            f"{their} file again, or the next import that adds rows) links them."
         )
 
 

@@ -55,7 +55,7 @@ if TYPE_CHECKING:
 
     from regulars.backends import Change, Warehouse
 
-__all__ = ["resolve_import"]
+__all__ = ["resolve_import", "unlinked_imports"]
 
 #: Rounds of the closure after which the whole store is resolved instead.
 _MAX_ROUNDS = 20
@@ -66,6 +66,18 @@ _KEY = ["source", "source_key"]
 
 def _ids(values: pa.Array | pa.ChunkedArray, name: str) -> ir.Table:
     return ibis.memtable(pa.table({name: pc.unique(values)}))
+
+
+def unlinked_imports(wh: Warehouse) -> list[int]:
+    """Imports that added orders or customer rows after the last resolution
+    (each import links its own as its last step; that step failed or was
+    interrupted for these)."""
+    through = int(wh.meta().get(RESOLVED_THROUGH, "0"))
+    added = ibis.union(*(
+        t.filter(t.import_id > through).select("import_id")
+        for t in (wh.table("orders"), wh.table("customers"))
+    ), distinct=True)  # fmt: skip
+    return sorted(wh.to_arrow(added).column("import_id").to_pylist())
 
 
 def _links_alone(wh: Warehouse, import_id: int) -> bool:

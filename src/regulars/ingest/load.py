@@ -95,7 +95,8 @@ def commit_import(
     """Write `changes`, the rejects and the import's log line in one atomic apply.
 
     Nothing is written when the same file was imported before and adds
-    nothing, nor in a `dry_run` (the report then says what an import would do).
+    nothing (but its import is linked if that failed after it), nor in a
+    `dry_run` (the report then says what an import would do).
     When orders or customer rows were added, identity resolution then links
     them (`regulars.identity.incremental.resolve_import`: the customers they
     touch, or the whole store when earlier imports were not linked), in its
@@ -118,6 +119,8 @@ def commit_import(
         report.notes.append(
             f"This file was imported before (import {seen}); nothing new."
         )
+        if not dry_run:
+            _link_again(wh, report, seen, progress)
         return
     if dry_run:
         report.dry_run = True
@@ -183,6 +186,24 @@ def commit_import(
         ) from exc  # fmt: skip
 
 
+def _link_again(
+    wh: Warehouse, report: ImportReport, seen: int, progress: Progress
+) -> None:
+    """Link import `seen` of a file imported again when linking failed after
+    it: running the command again is what a user does after an error."""
+    from regulars.identity.incremental import unlinked_imports
+
+    if seen not in unlinked_imports(wh):
+        return
+    progress("link")
+    try:
+        report.notes.append(_link(wh, report, seen, ()))
+    except Exception as exc:
+        raise failed_after(
+            f"imported before as import {seen}", LINKING, exc, report=report
+        ) from exc
+
+
 #: The steps that follow an import's write, as `failed_after` names them.
 LINKING = "linking its customers"
 KEEPING = "updating the tables analyses read"
@@ -199,7 +220,8 @@ def failed_after(
     stays = ("The import is complete and stays" if files == 1
              else "The imports are complete and stay")  # fmt: skip
     later = (
-        "`regulars identity resolve` links them, as the next import that adds rows does."
+        "`regulars identity resolve` links them, as importing the file again or "
+        "the next import that adds rows does."
         if step == LINKING
         else "the next analysis or import brings them up to date."
     )
