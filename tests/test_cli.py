@@ -140,13 +140,19 @@ def test_a_step_that_fails_after_the_write_shows_the_summary_and_says_it_landed(
     def disk_full(*args, **kwargs):
         raise StoreError("the write failed and was undone: disk full")
 
+    def failed_import(name: str, orders: list[dict]) -> str:
+        """The output, in one line, of an import that exits 1 after its summary."""
+        file = shopify_csv(tmp_path / name, orders)
+        result = invoke(store, "import", "shopify-orders", str(file))
+        assert result.exit_code == 1
+        text = " ".join(result.output.split())
+        n = len(orders)
+        assert f"rows read {n} = loaded {n} + rejected 0: reconciles." in text
+        return text
+
     store = tmp_path / "s.duckdb"
     monkeypatch.setattr(incremental, "resolve_import", disk_full)
-    first = shopify_csv(tmp_path / "a.csv", [order("#1"), order("#2")])
-    result = invoke(store, "import", "shopify-orders", str(first))
-    assert result.exit_code == 1
-    text = " ".join(result.output.split())
-    assert "rows read 2 = loaded 2 + rejected 0: reconciles." in text
+    text = failed_import("a.csv", [order("#1"), order("#2")])
     assert text.endswith(
         "Error: a.csv: imported as import 1 (2 rows new), but linking its customers "
         "then failed: the write failed and was undone: disk full. The import is "
@@ -162,11 +168,7 @@ def test_a_step_that_fails_after_the_write_shows_the_summary_and_says_it_landed(
 
     monkeypatch.undo()
     monkeypatch.setattr(products, "keep_tables", disk_full)
-    second = shopify_csv(tmp_path / "b.csv", [order("#3")])
-    result = invoke(store, "import", "shopify-orders", str(second))
-    assert result.exit_code == 1
-    text = " ".join(result.output.split())
-    assert "rows read 1 = loaded 1 + rejected 0: reconciles." in text
+    text = failed_import("b.csv", [order("#3")])
     assert text.endswith(
         "Error: b.csv was imported, but updating the tables analyses read then "
         "failed: the write failed and was undone: disk full. The import is complete "
