@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from conftest import order, shopify_csv, snapshot
-from regulars.errors import FileFormatError
+from regulars.errors import FileFormatError, InputError
 from regulars.ingest.load import import_shopify_orders
 
 LINE = {
@@ -28,6 +28,15 @@ BAD_ROWS = [
     ("fractional-quantity", order("#9", lines=[{**LINE, "Lineitem quantity": "1.5"}]), "Lineitem quantity", "not a whole number"),
     ("bad-line-price", order("#9", lines=[LINE, {**LINE, "Lineitem price": "abc"}]), "Lineitem price", "is not an amount"),
     ("other-currency", order("#9", Currency="USD"), "Currency", "no rate was given"),
+    # Amounts from 10^15 (a thousand trillion) up are refused, before any sum
+    # or conversion of them could overflow what the store keeps.
+    ("too-large-amount", order("#9", Shipping="1000000000000000"), "Shipping", "is too large an amount"),
+    # A UPC bar code typed as the quantity: 36,000,291,452 x 30,000.00 is 1.08e15.
+    ("too-large-line", order("#9", lines=[{**LINE, "Lineitem quantity": "036000291452", "Lineitem price": "30000.00"}]),
+     "Lineitem quantity", "times the line's unit price"),
+    # Each line fits; the order's lines add up to 1,200,000,000,000,000.00.
+    ("lines-too-large", order("#9", Subtotal="", Total="", lines=[{**LINE, "Lineitem price": "600000000000000"}] * 2),
+     "Total", "come to 1,000,000,000,000,000 or more"),
 ]  # fmt: skip
 
 
@@ -137,6 +146,73 @@ def test_rate_converts_other_currency(duck, tmp_path):
         Decimal("9.00"),
         Decimal("9.00"),
     )
+
+
+def test_large_amounts_below_the_limit_are_kept_exactly(duck, tmp_path):
+    """100 billion fits, converted too (it overflowed DuckDB's 18-digit
+    multiplication by the rate before); 10^15 or more once converted does not."""
+    big = "100000000000.00"
+    fits = order("#1", Subtotal=big, Total=big, lines=[{**LINE, "Lineitem price": big}])
+    usd = order("#2", Currency="USD", Subtotal=big, Total=big,
+                lines=[{**LINE, "Lineitem price": big}])  # fmt: skip
+    # 200,000,000,000,000 USD at 5 EUR each: 1,000,000,000,000,000 EUR.
+    over = order("#3", Currency="USD", Subtotal="200000000000000", Total="200000000000000",
+                 lines=[{**LINE, "Lineitem price": "200000000000000"}])  # fmt: skip
+    # 300,000,000,000.02 GBP at 0.333333: 99,999,900,000.0066666, to the cent.
+    gbp = order("#5", Currency="GBP", Subtotal="300000000000.02", Total="300000000000.02",
+                lines=[{**LINE, "Lineitem price": "300000000000.02"}])  # fmt: skip
+    path = shopify_csv(tmp_path / "big.csv", [fits, usd, over, order("#4"), gbp])
+    report = import_shopify_orders(duck, str(path), rates={"USD": 5, "GBP": 0.333333})
+    assert duck.meta()["reporting_currency"] == "EUR"
+    assert (report.rows_loaded, report.rows_rejected) == (4, 1)
+    [reject] = report.rejects
+    assert (reject.row, reject.column, reject.value) == (
+        4,
+        "Total",
+        "1000000000000000.00",
+    )
+    assert reject.reason == (
+        "the order's amounts (its lines added up, or converted at the rate given) "
+        "come to 1,000,000,000,000,000 or more, more than Regulars keeps; check "
+        "its quantities and prices."
+    )
+    orders = {r["order_id"]: r for r in duck.to_arrow(duck.table("orders")).to_pylist()}
+    assert set(orders) == {"#1", "#2", "#4", "#5"}
+    assert orders["#5"]["total"] == Decimal("99999900000.01")
+    assert [orders["#1"][k] for k in ("gross", "total", "net")] == [Decimal(big)] * 3
+    assert [orders["#2"][k] for k in ("gross", "total", "net")] == [
+        Decimal("500000000000.00")
+    ] * 3
+    lines = {
+        r["order_id"]: r for r in duck.to_arrow(duck.table("order_lines")).to_pylist()
+    }
+    assert lines["#2"]["unit_price"] == Decimal("500000000000.00")
+
+
+def test_a_rate_for_the_stores_own_currency_is_refused(duck, tmp_path):
+    """Its rate is 1: another one joined each of its orders to two rates, and
+    stored it twice."""
+    import_shopify_orders(duck, str(shopify_csv(tmp_path / "a.csv", [order("#1")])))
+    before = snapshot(duck)
+    path = str(shopify_csv(tmp_path / "b.csv", [order("#2"), order("#3")]))
+    with pytest.raises(InputError) as info:
+        import_shopify_orders(duck, path, rates={"EUR": 2, "USD": 0.9})
+    assert str(info.value) == (
+        "--rate EUR=2 is a rate for the store's own currency, EUR, whose rate is 1. "
+        "Leave --rate EUR out."
+    )
+    assert snapshot(duck) == before
+    report = import_shopify_orders(duck, path, rates={"EUR": 1})
+    assert report.rows_loaded == 2
+    got = sorted(
+        (r["order_id"], r["total"])
+        for r in duck.to_arrow(duck.table("orders")).to_pylist()
+    )
+    assert got == [
+        ("#1", Decimal("20.00")),
+        ("#2", Decimal("20.00")),
+        ("#3", Decimal("20.00")),
+    ]
 
 
 def test_conflicting_duplicate_in_file_rejects_both(duck, tmp_path):

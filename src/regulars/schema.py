@@ -12,12 +12,23 @@ import ibis
 import ibis.expr.datatypes as dt
 from ibis.expr.schema import Schema
 
-__all__ = ["MONEY", "SCHEMA_VERSION", "TABLES", "TIMESTAMP", "table_schema"]
+__all__ = [
+    "MONEY",
+    "MONEY_LIMIT",
+    "SCHEMA_VERSION",
+    "TABLES",
+    "TIMESTAMP",
+    "table_schema",
+]
 
 #: Bumped whenever a table or column changes; see `backends.base.Warehouse.migrate`.
 SCHEMA_VERSION = 4
 
 MONEY = dt.Decimal(18, 2)
+#: Amounts a store keeps are below this, in any currency. MONEY holds ten
+#: times as much: an order's amounts, its lines added up and its conversion at
+#: a rate are checked against this limit, then stored without overflowing.
+MONEY_LIMIT = 10**15
 RATE = dt.Decimal(18, 6)
 TIMESTAMP = dt.Timestamp(timezone="UTC")
 

@@ -27,6 +27,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from regulars.errors import InputError
 from regulars.ingest.parse import (
     bool_from_word,
     clean_contact_columns,
@@ -41,7 +42,7 @@ from regulars.ingest.parse import (
 )
 from regulars.ingest.read import ROW, by_row_halves
 from regulars.ingest.scratch import Scratch
-from regulars.schema import MONEY, RATE
+from regulars.schema import MONEY, MONEY_LIMIT, RATE
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -67,6 +68,15 @@ LINE_MONEY = ["unit_price", "line_discount"]
 # Line values checked row by row, kept as text for messages.
 LINE_CHECKED = ["quantity", *LINE_MONEY]
 _NOT_COUNTED = ("cancelled", "voided")
+# Decimals that hold any product of an amount and a rate (`_at_rate`);
+# amounts are stored as MONEY, and only those below MONEY_LIMIT.
+WIDE = dt.Decimal(38, 2)
+WIDE_RATE = dt.Decimal(38, 6)
+# Below this, an amount times a rate fits the 18 digits DuckDB multiplies
+# them in (10^18 / 10^8, with the 8 decimals of the product; `_at_rate`).
+_NARROW_PRODUCT = 9e10
+_AMOUNTS = ("gross", "discount", "shipping", "tax", "total", "refunded", "subtotal")
+_LIMIT_TEXT = f"{MONEY_LIMIT:,}"
 
 
 @dataclass
@@ -185,11 +195,19 @@ def _row_problems(
                          f"is not an amount. {money_advice}"))  # fmt: skip
             into.append((value < 0, labels[name], rows[name],
                          "is a negative amount; amounts must be 0 or more."))  # fmt: skip
+            into.append((value >= MONEY_LIMIT, labels[name], rows[name],
+                         f"is too large an amount; Regulars keeps amounts below {_LIMIT_TEXT}."))  # fmt: skip
     qty = lines.quantity__v
     line_checks.append((lines.quantity.notnull() & qty.isnull(), labels["quantity"],
                         lines.quantity, "is not a whole number."))  # fmt: skip
     line_checks.append((qty < 0, labels["quantity"], lines.quantity,
                         "is a negative quantity; record returns as refunds instead."))  # fmt: skip
+    price = lines.unit_price__v
+    costs = qty.cast("float64") * price.cast("float64")
+    too_much = (f"times the line's unit price comes to {_LIMIT_TEXT} or more, more "
+                "than Regulars keeps; check the quantity.")  # fmt: skip
+    line_checks.append(((costs >= MONEY_LIMIT) & (price < MONEY_LIMIT), labels["quantity"],
+                        lines.quantity, too_much))  # fmt: skip
     return [*out, _failed_checks(heads, checks), _failed_checks(lines, line_checks)]
 
 
@@ -322,8 +340,10 @@ def _typed_orders(heads: ir.Table, texts: ir.Table, lines: ir.Table) -> ir.Table
         lines.line_discount.cast("string"),
     ])  # fmt: skip
     per_occ = lines.group_by("_occ").aggregate(
-        line_gross=(lines.quantity * lines.unit_price).sum().cast(MONEY),
-        line_discount_sum=lines.line_discount.sum().cast(MONEY),
+        # 18 digits suffice for a line (`_row_problems` checks quantity x
+        # price), and DuckDB then multiplies in 64 bits; the sum has 38.
+        line_gross=(lines.quantity.cast(dt.Decimal(18, 0)) * lines.unit_price).sum(),
+        line_discount_sum=lines.line_discount.sum(),
         # Each entry starts with its line number, so sorting the collected
         # entries gives one canonical text per order; an ordered aggregate
         # would cost DuckDB four times as much. No entry is NULL: collecting
@@ -331,15 +351,20 @@ def _typed_orders(heads: ir.Table, texts: ir.Table, lines: ir.Table) -> ir.Table
         lines_sig=line_sig.collect(include_null=True).sort().join("|"),
     )
     h = heads.join(texts, "_occ").left_join(per_occ, "_occ").drop("_occ_right")
+    # Every amount given is below MONEY_LIMIT (`_row_problems`), so adding
+    # a few of them stays within MONEY. The lines' sums may not: an order
+    # whose lines add up to MONEY_LIMIT or more is rejected (`build_orders`,
+    # by `_lines_sum`); its amounts here are then NULL, not an overflow.
     zero = ibis.literal(0).cast(MONEY)
     cancelled_at = h.cancelled_at__v
-    discount = ibis.coalesce(h.discount__v, h.line_discount_sum, zero)
+    discount = ibis.coalesce(h.discount__v, h.line_discount_sum.try_cast(MONEY), zero)
     shipping = ibis.coalesce(h.shipping__v, zero)
     tax = ibis.coalesce(h.tax__v, zero)
     gross = ibis.coalesce(
-        h.line_gross, h.subtotal__v + discount, h.total__v - shipping - tax + discount
-    ).cast(MONEY)
-    subtotal = ibis.coalesce(h.subtotal__v, gross - discount).cast(MONEY)
+        h.line_gross.try_cast(MONEY), h.subtotal__v + discount,
+        h.total__v - shipping - tax + discount,
+    ).try_cast(MONEY)  # fmt: skip
+    subtotal = ibis.coalesce(h.subtotal__v, gross - discount).try_cast(MONEY)
     values = {
         "order_id": h.order_id,
         "customer_id": h.customer_id,
@@ -351,7 +376,7 @@ def _typed_orders(heads: ir.Table, texts: ir.Table, lines: ir.Table) -> ir.Table
         "discount": discount,
         "shipping": shipping,
         "tax": tax,
-        "total": ibis.coalesce(h.total__v, subtotal + shipping + tax).cast(MONEY),
+        "total": ibis.coalesce(h.total__v, subtotal + shipping + tax).try_cast(MONEY),
         "refunded": ibis.coalesce(h.refunded__v, zero),
         "subtotal": subtotal,
         "status": ibis.cases(
@@ -388,6 +413,7 @@ def _typed_orders(heads: ir.Table, texts: ir.Table, lines: ir.Table) -> ir.Table
     return h.select(
         ROW, "_occ", **values, address=h.address, postcode=h.postcode, city=h.city,
         content_hash=digest.hexdigest("md5"), refund_missing=h.refunded__v.isnull(),
+        _lines_sum=ibis.greatest(h.line_gross, h.line_discount_sum).cast("float64"),
     )  # fmt: skip
 
 
@@ -502,6 +528,15 @@ def build_orders(
             counts.sort(key=lambda r: (-r["currency_count"], r["currency"]))
             reporting_currency = counts[0]["currency"]
             currency_was_set = True
+    own = rates.get(reporting_currency or "")
+    if own is not None and own != 1:
+        # Its orders would join to two rates, and each be stored twice.
+        raise InputError(
+            f"--rate {reporting_currency}={own:g} is a rate for the store's own "
+            f"currency, {reporting_currency}, whose rate is 1.",
+            hint=f"Leave --rate {reporting_currency} out.",
+        )
+    rates = {code: rate for code, rate in rates.items() if code != reporting_currency}
     rate_table = ibis.memtable(
         pa.table({
             "currency": [reporting_currency or "", *rates],
@@ -516,6 +551,26 @@ def build_orders(
         f"differs from the store's currency ({reporting_currency}) and no rate was "
         "given. Pass --rate " + no_rate.currency + f"=RATE (units of "
         f"{reporting_currency} per unit), or fix the currency.",
+    ))  # fmt: skip
+    # Amounts that reach MONEY_LIMIT: the lines' sums, an amount worked out
+    # from them, or one converted at a rate (a line's price too, at a rate
+    # above 1). Below it, the conversions at the write fit MONEY.
+    sized = orders
+    amounts = [orders[name].abs() for name in _AMOUNTS]
+    if any(rate > 1 for rate in rates.values()):
+        line_max = lines.group_by("_occ").aggregate(
+            _line_max=ibis.greatest(lines.unit_price, lines.line_discount).max()
+        )
+        sized = orders.left_join(line_max, "_occ").drop("_occ_right")
+        amounts = [sized[name].abs() for name in _AMOUNTS] + [sized._line_max]
+    size = ibis.greatest(
+        sized._lines_sum, ibis.greatest(*amounts).cast("float64") * sized.fx_rate
+    )
+    huge = sized.mutate(_size=size).filter(lambda t: t._size >= MONEY_LIMIT)
+    order_problems.append(_problem(
+        huge, labels["total"], huge._size.cast(WIDE),
+        "the order's amounts (its lines added up, or converted at the rate given) come "
+        f"to {_LIMIT_TEXT} or more, more than Regulars keeps; check its quantities and prices.",
     ))  # fmt: skip
     known = stored.rename(stored_hash="content_hash")
     if not update:
@@ -613,12 +668,12 @@ def build_orders(
     new_orders = new_orders.mutate(
         refunded=ibis.ifelse(full_refund, new_orders.total, new_orders.refunded)
     )
-    money = {n: (new_orders[n] * rate).round(2).cast(MONEY) for n in
-             ("gross", "discount", "shipping", "tax", "total", "refunded")}  # fmt: skip
+    money = {n: _at_rate(new_orders[n], rate)
+             for n in ("gross", "discount", "shipping", "tax", "total", "refunded")}  # fmt: skip
     counted = ~new_orders.status.isin(_NOT_COUNTED)
     net = ibis.greatest(
-        new_orders.subtotal * rate - new_orders.refunded * rate, 0
-    ).round(2)
+        _at_rate(new_orders.subtotal, rate, less=new_orders.refunded), 0
+    )
     notes = _refund_notes(con, new_orders)
     orders_out = new_orders.select(
         "order_id", "customer_id", "email", "phone", "placed_at", "currency",
@@ -630,6 +685,7 @@ def build_orders(
     catalogue = products.rename(cat="category", cat_sku="sku")
     new_lines = lines.join(new, "_occ")
     by_id = new_lines.left_join(catalogue, new_lines.product_id == catalogue.product_id)
+    line_rate = by_id.fx_rate.cast(RATE)
     lines_out = by_id.select(
         source=ibis.literal(source),
         order_id=by_id.order_id,
@@ -637,8 +693,8 @@ def build_orders(
         product_name=by_id.product_name,
         category=ibis.coalesce(by_id.category, by_id.cat),
         quantity=by_id.quantity,
-        unit_price=(by_id.unit_price * by_id.fx_rate.cast(RATE)).round(2).cast(MONEY),
-        discount=(by_id.line_discount * by_id.fx_rate.cast(RATE)).round(2).cast(MONEY),
+        unit_price=_at_rate(by_id.unit_price, line_rate),
+        discount=_at_rate(by_id.line_discount, line_rate),
     )  # fmt: skip
     customers = scratch.keep(
         "customers", _customers_of(orders.semi_join(first, "_occ"))
@@ -651,6 +707,41 @@ def build_orders(
         reporting_currency=reporting_currency, currency_was_set=currency_was_set,
         replaced=replaced, notes=notes,
     )  # fmt: skip
+
+
+def _at_rate(
+    amount: ir.DecimalValue, rate: ir.DecimalValue, less: ir.DecimalValue | None = None
+) -> ir.DecimalValue:
+    """`amount` (less `less`) times `rate` (RATE), rounded to cents, exactly.
+
+    DuckDB multiplies two decimals of 18 digits in 64 bits, which overflows
+    from a product of about 92 billion: larger ones are multiplied in 38
+    digits. Each way rounds its own product: DuckDB rounds one of 38 digits
+    ten times slower (0.15 s a million), and deciding the way costs the
+    write of a million orders and lines 0.3 s, which amounts at a rate of 1
+    are spared.
+    """
+
+    def product(digits: int) -> ir.DecimalValue:
+        def wide(v: ir.DecimalValue, t: dt.Decimal) -> ir.DecimalValue:
+            return v.cast(t) if digits == 38 else v
+
+        r = wide(rate, WIDE_RATE)
+        value = wide(amount, WIDE) * r
+        if less is not None:
+            value = value - wide(less, WIDE) * r
+        return value.round(2).cast(MONEY)
+
+    size = amount.cast("float64").abs()
+    if less is not None:
+        size = size + less.cast("float64").abs()  # bounds the difference too
+    # At a rate of 1 (the store's currency) the amount is taken as it is:
+    # DuckDB then only compares the rate.
+    return ibis.cases(
+        (rate == 1, (amount if less is None else amount - less).cast(MONEY)),
+        (size * rate.cast("float64") < _NARROW_PRODUCT, product(18)),
+        else_=product(38),
+    )
 
 
 def _refund_notes(con: DuckDBBackend, new_orders: ir.Table) -> list[str]:
