@@ -31,8 +31,9 @@ def _print_result(result, *, as_json: bool) -> None:  # type: ignore[no-untyped-
         out.print_json(json.dumps(summary))
         return
     out.print(
-        f"{result.records:,} records are {result.customers:,} customers; "
-        f"{result.merged:,} records joined another record's customer."
+        f"{result.counted('records')} {'is' if result.records == 1 else 'are'} "
+        f"{result.counted('customers')}; {result.counted('merged')} joined another "
+        "record's customer."
     )
     for key, why in sorted(result.ignored.items()):
         out.print(f"  not linking {key}: {why}", markup=False)

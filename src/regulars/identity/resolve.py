@@ -295,6 +295,13 @@ class Resolution:
         """Records joined to another record's customer."""
         return self.identity_map.num_rows
 
+    def counted(self, count: str) -> str:
+        """A count of this outcome as text: `count` is ``records``,
+        ``customers`` or ``merged`` (as records): "1 record", "3 customers"."""
+        n = getattr(self, count)
+        word = "customer" if count == "customers" else "record"
+        return f"{n:,} {word}{'' if n == 1 else 's'}"
+
 
 #: Why a record is in its group, as bits; `linked_by` spells the set out.
 _LABELS = ("email", "email without +tag", "phone", "name and address match")

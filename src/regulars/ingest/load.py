@@ -243,21 +243,22 @@ def _link(
     from regulars.identity.incremental import resolve_import
 
     result = resolve_import(wh, import_id, removed=removed)
-    which = f"{result.records:,} records"
+    which = result.counted("records")
     if not result.records:
         added = any(report.records_new.get(t) for t in ("orders", "customers"))
         return "Identity resolution: nothing to link (" + (
             "no row of this import has an email, a phone or a customer id)."
             if added else "this import added no orders or customers)."
         )  # fmt: skip
+    verb = "are" if result.partial or result.records != 1 else "is"
     if result.partial:
         which = (
             "the records this import added or changed and those sharing an "
             f"identifier with them, {which},"
         )
     return (
-        f"Identity resolution: {which} are {result.customers:,} customers "
-        f"({result.merged:,} records joined to another's customer)."
+        f"Identity resolution: {which} {verb} {result.counted('customers')} "
+        f"({result.counted('merged')} joined to another's customer)."
     )
 
 
