@@ -176,6 +176,20 @@ def test_a_step_that_fails_after_the_write_shows_the_summary_and_says_it_landed(
     )
     assert "not linked" not in invoke(store, "status").output
 
+    # Ctrl-C while linking: the same, not Click's bare "Aborted!".
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.undo()
+    monkeypatch.setattr(incremental, "resolve_import", ctrl_c)
+    text = failed_import("c.csv", [order("#4")])
+    assert text.endswith(
+        "Error: c.csv: imported as import 3 (1 row new), but linking its customers "
+        "was then interrupted. The import is complete and stays; `regulars identity "
+        "resolve` links them, as importing the file again or the next import that "
+        "adds rows does."
+    )
+
 
 def test_unreadable_file_exits_2_with_one_clear_line(tmp_path):
     store = tmp_path / "s.duckdb"

@@ -108,7 +108,7 @@ def _import_each(
         try:
             with busy(run, "Updating the tables analyses read"):
                 keep_tables(run.warehouse())
-        except Exception as exc:
+        except (Exception, KeyboardInterrupt) as exc:  # Ctrl-C: they stay too
             done = (f"{files[0].name} was imported" if len(files) == 1
                     else f"the {len(files)} files were imported")  # fmt: skip
             raise failed_after(done, KEEPING, exc, files=len(files)) from exc

@@ -179,9 +179,10 @@ def commit_import(
             from regulars.products import keep_tables
 
             keep_tables(wh)
-    except Exception as exc:
+    except (Exception, KeyboardInterrupt) as exc:  # Ctrl-C: the import stays too
         raise failed_after(
-            f"imported as import {import_id} ({report.rows_new:,} rows new)", step,
+            f"imported as import {import_id} ({report.rows_new:,} "
+            f"row{'' if report.rows_new == 1 else 's'} new)", step,
             exc, report=report,
         ) from exc  # fmt: skip
 
@@ -198,7 +199,7 @@ def _link_again(
     progress("link")
     try:
         report.notes.append(_link(wh, report, seen, ()))
-    except Exception as exc:
+    except (Exception, KeyboardInterrupt) as exc:
         raise failed_after(
             f"imported before as import {seen}", LINKING, exc, report=report
         ) from exc
@@ -210,13 +211,16 @@ KEEPING = "updating the tables analyses read"
 
 
 def failed_after(
-    done: str, step: str, exc: Exception, *, report: ImportReport | None = None,
+    done: str, step: str, exc: BaseException, *, report: ImportReport | None = None,
     files: int = 1,
 ) -> AfterImportError:  # fmt: skip
-    """The error for `step` (`LINKING` or `KEEPING`) failing with `exc` after
-    `files` imports that are complete (`done` says what landed): that they
-    stay, and what does the step's work later."""
-    said = (str(exc) or type(exc).__name__).rstrip(".")
+    """The error for `step` (`LINKING` or `KEEPING`) failing with `exc` (or
+    interrupted, by Ctrl-C) after `files` imports that are complete (`done`
+    says what landed): that they stay, and what does the step's work later."""
+    if isinstance(exc, KeyboardInterrupt):
+        what = f"{step} was then interrupted"
+    else:
+        what = f"{step} then failed: " + (str(exc) or type(exc).__name__).rstrip(".")
     stays = ("The import is complete and stays" if files == 1
              else "The imports are complete and stay")  # fmt: skip
     later = (
@@ -226,7 +230,7 @@ def failed_after(
         else "the next analysis or import brings them up to date."
     )
     return AfterImportError(
-        f"{done}, but {step} then failed: {said}. {stays}; {later}",
+        f"{done}, but {what}. {stays}; {later}",
         report=report, file=None if report is None else report.file,
     )  # fmt: skip
 
