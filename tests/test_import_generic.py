@@ -186,6 +186,36 @@ def test_a_mapping_gives_the_files_date_format(duck, tmp_path):
     assert row["placed_at"].isoformat() == "2024-01-03T00:00:00+00:00"
 
 
+def test_customers_and_feedback_dated_outside_1900_to_9999_are_rejected(duck, tmp_path):
+    reason = "is a date outside the years 1900 to 9999 (UTC); check its year."
+    customers = tmp_path / "customers.csv"
+    customers.write_text(
+        "email,created_at\nann@example.com,0001-01-01\nbob@example.com,2024-05-01\n",
+        encoding="utf-8",
+    )
+    report = import_customers(duck, str(customers))
+    assert [(r.row, r.column, r.value, r.reason) for r in report.rejects] == [
+        (2, "created_at", "0001-01-01", reason)
+    ]
+    assert [r["email"] for r in duck.to_arrow(duck.table("customers")).to_pylist()] == [
+        "bob@example.com"
+    ]
+    feedback = tmp_path / "feedback.csv"
+    feedback.write_text(
+        "email,submitted_at,rating\nbob@example.com,10000-01-01,4\n"
+        "bob@example.com,9999-12-31T23:00:00-05:00,5\nbob@example.com,2024-06-01,3\n",
+        encoding="utf-8",
+    )
+    report = import_feedback(duck, str(feedback))
+    # Year 10000 is no date DuckDB reads from text; 9999 at -05:00 is, in UTC.
+    not_a_date = ("is missing or not a date. Use ISO 8601, e.g. 2025-10-07 or "
+                  "2025-10-07 09:50:26 +0200.")  # fmt: skip
+    assert [(r.row, r.reason) for r in report.rejects] == [(2, not_a_date), (3, reason)]
+    assert [r["rating"] for r in duck.to_arrow(duck.table("feedback")).to_pylist()] == [
+        3
+    ]
+
+
 def test_customers_and_feedback_take_a_date_format(duck, tmp_path):
     customers = tmp_path / "customers.csv"
     customers.write_text(

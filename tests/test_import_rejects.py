@@ -28,6 +28,10 @@ BAD_ROWS = [
     ("fractional-quantity", order("#9", lines=[{**LINE, "Lineitem quantity": "1.5"}]), "Lineitem quantity", "not a whole number"),
     ("bad-line-price", order("#9", lines=[LINE, {**LINE, "Lineitem price": "abc"}]), "Lineitem price", "is not an amount"),
     ("other-currency", order("#9", Currency="USD"), "Currency", "no rate was given"),
+    # Excel's day zero, and the last day of 9999 west of UTC (year 10000 in
+    # UTC, which Python cannot read back: `regulars customer` stopped on it).
+    ("date-before-1900", order("#9", **{"Created at": "1899-12-30"}), "Created at", "outside the years 1900 to 9999"),
+    ("date-after-9999", order("#9", **{"Cancelled at": "9999-12-31 23:00:00 -0500"}), "Cancelled at", "outside the years 1900 to 9999"),
     # Amounts from 10^15 (a thousand trillion) up are refused, before any sum
     # or conversion of them could overflow what the store keeps.
     ("too-large-amount", order("#9", Shipping="1000000000000000"), "Shipping", "is too large an amount"),

@@ -744,11 +744,13 @@ def _import_customers(
     keep: bool = True,
 ) -> ImportReport:
     from regulars.ingest.parse import (
+        OUTSIDE_DATES,
         customer_id_from,
         date_hint,
         mostly,
         normalise_email,
         normalise_phone,
+        outside_dates,
         parse_bool,
         parse_timestamp,
         unparsed,
@@ -784,7 +786,11 @@ def _import_customers(
             value=typed.created_text,
             reason=ibis.literal(f"is not a date. {date_hint(date_format, whole_file=whole_file)}"),
         )  # fmt: skip
-        problems = con.to_pyarrow(ibis.union(no_key, bad_date).order_by(ROW))
+        far = typed.filter(outside_dates(typed.created_at)).select(
+            ROW, column=ibis.literal(labels.get("created_at", "created_at")),
+            value=typed.created_text, reason=ibis.literal(OUTSIDE_DATES),
+        )  # fmt: skip
+        problems = con.to_pyarrow(ibis.union(no_key, bad_date, far).order_by(ROW))
         good = typed.anti_join(ibis.memtable(problems.select([ROW])), ROW)
         # The last row for a customer wins within a file, as a newer export would.
         last = good.mutate(

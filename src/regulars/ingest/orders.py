@@ -29,12 +29,14 @@ import pyarrow.compute as pc
 
 from regulars.errors import InputError
 from regulars.ingest.parse import (
+    OUTSIDE_DATES,
     bool_from_word,
     clean_contact_columns,
     customer_id_from,
     date_hint,
     money_hint,
     mostly,
+    outside_dates,
     parse_int,
     parse_money,
     parse_timestamp,
@@ -183,6 +185,8 @@ def _row_problems(
     for name in ("placed_at", "cancelled_at"):
         checks.append((heads[name].notnull() & heads[f"{name}__v"].isnull(),
                        labels[name], heads[name], f"is not a date. {date_advice}"))  # fmt: skip
+        checks.append((outside_dates(heads[f"{name}__v"]), labels[name], heads[name],
+                       OUTSIDE_DATES))  # fmt: skip
     lines = lines.filter(lines.order_id.notnull())
     line_checks: list[tuple[ir.BooleanValue, str, ir.Value | None, str]] = []
     for names, rows, into in (

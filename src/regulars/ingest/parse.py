@@ -7,6 +7,7 @@ fail, naming the column and the value.
 
 from __future__ import annotations
 
+import datetime
 from typing import TYPE_CHECKING
 
 import ibis
@@ -79,6 +80,23 @@ def parse_timestamp(
     # A format with %z gives an instant, one without a wall time, read as UTC
     # like ISO text without an offset: the cast says which to DuckDB.
     return ibis.coalesce(_try_strptime(text, date_format).cast(TIMESTAMP), iso)
+
+
+#: The reason of a date `outside_dates`.
+OUTSIDE_DATES = "is a date outside the years 1900 to 9999 (UTC); check its year."
+
+
+def outside_dates(at: ir.TimestampValue) -> ir.BooleanValue:
+    """Whether a parsed date is before 1900 or after 9999, in UTC.
+
+    An earlier year is a placeholder (a spreadsheet's day zero, 1899-12-30)
+    rather than a date of a purchase; a later one, which the last day of
+    9999 west of UTC is, cannot be read back in Python (`datetime`).
+    """
+    utc = datetime.UTC
+    return (at < datetime.datetime(1900, 1, 1, tzinfo=utc)) | (
+        at > datetime.datetime.max.replace(tzinfo=utc)
+    )
 
 
 _FORMAT_EXAMPLE = (

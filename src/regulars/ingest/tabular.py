@@ -40,7 +40,14 @@ from regulars.ingest.load import (
     commit_import,
 )
 from regulars.ingest.orders import STAGED_COLUMNS
-from regulars.ingest.parse import check_date_format, date_hint, mostly, unparsed
+from regulars.ingest.parse import (
+    OUTSIDE_DATES,
+    check_date_format,
+    date_hint,
+    mostly,
+    outside_dates,
+    unparsed,
+)
 from regulars.ingest.read import ROW, is_parquet, read_and_hash
 from regulars.ingest.report import ImportReport
 
@@ -351,6 +358,7 @@ def import_feedback(
     checks = [
         bad(typed.at.isnull(), "submitted_at",
             f"is missing or not a date. {date_hint(date_format, whole_file=whole_file)}"),
+        bad(outside_dates(typed.at), "submitted_at", OUTSIDE_DATES),
         bad(typed.rating.notnull() & ~typed.rating_n.between(1, 5).fill_null(False), "rating", "is not a rating from 1 to 5."),
         bad(typed.nps.notnull() & ~typed.nps_n.between(0, 10).fill_null(False), "nps", "is not a score from 0 to 10."),
     ]  # fmt: skip
