@@ -88,9 +88,12 @@ def test_orders_file_without_required_columns(duck, tmp_path):
     path = tmp_path / "x.csv"
     path.write_text("id,when\n1,2025-01-01\n", encoding="utf-8")
     with pytest.raises(
-        FileFormatError, match="required columns missing: order_id, placed_at"
+        FileFormatError,
+        match="is not an orders file: required columns missing: order_id, placed_at",
     ):
         import_orders(duck, str(path))
+    with pytest.raises(FileFormatError, match="is not a customers file: required"):
+        import_customers(duck, str(path))
 
 
 def test_customers_and_feedback(duck, tmp_path):

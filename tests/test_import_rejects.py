@@ -307,6 +307,25 @@ def test_the_other_shopify_export_is_named_with_the_command_for_it(duck, tmp_pat
     assert duck.count("imports") == 0
 
 
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+def test_utf16_without_a_byte_order_mark_is_named(duck, tmp_path, encoding):
+    """Read as UTF-8 its NUL bytes made a header that matched and rows that
+    did not: the error blamed row 3's fields."""
+    path = tmp_path / "unicode.csv"
+    path.write_bytes(shopify_csv(tmp_path / "a.csv", [order("#1")], bom=False)
+                     .read_text(encoding="utf-8").encode(encoding))  # fmt: skip
+    with pytest.raises(FileFormatError) as info:
+        import_shopify_orders(duck, str(path))
+    assert str(info.value) == (
+        f"{path}: looks like UTF-16 text without a byte-order mark (a NUL byte "
+        f"beside each letter of its header). Pass --encoding {encoding}, or save "
+        "it as UTF-8 (Excel: 'CSV UTF-8')."
+    )
+    assert duck.count("imports") == 0
+    report = import_shopify_orders(duck, str(path), encoding=encoding)
+    assert report.rows_loaded == 1
+
+
 def test_wrong_encoding(duck, tmp_path):
     path = tmp_path / "latin1.csv"
     path.write_bytes(

@@ -141,6 +141,15 @@ def _csv_header(path: str, encoding: str) -> tuple[list[str], str]:
         raise FileFormatError(f"is not a gzip file: {exc}.", file=path) from exc
     if not header or not any(h.strip() for h in header):
         raise FileFormatError("is empty: no header row found.", file=path)
+    if _is_utf8(encoding) and "\x00" in "".join(header):
+        # ASCII in UTF-16 is each letter beside a NUL byte: after it (little
+        # endian, as Windows writes) or before it.
+        order = "be" if "".join(header).startswith("\x00") else "le"
+        raise FileFormatError(
+            "looks like UTF-16 text without a byte-order mark (a NUL byte beside "
+            "each letter of its header).", file=path,
+            hint=f"Pass --encoding utf-16-{order}, or save it as UTF-8 (Excel: 'CSV UTF-8').",
+        )  # fmt: skip
     return header, delimiter
 
 

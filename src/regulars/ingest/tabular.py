@@ -177,7 +177,8 @@ def _resolve(raw: pa.Table, mapping: Mapping_, kind: str, file: str) -> dict[str
         missing.append("email (or customer_id, phone)")
     if missing:
         raise FileFormatError(
-            f"is not a {kind} file: required columns missing: {', '.join(missing)}. "
+            f"is not {'an' if kind[0] in 'aeiou' else 'a'} {kind} file: required "
+            f"columns missing: {', '.join(missing)}. "
             f"Expected some of: {', '.join(KINDS[kind])}. "
             f"Found: {', '.join(by_key.values()) or 'none'}.",
             file=file, hint="Name the columns canonically or pass --map mapping.toml.",
