@@ -84,6 +84,48 @@ def test_mapping_errors(tmp_path):
         load_mapping(str(tmp_path / "none.toml"))
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        # A misspelt section was ignored: the file then lacked every column.
+        ('[colums]\norder_id = "No"\n',
+         ("unknown setting in the mapping: colums. Settings: columns, currency, "
+          "date_format, decimal_comma, kind, source.")),
+        ('source = "shop"\n[options]\ncurrency = "USD"\n',
+         "unknown setting in the mapping: options. Settings:"),
+        ("currency = 5\n", 'currency must be a three-letter code, e.g. currency = "EUR".'),
+        ('currency = "EURO"\n', 'currency must be a three-letter code, e.g. currency = "EUR".'),
+        ("source = 7\n", 'source must be text, e.g. source = "woocommerce".'),
+    ],
+)  # fmt: skip
+def test_a_mapping_with_an_unknown_or_mistyped_setting_is_refused(
+    tmp_path, text, message
+):
+    path = tmp_path / "m.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_mapping(str(path))
+    assert str(info.value).startswith(f"{path}: {message}")
+
+
+def test_a_mapping_that_is_not_text_is_refused(tmp_path):
+    """It stopped with Python's UnicodeDecodeError."""
+    path = tmp_path / "m.toml"
+    path.write_bytes(b"\xff\xfe\x00\x01")
+    with pytest.raises(ConfigError) as info:
+        load_mapping(str(path))
+    assert str(info.value) == (
+        f"{path}: is not UTF-8 text (byte 0 cannot be decoded). Save the mapping "
+        "as UTF-8 text."
+    )
+
+
+def test_a_mapping_currency_is_read_in_capitals(tmp_path):
+    path = tmp_path / "m.toml"
+    path.write_text('currency = "usd"\n', encoding="utf-8")
+    assert load_mapping(str(path)).currency == "USD"
+
+
 def test_orders_file_without_required_columns(duck, tmp_path):
     path = tmp_path / "x.csv"
     path.write_text("id,when\n1,2025-01-01\n", encoding="utf-8")

@@ -97,13 +97,25 @@ class Mapping_:
     decimal_comma: bool = False
 
 
+#: The settings a mapping file may have.
+_MAPPING_KEYS = {
+    "kind",
+    "source",
+    "currency",
+    "date_format",
+    "decimal_comma",
+    "columns",
+}
+
+
 def load_mapping(path: str | None) -> Mapping_:
     """Read a TOML mapping file; None gives the automatic mapping.
 
     Raises
     ------
     ConfigError
-        If the file is missing, not TOML, or names unknown canonical columns.
+        If the file is missing, not UTF-8 TOML, has a setting it does not
+        know or of the wrong type, or names unknown canonical columns.
     """
     if path is None:
         return Mapping_()
@@ -114,6 +126,32 @@ def load_mapping(path: str | None) -> Mapping_:
         raise ConfigError("no such mapping file.", file=path) from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"is not valid TOML: {exc}.", file=path) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"is not UTF-8 text (byte {exc.start} cannot be decoded).", file=path,
+            hint="Save the mapping as UTF-8 text.",
+        ) from exc  # fmt: skip
+    unknown_keys = sorted(set(data) - _MAPPING_KEYS)
+    if unknown_keys:
+        # A misspelt one would be ignored, and what it said not done.
+        raise ConfigError(
+            f"unknown setting in the mapping: {', '.join(unknown_keys)}.", file=path,
+            hint=f"Settings: {', '.join(sorted(_MAPPING_KEYS))}.",
+        )  # fmt: skip
+    source, currency = data.get("source"), data.get("currency")
+    if source is not None and not isinstance(source, str):
+        raise ConfigError(
+            'source must be text, e.g. source = "woocommerce".', file=path
+        )
+    if currency is not None:
+        if not (
+            isinstance(currency, str) and len(currency) == 3 and currency.isalpha()
+        ):
+            raise ConfigError(
+                'currency must be a three-letter code, e.g. currency = "EUR".',
+                file=path,
+            )
+        currency = currency.upper()
     columns = data.get("columns", {})
     if not isinstance(columns, dict) or not all(
         isinstance(v, str) for v in columns.values()
@@ -145,10 +183,7 @@ def load_mapping(path: str | None) -> Mapping_:
     decimal_comma = data.get("decimal_comma", False)
     if not isinstance(decimal_comma, bool):
         raise ConfigError("decimal_comma must be true or false.", file=path)
-    return Mapping_(
-        dict(columns), data.get("source"), data.get("currency"), kind, date_format,
-        decimal_comma,
-    )  # fmt: skip
+    return Mapping_(dict(columns), source, currency, kind, date_format, decimal_comma)
 
 
 def _key(name: str) -> str:
