@@ -326,6 +326,18 @@ def test_utf16_without_a_byte_order_mark_is_named(duck, tmp_path, encoding):
     assert report.rows_loaded == 1
 
 
+def test_an_encoding_python_does_not_know_is_named(duck, tmp_path):
+    """It stopped with Python's LookupError."""
+    path = shopify_csv(tmp_path / "a.csv", [order("#1")])
+    with pytest.raises(FileFormatError) as info:
+        import_shopify_orders(duck, str(path), encoding="latin-9x")
+    assert str(info.value) == (
+        f"{path}: cannot be read as 'latin-9x': Python knows no such encoding. "
+        "Pass one such as utf-8, latin-1, cp1252 or utf-16."
+    )
+    assert duck.count("imports") == 0
+
+
 def test_wrong_encoding(duck, tmp_path):
     path = tmp_path / "latin1.csv"
     path.write_bytes(

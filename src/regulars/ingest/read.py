@@ -8,6 +8,7 @@ them: the header is row 1, the first data row is row 2.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import gzip
 import hashlib
@@ -302,7 +303,8 @@ def read_text_table(
     Raises
     ------
     FileFormatError
-        If the file is missing, empty, not CSV/Parquet or not in `encoding`.
+        If the file is missing, empty, not CSV/Parquet or not in `encoding`
+        (or `encoding` is none Python knows).
     """
     if not os.path.exists(path):
         raise FileFormatError("no such file.", file=path)
@@ -312,6 +314,13 @@ def read_text_table(
         table = _read_parquet(path)
     else:
         _refuse_workbooks(path)
+        try:
+            codecs.lookup(encoding)
+        except LookupError as exc:
+            raise FileFormatError(
+                f"cannot be read as {encoding!r}: Python knows no such encoding.",
+                file=path, hint="Pass one such as utf-8, latin-1, cp1252 or utf-16.",
+            ) from exc  # fmt: skip
         table = _read_csv(path, encoding, columns)
     # From numpy, not a Python range: 0.02 s for a million rows, not 0.1 to 0.46 s.
     rows = pa.array(np.arange(2, table.num_rows + 2, dtype=np.int64))
