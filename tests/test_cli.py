@@ -44,6 +44,25 @@ def test_import_status_and_rejects(tmp_path):
     )
 
 
+def test_rejects_of_an_import_without_any_or_of_no_import_say_so(tmp_path):
+    """Both printed an empty table with no word of why."""
+    store = tmp_path / "s.duckdb"
+    assert invoke(store, "import", "shopify-orders",
+                  str(shopify_csv(tmp_path / "a.csv", [order("#1")]))).exit_code == 0  # fmt: skip
+    for args in ([], ["--by-reason"]):
+        result = invoke(store, "rejects", *args)
+        assert result.exit_code == 0
+        assert result.output.strip() == "No rejected rows."
+        result = invoke(store, "rejects", "--import", "1", *args)
+        assert result.output.strip() == "Import 1 rejected no rows."
+        result = invoke(store, "rejects", "--import", "2", *args)
+        assert result.exit_code == 1
+        assert " ".join(result.output.split()) == (
+            "Error: there is no import 2. `regulars status` lists the imports."
+        )
+    assert json.loads(invoke(store, "rejects", "--json").output)["total"] == 0
+
+
 def test_an_import_with_many_problems_counts_them_by_reason(tmp_path):
     store = tmp_path / "s.duckdb"
     bad = [order(f"#{i}", **{"Created at": "31/02/2024"}) for i in range(1, 7)]

@@ -14,7 +14,7 @@ from regulars.allocator import use_jemalloc
 from regulars.cli import flows, identity, imports, segments
 from regulars.cli.backtest import backtest as backtest_command
 from regulars.cli.cohorts import cohorts as cohorts_command
-from regulars.cli.common import Run, busy, err, out, print_reasons, run_of
+from regulars.cli.common import Run, busy, err, fail, out, print_reasons, run_of
 from regulars.cli.customer import customer as customer_command
 from regulars.cli.insights import insights as insights_command
 from regulars.cli.metrics import metrics as metrics_command
@@ -193,8 +193,15 @@ def rejects(
 
     wh = run_of(ctx).warehouse()
     t = wh.table("rejects")
+    none = "No rejected rows."
     if import_id is not None:
+        imports = wh.table("imports")
+        if not wh.scalar(imports.filter(imports.import_id == import_id).count()):
+            fail(
+                f"there is no import {import_id}. `regulars status` lists the imports."
+            )
         t = t.filter(t.import_id == import_id)
+        none = f"Import {import_id} rejected no rows."
     if by_reason:
         from regulars.ingest.report import reject_reasons
 
@@ -204,13 +211,16 @@ def rejects(
         elif reasons:
             print_reasons(reasons)
         else:
-            out.print("No rejected rows.")
+            out.print(none)
         return
     total = int(wh.scalar(t.count()))
     t = t.order_by(["import_id", "row", "column"])
     rows = wh.to_arrow(t.limit(limit) if limit else t).to_pylist()
     if as_json:
         out.print_json(json.dumps({"total": total, "rejects": rows}))
+        return
+    if not total:
+        out.print(none)
         return
     table = Table(title=f"Rejected rows ({total:,})")
     for col in ("import", "file", "row", "column", "value", "reason"):
