@@ -44,6 +44,25 @@ def test_import_status_and_rejects(tmp_path):
     )
 
 
+@pytest.mark.parametrize(
+    ("option", "value", "least"),
+    [("--customers", "0", "1"), ("--seed", "-1", "0"), ("--years", "0.5", "1")],
+)
+def test_demo_options_out_of_range_are_usage_errors(tmp_path, option, value, least):
+    """They stopped in numpy with a traceback (or, for a short history, in
+    the backtest, naming an option the demo does not have)."""
+    result = invoke(
+        tmp_path / "s.duckdb", "demo", "--out", str(tmp_path / "d"), option, value
+    )
+    assert result.exit_code == 2
+    text = " ".join(result.output.replace("│", " ").split())
+    assert (
+        f"Invalid value for '{option}': Input should be greater than or equal to {least}"
+        in text
+    )
+    assert not (tmp_path / "d").exists()
+
+
 def test_rejects_of_an_import_without_any_or_of_no_import_say_so(tmp_path):
     """Both printed an empty table with no word of why."""
     store = tmp_path / "s.duckdb"

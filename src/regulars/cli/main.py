@@ -237,13 +237,13 @@ def rejects(
 def demo(
     ctx: typer.Context,
     out_dir: Annotated[str, typer.Option("--out", help="Folder for the export files.")] = "demo",
-    customers: Annotated[int, typer.Option("--customers", help="Customers to simulate.")] = 20_000,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed; same seed, same store.")] = 7,
+    customers: Annotated[int, typer.Option("--customers", min=1, help="Customers to simulate.")] = 20_000,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed; same seed, same store.")] = 7,
     end: Annotated[
         _dt.datetime | None,
         typer.Option("--end", formats=["%Y-%m-%d"], help="Last day of history (default: yesterday)."),
     ] = None,
-    years: Annotated[float, typer.Option("--years", help="Years of history.")] = 3.0,
+    years: Annotated[float, typer.Option("--years", min=1, help="Years of history (at least 1).")] = 3.0,
     campaign: Annotated[bool, typer.Option(
         "--campaign/--no-campaign",
         help="Run the demo's flows over its last weeks, with a planted response.",
