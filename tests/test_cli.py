@@ -178,8 +178,14 @@ def test_a_step_that_fails_after_the_write_shows_the_summary_and_says_it_landed(
     def disk_full(*args, **kwargs):
         raise StoreError("the write failed and was undone: disk full")
 
-    def failed_import(name: str, orders: list[dict]) -> str:
-        """The output, in one line, of an import that exits 1 after its summary."""
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    def failed_import(name: str, orders: list[dict], step: tuple, fault: object) -> str:
+        """The output, in one line, of an import that exits 1 after its
+        summary, with `step` (module, function) raising as `fault` does."""
+        monkeypatch.undo()
+        monkeypatch.setattr(*step, fault)
         file = shopify_csv(tmp_path / name, orders)
         result = invoke(store, "import", "shopify-orders", str(file))
         assert result.exit_code == 1
@@ -189,8 +195,8 @@ def test_a_step_that_fails_after_the_write_shows_the_summary_and_says_it_landed(
         return text
 
     store = tmp_path / "s.duckdb"
-    monkeypatch.setattr(incremental, "resolve_import", disk_full)
-    text = failed_import("a.csv", [order("#1"), order("#2")])
+    linking, keeping = (incremental, "resolve_import"), (products, "keep_tables")
+    text = failed_import("a.csv", [order("#1"), order("#2")], linking, disk_full)
     assert text.endswith(
         "Error: a.csv: imported as import 1 (2 rows new), but linking its customers "
         "then failed: the write failed and was undone: disk full. The import is "
@@ -204,9 +210,7 @@ def test_a_step_that_fails_after_the_write_shows_the_summary_and_says_it_landed(
         "next import that adds rows) links them." in text
     )
 
-    monkeypatch.undo()
-    monkeypatch.setattr(products, "keep_tables", disk_full)
-    text = failed_import("b.csv", [order("#3")])
+    text = failed_import("b.csv", [order("#3")], keeping, disk_full)
     assert text.endswith(
         "Error: b.csv was imported, but updating the tables analyses read then "
         "failed: the write failed and was undone: disk full. The import is complete "
@@ -215,12 +219,7 @@ def test_a_step_that_fails_after_the_write_shows_the_summary_and_says_it_landed(
     assert "not linked" not in invoke(store, "status").output
 
     # Ctrl-C while linking: the same, not Click's bare "Aborted!".
-    def ctrl_c(*args, **kwargs):
-        raise KeyboardInterrupt
-
-    monkeypatch.undo()
-    monkeypatch.setattr(incremental, "resolve_import", ctrl_c)
-    text = failed_import("c.csv", [order("#4")])
+    text = failed_import("c.csv", [order("#4")], linking, ctrl_c)
     assert text.endswith(
         "Error: c.csv: imported as import 3 (1 row new), but linking its customers "
         "was then interrupted. The import is complete and stays; `regulars identity "

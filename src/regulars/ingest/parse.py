@@ -89,8 +89,8 @@ OUTSIDE_DATES = "is a date outside the years 1900 to 9999 (UTC); check its year.
 def outside_dates(at: ir.TimestampValue) -> ir.BooleanValue:
     """Whether a parsed date is before 1900 or after 9999, in UTC.
 
-    An earlier year is a placeholder (a spreadsheet's day zero, 1899-12-30)
-    rather than a date of a purchase; a later one, which the last day of
+    An earlier year stands for no date (a spreadsheet's day zero,
+    1899-12-30) rather than the date of a purchase; a later one, which the last day of
     9999 west of UTC is, cannot be read back in Python (`datetime`).
     """
     utc = datetime.UTC
