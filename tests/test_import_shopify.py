@@ -312,3 +312,42 @@ def test_an_orders_content_hash_is_written_as_every_release_writes_it(duck, tmp_
         {"customer_id": customer(1002), "content_hash": digest(cancelled)},
     ]
     assert stored.to_pylist() == sorted(expected, key=lambda r: r["customer_id"])
+
+
+def test_a_customers_export_with_default_address_columns_reads_the_same(duck, tmp_path):
+    """Shopify's newer customers export names the address columns "Default
+    Address ..." (and adds Customer ID): they were read as absent, so every
+    customer lost country, address, postcode and city."""
+    from regulars.ingest.load import import_shopify_customers
+
+    old = tmp_path / "customers_export.csv"
+    old.write_text(
+        "First Name,Last Name,Email,Accepts Email Marketing,Company,Address1,Address2,"
+        "City,Province,Province Code,Country,Country Code,Zip,Phone,Accepts SMS "
+        "Marketing,Total Spent,Total Orders,Tags,Note,Tax Exempt\n"
+        "Anna,Müller,anna@example.de,yes,,Hauptstr. 1,,Berlin,,,Germany,DE,'10115,"
+        "+49 30 1111111,no,20.00,1,,,no\n",
+        encoding="utf-8",
+    )
+    new = tmp_path / "customers_export_2.csv"
+    new.write_text(
+        "Customer ID,First Name,Last Name,Email,Accepts Email Marketing,Default Address "
+        "Company,Default Address Address1,Default Address Address2,Default Address City,"
+        "Default Address Province Code,Default Address Country Code,Default Address Zip,"
+        "Default Address Phone,Phone,Accepts SMS Marketing,Total Spent,Total Orders,Note,"
+        "Tax Exempt,Tags\n"
+        "7001,Anna,Müller,anna@example.de,yes,,Hauptstr. 1,,Berlin,,DE,'10115,"
+        "+49 30 1111111,,no,20.00,1,,no,\n",
+        encoding="utf-8",
+    )
+    fields = ("customer_id", "email", "phone", "first_name", "last_name", "country",
+              "accepts_marketing", "address", "postcode", "city")  # fmt: skip
+    got = []
+    for path in (old, new):
+        import_shopify_customers(duck, str(path))
+        (row,) = duck.to_arrow(duck.table("customers")).to_pylist()
+        got.append(tuple(row[f] for f in fields))
+    assert got[0] == got[1]
+    assert got[1][5:] == ("DE", True, "Hauptstr. 1", "'10115", "Berlin")
+    # The phone of the default address stands in when Phone is empty.
+    assert got[1][2] == "+49301111111"

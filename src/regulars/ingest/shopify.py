@@ -83,6 +83,16 @@ CUSTOMER_COLUMNS = {
 }
 
 
+#: Other names of customers export columns: older exports' marketing column,
+#: and newer ones' "Default Address ..." (whose phone stands in for Phone).
+_CUSTOMER_ALIASES = {
+    "Accepts Marketing": "Accepts Email Marketing",
+    **{f"Default Address {name}": name for name in (
+        "Company", "Address1", "Address2", "City", "Province Code", "Country Code", "Zip",
+    )},
+}  # fmt: skip
+
+
 def _column(table: pa.Table, name: str) -> pa.ChunkedArray:
     if name in table.column_names:
         return table.column(name)
@@ -236,11 +246,12 @@ def stage_shopify_orders(
 
 def stage_shopify_customers(raw: pa.Table, *, file: str) -> pa.Table:
     """Stage a Shopify customers export as text columns named canonically."""
-    raw = rename_columns(raw, {"Accepts Marketing": "Accepts Email Marketing"})
+    raw = rename_columns(raw, _CUSTOMER_ALIASES)
     require_columns(raw, ["Email", "First Name", "Last Name"], file=file,
                     what="a Shopify customers export", hint=_hint("customers"))  # fmt: skip
     cols = {key: _column(raw, name) for key, name in CUSTOMER_COLUMNS.items()}
     cols["country"] = pc.coalesce(cols["country"], _column(raw, "Country"))
+    cols["phone"] = pc.coalesce(cols["phone"], _column(raw, "Default Address Phone"))
     cols["created_at"] = pa.nulls(raw.num_rows, pa.string())
     cols["customer_ref"] = pa.nulls(raw.num_rows, pa.string())
     cols[ROW] = raw.column(ROW)
