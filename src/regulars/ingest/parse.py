@@ -90,8 +90,9 @@ def outside_dates(at: ir.TimestampValue) -> ir.BooleanValue:
     """Whether a parsed date is before 1900 or after 9999, in UTC.
 
     An earlier year stands for no date (a spreadsheet's day zero,
-    1899-12-30) rather than the date of a purchase; a later one, which the last day of
-    9999 west of UTC is, cannot be read back in Python (`datetime`).
+    1899-12-30) rather than the date of a purchase; a later one, which the
+    last day of 9999 west of UTC is, cannot be read back in Python
+    (`datetime`).
     """
     utc = datetime.UTC
     return (at < datetime.datetime(1900, 1, 1, tzinfo=utc)) | (
