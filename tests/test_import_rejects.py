@@ -382,6 +382,25 @@ def test_not_gzipped_though_named_so(duck, tmp_path):
     assert duck.count("imports") == 0
 
 
+@pytest.mark.parametrize("kept", [0.01, 0.5, 0.99])
+def test_a_gzipped_export_cut_short_is_named(duck, tmp_path, kept):
+    """A download or copy that stopped early: it raised EOFError (cut in the
+    header) or Arrow's OSError (later on)."""
+    import gzip
+
+    plain = shopify_csv(tmp_path / "a.csv", [order(f"#{i}") for i in range(2000)])
+    whole = gzip.compress(plain.read_bytes())
+    path = tmp_path / "orders_export.csv.gz"
+    path.write_bytes(whole[: int(len(whole) * kept)])
+    with pytest.raises(FileFormatError) as info:
+        import_shopify_orders(duck, str(path))
+    assert str(info.value) == (
+        f"{path}: is a gzip file that ends early: it was cut short, perhaps while "
+        "downloaded or copied. Download or copy it again."
+    )
+    assert duck.count("imports") == 0
+
+
 @pytest.mark.parametrize(
     ("name", "start", "message"),
     [

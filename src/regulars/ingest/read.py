@@ -140,6 +140,8 @@ def _csv_header(path: str, encoding: str) -> tuple[list[str], str]:
         raise FileFormatError(f"is not a CSV file: {exc}.", file=path) from exc
     except gzip.BadGzipFile as exc:
         raise FileFormatError(f"is not a gzip file: {exc}.", file=path) from exc
+    except EOFError as exc:  # Python's gzip, on a stream cut in the header
+        raise _cut_short(path) from exc
     if not header or not any(h.strip() for h in header):
         raise FileFormatError("is empty: no header row found.", file=path)
     if _is_utf8(encoding) and "\x00" in "".join(header):
@@ -162,7 +164,7 @@ def _with_bom(path: str, encoding: str) -> str:
     try:
         with _open(path, "rb") as handle:
             start = handle.read(2)
-    except (OSError, gzip.BadGzipFile):
+    except (OSError, EOFError):
         return encoding  # the header read reports it
     return "utf-16" if start in (b"\xff\xfe", b"\xfe\xff") else encoding
 
@@ -196,6 +198,10 @@ def _read_csv(path: str, encoding: str, columns: Collection[str] | None) -> pa.T
     parse = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True)
     try:
         table = pacsv.read_csv(path, read, parse, convert)
+    except OSError as exc:
+        if "runcated compressed stream" in str(exc):  # Arrow's word for it
+            raise _cut_short(path) from exc
+        raise
     except pa.ArrowInvalid as exc:
         text = str(exc)
         if "UTF8" in text or "UTF-8" in text:
@@ -217,6 +223,13 @@ def _read_csv(path: str, encoding: str, columns: Collection[str] | None) -> pa.T
         ) from exc
     # Keep the whole header, so that messages can list every column found.
     return table.replace_schema_metadata({_HEADER_KEY: json.dumps(names)})
+
+
+def _cut_short(path: str) -> FileFormatError:
+    return FileFormatError(
+        "is a gzip file that ends early: it was cut short, perhaps while "
+        "downloaded or copied.", file=path, hint="Download or copy it again.",
+    )  # fmt: skip
 
 
 def _as_text(value: object) -> str:
