@@ -401,6 +401,24 @@ def test_a_gzipped_export_cut_short_is_named(duck, tmp_path, kept):
     assert duck.count("imports") == 0
 
 
+@pytest.mark.parametrize("at", [12, 0.5])
+def test_a_gzipped_export_with_a_damaged_byte_is_named(duck, tmp_path, at):
+    """Damaged in its first bytes Python's gzip reads the header from (it
+    raised zlib.error), or further on, in Arrow's read (an OSError)."""
+    import gzip
+
+    plain = shopify_csv(tmp_path / "a.csv", [order(f"#{i}") for i in range(2000)])
+    data = bytearray(gzip.compress(plain.read_bytes()))
+    data[at if isinstance(at, int) else int(len(data) * at)] ^= 0xFF
+    path = tmp_path / "orders_export.csv.gz"
+    path.write_bytes(bytes(data))
+    with pytest.raises(FileFormatError) as info:
+        import_shopify_orders(duck, str(path))
+    assert str(info.value).startswith(f"{path}: is a gzip file whose data is damaged (")
+    assert str(info.value).endswith("). Download or copy it again.")
+    assert duck.count("imports") == 0
+
+
 @pytest.mark.parametrize(
     ("name", "start", "message"),
     [

@@ -14,6 +14,7 @@ import gzip
 import hashlib
 import json
 import os
+import zlib
 from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import IO, Any
 
@@ -142,6 +143,8 @@ def _csv_header(path: str, encoding: str) -> tuple[list[str], str]:
         raise FileFormatError(f"is not a gzip file: {exc}.", file=path) from exc
     except EOFError as exc:  # Python's gzip, on a stream cut in the header
         raise _cut_short(path) from exc
+    except zlib.error as exc:  # a byte of it changed, in the header
+        raise _damaged(path, exc) from exc
     if not header or not any(h.strip() for h in header):
         raise FileFormatError("is empty: no header row found.", file=path)
     if _is_utf8(encoding) and "\x00" in "".join(header):
@@ -164,7 +167,7 @@ def _with_bom(path: str, encoding: str) -> str:
     try:
         with _open(path, "rb") as handle:
             start = handle.read(2)
-    except (OSError, EOFError):
+    except (OSError, EOFError, zlib.error):
         return encoding  # the header read reports it
     return "utf-16" if start in (b"\xff\xfe", b"\xfe\xff") else encoding
 
@@ -201,6 +204,8 @@ def _read_csv(path: str, encoding: str, columns: Collection[str] | None) -> pa.T
     except OSError as exc:
         if "runcated compressed stream" in str(exc):  # Arrow's word for it
             raise _cut_short(path) from exc
+        if "zlib" in str(exc):  # a byte changed: the checksum or the data is off
+            raise _damaged(path, exc) from exc
         raise
     except pa.ArrowInvalid as exc:
         text = str(exc)
@@ -223,6 +228,13 @@ def _read_csv(path: str, encoding: str, columns: Collection[str] | None) -> pa.T
         ) from exc
     # Keep the whole header, so that messages can list every column found.
     return table.replace_schema_metadata({_HEADER_KEY: json.dumps(names)})
+
+
+def _damaged(path: str, exc: Exception) -> FileFormatError:
+    return FileFormatError(
+        f"is a gzip file whose data is damaged ({exc}).", file=path,
+        hint="Download or copy it again.",
+    )  # fmt: skip
 
 
 def _cut_short(path: str) -> FileFormatError:
