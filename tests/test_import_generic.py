@@ -364,6 +364,36 @@ def test_decimal_commas_in_a_semicolon_file(duck, tmp_path):
     )
 
 
+def test_commas_between_thousands_before_a_decimal_dot(duck, tmp_path):
+    """A spreadsheet's number format writes 1,234.50: read, as the comma can
+    only group thousands there. Without a decimal part the comma might be a
+    decimal one (1,500 for one and a half): rejected, as before."""
+    path = tmp_path / "orders.csv"
+    path.write_text(
+        "order_id,placed_at,total\n"
+        'A1,2024-01-05,"1,234.50"\n'
+        'A2,2024-01-05,"12,345,678.9"\n'
+        'A3,2024-01-05," 1,000. "\n'
+        'A4,2024-01-05,"1,500"\n'
+        'A5,2024-01-05,"1,23.45"\n'
+        'A6,2024-01-05,"-1,234.50"\n'
+        'A7,2024-01-05,"1234,567.00"\n',
+        encoding="utf-8",
+    )
+    report = import_orders(duck, str(path))
+    got = {
+        r["order_id"]: r["total"]
+        for r in duck.to_arrow(duck.table("orders")).to_pylist()
+    }
+    assert got == {"A1": Decimal("1234.50"), "A2": Decimal("12345678.90"),
+                   "A3": Decimal("1000.00")}  # fmt: skip
+    assert [(r.row, r.value, r.reason.split(".")[0]) for r in report.rejects] == [
+        (5, "1,500", "is not an amount"), (6, "1,23.45", "is not an amount"),
+        (7, "-1,234.50", "is a negative amount; amounts must be 0 or more"),
+        (8, "1234,567.00", "is not an amount"),
+    ]  # fmt: skip
+
+
 def test_decimal_comma_in_a_mapping_must_be_true_or_false(tmp_path):
     path = tmp_path / "map.toml"
     path.write_text('decimal_comma = "yes"\n', encoding="utf-8")

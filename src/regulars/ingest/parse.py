@@ -48,6 +48,9 @@ _OFFSET = r"(\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)\s*([+-]\d{2}):?(\d{2})\s*$"
 # cheaper than trimming every value first.
 _ISO = r"^\s*\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}(:?\d{2})?)?\s*$"
 _NUMBER = r"^\s*[+-]?(\d+(\.\d*)?|\.\d+)\s*$"
+# With a decimal dot, commas grouping thousands before it: 1,234.50. Without
+# a decimal part the comma might be a decimal one (1,500 for 1.5): no.
+_NUMBER_GROUPED = r"^\s*[+-]?\d{1,3}(,\d{3})+\.\d*\s*$"
 # With a decimal comma: 1234,50, 1.234,50 (dots group thousands), ,50.
 _NUMBER_COMMA = r"^\s*[+-]?(\d{1,3}(\.\d{3})+(,\d*)?|\d+(,\d*)?|,\d+)\s*$"
 
@@ -172,11 +175,16 @@ def date_hint(date_format: str | None, *, whole_file: bool = False) -> str:
 def parse_money(text: ir.StringValue, decimal_comma: bool = False) -> ir.DecimalValue:
     """Parse an amount with a dot for decimals (``1234.50``), rounded to cents.
 
-    With `decimal_comma`, a comma for decimals and dots, if any, between
-    groups of three digits: ``1234,50``, ``1.234,50``.
+    Commas may group thousands before a decimal dot (``1,234.50``). With
+    `decimal_comma`, a comma for decimals and dots, if any, between groups
+    of three digits: ``1234,50``, ``1.234,50``.
     """
     if not decimal_comma:
-        return _shaped(text, _NUMBER, text.try_cast(MONEY))
+        plain = _shaped(text, _NUMBER, text.try_cast(MONEY))
+        # DuckDB reads the second only where the first is NULL: the commas
+        # cost nothing to amounts without them.
+        grouped = _shaped(text, _NUMBER_GROUPED, text.replace(",", "").try_cast(MONEY))
+        return ibis.coalesce(plain, grouped)
     dotted = text.replace(".", "").replace(",", ".")
     return _shaped(text, _NUMBER_COMMA, dotted.try_cast(MONEY))
 
