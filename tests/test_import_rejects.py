@@ -219,6 +219,39 @@ def test_a_rate_for_the_stores_own_currency_is_refused(duck, tmp_path):
     ]
 
 
+@pytest.mark.parametrize("rate", [1e12, 4e-7])
+def test_a_rate_the_store_cannot_keep_is_refused(duck, tmp_path, rate):
+    """A rate is kept to six decimals below 10^12: a larger one stopped the
+    write with a DuckDB overflow, a smaller one was kept as 0 and every amount
+    of its orders with it."""
+    import_shopify_orders(duck, str(shopify_csv(tmp_path / "a.csv", [order("#1")])))
+    before = snapshot(duck)
+    path = str(shopify_csv(tmp_path / "b.csv", [order("#2", Currency="USD", Total="0.00",
+                                                         Subtotal="0.00")]))  # fmt: skip
+    with pytest.raises(InputError) as info:
+        import_shopify_orders(duck, path, rates={"USD": rate})
+    assert str(info.value) == (
+        f"--rate USD={rate:g} is outside the rates Regulars keeps, 0.000001 to "
+        "999,999,999,999 (to six decimals). Convert the file's amounts first, or "
+        "import its orders as a store of their own currency."
+    )
+    assert snapshot(duck) == before
+
+
+def test_a_rate_rounded_to_six_decimals_is_noted(duck, tmp_path):
+    """0.0000385 is kept as 0.000039 (1.3% off): said, not hidden."""
+    import_shopify_orders(duck, str(shopify_csv(tmp_path / "a.csv", [order("#1")])))
+    path = str(shopify_csv(tmp_path / "b.csv", [order("#2", Currency="VND")]))
+    report = import_shopify_orders(duck, path, rates={"VND": 0.0000385})
+    assert (
+        "--rate VND=3.85e-05 is kept to six decimals, as 0.000039: amounts "
+        "converted at it are 1.3% off." in report.notes
+    )
+    report = import_shopify_orders(duck, str(shopify_csv(tmp_path / "c.csv", [
+        order("#3", Currency="USD")])), rates={"USD": 0.9234567})  # fmt: skip
+    assert not any("six decimals" in n for n in report.notes)  # 0.00004% off
+
+
 def test_conflicting_duplicate_in_file_rejects_both(duck, tmp_path):
     path = shopify_csv(
         tmp_path / "f.csv", [order("#7"), order("#8"), order("#7", Total="25.00")]

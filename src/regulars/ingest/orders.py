@@ -471,6 +471,7 @@ def build_orders(
         email or phone.
     """
     con = scratch.con
+    rate_notes = _rounded_rates(rates)
     s = ibis.memtable(by_row_halves(_cleaned, _with_line_numbers(staged)))
     rows_read = staged.num_rows
     # Split once into order-level rows and line rows, parsing every checked
@@ -678,7 +679,7 @@ def build_orders(
     net = ibis.greatest(
         _at_rate(new_orders.subtotal, rate, less=new_orders.refunded), 0
     )
-    notes = _refund_notes(con, new_orders)
+    notes = rate_notes + _refund_notes(con, new_orders)
     orders_out = new_orders.select(
         "order_id", "customer_id", "email", "phone", "placed_at", "currency",
         "status", "cancelled_at", "coupon_code", "channel", "campaign", "country",
@@ -711,6 +712,28 @@ def build_orders(
         reporting_currency=reporting_currency, currency_was_set=currency_was_set,
         replaced=replaced, notes=notes,
     )  # fmt: skip
+
+
+def _rounded_rates(rates: Mapping[str, float]) -> list[str]:
+    """Notes on the `rates` that RATE's six decimals change by more than
+    0.01%; an error for one it cannot hold (or holds as 0)."""
+    notes = []
+    for code, rate in rates.items():
+        if not 0.000001 <= rate < 10**12 - 1:
+            raise InputError(
+                f"--rate {code}={rate:g} is outside the rates Regulars keeps, "
+                "0.000001 to 999,999,999,999 (to six decimals).",
+                hint="Convert the file's amounts first, or import its orders as a "
+                "store of their own currency.",
+            )  # fmt: skip
+        kept = round(rate, 6)
+        off = abs(kept - rate) / rate
+        if off > 0.0001:
+            notes.append(
+                f"--rate {code}={rate:g} is kept to six decimals, as {kept:.6f}: "
+                f"amounts converted at it are {off:.1%} off."
+            )
+    return notes
 
 
 def _at_rate(
