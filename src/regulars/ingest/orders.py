@@ -719,7 +719,7 @@ def _rounded_rates(rates: Mapping[str, float]) -> list[str]:
     0.01%; an error for one it cannot hold (or holds as 0)."""
     notes = []
     for code, rate in rates.items():
-        if not 0.000001 <= rate < 10**12 - 1:
+        if not 0.000001 <= rate <= 999_999_999_999:
             raise InputError(
                 f"--rate {code}={rate:g} is outside the rates Regulars keeps, "
                 "0.000001 to 999,999,999,999 (to six decimals).",
