@@ -35,6 +35,11 @@ BAD_ROWS = [
     # Amounts from 10^15 (a thousand trillion) up are refused, before any sum
     # or conversion of them could overflow what the store keeps.
     ("too-large-amount", order("#9", Shipping="1000000000000000"), "Shipping", "is too large an amount"),
+    # Beyond what the parsed types hold: too large, not "not an amount" / "not
+    # a whole number" as before (an EAN-13 bar code as the quantity).
+    ("amount-beyond-the-type", order("#9", Total="99999999999999999.00"), "Total", "is too large an amount"),
+    ("quantity-beyond-the-type", order("#9", lines=[{**LINE, "Lineitem quantity": "4006381333931"}]),
+     "Lineitem quantity", "is too large a quantity; Regulars keeps quantities below 1,000,000,000,000."),
     # A UPC bar code typed as the quantity: 36,000,291,452 x 30,000.00 is 1.08e15.
     ("too-large-line", order("#9", lines=[{**LINE, "Lineitem quantity": "036000291452", "Lineitem price": "30000.00"}]),
      "Lineitem quantity", "times the line's unit price"),

@@ -30,12 +30,14 @@ import pyarrow.compute as pc
 from regulars.errors import InputError
 from regulars.ingest.parse import (
     OUTSIDE_DATES,
+    QUANTITY_LIMIT,
     bool_from_word,
     clean_contact_columns,
     customer_id_from,
     date_hint,
     money_hint,
     mostly,
+    number_shaped,
     outside_dates,
     parse_int,
     parse_money,
@@ -170,7 +172,7 @@ def _failed_checks(
 
 def _row_problems(
     s: ir.Table, heads: ir.Table, lines: ir.Table, labels: Mapping[str, str],
-    date_advice: str, money_advice: str,
+    date_advice: str, money_advice: str, decimal_comma: bool,
 ) -> list[ir.Table]:  # fmt: skip
     """Value checks on each row: dates, amounts, quantities, order ids.
 
@@ -194,16 +196,27 @@ def _row_problems(
         (LINE_MONEY, lines, line_checks),
     ):
         for name in names:
-            value = rows[f"{name}__v"]
-            into.append((rows[name].notnull() & value.isnull(), labels[name], rows[name],
+            value, text = rows[f"{name}__v"], rows[name]
+            # DuckDB tests the shape only of the few values that did not parse.
+            failed = text.notnull() & value.isnull()
+            shaped = number_shaped(text, decimal_comma)
+            into.append((failed & ~shaped, labels[name], text,
                          f"is not an amount. {money_advice}"))  # fmt: skip
-            into.append((value < 0, labels[name], rows[name],
+            into.append((value < 0, labels[name], text,
                          "is a negative amount; amounts must be 0 or more."))  # fmt: skip
-            into.append((value >= MONEY_LIMIT, labels[name], rows[name],
+            into.append(((value >= MONEY_LIMIT) | (failed & shaped), labels[name], text,
                          f"is too large an amount; Regulars keeps amounts below {_LIMIT_TEXT}."))  # fmt: skip
     qty = lines.quantity__v
-    line_checks.append((lines.quantity.notnull() & qty.isnull(), labels["quantity"],
-                        lines.quantity, "is not a whole number."))  # fmt: skip
+    failed = lines.quantity.notnull() & qty.isnull()
+    huge = lines.quantity.re_search(r"^\s*[+-]?\d+(\.0*)?\s*$") & (
+        lines.quantity.try_cast("float64").abs() >= QUANTITY_LIMIT
+    )
+    line_checks.append((failed & ~huge, labels["quantity"], lines.quantity,
+                        "is not a whole number."))  # fmt: skip
+    too_many = (
+        f"is too large a quantity; Regulars keeps quantities below {QUANTITY_LIMIT:,}."
+    )
+    line_checks.append((failed & huge, labels["quantity"], lines.quantity, too_many))
     line_checks.append((qty < 0, labels["quantity"], lines.quantity,
                         "is a negative quantity; record returns as refunds instead."))  # fmt: skip
     price = lines.unit_price__v
@@ -483,7 +496,7 @@ def build_orders(
         "line_rows", _typed_line_rows(s.filter(s._line), decimal_comma)
     )
     advice = _advice(con, heads_v, lines_v, date_format, decimal_comma)
-    parts = _row_problems(s, heads_v, lines_v, labels, *advice)
+    parts = _row_problems(s, heads_v, lines_v, labels, *advice, decimal_comma)
     problems = scratch.keep("problems", ibis.union(*parts))
     bad_occ = problems.filter(problems._occ.notnull()).select("_occ").distinct()
     # Rows of orders without a problem, as a filter on membership: DuckDB

@@ -189,6 +189,18 @@ def parse_money(text: ir.StringValue, decimal_comma: bool = False) -> ir.Decimal
     return _shaped(text, _NUMBER_COMMA, dotted.try_cast(MONEY))
 
 
+def number_shaped(text: ir.StringValue, decimal_comma: bool = False) -> ir.BooleanValue:
+    """Whether `text` is written as `parse_money` reads a number: where it
+    still parses to NULL, the number is beyond what the type holds."""
+    if decimal_comma:
+        return text.re_search(_NUMBER_COMMA)
+    return text.re_search(_NUMBER) | text.re_search(_NUMBER_GROUPED)
+
+
+#: Quantities `parse_int` reads are below this.
+QUANTITY_LIMIT = 10**12
+
+
 def money_hint(decimal_comma: bool, *, whole_file: bool = False) -> str:
     """What a rejected amount should look like: the sentence after "is not an
     amount."; with `whole_file` (most amounts failed), how to read decimal commas."""
@@ -201,7 +213,7 @@ def money_hint(decimal_comma: bool, *, whole_file: bool = False) -> str:
 
 
 def parse_int(text: ir.StringValue) -> ir.IntegerValue:
-    """Parse a whole number (``3``); anything else is NULL."""
+    """Parse a whole number (``3``) below `QUANTITY_LIMIT`; anything else is NULL."""
     number = _shaped(text, _NUMBER, text.try_cast(dt.Decimal(18, 6)))
     return ibis.ifelse(number == number.floor(), number.cast("int64"), ibis.null())
 
