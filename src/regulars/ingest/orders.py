@@ -35,6 +35,7 @@ from regulars.ingest.parse import (
     clean_contact_columns,
     customer_id_from,
     date_hint,
+    int_too_large,
     money_hint,
     mostly,
     number_shaped,
@@ -208,9 +209,7 @@ def _row_problems(
                          f"is too large an amount; Regulars keeps amounts below {_LIMIT_TEXT}."))  # fmt: skip
     qty = lines.quantity__v
     failed = lines.quantity.notnull() & qty.isnull()
-    huge = lines.quantity.re_search(r"^\s*[+-]?\d+(\.0*)?\s*$") & (
-        lines.quantity.try_cast("float64").abs() >= QUANTITY_LIMIT
-    )
+    huge = int_too_large(lines.quantity)
     line_checks.append((failed & ~huge, labels["quantity"], lines.quantity,
                         "is not a whole number."))  # fmt: skip
     too_many = (
@@ -573,14 +572,14 @@ def build_orders(
     # Amounts that reach MONEY_LIMIT: the lines' sums, an amount worked out
     # from them, or one converted at a rate (a line's price too, at a rate
     # above 1). Below it, the conversions at the write fit MONEY.
-    sized = orders
-    amounts = [orders[name].abs() for name in _AMOUNTS]
+    sized, prices = orders, []
     if any(rate > 1 for rate in rates.values()):
         line_max = lines.group_by("_occ").aggregate(
             _line_max=ibis.greatest(lines.unit_price, lines.line_discount).max()
         )
         sized = orders.left_join(line_max, "_occ").drop("_occ_right")
-        amounts = [sized[name].abs() for name in _AMOUNTS] + [sized._line_max]
+        prices = [sized._line_max]
+    amounts = [sized[name].abs() for name in _AMOUNTS] + prices
     size = ibis.greatest(
         sized._lines_sum, ibis.greatest(*amounts).cast("float64") * sized.fx_rate
     )
@@ -762,14 +761,12 @@ def _at_rate(
     are spared.
     """
 
-    def product(digits: int) -> ir.DecimalValue:
-        def wide(v: ir.DecimalValue, t: dt.Decimal) -> ir.DecimalValue:
-            return v.cast(t) if digits == 38 else v
-
-        r = wide(rate, WIDE_RATE)
-        value = wide(amount, WIDE) * r
+    def product(money: dt.Decimal, per: dt.Decimal) -> ir.DecimalValue:
+        # Ibis leaves out a cast to the type a value has: MONEY, RATE.
+        r = rate.cast(per)
+        value = amount.cast(money) * r
         if less is not None:
-            value = value - wide(less, WIDE) * r
+            value = value - less.cast(money) * r
         return value.round(2).cast(MONEY)
 
     size = amount.cast("float64").abs()
@@ -779,8 +776,8 @@ def _at_rate(
     # DuckDB then only compares the rate.
     return ibis.cases(
         (rate == 1, (amount if less is None else amount - less).cast(MONEY)),
-        (size * rate.cast("float64") < _NARROW_PRODUCT, product(18)),
-        else_=product(38),
+        (size * rate.cast("float64") < _NARROW_PRODUCT, product(MONEY, RATE)),
+        else_=product(WIDE, WIDE_RATE),
     )
 
 

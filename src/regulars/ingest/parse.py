@@ -197,10 +197,6 @@ def number_shaped(text: ir.StringValue, decimal_comma: bool = False) -> ir.Boole
     return text.re_search(_NUMBER) | text.re_search(_NUMBER_GROUPED)
 
 
-#: Quantities `parse_int` reads are below this.
-QUANTITY_LIMIT = 10**12
-
-
 def money_hint(decimal_comma: bool, *, whole_file: bool = False) -> str:
     """What a rejected amount should look like: the sentence after "is not an
     amount."; with `whole_file` (most amounts failed), how to read decimal commas."""
@@ -216,6 +212,17 @@ def parse_int(text: ir.StringValue) -> ir.IntegerValue:
     """Parse a whole number (``3``) below `QUANTITY_LIMIT`; anything else is NULL."""
     number = _shaped(text, _NUMBER, text.try_cast(dt.Decimal(18, 6)))
     return ibis.ifelse(number == number.floor(), number.cast("int64"), ibis.null())
+
+
+#: Whole numbers `parse_int` reads are below this (its 18 digits, 6 decimal).
+QUANTITY_LIMIT = 10**12
+
+
+def int_too_large(text: ir.StringValue) -> ir.BooleanValue:
+    """Whether `text` is a whole number too large for `parse_int`."""
+    return text.re_search(r"^\s*[+-]?\d+(\.0*)?\s*$") & (
+        text.try_cast("float64").abs() >= QUANTITY_LIMIT
+    )
 
 
 _TRUE_WORDS = ["yes", "true", "1", "y", "subscribed"]
