@@ -499,3 +499,83 @@ def test_lines_are_numbered_in_file_order_within_their_order(duck, tmp_path):
         ("A1", 1, "BEANS"), ("A1", 2, "MUG"), ("A1", 3, "TEA"),
         ("A2", 1, "MUG"), ("A2", 2, "BEANS"),
     ]  # fmt: skip
+
+
+# --- an id twice in one file ------------------------------------------------------
+
+
+def test_feedback_given_twice_with_different_content_is_rejected(duck, tmp_path):
+    """Rows 2 and 4 disagree about F1: neither is kept over the other. Rows 3
+    and 5 are the same F2 twice, which is one rating."""
+    path = tmp_path / "f.csv"
+    path.write_text(
+        "feedback_id,email,submitted_at,rating,comment\n"
+        "F1,ann@example.com,2025-01-10,5,great\n"
+        "F2,bob@example.com,2025-01-11,4,\n"
+        "F1,ann@example.com,2025-01-10,1,awful\n"
+        "F2,bob@example.com,2025-01-11,4,\n",
+        encoding="utf-8",
+    )
+    report = import_feedback(duck, str(path))
+    assert (report.rows_read, report.rows_loaded, report.rows_rejected) == (4, 2, 2)
+    reason = ("appears more than once in this file with different content (rows 2, 4); "
+              "fix the file so each feedback id appears once.")  # fmt: skip
+    assert [(r.row, r.column, r.value, r.reason) for r in report.rejects] == [
+        (2, "feedback_id", "F1", reason), (4, "feedback_id", "F1", reason),
+    ]  # fmt: skip
+    assert [(r["feedback_id"], r["rating"]) for r in duck.to_arrow(duck.table("feedback")).to_pylist()] == [
+        ("F2", 4)
+    ]  # fmt: skip
+
+
+def test_a_feedback_row_rejected_for_itself_leaves_its_twin_alone(duck, tmp_path):
+    """The conflict is between rows that pass their own checks: row 2's date
+    is bad, so row 3 is the only F1 and is kept."""
+    path = tmp_path / "f.csv"
+    path.write_text(
+        "feedback_id,email,submitted_at,rating\n"
+        "F1,ann@example.com,yesterday,5\nF1,ann@example.com,2025-01-10,5\n",
+        encoding="utf-8",
+    )
+    report = import_feedback(duck, str(path))
+    assert [(r.row, r.column) for r in report.rejects] == [(2, "submitted_at")]
+    assert duck.count("feedback") == 1
+
+
+def test_a_product_given_twice_with_different_content_is_rejected(duck, tmp_path):
+    (tmp_path / "p.csv").write_text(
+        "product_id,product_name,category\nBEANS,Beans,coffee\nMUG,Mug,kitchen\n"
+        "BEANS,Beans,tea\nMUG,Mug,kitchen\n",
+        encoding="utf-8",
+    )
+    report = import_products(duck, str(tmp_path / "p.csv"))
+    assert (report.rows_read, report.rows_loaded, report.rows_rejected) == (4, 2, 2)
+    reason = ("appears more than once in this file with different content (rows 2, 4); "
+              "fix the file so each product appears once.")  # fmt: skip
+    assert [(r.row, r.column, r.value, r.reason) for r in report.rejects] == [
+        (2, "product_id", "BEANS", reason), (4, "product_id", "BEANS", reason),
+    ]  # fmt: skip
+    rows = duck.to_arrow(duck.table("products")).to_pylist()
+    assert [(r["product_id"], r["category"]) for r in rows] == [("MUG", "kitchen")]
+
+
+def test_a_customer_on_several_rows_takes_the_last_and_says_so(duck, tmp_path):
+    """A customers file made of exports joined end to end: a customer's last row
+    is kept, as the newest export's would be, and the summary counts the rows
+    set aside for it. Identical rows are one and go uncounted."""
+    path = tmp_path / "c.csv"
+    path.write_text(
+        "email,first_name,city\nann@example.com,Ann,Leeds\nbob@example.com,Bob,York\n"
+        "ann@example.com,Anne,Hull\nbob@example.com,Bob,York\n",
+        encoding="utf-8",
+    )
+    report = import_customers(duck, str(path))
+    assert (report.rows_loaded, report.rows_rejected) == (4, 0)
+    assert (
+        "1 row was set aside for a later row of the same customer with other "
+        "details (row 2); a customer's last row in the file is the one kept."
+    ) in report.notes
+    rows = duck.to_arrow(duck.table("customers")).to_pylist()
+    assert sorted((r["first_name"], r["city"]) for r in rows) == [
+        ("Anne", "Hull"), ("Bob", "York"),
+    ]  # fmt: skip

@@ -700,6 +700,33 @@ def _replaced_note(replaced: pa.Table, *, dry_run: bool) -> str:
     )
 
 
+def _set_aside(con: BaseBackend, last: ir.Table) -> list[int]:
+    """File rows of customers ranked by `_r` (0: their last row) that differ
+    from the last row of theirs, which is kept; repeated identical rows are one."""
+    fields = ["customer_id", *_CUSTOMER_FIELDS, "created_at"]
+    repeated = last.filter(last._r > 0).select("customer_id").distinct()
+    rows = last.semi_join(repeated, "customer_id")
+    rows = rows.mutate(_h=_row_hash(rows, fields))
+    kept = rows.filter(rows._r == 0).select("customer_id", _kept=rows._h)
+    aside = rows.filter(rows._r > 0).join(kept, "customer_id")
+    aside = aside.filter(aside._h != aside._kept).select(ROW).order_by(ROW)
+    return con.to_pyarrow(aside).column(ROW).to_pylist()
+
+
+def _set_aside_note(rows: list[int]) -> str:
+    """The summary's note on the rows `_set_aside` found."""
+    shown = ", ".join(f"{r:,}" for r in rows[:5])
+    if len(rows) > 5:
+        shown += f" and {len(rows) - 5:,} more"
+    one = len(rows) == 1
+    return (
+        f"{len(rows):,} row{'' if one else 's'} {'was' if one else 'were'} set aside "
+        f"for a later row of the same customer with other details "
+        f"(row{'' if one else 's'} {shown}); a customer's last row in the "
+        "file is the one kept."
+    )
+
+
 def import_shopify_customers(
     wh: Warehouse,
     path: str,
@@ -804,6 +831,9 @@ def _import_customers(
             .mutate(updated_at=last.created_at)
         )
         report = ImportReport(kind=kind, file=os.path.basename(path), source=source)
+        aside = _set_aside(con, last)
+        if aside:
+            report.notes.append(_set_aside_note(aside))
         report.rows_read = staged.num_rows
         report.rows_rejected = pc.count_distinct(problems.column(ROW)).as_py()
         report.rows_loaded = report.rows_read - report.rows_rejected

@@ -125,6 +125,24 @@ class OrderBatch:
     notes: list[str]
 
 
+def conflicting_repeats(t: ir.Table, key: str) -> ir.Table:
+    """The rows of `t` whose `key` appears more than once with different
+    `content_hash`, each with ``rows``: the file rows of its key ("2, 4").
+
+    Most keys appear once: only those seen more than once are compared and
+    their rows listed (0.1 s for the bench's 800,000 orders, not 0.4 s).
+    """
+    repeated = (
+        t.group_by(key).aggregate(_n=t.count()).filter(lambda x: x._n > 1).select(key)
+    )
+    again = t.semi_join(repeated, key)
+    variants = again.group_by(key).aggregate(
+        _n_hash=again.content_hash.nunique(),
+        rows=again[ROW].cast("string").group_concat(", ", order_by=again[ROW]),
+    )
+    return again.join(variants.filter(variants._n_hash > 1).drop("_n_hash"), key)
+
+
 def _problem(rows: ir.Table, column: str | None, value: ir.Value | None,
              reason: str | ir.StringValue) -> ir.Table:  # fmt: skip
     return rows.select(
@@ -517,20 +535,7 @@ def build_orders(
     scratch.drop(heads_v)  # in `orders` and `problems` now; the largest table
 
     # Order-level checks: conflicts within the file, currency, stored versions.
-    # Most ids appear once: only those seen more than once are compared and
-    # their rows listed (0.1 s for the bench's 800,000 orders, not 0.4 s).
-    repeated = (
-        orders.group_by("order_id")
-        .aggregate(_n=orders.count())
-        .filter(lambda t: t._n > 1)
-        .select("order_id")
-    )
-    again = orders.semi_join(repeated, "order_id")
-    variants = again.group_by("order_id").aggregate(
-        n_hash=again.content_hash.nunique(),
-        rows=again[ROW].cast("string").group_concat(", "),
-    )
-    conflicting = again.join(variants.filter(variants.n_hash > 1), "order_id")
+    conflicting = conflicting_repeats(orders, "order_id")
     order_problems = [
         _problem(conflicting, labels["order_id"], conflicting.order_id,
                  "appears more than once in this file with different content (rows "

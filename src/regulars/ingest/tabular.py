@@ -39,7 +39,7 @@ from regulars.ingest.load import (
     _noop,
     commit_import,
 )
-from regulars.ingest.orders import STAGED_COLUMNS
+from regulars.ingest.orders import STAGED_COLUMNS, conflicting_repeats
 from regulars.ingest.parse import (
     OUTSIDE_DATES,
     check_date_format,
@@ -52,6 +52,8 @@ from regulars.ingest.read import ROW, is_parquet, read_and_hash
 from regulars.ingest.report import ImportReport
 
 if TYPE_CHECKING:
+    import ibis.expr.types as ir
+
     from regulars.backends import Warehouse
 
 __all__ = [
@@ -227,6 +229,17 @@ def _text(raw: pa.Table, resolved: Mapping[str, str], canon: str) -> pa.ChunkedA
     return pa.chunked_array([pa.nulls(raw.num_rows, pa.string())])
 
 
+def _repeated_problem(
+    conflicting: ir.Table, key: str, column: str, what: str
+) -> ir.Table:
+    """The rejected rows of `conflicting_repeats` on `key` (the file's `column`)."""
+    return conflicting.select(
+        ROW, column=ibis.literal(column), value=conflicting[key],
+        reason="appears more than once in this file with different content (rows "
+        + conflicting.rows + f"); fix the file so each {what} appears once.",
+    )  # fmt: skip
+
+
 def _read(
     path: str, mapping: Mapping_, kind: str, encoding: str, progress: Progress
 ) -> tuple[pa.Table, str, dict[str, str], _dt.datetime]:
@@ -398,19 +411,28 @@ def import_feedback(
         bad(typed.rating.notnull() & ~typed.rating_n.between(1, 5).fill_null(False), "rating", "is not a rating from 1 to 5."),
         bad(typed.nps.notnull() & ~typed.nps_n.between(0, 10).fill_null(False), "nps", "is not a score from 0 to 10."),
     ]  # fmt: skip
+    row_problems = con.to_pyarrow(ibis.union(*checks))
+    good = typed.anti_join(ibis.memtable(row_problems.select([ROW])), ROW)
+    # Then the rows that passed: one id with two contents in the file, or
+    # another content than the stored one (which is kept).
+    conflicting = conflicting_repeats(good, "feedback_id")
     fb = wh.table("feedback")
     stored = wh.to_arrow(
         fb.filter(fb.source == source).select("feedback_id", "content_hash")
     )
     known = ibis.memtable(stored).rename(stored_hash="content_hash")
-    clash = typed.join(known, "feedback_id").filter(
-        lambda x: x.content_hash != x.stored_hash
+    clash = (
+        good.anti_join(conflicting, ROW)
+        .join(known, "feedback_id")
+        .filter(lambda x: x.content_hash != x.stored_hash)
     )
-    checks.append(clash.select(ROW, column=ibis.literal(labels["feedback_id"]),
-                               value=clash.feedback_id,
-                               reason=ibis.literal("is already stored with different content; the stored one is kept.")))  # fmt: skip
-    problems = con.to_pyarrow(ibis.union(*checks).order_by(ROW))
-    good = typed.anti_join(ibis.memtable(problems.select([ROW])), ROW)
+    id_problems = con.to_pyarrow(ibis.union(
+        _repeated_problem(conflicting, "feedback_id", labels["feedback_id"], "feedback id"),
+        clash.select(ROW, column=ibis.literal(labels["feedback_id"]), value=clash.feedback_id,
+                     reason=ibis.literal("is already stored with different content; the stored one is kept.")),
+    ))  # fmt: skip
+    problems = pa.concat_tables([row_problems, id_problems]).sort_by(ROW)
+    good = good.anti_join(ibis.memtable(id_problems.select([ROW])), ROW)
     first = good.mutate(
         _r=ibis.row_number().over(group_by=good.feedback_id, order_by=good[ROW])
     )
@@ -469,8 +491,13 @@ def import_products(
         ROW, column=ibis.literal(resolved["product_id"]), value=ibis.null("string"),
         reason=ibis.literal("missing product id."),
     )  # fmt: skip
-    problems = con.to_pyarrow(missing)
-    good = t.anti_join(ibis.memtable(problems.select([ROW])), ROW)
+    good = t.anti_join(missing, ROW)
+    conflicting = conflicting_repeats(good, "product_id")
+    problems = con.to_pyarrow(ibis.union(
+        missing, _repeated_problem(conflicting, "product_id", resolved["product_id"], "product")
+    ).order_by(ROW))  # fmt: skip
+    good = good.anti_join(ibis.memtable(problems.select([ROW])), ROW)
+    # Rows left with one id are the same product: any of them will do.
     last = good.mutate(
         _r=ibis.row_number().over(
             group_by=good.product_id, order_by=ibis.desc(good[ROW])
