@@ -579,3 +579,30 @@ def test_a_customer_on_several_rows_takes_the_last_and_says_so(duck, tmp_path):
     assert sorted((r["first_name"], r["city"]) for r in rows) == [
         ("Anne", "Hull"), ("Bob", "York"),
     ]  # fmt: skip
+
+
+def test_parquet_floats_written_with_an_exponent_are_amounts(duck, tmp_path):
+    """A dataframe's float columns: a discount left at 1.4e-14 by subtraction
+    is 0.00, not "not an amount" (Arrow writes it 1.4210854715202004e-14);
+    float32 too. 1e+20 is too large, as its digits written out would be."""
+    path = tmp_path / "orders.parquet"
+    pq.write_table(pa.table({
+        "order_id": ["1", "2", "3"],
+        "placed_at": ["2025-01-01", "2025-01-02", "2025-01-03"],
+        "total": [19.99, 2.5e-05, 1e20],
+        "discount": [1.4210854715202004e-14, 0.0, 0.0],
+        "shipping": pa.array([4.9, 1e-9, 0.0], pa.float32()),
+    }), path)  # fmt: skip
+    report = import_orders(duck, str(path))
+    assert [(r.row, r.column, r.value, r.reason) for r in report.rejects] == [
+        (4, "total", "100000000000000000000",
+         "is too large an amount; Regulars keeps amounts below 1,000,000,000,000,000."),
+    ]  # fmt: skip
+    got = {
+        r["order_id"]: (r["total"], r["discount"], r["shipping"])
+        for r in duck.to_arrow(duck.table("orders")).to_pylist()
+    }
+    assert got == {
+        "1": (Decimal("19.99"), Decimal("0.00"), Decimal("4.90")),
+        "2": (Decimal("0.00"), Decimal("0.00"), Decimal("0.00")),
+    }

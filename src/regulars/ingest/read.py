@@ -251,6 +251,20 @@ def _as_text(value: object) -> str:
     return json.dumps(value, default=str)
 
 
+def _float_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Floats as text with every digit written out: Arrow writes the shortest
+    text that reads back the same, which for a dataframe's 1.4e-14 (a sum
+    that should have been 0) or 1e+20 has an exponent, no amount's shape.
+    Only those few are written again, by numpy, as shortest and positional."""
+    text = column.combine_chunks().cast(pa.string())
+    exponent = pc.fill_null(pc.match_substring(text, "e"), False)
+    if not pc.any(exponent).as_py():
+        return pa.chunked_array([text])
+    values = column.filter(exponent).to_numpy()
+    written = [np.format_float_positional(v, trim="-") for v in values]
+    return pa.chunked_array([pc.replace_with_mask(text, exponent, pa.array(written))])
+
+
 def _read_parquet(path: str) -> pa.Table:
     import pyarrow.parquet as pq
 
@@ -262,6 +276,8 @@ def _read_parquet(path: str) -> pa.Table:
     for column in table.columns:
         if pa.types.is_string(column.type):
             columns.append(column)
+        elif pa.types.is_floating(column.type):
+            columns.append(_float_text(column))
         elif pa.types.is_timestamp(column.type) and column.type.tz is None:
             # Naive timestamps are taken as UTC, as text DuckDB parses back.
             columns.append(pc.strftime(column, format="%Y-%m-%dT%H:%M:%S"))
