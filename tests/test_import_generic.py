@@ -545,7 +545,7 @@ def test_a_feedback_row_rejected_for_itself_leaves_its_twin_alone(duck, tmp_path
 def test_a_product_given_twice_with_different_content_is_rejected(duck, tmp_path):
     (tmp_path / "p.csv").write_text(
         "product_id,product_name,category\nBEANS,Beans,coffee\nMUG,Mug,kitchen\n"
-        "BEANS,Beans,tea\nMUG,Mug,kitchen\n",
+        "BEANS,Beans,tea\n MUG ,Mug,kitchen\n",  # the same MUG: ids are trimmed
         encoding="utf-8",
     )
     report = import_products(duck, str(tmp_path / "p.csv"))

@@ -481,12 +481,12 @@ def import_products(
     progress("validate")
     con = staging_connection()
     t = ibis.memtable(pa.table(cols))
+    # The id as it is kept (trimmed) enters the content: " MUG " is MUG.
+    t = t.mutate(product_id=t.product_id.strip())
     content = ibis.literal("").concat(
         *[t[c].fill_null("\u2205") + "\u241f" for c in KINDS["products"]]
     )
-    t = t.mutate(
-        product_id=t.product_id.strip(), content_hash=content.hexdigest("sha256")
-    )
+    t = t.mutate(content_hash=content.hexdigest("sha256"))
     missing = t.filter(t.product_id.isnull() | (t.product_id == "")).select(
         ROW, column=ibis.literal(resolved["product_id"]), value=ibis.null("string"),
         reason=ibis.literal("missing product id."),
