@@ -606,3 +606,31 @@ def test_parquet_floats_written_with_an_exponent_are_amounts(duck, tmp_path):
         "1": (Decimal("19.99"), Decimal("0.00"), Decimal("4.90")),
         "2": (Decimal("0.00"), Decimal("0.00"), Decimal("0.00")),
     }
+
+
+def test_a_header_repeated_inside_a_file_is_not_a_record(duck, tmp_path):
+    """Catalogues and customer lists joined end to end: the second header
+    would have been a product called "product_name" and a customer
+    "customer_id"."""
+    reason = ("repeats the file's header row (files joined end to end, say); "
+              "a header is not data.")  # fmt: skip
+    (tmp_path / "p.csv").write_text(
+        "product_id,product_name,category\nBEANS,Beans,coffee\n"
+        "product_id,product_name,category\nMUG,Mug,kitchen\n",
+        encoding="utf-8",
+    )
+    report = import_products(duck, str(tmp_path / "p.csv"))
+    assert (report.rows_read, report.rows_loaded, report.rows_rejected) == (3, 2, 1)
+    assert [(r.row, r.column, r.reason) for r in report.rejects] == [(3, None, reason)]
+    assert sorted(r["product_id"] for r in duck.to_arrow(duck.table("products")).to_pylist()) == [
+        "BEANS", "MUG",
+    ]  # fmt: skip
+    (tmp_path / "c.csv").write_text(
+        "customer_id,email,\nK-1,ann@example.com,\ncustomer_id,email,\n",
+        encoding="utf-8",
+    )  # a trailing column without a name, empty on the repeated header too
+    report = import_customers(duck, str(tmp_path / "c.csv"))
+    assert [(r.row, r.reason) for r in report.rejects] == [(3, reason)]
+    assert [
+        r["customer_id"] for r in duck.to_arrow(duck.table("customers")).to_pylist()
+    ] == ["K-1"]

@@ -351,3 +351,34 @@ def test_a_customers_export_with_default_address_columns_reads_the_same(duck, tm
     assert got[1][5:] == ("DE", True, "Hauptstr. 1", "'10115", "Berlin")
     # The phone of the default address stands in when Phone is empty.
     assert got[1][2] == "+49301111111"
+
+
+HEADER_AGAIN = (
+    "repeats the file's header row (files joined end to end, say); a header "
+    "is not data."
+)
+
+
+def test_exports_joined_end_to_end_reject_the_second_header_alone(duck, tmp_path):
+    """`cat a.csv b.csv`: b's header (with its byte-order mark) is one row
+    rejected for what it is, not eleven columns of "not a date"; the rest
+    imports as the two files would."""
+    data = (DATA / "shopify_orders_quirks.csv").read_bytes()
+    joined = tmp_path / "joined.csv"
+    joined.write_bytes(data + data)
+    report = import_shopify_orders(duck, str(joined))
+    once = connect(str(tmp_path / "once.duckdb"))
+    first = import_shopify_orders(once, QUIRKS)
+    header_row = first.rows_read + 2  # after the first file's header and rows
+    assert [(r.row, r.column, r.value, r.reason) for r in report.rejects] == [
+        (header_row, None, None, HEADER_AGAIN)
+    ]
+    assert (report.rows_read, report.rows_rejected) == (2 * first.rows_read + 1, 1)
+    assert report.reconciles
+    got, want = snapshot(duck), snapshot(once)
+    for table in ("orders", "order_lines"):
+        assert _without_import_id(got[table]) == _without_import_id(want[table])
+
+
+def _without_import_id(rows: list[tuple]) -> list[tuple]:
+    return [tuple(kv for kv in row if kv[0] != "import_id") for row in rows]

@@ -25,7 +25,7 @@ from regulars.backends import Append, Change, DeleteKeys
 from regulars.errors import AfterImportError
 from regulars.ingest.orders import build_orders
 from regulars.ingest.parse import check_date_format
-from regulars.ingest.read import ROW, read_and_hash
+from regulars.ingest.read import ROW, header_again, read_and_hash
 from regulars.ingest.report import ImportReport
 from regulars.ingest.scratch import Scratch
 from regulars.ingest.shopify import (
@@ -432,6 +432,7 @@ def import_shopify_orders(
         wh, staged, labels, path=path, sha=sha, kind="shopify-orders", source=source,
         rates=rates or {}, started=started, progress=progress, date_format=date_format,
         decimal_comma=decimal_comma, update=update, dry_run=dry_run, keep=keep,
+        again=header_again(raw),
     )  # fmt: skip
 
 
@@ -452,7 +453,10 @@ def _import_orders(
     update: bool = False,
     dry_run: bool = False,
     keep: bool = True,
+    again: pa.Table | None = None,
 ) -> ImportReport:
+    """Import `staged` orders; `again` are the file's rows rejected as read
+    (`regulars.ingest.read.header_again`)."""
     if date_format is not None:
         check_date_format(date_format)
     progress("validate")
@@ -487,6 +491,8 @@ def _import_orders(
         report.rows_rejected = batch.rows_rejected
         report.rows_new = batch.rows_new
         report.problems = batch.problems
+        if again is not None:
+            report.add_rejected(again)
         report.notes.extend(batch.notes)
         progress("compare")
         customers_source = f"{source}-orders"
@@ -561,7 +567,7 @@ def _import_orders(
             report,
             sha=sha,
             changes=changes,
-            problems=batch.problems,
+            problems=report.problems,
             started_at=started,
             progress=progress,
             dry_run=dry_run,
@@ -751,7 +757,7 @@ def import_shopify_customers(
     return _import_customers(
         wh, staged, path=path, sha=sha, kind="shopify-customers", source=source,
         started=started, progress=progress, labels={"email": "Email"},
-        date_format=date_format, dry_run=dry_run, keep=keep,
+        date_format=date_format, dry_run=dry_run, keep=keep, again=header_again(raw),
     )  # fmt: skip
 
 
@@ -769,7 +775,9 @@ def _import_customers(
     date_format: str | None = None,
     dry_run: bool = False,
     keep: bool = True,
+    again: pa.Table | None = None,
 ) -> ImportReport:
+    """Import `staged` customers; `again` as for `_import_orders`."""
     from regulars.ingest.parse import (
         OUTSIDE_DATES,
         customer_id_from,
@@ -838,6 +846,8 @@ def _import_customers(
         report.rows_rejected = pc.count_distinct(problems.column(ROW)).as_py()
         report.rows_loaded = report.rows_read - report.rows_rejected
         report.problems = problems
+        if again is not None:
+            report.add_rejected(again)
         progress("compare")
         changes, n_changed = merge_customers(
             wh, scratch, incoming, source=source, combine=False
@@ -846,7 +856,7 @@ def _import_customers(
         report.records_new = {"customers": n_changed}
         progress("write")
         commit_import(
-            wh, report, sha=sha, changes=changes, problems=problems, started_at=started,
-            progress=progress, dry_run=dry_run, scratch=scratch, keep=keep,
+            wh, report, sha=sha, changes=changes, problems=report.problems,
+            started_at=started, progress=progress, dry_run=dry_run, scratch=scratch, keep=keep,
         )  # fmt: skip
         return report

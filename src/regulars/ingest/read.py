@@ -29,6 +29,7 @@ __all__ = [
     "ROW",
     "by_row_halves",
     "file_sha256",
+    "header_again",
     "is_parquet",
     "read_and_hash",
     "read_text_table",
@@ -43,6 +44,16 @@ ROW = "_row"
 _BOM = "\ufeff"
 # Schema metadata key holding a CSV file's whole header as JSON.
 _HEADER_KEY = "regulars.header"
+# Schema metadata keys: the indexes of the records that repeat the header
+# (`_read_csv`), then the row numbers of those left out (`read_text_table`).
+_AGAIN_KEY = "regulars.header_again"
+_AGAIN_ROWS_KEY = "regulars.header_again_rows"
+
+#: The reason a record that repeats the header is rejected.
+HEADER_AGAIN = (
+    "repeats the file's header row (files joined end to end, say); a header "
+    "is not data."
+)
 
 
 def file_sha256(path: str) -> str:
@@ -227,7 +238,38 @@ def _read_csv(path: str, encoding: str, columns: Collection[str] | None) -> pa.T
             f"cannot be read as CSV: {text.splitlines()[0]}", file=path, hint=hint
         ) from exc
     # Keep the whole header, so that messages can list every column found.
-    return table.replace_schema_metadata({_HEADER_KEY: json.dumps(names)})
+    metadata = {_HEADER_KEY: json.dumps(names)}
+    again = _header_again(table, dict(zip(names, header, strict=True)))
+    if again:
+        metadata[_AGAIN_KEY] = json.dumps(again)
+    return table.replace_schema_metadata(metadata)
+
+
+def _header_again(table: pa.Table, header: Mapping[str, str]) -> list[int]:
+    """Indexes of the records of `table` that repeat the file's `header` (its
+    text per column name), as two exports joined end to end have: every
+    value is the header's (an empty one is NULL; a byte-order mark and
+    spaces around are ignored, as in the header)."""
+    if table.num_rows == 0 or table.num_columns == 0:
+        return []
+    # The first column alone first (a few milliseconds for a million rows).
+    name = table.column_names[0]
+    text, clean = header[name], _clean(header[name])
+    if clean:
+        seen = [text, clean, _BOM + text, _BOM + clean]
+        first = pc.is_in(table.column(0), value_set=pa.array(seen, pa.string()))
+    else:
+        first = pc.is_null(table.column(0))
+    index = pc.indices_nonzero(first)
+    if len(index) == 0:
+        return []
+    maybe = table.take(index)
+    match = pa.array(np.ones(len(index), dtype=bool))
+    for column, values in zip(maybe.column_names, maybe.columns, strict=True):
+        values = pc.utf8_trim_whitespace(pc.replace_substring(values, _BOM, ""))
+        same = pc.equal(pc.fill_null(values, ""), _clean(header[column]))
+        match = pc.and_(match, same)
+    return index.filter(match).to_pylist()
 
 
 def _damaged(path: str, exc: Exception) -> FileFormatError:
@@ -365,7 +407,33 @@ def read_text_table(
         table = _read_csv(path, encoding, columns)
     # From numpy, not a Python range: 0.02 s for a million rows, not 0.1 to 0.46 s.
     rows = pa.array(np.arange(2, table.num_rows + 2, dtype=np.int64))
-    return table.append_column(ROW, rows).replace_schema_metadata(table.schema.metadata)
+    metadata = dict(table.schema.metadata or {})
+    table = table.append_column(ROW, rows)
+    again = metadata.pop(_AGAIN_KEY.encode(), None)
+    if again:
+        # Left out here, rejected by the importer (`header_again`).
+        index = json.loads(again)
+        keep = np.ones(table.num_rows, dtype=bool)
+        keep[index] = False
+        table = table.filter(pa.array(keep))
+        metadata[_AGAIN_ROWS_KEY.encode()] = json.dumps([i + 2 for i in index]).encode()
+    return table.replace_schema_metadata(metadata)
+
+
+def header_again(table: pa.Table) -> pa.Table:
+    """The problems (one a row, as importers report them) of the records
+    that repeated the header of the file `table` was read from, which
+    `read_text_table` left out of it."""
+    rows = json.loads(
+        (table.schema.metadata or {}).get(_AGAIN_ROWS_KEY.encode(), b"[]")
+    )
+    n = len(rows)
+    return pa.table({
+        ROW: pa.array(rows, pa.int64()),
+        "column": pa.nulls(n, pa.string()),
+        "value": pa.nulls(n, pa.string()),
+        "reason": pa.array([HEADER_AGAIN] * n, pa.string()),
+    })  # fmt: skip
 
 
 def read_and_hash(

@@ -70,6 +70,22 @@ class ImportReport:
     import_id: int | None = None
     dry_run: bool = False
 
+    def add_rejected(self, problems: pa.Table) -> pa.Table:
+        """Count rows the importer never saw as read and rejected: rows left
+        out as they were read (`regulars.ingest.read.header_again`), one
+        problem each. Returns every problem, in file order."""
+        if problems.num_rows == 0:
+            return self.problems
+        self.rows_read += problems.num_rows
+        self.rows_rejected += problems.num_rows
+        if self.problems is not None:
+            problems = problems.select(self.problems.column_names)
+            problems = pa.concat_tables(
+                [self.problems, problems.cast(self.problems.schema)]
+            )
+        self.problems = problems.sort_by(ROW)
+        return self.problems
+
     @property
     def reconciles(self) -> bool:
         """True when every row read was either loaded or rejected."""

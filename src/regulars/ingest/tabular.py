@@ -48,7 +48,7 @@ from regulars.ingest.parse import (
     outside_dates,
     unparsed,
 )
-from regulars.ingest.read import ROW, is_parquet, read_and_hash
+from regulars.ingest.read import ROW, header_again, is_parquet, read_and_hash
 from regulars.ingest.report import ImportReport
 
 if TYPE_CHECKING:
@@ -317,6 +317,7 @@ def import_orders(
         started=started, progress=progress,
         date_format=date_format or mapping.date_format,
         decimal_comma=decimal_comma, update=update, dry_run=dry_run, keep=keep,
+        again=header_again(raw),
     )  # fmt: skip
 
 
@@ -345,7 +346,7 @@ def import_customers(
         wh, pa.table(cols), path=path, sha=sha, kind="customers",
         source=source or mapping.source or "csv", started=started,
         progress=progress, labels=labels, date_format=date_format or mapping.date_format,
-        dry_run=dry_run, keep=keep,
+        dry_run=dry_run, keep=keep, again=header_again(raw),
     )  # fmt: skip
 
 
@@ -449,6 +450,7 @@ def import_feedback(
     report.rows_new = out.num_rows
     report.records_new = {"feedback": out.num_rows}
     report.problems = problems
+    problems = report.add_rejected(header_again(raw))
     progress("write")
     commit_import(wh, report, sha=sha, changes=[Append("feedback", out)],
                   problems=problems, started_at=started, dry_run=dry_run)  # fmt: skip
@@ -522,6 +524,7 @@ def import_products(
     report.rows_new = out.num_rows
     report.records_new = {"products": out.num_rows}
     report.problems = problems
+    problems = report.add_rejected(header_again(raw))
     keys = pa.table(
         {"product_id": out.column("product_id"), "source": out.column("source")}
     )
