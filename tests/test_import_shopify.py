@@ -359,14 +359,14 @@ HEADER_AGAIN = (
 )
 
 
-def test_exports_joined_end_to_end_reject_the_second_header_alone(duck, tmp_path):
+def test_exports_joined_end_to_end_reject_the_second_header_alone(warehouse, tmp_path):
     """`cat a.csv b.csv`: b's header (with its byte-order mark) is one row
     rejected for what it is, not eleven columns of "not a date"; the rest
     imports as the two files would."""
     data = (DATA / "shopify_orders_quirks.csv").read_bytes()
     joined = tmp_path / "joined.csv"
     joined.write_bytes(data + data)
-    report = import_shopify_orders(duck, str(joined))
+    report = import_shopify_orders(warehouse, str(joined))
     once = connect(str(tmp_path / "once.duckdb"))
     first = import_shopify_orders(once, QUIRKS)
     header_row = first.rows_read + 2  # after the first file's header and rows
@@ -375,7 +375,7 @@ def test_exports_joined_end_to_end_reject_the_second_header_alone(duck, tmp_path
     ]
     assert (report.rows_read, report.rows_rejected) == (2 * first.rows_read + 1, 1)
     assert report.reconciles
-    got, want = snapshot(duck), snapshot(once)
+    got, want = snapshot(warehouse), snapshot(once)
     for table in ("orders", "order_lines"):
         assert _without_import_id(got[table]) == _without_import_id(want[table])
 
