@@ -382,3 +382,72 @@ def test_exports_joined_end_to_end_reject_the_second_header_alone(warehouse, tmp
 
 def _without_import_id(rows: list[tuple]) -> list[tuple]:
     return [tuple(kv for kv in row if kv[0] != "import_id") for row in rows]
+
+
+def _reordered(source, target, order: list[int]):
+    """`source` (a Shopify export) with its data rows in `order` (0 = first
+    data row), as a spreadsheet's sort leaves them."""
+    lines = source.read_text(encoding="utf-8").splitlines(keepends=True)
+    target.write_text(lines[0] + "".join(lines[1 + i] for i in order), encoding="utf-8")
+    return target
+
+
+def test_an_export_sorted_away_from_its_order_rows_imports_whole(duck, tmp_path):
+    """Sorted by `Created at`, an export's second and later rows of each
+    order (no date on them) end up apart from the order's first row, above
+    or below. Each still belongs to the order of its Name: #1 keeps both its
+    lines (the second had been rejected as "missing order date" and #1 stored
+    with one line of two), numbered as in the export, so the export as
+    Shopify wrote it adds nothing after."""
+    two_lines = [
+        {"Lineitem quantity": "1", "Lineitem name": "Tea", "Lineitem price": "10.00", "Lineitem sku": "TEA"},
+        {"Lineitem quantity": "2", "Lineitem name": "Pot", "Lineitem price": "5.00", "Lineitem sku": "POT"},
+    ]  # fmt: skip
+    export = shopify_csv(tmp_path / "export.csv", [
+        order("#1", lines=two_lines), order("#2"), order("#3", lines=list(reversed(two_lines))),
+    ])  # fmt: skip
+    # Data rows: 0 #1 Tea, 1 #1 Pot, 2 #2, 3 #3 Pot, 4 #3 Tea.
+    below = _reordered(export, tmp_path / "below.csv", [0, 2, 3, 1, 4])
+    above = _reordered(export, tmp_path / "above.csv", [4, 1, 3, 2, 0])
+    just_above = _reordered(export, tmp_path / "just_above.csv", [1, 0, 2, 3, 4])
+    for path in (below, above, just_above):
+        store = connect(str(tmp_path / f"{path.stem}.duckdb"))
+        report = import_shopify_orders(store, str(path))
+        assert (report.rows_read, report.rows_loaded, report.rows_rejected) == (5, 5, 0)
+        lines = sorted(
+            (r["order_id"], r["line_no"], r["sku"], r["quantity"])
+            for r in store.to_arrow(store.table("order_lines")).to_pylist()
+        )
+        assert lines == [
+            ("#1", 1, "TEA", 1), ("#1", 2, "POT", 2), ("#2", 1, "TEA", 1),
+            ("#3", 1, "POT", 2), ("#3", 2, "TEA", 1),
+        ]  # fmt: skip
+        gross = {
+            r["order_id"]: r["gross"]
+            for r in store.to_arrow(store.table("orders")).to_pylist()
+        }
+        assert gross == {
+            "#1": Decimal("20.00"),
+            "#2": Decimal("20.00"),
+            "#3": Decimal("20.00"),
+        }
+        again = import_shopify_orders(store, str(export))
+        assert (again.rows_new, again.rows_rejected) == (0, 0)
+
+
+def test_a_line_whose_order_is_not_in_the_file_is_still_rejected(duck, tmp_path):
+    """A line row of #9, whose first row (date, totals) the file lacks: no
+    order to join, so it is rejected as before."""
+    export = shopify_csv(tmp_path / "export.csv", [order("#1"), order("#2")])
+    header = (
+        export.read_text(encoding="utf-8").splitlines()[0].lstrip("\ufeff").split(",")
+    )
+    row = dict.fromkeys(header, "")
+    row.update({"Name": "#9", "Lineitem quantity": "1", "Lineitem name": "Tea",
+                "Lineitem price": "5.00"})  # fmt: skip
+    with export.open("a", encoding="utf-8") as handle:
+        handle.write(",".join(row[h] for h in header) + "\n")
+    report = import_shopify_orders(duck, str(export))
+    assert [(r.row, r.column, r.reason) for r in report.rejects] == [
+        (4, "Created at", "missing order date.")
+    ]

@@ -307,7 +307,8 @@ def _cleaned(staged: pa.Table) -> pa.Table:
 
 def _with_line_numbers(staged: pa.Table) -> pa.Table:
     """`staged` with `_line_no`: each line row's number within its order
-    occurrence, 1, 2, ... in the order of their rows (NULL on other rows).
+    occurrence, 1, 2, ... in the order of their rows, the order's first row
+    first (NULL on other rows).
 
     Counted here rather than by a window in DuckDB: a Shopify export lists
     each order's rows together, so no sort is needed at all, and a generic
@@ -318,9 +319,13 @@ def _with_line_numbers(staged: pa.Table) -> pa.Table:
     at = np.flatnonzero(line)
     occ = staged.column("_occ").to_numpy()[at]
     row = staged.column(ROW).to_numpy()[at]
-    # Line rows by occurrence, then row: already so in a Shopify export.
-    ordered = (occ[1:] > occ[:-1]) | ((occ[1:] == occ[:-1]) & (row[1:] > row[:-1]))
-    order = None if ordered.all() else np.lexsort((row, occ))
+    # Line rows by occurrence, the order's first row (`_head`) first wherever
+    # a sort put it, then by row: already so in a Shopify export.
+    later = ~staged.column("_head").to_numpy(zero_copy_only=False).astype(bool)[at]
+    ordered = (occ[1:] > occ[:-1]) | (
+        (occ[1:] == occ[:-1]) & (row[1:] > row[:-1]) & later[1:]
+    )
+    order = None if ordered.all() else np.lexsort((row, later, occ))
     grouped = occ if order is None else occ[order]
     n = len(grouped)
     starts = np.ones(n, dtype=bool)

@@ -200,6 +200,30 @@ def _hint(expected: str) -> Callable[[list[str]], str]:
     return hint
 
 
+def _rejoined(
+    names: np.ndarray, occ: np.ndarray, marked: np.ndarray, apart: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """`occ` with each run of rows starting at an `apart` row moved into the
+    occurrence of an order-level (`marked`) row of the same name: the last
+    one above it, else the first below; and which `apart` rows moved. A name
+    with no such row in the file keeps its run, whose missing date then
+    rejects it."""
+    starts = np.flatnonzero(marked)
+    wanted = set(names[apart].tolist())
+    firsts: dict[str, list[int]] = {}
+    for i in starts[np.isin(names[starts], list(wanted))].tolist():
+        firsts.setdefault(names[i], []).append(i)
+    into = np.arange(occ[-1] + 1)
+    moved = np.zeros(len(occ), dtype=bool)
+    for row in np.flatnonzero(apart).tolist():
+        rows = firsts.get(names[row])
+        if rows:
+            above = [r for r in rows if r < row]
+            into[occ[row]] = occ[above[-1] if above else rows[0]]
+            moved[row] = True
+    return into[occ], moved
+
+
 def stage_shopify_orders(
     raw: pa.Table, *, file: str
 ) -> tuple[pa.Table, dict[str, str]]:
@@ -225,8 +249,19 @@ def stage_shopify_orders(
     changed = np.ones(n, dtype=bool)
     if n > 1:
         changed[1:] = names[1:] != names[:-1]
-    head = changed | marker.to_numpy(zero_copy_only=False)
+    marked = marker.to_numpy(zero_copy_only=False)
+    head = changed | marked
     occ = np.cumsum(head)
+    # A run of rows without order-level fields away from their order's first
+    # row (an export sorted by a spreadsheet) joins the order of its Name.
+    apart = (
+        head
+        & ~marked
+        & pc.is_valid(values.column("order_id")).to_numpy(zero_copy_only=False)
+    )
+    if apart.any():
+        occ, moved = _rejoined(names, occ, marked, apart)
+        head &= ~moved
     staged = dict(zip(values.column_names, values.columns, strict=True))
     staged[ROW] = raw.column(ROW)
     staged["_occ"] = pa.array(occ, pa.int64())
