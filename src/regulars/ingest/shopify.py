@@ -209,9 +209,11 @@ def _rejoined(
     with no such row in the file keeps its run, whose missing date then
     rejects it."""
     starts = np.flatnonzero(marked)
-    wanted = set(names[apart].tolist())
+    wanted = pa.array(list(set(names[apart].tolist())), pa.string())
+    # A hash lookup of the few names wanted; a nameless row is not found.
+    found = pc.is_in(pa.array(names[starts], pa.string()), value_set=wanted)
     firsts: dict[str, list[int]] = {}
-    for i in starts[np.isin(names[starts], list(wanted))].tolist():
+    for i in starts[found.to_numpy(zero_copy_only=False)].tolist():
         firsts.setdefault(names[i], []).append(i)
     into = np.arange(occ[-1] + 1)
     moved = np.zeros(len(occ), dtype=bool)
