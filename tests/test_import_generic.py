@@ -634,3 +634,18 @@ def test_a_header_repeated_inside_a_file_is_not_a_record(duck, tmp_path):
     assert [
         r["customer_id"] for r in duck.to_arrow(duck.table("customers")).to_pylist()
     ] == ["K-1"]
+
+
+def test_a_customers_phone_a_spreadsheet_wrote_as_a_number_is_left_out(duck, tmp_path):
+    (tmp_path / "c.csv").write_text(
+        "email,phone\nann@example.com,4.91701E+12\n,4.91701E+12\n",
+        encoding="utf-8",
+    )
+    report = import_customers(duck, str(tmp_path / "c.csv"))
+    # Without its phone the second row has nothing to tell the customer by.
+    assert [(r.row, r.column) for r in report.rejects] == [(3, "email")]
+    (row,) = duck.to_arrow(duck.table("customers")).to_pylist()
+    assert (row["email"], row["phone"]) == ("ann@example.com", None)
+    assert any(
+        n.startswith("2 phones are written as a spreadsheet") for n in report.notes
+    )

@@ -451,3 +451,29 @@ def test_a_line_whose_order_is_not_in_the_file_is_still_rejected(duck, tmp_path)
     assert [(r.row, r.column, r.reason) for r in report.rejects] == [
         (4, "Created at", "missing order date.")
     ]
+
+
+def test_phones_a_spreadsheet_wrote_as_numbers_are_left_out(duck, tmp_path):
+    """Excel shows +49 170 1234567 and +49 170 1299999 as 4.91701E+12 and
+    saves that: the two guests would share a phone and one customer. Such a
+    phone is left out, the summary says why, and a phone written as text is
+    kept."""
+    path = shopify_csv(tmp_path / "export.csv", [
+        order("#1", Email="", Phone="4.91701E+12"),
+        order("#2", Email="", Phone="4.91701E+12"),
+        order("#3", Email="", Phone="4,91701E+12"),  # a decimal comma's Excel
+        order("#4", Email="", Phone="+49 170 1234567"),
+    ])  # fmt: skip
+    report = import_shopify_orders(duck, str(path))
+    assert report.rows_rejected == 0
+    rows = {
+        r["order_id"]: (r["phone"], r["customer_id"])
+        for r in duck.to_arrow(duck.table("orders")).to_pylist()
+    }
+    assert [rows[n] for n in ("#1", "#2", "#3")] == [(None, None)] * 3
+    assert rows["#4"][0] == "+491701234567" and rows["#4"][1] is not None
+    assert (
+        "3 phones are written as a spreadsheet shows long numbers (4.91701E+12, "
+        "rows 2, 3, 4): their last digits are lost, so they are left out. Export "
+        "the file again, or format the column as text before saving it."
+    ) in report.notes

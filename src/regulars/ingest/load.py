@@ -26,7 +26,7 @@ from regulars.errors import AfterImportError
 from regulars.ingest.orders import build_orders
 from regulars.ingest.parse import check_date_format
 from regulars.ingest.read import ROW, header_again, read_and_hash
-from regulars.ingest.report import ImportReport
+from regulars.ingest.report import ImportReport, rows_text
 from regulars.ingest.scratch import Scratch
 from regulars.ingest.shopify import (
     ORDER_READ_COLUMNS,
@@ -721,15 +721,11 @@ def _set_aside(con: BaseBackend, last: ir.Table) -> list[int]:
 
 def _set_aside_note(rows: list[int]) -> str:
     """The summary's note on the rows `_set_aside` found."""
-    shown = ", ".join(f"{r:,}" for r in rows[:5])
-    if len(rows) > 5:
-        shown += f" and {len(rows) - 5:,} more"
     one = len(rows) == 1
     return (
         f"{len(rows):,} row{'' if one else 's'} {'was' if one else 'were'} set aside "
         f"for a later row of the same customer with other details "
-        f"(row{'' if one else 's'} {shown}); a customer's last row in the "
-        "file is the one kept."
+        f"({rows_text(rows)}); a customer's last row in the file is the one kept."
     )
 
 
@@ -782,6 +778,7 @@ def _import_customers(
         OUTSIDE_DATES,
         customer_id_from,
         date_hint,
+        lost_phones_note,
         mostly,
         normalise_email,
         normalise_phone,
@@ -842,6 +839,9 @@ def _import_customers(
         aside = _set_aside(con, last)
         if aside:
             report.notes.append(_set_aside_note(aside))
+        phone_note = lost_phones_note(staged.select(["phone", ROW]))
+        if phone_note:
+            report.notes.append(phone_note)
         report.rows_read = staged.num_rows
         report.rows_rejected = pc.count_distinct(problems.column(ROW)).as_py()
         report.rows_loaded = report.rows_read - report.rows_rejected

@@ -36,6 +36,7 @@ from regulars.ingest.parse import (
     customer_id_from,
     date_hint,
     int_too_large,
+    lost_phones_note,
     money_hint,
     mostly,
     number_shaped,
@@ -507,6 +508,10 @@ def build_orders(
     """
     con = scratch.con
     rate_notes = _rounded_rates(rates)
+    heads_read = staged.select(["phone", ROW]).filter(staged.column("_head"))
+    phone_note = lost_phones_note(heads_read)
+    if phone_note:
+        rate_notes.append(phone_note)
     s = ibis.memtable(by_row_halves(_cleaned, _with_line_numbers(staged)))
     rows_read = staged.num_rows
     # Split once into order-level rows and line rows, parsing every checked

@@ -15,6 +15,8 @@ import ibis.expr.datatypes as dt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from regulars.ingest.read import ROW
+from regulars.ingest.report import rows_text
 from regulars.schema import MONEY, TIMESTAMP
 
 if TYPE_CHECKING:
@@ -29,6 +31,8 @@ __all__ = [
     "clean_contact_columns",
     "customer_id_from",
     "date_hint",
+    "lost_phones",
+    "lost_phones_note",
     "money_hint",
     "mostly",
     "normalise_email",
@@ -251,12 +255,43 @@ def normalise_email(text: ir.StringValue) -> ir.StringValue:
 
 _NOT_PHONE = r"[^0-9+]"
 _MIN_PHONE = 7
+# A long number as a spreadsheet shows it, and saves it unless told the
+# column is text: 4.91701E+12 (4,91701E+12 with a decimal comma). Its last
+# digits are gone: as a phone it would link people who are not one.
+_SPREADSHEET_NUMBER = r"^\s*\d+(?:[.,]\d+)?[eE]\+\d+\s*$"
 
 
 def normalise_phone(text: ir.StringValue) -> ir.StringValue:
-    """Keep the digits and a leading ``+``; fewer than 7 digits is no phone."""
+    """Keep the digits and a leading ``+``; fewer than 7 digits is no phone,
+    nor is a number a spreadsheet wrote with an exponent (see `lost_phones`)."""
     digits = text.re_replace(_NOT_PHONE, "")
-    return ibis.ifelse(digits.length() >= _MIN_PHONE, digits, ibis.null("string"))
+    return ibis.cases(
+        (text.re_search(_SPREADSHEET_NUMBER), ibis.null("string")),
+        (digits.length() >= _MIN_PHONE, digits),
+        else_=ibis.null("string"),
+    )
+
+
+def lost_phones(phones: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+    """True where a phone is a number a spreadsheet wrote with an exponent
+    (``4.91701E+12``); False elsewhere, NULL included."""
+    return pc.fill_null(pc.match_substring_regex(phones, _SPREADSHEET_NUMBER), False)
+
+
+def lost_phones_note(phones: pa.Table) -> str | None:
+    """The summary's note on the phones `lost_phones` finds among
+    `phones` (columns `phone`, the text as read, and the file's row), if any."""
+    lost = phones.filter(lost_phones(phones.column("phone")))
+    if lost.num_rows == 0:
+        return None
+    n = lost.num_rows
+    return (
+        f"{n:,} phone{' is' if n == 1 else 's are'} written as a spreadsheet shows "
+        f"long numbers ({lost.column('phone')[0].as_py().strip()}, "
+        f"{rows_text(lost.column(ROW).to_pylist())}): their last digits are lost, "
+        f"so {'it is' if n == 1 else 'they are'} left out. Export the file again, "
+        "or format the column as text before saving it."
+    )
 
 
 def customer_id_from(email: ir.StringValue, phone: ir.StringValue) -> ir.StringValue:
@@ -298,7 +333,9 @@ def clean_contact_columns(table: pa.Table, *, lower: list[str], upper: list[str]
             values = pc.utf8_upper(values)
         columns[name] = blank_null(values)
     digits = pc.replace_substring_regex(columns["phone"], _NOT_PHONE, "")
-    columns["phone"] = pc.if_else(
-        pc.greater_equal(pc.utf8_length(digits), _MIN_PHONE), digits, empty
+    usable = pc.and_(
+        pc.greater_equal(pc.utf8_length(digits), _MIN_PHONE),
+        pc.invert(lost_phones(columns["phone"])),
     )
+    columns["phone"] = pc.if_else(usable, digits, empty)
     return pa.table(columns)

@@ -13,11 +13,19 @@ from regulars.ingest.read import ROW
 if TYPE_CHECKING:
     import ibis.expr.types as ir
 
-__all__ = ["ImportReport", "RejectedRow", "reject_reasons"]
+__all__ = ["ImportReport", "RejectedRow", "reject_reasons", "rows_text"]
 
 # The rows a reason points to, e.g. " (see row 12)" or " (rows 3, 8)": left
 # out when rejects are counted by reason, so that one reason is one group.
 _ROW_REFERENCE = r" \((see row|rows) [0-9, ]+\)"
+
+
+def rows_text(rows: list[int]) -> str:
+    """File rows for a message: "row 2", "rows 2, 3", "rows 2, ..., 6 and 7 more"."""
+    shown = ", ".join(f"{r:,}" for r in rows[:5])
+    if len(rows) > 5:
+        shown += f" and {len(rows) - 5:,} more"
+    return f"row{'' if len(rows) == 1 else 's'} {shown}"
 
 
 @dataclass(frozen=True)
