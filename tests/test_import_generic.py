@@ -649,3 +649,29 @@ def test_a_customers_phone_a_spreadsheet_wrote_as_a_number_is_left_out(duck, tmp
     assert any(
         n.startswith("2 phones are written as a spreadsheet") for n in report.notes
     )
+
+
+def test_an_order_level_file_with_an_order_twice_rejects_conflicting_rows(
+    duck, tmp_path
+):
+    """Without line columns each row is an order: order 5 given twice with
+    other totals is rejected both times, as in a Shopify export (the second
+    row was dropped unseen and counted as loaded); order 6 twice alike is one."""
+    (tmp_path / "o.csv").write_text(
+        "order_id,placed_at,total\n5,2025-01-01,5.00\n6,2025-01-02,6.00\n"
+        "5,2025-01-01,7.00\n6,2025-01-02,6.00\n",
+        encoding="utf-8",
+    )
+    report = import_orders(duck, str(tmp_path / "o.csv"))
+    assert (report.rows_read, report.rows_loaded, report.rows_rejected) == (4, 2, 2)
+    assert [(r.row, r.column) for r in report.rejects] == [
+        (2, "order_id"),
+        (4, "order_id"),
+    ]
+    assert "appears more than once in this file with different content (rows 2, 4)" in (
+        report.rejects[0].reason
+    )
+    assert [
+        (r["order_id"], r["total"])
+        for r in duck.to_arrow(duck.table("orders")).to_pylist()
+    ] == [("6", Decimal("6.00"))]

@@ -296,15 +296,23 @@ def import_orders(
         )
     staged = {c: cols[c] for c in STAGED_COLUMNS if c != "customer_ref"}
     staged["customer_ref"] = cols["customer_id"]
-    codes, _ = pd.factorize(
-        cols["order_id"].to_numpy(zero_copy_only=False), use_na_sentinel=True
-    )
-    rows = np.arange(n)
-    occ = np.where(codes >= 0, codes, -1 - rows)
-    first = np.zeros(n, dtype=bool)
-    _, first_idx = np.unique(occ, return_index=True)
-    first[first_idx] = True
     has_lines = bool({"product_id", "sku", "product_name"} & set(resolved))
+    rows = np.arange(n)
+    if has_lines:
+        # A line-level file's rows of one order are one occurrence, however
+        # far apart; its order-level fields come from the first of them.
+        codes, _ = pd.factorize(
+            cols["order_id"].to_numpy(zero_copy_only=False), use_na_sentinel=True
+        )
+        occ = np.where(codes >= 0, codes, -1 - rows)
+        first = np.zeros(n, dtype=bool)
+        _, first_idx = np.unique(occ, return_index=True)
+        first[first_idx] = True
+    else:
+        # Each row is an order: an id given twice is compared like any
+        # order seen twice (one if alike, rejected if not).
+        occ = rows
+        first = np.ones(n, dtype=bool)
     staged[ROW] = raw.column(ROW)
     staged["_occ"] = pa.array(occ, pa.int64())
     staged["_head"] = pa.array(first)
