@@ -675,3 +675,35 @@ def test_an_order_level_file_with_an_order_twice_rejects_conflicting_rows(
         (r["order_id"], r["total"])
         for r in duck.to_arrow(duck.table("orders")).to_pylist()
     ] == [("6", Decimal("6.00"))]
+
+
+def test_ids_a_spreadsheet_wrote_as_numbers_are_rejected(duck, tmp_path):
+    """Order numbers 1234567890123 and 1234569999999 saved by a spreadsheet
+    as 1.23457E+12 would be one order (or, alone, an order no later file
+    finds); a customer id so saved would join strangers. Each such row is
+    rejected, saying why."""
+    reason = ("is a number a spreadsheet wrote with an exponent: its last digits "
+              "are lost. Export the file again, or format the column as text "
+              "before saving it.")  # fmt: skip
+    (tmp_path / "o.csv").write_text(
+        "order_id,placed_at,total,customer_id\n"
+        "1.23457E+12,2025-01-01,5.00,K-1\n1.23457E+12,2025-01-02,6.00,K-2\n"
+        "77,2025-01-03,7.00,4.5E+15\n78,2025-01-04,8.00,K-3\n",
+        encoding="utf-8",
+    )
+    report = import_orders(duck, str(tmp_path / "o.csv"))
+    assert [(r.row, r.column, r.value, r.reason) for r in report.rejects] == [
+        (2, "order_id", "1.23457E+12", reason), (3, "order_id", "1.23457E+12", reason),
+        (4, "customer_id", "4.5E+15", reason),
+    ]  # fmt: skip
+    assert [r["order_id"] for r in duck.to_arrow(duck.table("orders")).to_pylist()] == [
+        "78"
+    ]
+    (tmp_path / "c.csv").write_text(
+        "customer_id,email\n1.23457E+12,ann@example.com\nK-9,bob@example.com\n",
+        encoding="utf-8",
+    )
+    report = import_customers(duck, str(tmp_path / "c.csv"))
+    assert [(r.row, r.column, r.reason) for r in report.rejects] == [
+        (2, "customer_id", reason)
+    ]

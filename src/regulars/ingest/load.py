@@ -776,6 +776,7 @@ def _import_customers(
     """Import `staged` customers; `again` as for `_import_orders`."""
     from regulars.ingest.parse import (
         OUTSIDE_DATES,
+        SPREADSHEET_ID,
         customer_id_from,
         date_hint,
         lost_phones_note,
@@ -785,6 +786,7 @@ def _import_customers(
         outside_dates,
         parse_bool,
         parse_timestamp,
+        spreadsheet_number,
         unparsed,
     )
 
@@ -822,7 +824,11 @@ def _import_customers(
             ROW, column=ibis.literal(labels.get("created_at", "created_at")),
             value=typed.created_text, reason=ibis.literal(OUTSIDE_DATES),
         )  # fmt: skip
-        problems = con.to_pyarrow(ibis.union(no_key, bad_date, far).order_by(ROW))
+        cut = t.filter(spreadsheet_number(t.customer_ref)).select(
+            ROW, column=ibis.literal(labels.get("customer_id", "customer_id")),
+            value=t.customer_ref, reason=ibis.literal(SPREADSHEET_ID),
+        )  # fmt: skip
+        problems = con.to_pyarrow(ibis.union(no_key, bad_date, far, cut).order_by(ROW))
         good = typed.anti_join(ibis.memtable(problems.select([ROW])), ROW)
         # The last row for a customer wins within a file, as a newer export would.
         last = good.mutate(

@@ -31,6 +31,7 @@ from regulars.errors import InputError
 from regulars.ingest.parse import (
     OUTSIDE_DATES,
     QUANTITY_LIMIT,
+    SPREADSHEET_ID,
     bool_from_word,
     clean_contact_columns,
     customer_id_from,
@@ -44,6 +45,7 @@ from regulars.ingest.parse import (
     parse_int,
     parse_money,
     parse_timestamp,
+    spreadsheet_number,
     unparsed,
 )
 from regulars.ingest.read import ROW, by_row_halves
@@ -200,6 +202,14 @@ def _row_problems(
     `_advice`)."""
     out = [_problem(s.filter(s.order_id.isnull()), labels["order_id"], None,
                     "missing order id; every row needs one.")]  # fmt: skip
+    # Ids whose digits a spreadsheet cut: an order's on any of its rows, the
+    # customer's where the order takes it (its first row).
+    out.append(_problem(s.filter(spreadsheet_number(s.order_id)), labels["order_id"],
+                        s.order_id, SPREADSHEET_ID))  # fmt: skip
+    refs = s.filter(s._head & spreadsheet_number(s.customer_ref))
+    out.append(
+        _problem(refs, labels["customer_ref"], refs.customer_ref, SPREADSHEET_ID)
+    )
     heads = heads.filter(heads.order_id.notnull())
     checks: list[tuple[ir.BooleanValue, str, ir.Value | None, str]] = [
         (heads.placed_at.isnull(), labels["placed_at"], None, "missing order date.")

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from ibis.backends import BaseBackend
 
 __all__ = [
+    "SPREADSHEET_ID",
     "bool_from_word",
     "check_date_format",
     "clean_contact_columns",
@@ -41,6 +42,7 @@ __all__ = [
     "parse_int",
     "parse_money",
     "parse_timestamp",
+    "spreadsheet_number",
     "unparsed",
 ]
 
@@ -269,6 +271,22 @@ def normalise_phone(text: ir.StringValue) -> ir.StringValue:
         (text.re_search(_SPREADSHEET_NUMBER), ibis.null("string")),
         (digits.length() >= _MIN_PHONE, digits),
         else_=ibis.null("string"),
+    )
+
+
+#: The reason an id a spreadsheet wrote with an exponent is rejected.
+SPREADSHEET_ID = (
+    "is a number a spreadsheet wrote with an exponent: its last digits are lost. "
+    "Export the file again, or format the column as text before saving it."
+)
+
+
+def spreadsheet_number(text: ir.StringValue) -> ir.BooleanValue:
+    """True where `text` is a long number as a spreadsheet shows it
+    (``1.23457E+12``): an id so written has lost its last digits. The
+    regular expression runs only on text with ``E+`` (or ``e+``) in it."""
+    return (text.contains("E+") | text.contains("e+")) & text.re_search(
+        _SPREADSHEET_NUMBER
     )
 
 
