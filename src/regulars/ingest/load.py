@@ -706,13 +706,18 @@ def _replaced_note(replaced: pa.Table, *, dry_run: bool) -> str:
     )
 
 
-def _set_aside(con: BaseBackend, last: ir.Table) -> list[int]:
-    """File rows of customers ranked by `_r` (0: their last row) that differ
-    from the last row of theirs, which is kept; repeated identical rows are one."""
+def _set_aside(con: BaseBackend, good: ir.Table) -> list[int]:
+    """File rows of customers on several rows of `good` that differ from the
+    customer's last row, which is kept; repeated identical rows are one.
+    Only customers on several rows are ranked and compared."""
     fields = ["customer_id", *_CUSTOMER_FIELDS, "created_at"]
-    repeated = last.filter(last._r > 0).select("customer_id").distinct()
-    rows = last.semi_join(repeated, "customer_id")
-    rows = rows.mutate(_h=_row_hash(rows, fields))
+    counts = good.group_by("customer_id").aggregate(_n=good.count())
+    repeated = counts.filter(counts._n > 1).select("customer_id")
+    rows = good.semi_join(repeated, "customer_id")
+    rows = rows.mutate(
+        _r=ibis.row_number().over(group_by=rows.customer_id, order_by=ibis.desc(rows[ROW])),
+        _h=_row_hash(rows, fields),
+    )  # fmt: skip
     kept = rows.filter(rows._r == 0).select("customer_id", _kept=rows._h)
     aside = rows.filter(rows._r > 0).join(kept, "customer_id")
     aside = aside.filter(aside._h != aside._kept).select(ROW).order_by(ROW)
@@ -842,7 +847,7 @@ def _import_customers(
             .mutate(updated_at=last.created_at)
         )
         report = ImportReport(kind=kind, file=os.path.basename(path), source=source)
-        aside = _set_aside(con, last)
+        aside = _set_aside(con, good)
         if aside:
             report.notes.append(_set_aside_note(aside))
         phone_note = lost_phones_note(staged.select(["phone", ROW]))

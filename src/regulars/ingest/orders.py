@@ -30,6 +30,7 @@ import pyarrow.compute as pc
 from regulars.errors import InputError
 from regulars.ingest.parse import (
     OUTSIDE_DATES,
+    PHONE_LOST,
     QUANTITY_LIMIT,
     SPREADSHEET_ID,
     bool_from_word,
@@ -518,11 +519,13 @@ def build_orders(
     """
     con = scratch.con
     rate_notes = _rounded_rates(rates)
-    heads_read = staged.select(["phone", ROW]).filter(staged.column("_head"))
-    phone_note = lost_phones_note(heads_read)
+    cleaned = by_row_halves(_cleaned, _with_line_numbers(staged))
+    # The phones left out, counted once an order (on its first row).
+    lost = pc.and_(cleaned.column(PHONE_LOST), staged.column("_head"))
+    phone_note = lost_phones_note(staged.select(["phone", ROW]), lost)
     if phone_note:
         rate_notes.append(phone_note)
-    s = ibis.memtable(by_row_halves(_cleaned, _with_line_numbers(staged)))
+    s = ibis.memtable(cleaned)
     rows_read = staged.num_rows
     # Split once into order-level rows and line rows, parsing every checked
     # value once; the checks below then only compare.

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from ibis.backends import BaseBackend
 
 __all__ = [
+    "PHONE_LOST",
     "SPREADSHEET_ID",
     "bool_from_word",
     "check_date_format",
@@ -268,7 +269,7 @@ def normalise_phone(text: ir.StringValue) -> ir.StringValue:
     nor is a number a spreadsheet wrote with an exponent (see `lost_phones`)."""
     digits = text.re_replace(_NOT_PHONE, "")
     return ibis.cases(
-        (text.re_search(_SPREADSHEET_NUMBER), ibis.null("string")),
+        (spreadsheet_number(text), ibis.null("string")),
         (digits.length() >= _MIN_PHONE, digits),
         else_=ibis.null("string"),
     )
@@ -290,16 +291,24 @@ def spreadsheet_number(text: ir.StringValue) -> ir.BooleanValue:
     )
 
 
+#: The column `clean_contact_columns` adds: True where it left a phone out
+#: as `lost_phones`.
+PHONE_LOST = "_phone_lost"
+
+
 def lost_phones(phones: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
     """True where a phone is a number a spreadsheet wrote with an exponent
     (``4.91701E+12``); False elsewhere, NULL included."""
     return pc.fill_null(pc.match_substring_regex(phones, _SPREADSHEET_NUMBER), False)
 
 
-def lost_phones_note(phones: pa.Table) -> str | None:
-    """The summary's note on the phones `lost_phones` finds among
-    `phones` (columns `phone`, the text as read, and the file's row), if any."""
-    lost = phones.filter(lost_phones(phones.column("phone")))
+def lost_phones_note(
+    phones: pa.Table, lost: pa.ChunkedArray | pa.Array | None = None
+) -> str | None:
+    """The summary's note on the phones `lost_phones` finds among `phones`
+    (columns `phone`, the text as read, and the file's row), if any; `lost`
+    is that mask when already known."""
+    lost = phones.filter(lost_phones(phones.column("phone")) if lost is None else lost)
     if lost.num_rows == 0:
         return None
     n = lost.num_rows
@@ -330,7 +339,8 @@ def clean_contact_columns(table: pa.Table, *, lower: list[str], upper: list[str]
                           trim: list[str]) -> pa.Table:  # fmt: skip
     """Normalise text columns of an Arrow table before it reaches DuckDB.
 
-    ``email`` as `normalise_email` and ``phone`` as `normalise_phone` do;
+    ``email`` as `normalise_email` and ``phone`` as `normalise_phone` do
+    (`PHONE_LOST` marks the phones `lost_phones` left out);
     columns in `lower` and `upper` are trimmed and case-folded, those in
     `trim` only trimmed; empty text becomes NULL. The same rules as the Ibis
     functions above, for the orders importer's hot path: Arrow's trim is
@@ -351,9 +361,10 @@ def clean_contact_columns(table: pa.Table, *, lower: list[str], upper: list[str]
             values = pc.utf8_upper(values)
         columns[name] = blank_null(values)
     digits = pc.replace_substring_regex(columns["phone"], _NOT_PHONE, "")
+    lost = lost_phones(columns["phone"])
     usable = pc.and_(
-        pc.greater_equal(pc.utf8_length(digits), _MIN_PHONE),
-        pc.invert(lost_phones(columns["phone"])),
+        pc.greater_equal(pc.utf8_length(digits), _MIN_PHONE), pc.invert(lost)
     )
     columns["phone"] = pc.if_else(usable, digits, empty)
+    columns[PHONE_LOST] = lost
     return pa.table(columns)
