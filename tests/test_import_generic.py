@@ -707,3 +707,28 @@ def test_ids_a_spreadsheet_wrote_as_numbers_are_rejected(duck, tmp_path):
     assert [(r.row, r.column, r.reason) for r in report.rejects] == [
         (2, "customer_id", reason)
     ]
+
+
+def test_a_line_level_file_takes_order_fields_from_the_row_that_has_them(
+    duck, tmp_path
+):
+    """Order fields on one row of each order, as Shopify writes them, and the
+    file sorted so that row is not the order's first: order A is still one
+    order of two lines, dated, its dated row the first line (it was
+    rejected: "missing order date" on its first row)."""
+    (tmp_path / "o.csv").write_text(
+        "order_id,placed_at,total,product_id,quantity,unit_price\n"
+        "A,,,MUG,2,5.00\nB,2025-01-02,7.00,TEA,1,7.00\nA,2025-01-01,20.00,POT,1,10.00\n",
+        encoding="utf-8",
+    )
+    report = import_orders(duck, str(tmp_path / "o.csv"))
+    assert (report.rows_loaded, report.rows_rejected) == (3, 0)
+    orders = {r["order_id"]: (r["placed_at"].date().isoformat(), r["gross"], r["total"])
+              for r in duck.to_arrow(duck.table("orders")).to_pylist()}  # fmt: skip
+    assert orders == {
+        "A": ("2025-01-01", Decimal("20.00"), Decimal("20.00")),
+        "B": ("2025-01-02", Decimal("7.00"), Decimal("7.00")),
+    }
+    lines = sorted((r["order_id"], r["line_no"], r["product_id"])
+                   for r in duck.to_arrow(duck.table("order_lines")).to_pylist())  # fmt: skip
+    assert lines == [("A", 1, "POT"), ("A", 2, "MUG"), ("B", 1, "TEA")]

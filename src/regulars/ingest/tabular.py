@@ -229,6 +229,24 @@ def _text(raw: pa.Table, resolved: Mapping[str, str], canon: str) -> pa.ChunkedA
     return pa.chunked_array([pa.nulls(raw.num_rows, pa.string())])
 
 
+def _first_dated(occ: np.ndarray, dated: np.ndarray) -> np.ndarray:
+    """The row of each occurrence `occ` that holds its order's fields: the
+    first of its rows with a date (`dated`), else its first row. A file
+    that gives the fields on one row of each order (as Shopify does) may
+    have been sorted so that row is not the order's first."""
+    first = np.zeros(len(occ), dtype=bool)
+    _, first_idx = np.unique(occ, return_index=True)
+    first[first_idx] = True
+    if dated[first_idx].all() or not dated.any():
+        return first  # the usual file: every order's first row is dated
+    order = np.lexsort((np.arange(len(occ)), ~dated, occ))
+    starts = np.ones(len(occ), dtype=bool)
+    np.not_equal(occ[order][1:], occ[order][:-1], out=starts[1:])
+    first[:] = False
+    first[order[starts]] = True
+    return first
+
+
 def _repeated_problem(
     conflicting: ir.Table, key: str, column: str, what: str
 ) -> ir.Table:
@@ -305,9 +323,9 @@ def import_orders(
             cols["order_id"].to_numpy(zero_copy_only=False), use_na_sentinel=True
         )
         occ = np.where(codes >= 0, codes, -1 - rows)
-        first = np.zeros(n, dtype=bool)
-        _, first_idx = np.unique(occ, return_index=True)
-        first[first_idx] = True
+        first = _first_dated(
+            occ, pc.is_valid(cols["placed_at"]).to_numpy(zero_copy_only=False)
+        )
     else:
         # Each row is an order: an id given twice is compared like any
         # order seen twice (one if alike, rejected if not).
