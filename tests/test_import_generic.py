@@ -732,3 +732,17 @@ def test_a_line_level_file_takes_order_fields_from_the_row_that_has_them(
     lines = sorted((r["order_id"], r["line_no"], r["product_id"])
                    for r in duck.to_arrow(duck.table("order_lines")).to_pylist())  # fmt: skip
     assert lines == [("A", 1, "POT"), ("A", 2, "MUG"), ("B", 1, "TEA")]
+
+
+def test_a_file_of_currency_signs_sets_no_reporting_currency(duck, tmp_path):
+    """The first import takes the store's currency from its orders: never a
+    sign, which is rejected as no currency code."""
+    (tmp_path / "o.csv").write_text(
+        "order_id,placed_at,total,currency\n1,2025-01-01,5.00,€\n2,2025-01-02,6.00,€\n",
+        encoding="utf-8",
+    )
+    report = import_orders(duck, str(tmp_path / "o.csv"))
+    assert {(r.row, r.column, r.value) for r in report.rejects} == {
+        (2, "currency", "€"), (3, "currency", "€"),
+    }  # fmt: skip
+    assert "reporting_currency" not in duck.meta()

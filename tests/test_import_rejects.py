@@ -28,6 +28,10 @@ BAD_ROWS = [
     ("fractional-quantity", order("#9", lines=[{**LINE, "Lineitem quantity": "1.5"}]), "Lineitem quantity", "not a whole number"),
     ("bad-line-price", order("#9", lines=[LINE, {**LINE, "Lineitem price": "abc"}]), "Lineitem price", "is not an amount"),
     ("other-currency", order("#9", Currency="USD"), "Currency", "no rate was given"),
+    # A sign or a name is no currency code (it had asked for --rate €=RATE).
+    ("currency-sign", order("#9", Currency="€"), "Currency",
+     "is not a currency code: three letters, such as EUR or USD (ISO 4217)."),
+    ("currency-name", order("#9", Currency="US Dollar"), "Currency", "is not a currency code"),
     # Excel's day zero, and the last day of 9999 west of UTC (year 10000 in
     # UTC, which Python cannot read back: `regulars customer` stopped on it).
     ("date-before-1900", order("#9", **{"Created at": "1899-12-30"}), "Created at", "outside the years 1900 to 9999"),

@@ -211,6 +211,11 @@ def _row_problems(
     out.append(
         _problem(refs, labels["customer_ref"], refs.customer_ref, SPREADSHEET_ID)
     )
+    # A currency is three letters (upper-cased by now): not a sign or a name,
+    # which would ask for --rate €=RATE, or become the store's currency.
+    signs = s.filter(s._head & ~s.currency.re_search("^[A-Z]{3}$"))
+    out.append(_problem(signs, labels["currency"], signs.currency,
+                        "is not a currency code: three letters, such as EUR or USD (ISO 4217)."))  # fmt: skip
     heads = heads.filter(heads.order_id.notnull())
     checks: list[tuple[ir.BooleanValue, str, ir.Value | None, str]] = [
         (heads.placed_at.isnull(), labels["placed_at"], None, "missing order date.")
