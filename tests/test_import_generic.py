@@ -592,6 +592,8 @@ def test_parquet_floats_written_with_an_exponent_are_amounts(duck, tmp_path):
         "total": [19.99, 2.5e-05, 1e20],
         "discount": [1.4210854715202004e-14, 0.0, 0.0],
         "shipping": pa.array([4.9, 1e-9, 0.0], pa.float32()),
+        # NaN is a dataframe's missing value (polars keeps it apart from null).
+        "tax": [float("nan"), 0.0, 0.0],
     }), path)  # fmt: skip
     report = import_orders(duck, str(path))
     assert [(r.row, r.column, r.value, r.reason) for r in report.rejects] == [

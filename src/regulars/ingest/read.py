@@ -297,7 +297,10 @@ def _float_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
     """Floats as text with every digit written out: Arrow writes the shortest
     text that reads back the same, which for a dataframe's 1.4e-14 (a sum
     that should have been 0) or 1e+20 has an exponent, no amount's shape.
-    Only those few are written again, by numpy, as shortest and positional."""
+    Only those few are written again, by numpy, as shortest and positional.
+    Infinity stays ``inf``, which no amount is."""
+    # NaN is a dataframe's missing value: NULL, as pandas writes it.
+    column = pc.if_else(pc.is_nan(column), None, column)
     text = column.combine_chunks().cast(pa.string())
     exponent = pc.fill_null(pc.match_substring(text, "e"), False)
     if not pc.any(exponent).as_py():
