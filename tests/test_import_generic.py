@@ -748,3 +748,17 @@ def test_a_file_of_currency_signs_sets_no_reporting_currency(duck, tmp_path):
         (2, "currency", "€"), (3, "currency", "€"),
     }  # fmt: skip
     assert "reporting_currency" not in duck.meta()
+
+
+def test_row_lists_in_notes_read_as_lists():
+    """No thousands separators in a list of rows: "rows 1,234, 5,678" would
+    read as four rows."""
+    from regulars.ingest.report import rows_text
+
+    assert rows_text([2]) == "row 2"
+    assert rows_text([1234, 5678]) == "rows 1234, 5678"
+    assert (
+        rows_text(list(range(1000, 1010)))
+        == "rows 1000, 1001, 1002, 1003, 1004 and 5 more"
+    )
+    assert rows_text(list(range(1, 1507))) == "rows 1, 2, 3, 4, 5 and 1,501 more"

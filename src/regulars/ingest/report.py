@@ -21,8 +21,10 @@ _ROW_REFERENCE = r" \((see row|rows) [0-9, ]+\)"
 
 
 def rows_text(rows: list[int]) -> str:
-    """File rows for a message: "row 2", "rows 2, 3", "rows 2, ..., 6 and 7 more"."""
-    shown = ", ".join(f"{r:,}" for r in rows[:5])
+    """File rows for a message: "row 2", "rows 2, 3", "rows 2, ..., 6 and 7 more".
+    Row numbers without thousands separators, which would read as two rows
+    in a list ("rows 1,234, 5,678"), as the rejects' own lists have them."""
+    shown = ", ".join(str(r) for r in rows[:5])
     if len(rows) > 5:
         shown += f" and {len(rows) - 5:,} more"
     return f"row{'' if len(rows) == 1 else 's'} {shown}"
