@@ -11,6 +11,7 @@ import sys
 import pyarrow as pa
 
 from regulars.allocator import ENV
+from regulars.backends import connect
 
 # Runs the command in a fresh process, as a user does, then says which
 # allocator Arrow uses and which one the first table read was allocated by.
@@ -27,9 +28,11 @@ print(before, pa.default_memory_pool().backend_name)
 
 
 def _pools(tmp_path, **env: str) -> list[str]:
+    store = tmp_path / "s.duckdb"
+    connect(str(store)).close()  # `status` reads a store; it does not make one
     clean = {k: v for k, v in os.environ.items() if k != ENV}
     done = subprocess.run(
-        [sys.executable, "-c", _SCRIPT, str(tmp_path / "s.duckdb")],
+        [sys.executable, "-c", _SCRIPT, str(store)],
         env={**clean, **env}, capture_output=True, text=True, timeout=120, check=True,
     )  # fmt: skip
     return done.stdout.split()

@@ -318,9 +318,69 @@ def test_metrics_json_has_the_documented_keys(tmp_path):
     assert "holds no orders yet" not in result.output
 
 
+#: Commands that read a store and never make one, with what each needs besides.
+_READERS = [
+    ["status"], ["rejects"], ["metrics"], ["cohorts"], ["products"], ["insights"],
+    ["report"], ["predict"], ["backtest", "--calibration-end", "2025-06-30"],
+    ["customer", "anna@example.com"],
+    ["segments", "list"], ["segments", "count", "--where", "orders >= 1"],
+    ["identity", "rules"], ["identity", "settings"], ["identity", "resolve"],
+    ["forget", "anna@example.com"],
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("command", _READERS, ids=" ".join)
+def test_a_command_that_reads_a_store_does_not_make_one(tmp_path, command):
+    """A --store with a slip in its name made an empty store there, and
+    `status` showed it: every table empty, as if the data were gone."""
+    store = tmp_path / "typo.duckdb"
+    result = invoke(store, *command)
+    assert result.exit_code == 1, result.output
+    text = " ".join(result.output.split())
+    assert text.startswith(f"Error: {store}: there is no store here.")
+    assert "Check --store (or REGULARS_STORE)" in text
+    assert "regulars import shopify-orders orders_export.csv" in text
+    assert "regulars demo" in text
+    assert os.listdir(tmp_path) == []
+
+
+def test_commands_that_set_up_a_store_make_it(tmp_path):
+    """Settings and rules may come before the first import, which uses them."""
+    for n, command in enumerate((
+        ["identity", "settings", "--plus-tags", "keep"],
+        ["identity", "ignore", "email:info@example.com"],
+        ["segments", "save", "loyal", "--where", "orders >= 3"],
+    )):  # fmt: skip
+        store = tmp_path / f"new{n}.duckdb"
+        result = invoke(store, *command)
+        assert result.exit_code == 0, (command, result.output)
+        assert store.exists()
+
+
+def test_a_missing_store_opened_for_reading_says_so_not_that_it_is_busy(tmp_path):
+    """Read-only opens (flows, the server) said "cannot open the DuckDB
+    store ... Is another Regulars process writing to it?"."""
+    from regulars.backends import connect
+    from regulars.errors import StoreError
+
+    for url, shown in (
+        (str(tmp_path / "a.duckdb"), str(tmp_path / "a.duckdb")),
+        (f"spark://{tmp_path / 'folder'}", str(tmp_path / "folder")),
+    ):
+        with pytest.raises(StoreError, match="there is no store here") as caught:
+            connect(url, create=False)
+        assert caught.value.file == shown
+    with pytest.raises(StoreError, match="there is no store here"):
+        connect(str(tmp_path / "a.duckdb"), read_only=True)
+    assert os.listdir(tmp_path) == []
+
+
 def test_analysis_commands_on_an_empty_store_say_what_to_do(tmp_path):
     """Zeros and empty tables, and on stderr why and what to do; --json stays JSON."""
+    from regulars.backends import connect
+
     store = tmp_path / "empty.duckdb"
+    connect(str(store)).close()  # a store, with no orders yet
     for command in (["metrics"], ["cohorts"], ["products"], ["insights"], ["report"],
                     ["cohorts", "--measure", "time_to_second"]):  # fmt: skip
         result = invoke(store, *command)
@@ -465,12 +525,15 @@ def test_a_command_sets_the_collector_to_run_less_often(tmp_path):
     """See regulars.collector: every command, whatever it does."""
     import gc
 
+    from regulars.backends import connect
     from regulars.collector import YOUNG_THRESHOLD
 
     before = gc.get_threshold()
     gc.set_threshold(700, 10, 10)  # Python's default
     try:
-        result = invoke(tmp_path / "s.duckdb", "status")
+        store = tmp_path / "s.duckdb"
+        connect(str(store)).close()  # `status` reads a store; it does not make one
+        result = invoke(store, "status")
         assert result.exit_code == 0, result.output
         assert gc.get_threshold() == (YOUNG_THRESHOLD, 10, 10)
     finally:

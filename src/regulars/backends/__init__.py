@@ -8,37 +8,50 @@ URLs:
 
 from __future__ import annotations
 
+import os
+
 from regulars.backends.base import Append, Change, DeleteKeys, Replace, Warehouse
-from regulars.errors import ConfigError
+from regulars.errors import ConfigError, StoreError
 
 __all__ = ["Append", "Change", "DeleteKeys", "Replace", "Warehouse", "connect"]
 
 
-def connect(url: str, *, read_only: bool = False) -> Warehouse:
+def connect(url: str, *, read_only: bool = False, create: bool = True) -> Warehouse:
     """Open (and on first use create) the warehouse at `url`.
 
     `read_only` (DuckDB) opens an existing store for reading only, so several
     readers (say, overlapping `flows run` from cron) can have it open at once.
+    `create`: make the store when there is none at `url`; False (and
+    `read_only`) asks for one that exists, as a command that only reads
+    does: a slip in a path then gets an error, not a new empty store.
 
     Raises
     ------
     ConfigError
         If the URL names an engine Regulars does not know.
     StoreError
-        If the store cannot be opened.
+        If the store cannot be opened, or there is none and `create` is False.
     """
     scheme, sep, rest = url.partition("://")
     if not sep:
         scheme, rest = "duckdb", url
+    if scheme not in ("duckdb", "spark"):
+        raise ConfigError(
+            f"unknown store URL scheme {scheme!r} in {url!r}.",
+            hint="Use a DuckDB file (regulars.duckdb, duckdb://path) or spark://folder.",
+        )
+    if (read_only or not create) and rest != ":memory:" and not os.path.exists(rest):
+        raise StoreError(
+            "there is no store here.",
+            file=rest,
+            hint="Check --store (or REGULARS_STORE). A store is made by its first "
+            "import (`regulars import shopify-orders orders_export.csv`) or by "
+            "`regulars demo`.",
+        )
     if scheme == "duckdb":
         from regulars.backends.duckdb import DuckDBWarehouse
 
         return DuckDBWarehouse(rest, read_only=read_only)
-    if scheme == "spark":
-        from regulars.backends.spark import SparkWarehouse
+    from regulars.backends.spark import SparkWarehouse
 
-        return SparkWarehouse(rest)
-    raise ConfigError(
-        f"unknown store URL scheme {scheme!r} in {url!r}.",
-        hint="Use a DuckDB file (regulars.duckdb, duckdb://path) or spark://folder.",
-    )
+    return SparkWarehouse(rest)

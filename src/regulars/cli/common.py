@@ -49,13 +49,19 @@ class Run:
     debug: bool
     _warehouse: Warehouse | None = None
 
-    def warehouse(self, *, read_only: bool = False) -> Warehouse:
+    def warehouse(self, *, read_only: bool = False, create: bool = False) -> Warehouse:
         """Open the store once per run (`read_only`: for commands that only read
-        and may overlap with each other, such as `flows run` from cron)."""
+        and may overlap with each other, such as `flows run` from cron).
+
+        Only a command that puts something in the store (`create`: an import,
+        the demo, settings and rules) makes one where there is none; the
+        others say there is none (see `regulars.backends.connect`)."""
         if self._warehouse is None:
             from regulars.backends import connect
 
-            self._warehouse = connect(self.settings.store, read_only=read_only)
+            self._warehouse = connect(
+                self.settings.store, read_only=read_only, create=create
+            )
         return self._warehouse
 
     def analysed(self) -> Warehouse:

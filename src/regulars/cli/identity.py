@@ -74,7 +74,10 @@ def settings_command(
 
     from regulars.identity import settings_changes, settings_of
 
-    wh = run_of(ctx).warehouse()
+    setting = any(
+        v is not None for v in (default_country, plus_tags, max_shared, match_threshold)
+    )
+    wh = run_of(ctx).warehouse(create=setting)  # showing them needs a store
     settings = settings_of(wh)
     changed: dict[str, object] = {}
     if default_country is not None:
@@ -146,7 +149,7 @@ def rules_command(ctx: typer.Context, as_json: JsonOpt = False) -> None:
 def _add(ctx: typer.Context, kind: str, value: str, note: str | None) -> None:
     from regulars.identity import add_rule
 
-    wh = run_of(ctx).warehouse()
+    wh = run_of(ctx).warehouse(create=True)
     rule = add_rule(wh, kind, value, note)
     out.print(f"Rule {rule.rule_id}: {rule.kind} {rule.value}", markup=False)
     _print_result(_resolved(ctx, wh), as_json=False)

@@ -272,7 +272,7 @@ def demo(
     written = files.orders if len(parts) == 1 else f"{len(parts)} orders exports"
     err.print(f"Wrote {written} ({files.n_order_rows:,} rows) and the ground truth "
               f"in {files.truth_dir}.")  # fmt: skip
-    wh = run.warehouse()
+    wh = run.warehouse(create=True)
     fresh = wh.count("orders") == 0
     jobs = [
         ("products", import_products, files.products, {"source": "demo-catalogue"}),

@@ -198,7 +198,7 @@ def save(
     """Save a segment (replacing one of the same name)."""
     from regulars.segments.catalog import save_segment
 
-    wh = run_of(ctx).warehouse()
+    wh = run_of(ctx).warehouse(create=True)
     save_segment(wh, name, where, description=description)
     out.print(f"Saved segment {name}: {where}")
 
