@@ -23,6 +23,12 @@ BAD_ROWS = [
     ("bad-date", order("#9", **{"Created at": "31/02/2024"}), "Created at", "is not a date"),
     ("missing-date", order("#9", **{"Created at": "", "Financial Status": "paid"}), "Created at", "missing order date"),
     ("bad-amount", order("#9", Total="20,00"), "Total", "is not an amount"),
+    # DuckDB's casts read each of these as a value (100, 1000, 1970, 9999):
+    # the shape checks before them keep them out (regulars.ingest.parse).
+    ("exponent-amount", order("#9", Total="1e2"), "Total", "is not an amount"),
+    ("underscore-amount", order("#9", Shipping="1_000"), "Shipping", "is not an amount"),
+    ("epoch-date", order("#9", **{"Created at": "epoch"}), "Created at", "is not a date"),
+    ("infinity-date", order("#9", **{"Cancelled at": "infinity"}), "Cancelled at", "is not a date"),
     ("negative-amount", order("#9", Shipping="-4.90"), "Shipping", "negative amount"),
     ("negative-quantity", order("#9", lines=[{**LINE, "Lineitem quantity": "-2"}]), "Lineitem quantity", "negative quantity"),
     ("fractional-quantity", order("#9", lines=[{**LINE, "Lineitem quantity": "1.5"}]), "Lineitem quantity", "not a whole number"),
