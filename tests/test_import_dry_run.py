@@ -3,6 +3,8 @@ full, its summary what the import would do, and nothing written."""
 
 from __future__ import annotations
 
+import os
+
 from tests.conftest import shopify_csv, snapshot
 from tests.test_import_update import NEWER, STORED
 from typer.testing import CliRunner
@@ -85,10 +87,19 @@ def test_cli_dry_run(tmp_path):
     assert "Dry run of a.csv" in text
     assert "Would add or update: 3 orders, 4 order_lines" in text
     assert "reporting currency would be EUR" in text
-    wh = connect(store)
+    # Before the first import there is no store, and a dry run makes none
+    # (it had left an empty store file behind).
+    assert sorted(os.listdir(tmp_path)) == ["a.csv"]
     assert (
-        wh.count("orders"),
-        wh.count("imports"),
-        wh.meta().get("reporting_currency"),
-    ) == (0, 0, None)
+        runner.invoke(
+            app, ["--store", store, "import", "shopify-orders", str(a)]
+        ).exit_code
+        == 0
+    )
+    result = runner.invoke(
+        app, ["--store", store, "import", "shopify-orders", "--dry-run", str(a)]
+    )
+    assert "nothing new" in " ".join(result.output.split())
+    wh = connect(store)
+    assert (wh.count("orders"), wh.count("imports")) == (3, 1)
     wh.close()

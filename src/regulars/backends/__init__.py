@@ -13,7 +13,28 @@ import os
 from regulars.backends.base import Append, Change, DeleteKeys, Replace, Warehouse
 from regulars.errors import ConfigError, StoreError
 
-__all__ = ["Append", "Change", "DeleteKeys", "Replace", "Warehouse", "connect"]
+__all__ = [
+    "Append", "Change", "DeleteKeys", "Replace", "Warehouse", "connect", "store_exists",
+]  # fmt: skip
+
+
+def _parsed(url: str) -> tuple[str, str]:
+    """The engine and the path of a store URL."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "duckdb", url
+    if scheme not in ("duckdb", "spark"):
+        raise ConfigError(
+            f"unknown store URL scheme {scheme!r} in {url!r}.",
+            hint="Use a DuckDB file (regulars.duckdb, duckdb://path) or spark://folder.",
+        )
+    return scheme, rest
+
+
+def store_exists(url: str) -> bool:
+    """Whether there is a store at `url` (its DuckDB file or Spark folder)."""
+    rest = _parsed(url)[1]
+    return rest == ":memory:" or os.path.exists(rest)
 
 
 def connect(url: str, *, read_only: bool = False, create: bool = True) -> Warehouse:
@@ -32,15 +53,8 @@ def connect(url: str, *, read_only: bool = False, create: bool = True) -> Wareho
     StoreError
         If the store cannot be opened, or there is none and `create` is False.
     """
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        scheme, rest = "duckdb", url
-    if scheme not in ("duckdb", "spark"):
-        raise ConfigError(
-            f"unknown store URL scheme {scheme!r} in {url!r}.",
-            hint="Use a DuckDB file (regulars.duckdb, duckdb://path) or spark://folder.",
-        )
-    if (read_only or not create) and rest != ":memory:" and not os.path.exists(rest):
+    scheme, rest = _parsed(url)
+    if (read_only or not create) and not store_exists(url):
         raise StoreError(
             "there is no store here.",
             file=rest,

@@ -49,19 +49,24 @@ class Run:
     debug: bool
     _warehouse: Warehouse | None = None
 
-    def warehouse(self, *, read_only: bool = False, create: bool = False) -> Warehouse:
+    def warehouse(
+        self, *, read_only: bool = False, create: bool = False, dry_run: bool = False
+    ) -> Warehouse:
         """Open the store once per run (`read_only`: for commands that only read
         and may overlap with each other, such as `flows run` from cron).
 
         Only a command that puts something in the store (`create`: an import,
         the demo, settings and rules) makes one where there is none; the
-        others say there is none (see `regulars.backends.connect`)."""
+        others say there is none (see `regulars.backends.connect`). An
+        import's `dry_run` where there is none is compared with an empty
+        store in memory: it writes nothing, not even a new store."""
         if self._warehouse is None:
-            from regulars.backends import connect
+            from regulars.backends import connect, store_exists
 
-            self._warehouse = connect(
-                self.settings.store, read_only=read_only, create=create
-            )
+            url = self.settings.store
+            if dry_run and not store_exists(url):
+                url = ":memory:"
+            self._warehouse = connect(url, read_only=read_only, create=create)
         return self._warehouse
 
     def analysed(self) -> Warehouse:

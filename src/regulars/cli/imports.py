@@ -125,7 +125,7 @@ def shopify_orders(
     from regulars.ingest.load import import_shopify_orders
 
     rates = _rates(rate)
-    wh = run_of(ctx).warehouse(create=True)
+    wh = run_of(ctx).warehouse(create=True, dry_run=dry_run)
     _import_each(ctx, files, lambda file, progress, keep: import_shopify_orders(
         wh, str(file), source=source or "shopify", rates=rates, encoding=encoding,
         date_format=date_format, decimal_comma=decimal_comma, update=update,
@@ -142,7 +142,7 @@ def shopify_customers(
     """Import Shopify customers exports (Customers > Export > CSV)."""
     from regulars.ingest.load import import_shopify_customers
 
-    wh = run_of(ctx).warehouse(create=True)
+    wh = run_of(ctx).warehouse(create=True, dry_run=dry_run)
     _import_each(ctx, files, lambda file, progress, keep: import_shopify_customers(
         wh, str(file), source=source or "shopify-customers", encoding=encoding,
         date_format=date_format, dry_run=dry_run, progress=progress, keep=keep,
@@ -179,7 +179,7 @@ def _generic(kind: str):  # type: ignore[no-untyped-def]
                     "stored one.",
                 )
             extra["update"] = True
-        wh = run_of(ctx).warehouse(create=True)
+        wh = run_of(ctx).warehouse(create=True, dry_run=dry_run)
         # Feedback and products are not among the kept tables' sources.
         keeps = kind in ("orders", "customers")
         _import_each(ctx, files, lambda file, progress, keep: importer(
