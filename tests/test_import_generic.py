@@ -475,6 +475,23 @@ def test_excel_unicode_text_utf16_with_tabs(duck, tmp_path):
     assert (line["product_name"], line["unit_price"]) == ("Grüner Tee", Decimal("9.50"))
 
 
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-8"])
+def test_a_byte_order_mark_kept_as_text_before_a_quoted_header(
+    duck, tmp_path, encoding
+):
+    """A UTF-8 file with a byte-order mark converted to UTF-16 (by iconv, say)
+    keeps the mark as its first character: the first header, quoted, was
+    read as '"order_id"', quotes and all, and the file refused for lacking
+    order_id."""
+    path = tmp_path / "orders.csv"
+    text = '\ufeff"order_id","placed_at","total"\r\n"1","2024-01-05","9.50"\r\n'
+    path.write_bytes(text.encode("utf-8-sig" if encoding == "utf-8" else encoding))
+    report = import_orders(duck, str(path))
+    assert (report.rows_loaded, report.rows_rejected) == (1, 0)
+    order = duck.to_arrow(duck.table("orders")).to_pylist()[0]
+    assert (order["order_id"], order["total"]) == ("1", Decimal("9.50"))
+
+
 def test_lines_are_numbered_in_file_order_within_their_order(duck, tmp_path):
     """A generic file may list an order's lines apart (sorted by product,
     say): each order's lines are numbered 1, 2, ... in the order of their

@@ -135,11 +135,24 @@ def _ragged_row(
     return None
 
 
+def _after_marks(handle: IO[Any]) -> int:
+    """Move `handle` past the byte-order marks its text starts with, and
+    return where that is. The decoder drops the first; a file converted with
+    its mark (UTF-8 with one, made UTF-16) has a second, as a character,
+    before which a quoted first name would not parse as quoted."""
+    while True:
+        at = handle.tell()
+        if handle.read(1) != _BOM:
+            handle.seek(at)
+            return at
+
+
 def _csv_header(path: str, encoding: str) -> tuple[list[str], str]:
     try:
         with _open_text(path, encoding) as handle:
+            start = _after_marks(handle)
             delimiter = sniff_delimiter(handle.readline())
-            handle.seek(0)
+            handle.seek(start)
             header = next(csv.reader(handle, delimiter=delimiter), None)
     except UnicodeDecodeError as exc:
         raise FileFormatError(
