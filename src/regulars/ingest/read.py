@@ -104,10 +104,29 @@ def _open(path: str, mode: str, **text: str) -> IO[Any]:
 
 
 def _open_text(path: str, encoding: str) -> IO[Any]:
-    """`path` as text for Python's csv module, as Arrow's reader sees it."""
+    """`path` as text for Python's csv module, as Arrow's reader sees it,
+    past the byte-order marks it starts with (`_after_marks`)."""
     # utf-8-sig skips a byte-order mark, so a quoted first name parses as such.
-    return _open(path, "rt", encoding="utf-8-sig" if _is_utf8(encoding) else encoding,
-                 newline="")  # fmt: skip
+    handle = _open(path, "rt", encoding="utf-8-sig" if _is_utf8(encoding) else encoding,
+                   newline="")  # fmt: skip
+    try:
+        _after_marks(handle)
+    except BaseException:
+        handle.close()
+        raise
+    return handle
+
+
+def _after_marks(handle: IO[Any]) -> None:
+    """Move `handle` past the byte-order marks its text starts with. The
+    decoder drops the first; a file converted with its mark (UTF-8 with one,
+    made UTF-16) has a second, as a character, before which a quoted first
+    name would not parse as quoted."""
+    while True:
+        at = handle.tell()
+        if handle.read(1) != _BOM:
+            handle.seek(at)
+            return
 
 
 def _ragged_row(
@@ -135,22 +154,10 @@ def _ragged_row(
     return None
 
 
-def _after_marks(handle: IO[Any]) -> int:
-    """Move `handle` past the byte-order marks its text starts with, and
-    return where that is. The decoder drops the first; a file converted with
-    its mark (UTF-8 with one, made UTF-16) has a second, as a character,
-    before which a quoted first name would not parse as quoted."""
-    while True:
-        at = handle.tell()
-        if handle.read(1) != _BOM:
-            handle.seek(at)
-            return at
-
-
 def _csv_header(path: str, encoding: str) -> tuple[list[str], str]:
     try:
         with _open_text(path, encoding) as handle:
-            start = _after_marks(handle)
+            start = handle.tell()
             delimiter = sniff_delimiter(handle.readline())
             handle.seek(start)
             header = next(csv.reader(handle, delimiter=delimiter), None)
