@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from decimal import Decimal
 
 import pyarrow as pa
@@ -557,6 +558,49 @@ def test_a_feedback_row_rejected_for_itself_leaves_its_twin_alone(duck, tmp_path
     report = import_feedback(duck, str(path))
     assert [(r.row, r.column) for r in report.rejects] == [(2, "submitted_at")]
     assert duck.count("feedback") == 1
+
+
+def test_feedback_without_an_id_gets_one_from_its_content(duck, tmp_path):
+    """docs/import.md: `f_` and 16 hex digits of SHA-256 of the row's other
+    columns (each value, or the empty mark, then the separator), so the same
+    row is the same record on every import and in every release. A comment
+    alone is feedback; a rating is a whole number 1 to 5, an NPS 0 to 10."""
+    path = tmp_path / "f.csv"
+    path.write_text(
+        "email,submitted_at,rating,nps,comment\n"
+        "ann@example.com,2025-01-10,5,10,great\n"
+        "ann@example.com,2025-01-10,5,10,great\n"  # the same row: one record
+        "bob@example.com,2025-01-11,,,just a comment\n"
+        "bob@example.com,2025-01-12,1,0,\n"
+        "cat@example.com,2025-01-13,4.5,,\n"
+        "cat@example.com,2025-01-14,0,,\n"
+        "cat@example.com,2025-01-15,,11,\n",
+        encoding="utf-8",
+    )
+    report = import_feedback(duck, str(path))
+    assert (report.rows_read, report.rows_loaded, report.rows_rejected) == (7, 4, 3)
+    assert [(r.row, r.column, r.value) for r in report.rejects] == [
+        (6, "rating", "4.5"), (7, "rating", "0"), (8, "nps", "11"),
+    ]  # fmt: skip
+
+    def made_id(*values: str | None) -> str:
+        # customer_id, email, order_id, product_id, submitted_at, rating, nps, comment
+        text = "".join(("\u2205" if v is None else v) + "\u241f" for v in values)
+        return "f_" + hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    got = {
+        r["feedback_id"]: (r["rating"], r["nps"], r["comment"])
+        for r in duck.to_arrow(duck.table("feedback")).to_pylist()
+    }
+    assert got == {
+        made_id(None, "ann@example.com", None, None, "2025-01-10", "5", "10", "great"):
+            (5, 10, "great"),
+        made_id(None, "bob@example.com", None, None, "2025-01-11", None, None,
+                "just a comment"): (None, None, "just a comment"),
+        made_id(None, "bob@example.com", None, None, "2025-01-12", "1", "0", None):
+            (1, 0, None),
+    }  # fmt: skip
+    assert import_feedback(duck, str(path)).rows_new == 0
 
 
 def test_a_product_given_twice_with_different_content_is_rejected(duck, tmp_path):
