@@ -813,6 +813,61 @@ def test_a_file_of_currency_signs_sets_no_reporting_currency(duck, tmp_path):
     assert "reporting_currency" not in duck.meta()
 
 
+def test_a_file_without_a_column_it_gave_before_leaves_stored_orders_alone(
+    duck, tmp_path
+):
+    """A later file of the same orders without the channel, campaign and
+    line discount columns loads them unchanged and says which columns it
+    lacks; a file of whole orders has no lines, so no line discounts."""
+    full = tmp_path / "full.csv"
+    full.write_text(
+        "order_id,email,placed_at,currency,sku,quantity,unit_price,line_discount,"
+        "channel,campaign\n"
+        "A1,ann@example.com,2025-01-05,EUR,BEANS,2,12.50,1.00,mail,spring\n"
+        "A2,bob@example.com,2025-02-05,EUR,BEANS,1,12.50,0,web,\n",
+        encoding="utf-8",
+    )
+    import_orders(duck, str(full))
+    before = duck.to_arrow(duck.table("orders").order_by("order_id")).to_pylist()
+    assert [(o["channel"], o["discount"]) for o in before] == [
+        ("mail", Decimal("1.00")), ("web", Decimal("0.00")),
+    ]  # fmt: skip
+    lean = tmp_path / "lean.csv"
+    lean.write_text(
+        "order_id,email,placed_at,currency,sku,quantity,unit_price\n"
+        "A1,ann@example.com,2025-01-05,EUR,BEANS,2,12.50\n"
+        "A2,bob@example.com,2025-02-05,EUR,BEANS,1,12.50\n",
+        encoding="utf-8",
+    )
+    report = import_orders(duck, str(lean))
+    assert (report.rows_loaded, report.rows_new, report.rows_rejected) == (2, 0, 0)
+    assert any(
+        "no campaign, channel, line_discount columns" in n
+        and "keep their stored channel, campaign and line discounts" in n
+        for n in report.notes
+    ), report.notes
+    assert (
+        duck.to_arrow(duck.table("orders").order_by("order_id")).to_pylist() == before
+    )
+
+    whole = tmp_path / "whole.csv"
+    whole.write_text(
+        "order_id,email,placed_at,currency,total\n"
+        "A1,ann@example.com,2025-01-05,EUR,24.00\n",
+        encoding="utf-8",
+    )
+    import_orders(duck, str(whole), source="shop")
+    # The orders of "shop" hold none of the fields its files lack: nothing to keep.
+    more = tmp_path / "more.csv"
+    more.write_text(
+        whole.read_text(encoding="utf-8") + "A2,bob@example.com,2025-02-05,EUR,12.50\n",
+        encoding="utf-8",
+    )
+    report = import_orders(duck, str(more), source="shop")
+    assert (report.rows_loaded, report.rows_new) == (2, 1)
+    assert not any("older export" in n for n in report.notes), report.notes
+
+
 def test_row_lists_in_notes_read_as_lists():
     """No thousands separators in a list of rows: "rows 1,234, 5,678" would
     read as four rows."""

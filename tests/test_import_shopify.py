@@ -477,3 +477,95 @@ def test_phones_a_spreadsheet_wrote_as_numbers_are_left_out(duck, tmp_path):
         "rows 2, 3, 4): their last digits are lost, so they are left out. Export "
         "the file again, or format the column as text before saving it."
     ) in report.notes
+
+
+def _rows_of(wh, table: str, key: str, values: list[str]) -> list[dict]:
+    t = wh.table(table)
+    rows = wh.to_arrow(t.filter(t[key].isin(values))).to_pylist()
+    return sorted(rows, key=repr)
+
+
+def test_an_older_export_without_some_columns_leaves_stored_orders_as_they_are(
+    warehouse, tmp_path
+):
+    """An older export has no Phone, Lineitem discount or Note Attributes
+    column. What it does not give is not an empty value: its orders already
+    stored load unchanged (not "stored with different content"), an order
+    new to the store takes what the file gives, and with --update an order
+    changed since keeps the stored values of those fields."""
+    from regulars.demo.generator import SHOPIFY_ORDER_HEADER
+
+    line = {"Lineitem quantity": "1", "Lineitem name": "Tea", "Lineitem price": "20.00",
+            "Lineitem sku": "TEA", "Lineitem discount": "2.00"}  # fmt: skip
+    utm = {"Note Attributes": "utm_source: mail\nutm_campaign: spring"}
+    a = order("#1", Phone="+33 6 12 34 56 78", lines=[line], **utm)
+    b = order("#2", Email="", Phone="+33 6 98 76 54 32")  # known by the phone alone
+    import_shopify_orders(warehouse, str(shopify_csv(tmp_path / "new.csv", [a, b])))
+    ids = ["#1", "#2"]
+    orders_before = _rows_of(warehouse, "orders", "order_id", ids)
+    lines_before = _rows_of(warehouse, "order_lines", "order_id", ids)
+    people = [o["customer_id"] for o in orders_before]
+    customers_before = _rows_of(warehouse, "customers", "customer_id", people)
+    first = {o["order_id"]: o for o in orders_before}["#1"]
+    assert (first["phone"], first["channel"], first["campaign"]) == (
+        "+33612345678", "mail", "spring",
+    )  # fmt: skip
+    assert {r["discount"] for r in lines_before} == {Decimal("2.00"), Decimal("0.00")}
+    assert None not in people and len(customers_before) == 2
+
+    lacking = ("Phone", "Lineitem discount", "Note Attributes")
+    old_header = [h for h in SHOPIFY_ORDER_HEADER if h not in lacking]
+    c = order("#3", Phone="+33 6 11 11 11 11")  # new: its phone is in a lacking column
+    old = shopify_csv(tmp_path / "old.csv", [a, b, c], header=old_header)
+    report = import_shopify_orders(warehouse, str(old))
+    assert (report.rows_read, report.rows_loaded, report.rows_new) == (3, 3, 1)
+    assert report.rows_rejected == 0
+    assert any(
+        "no Lineitem discount, Note Attributes, Phone columns" in n
+        and "The 2 orders in it that are already stored keep their stored phone, "
+        "channel, campaign and line discounts"
+        in n
+        for n in report.notes
+    ), report.notes
+    assert _rows_of(warehouse, "orders", "order_id", ids) == orders_before
+    assert _rows_of(warehouse, "order_lines", "order_id", ids) == lines_before
+    assert _rows_of(warehouse, "customers", "customer_id", people) == customers_before
+    new = _orders(warehouse)["#3"]
+    assert (new["phone"], new["channel"]) == (None, None)
+
+    # Refunded since, in an export of the older layout: --update takes the
+    # refund and keeps what the file does not give.
+    refunded = dict(a, **{"Financial Status": "refunded", "Refunded Amount": "18.00"})
+    later = shopify_csv(tmp_path / "later.csv", [refunded], header=old_header)
+    report = import_shopify_orders(warehouse, str(later), update=True)
+    assert (report.rows_loaded, report.rows_new, report.rows_rejected) == (1, 1, 0)
+    now = _orders(warehouse)["#1"]
+    assert (now["status"], now["refunded"]) == ("refunded", Decimal("18.00"))
+    assert (now["phone"], now["channel"], now["campaign"], now["customer_id"]) == (
+        first["phone"], first["channel"], first["campaign"], first["customer_id"],
+    )  # fmt: skip
+    kept = _rows_of(warehouse, "order_lines", "order_id", ["#1"])
+    assert [r["discount"] for r in kept] == [Decimal("2.00")]
+
+
+def test_line_discounts_stored_at_a_rate_stand_in_at_the_orders_own(duck, tmp_path):
+    """A line discount is stored in the store's currency; for an export
+    without the column it is worked back to the order's own currency, so an
+    order at a rate compares as unchanged too."""
+    from regulars.demo.generator import SHOPIFY_ORDER_HEADER
+
+    line = {"Lineitem quantity": "1", "Lineitem name": "Tea", "Lineitem price": "20.00",
+            "Lineitem sku": "TEA", "Lineitem discount": "2.00"}  # fmt: skip
+    eur = order("#1")
+    usd = order("#2", Currency="USD", lines=[line])
+    import_shopify_orders(
+        duck, str(shopify_csv(tmp_path / "a.csv", [eur, usd])), rates={"USD": 0.9}
+    )
+    assert _rows_of(duck, "order_lines", "order_id", ["#2"])[0]["discount"] == (
+        Decimal("1.80")
+    )
+    header = [h for h in SHOPIFY_ORDER_HEADER if h != "Lineitem discount"]
+    old = shopify_csv(tmp_path / "b.csv", [eur, usd], header=header)
+    report = import_shopify_orders(duck, str(old), rates={"USD": 0.9})
+    assert (report.rows_loaded, report.rows_new, report.rows_rejected) == (2, 0, 0)
+    assert any("keep their stored line discounts" in n for n in report.notes)

@@ -23,13 +23,14 @@ import pyarrow.compute as pc
 
 from regulars.backends import Append, Change, DeleteKeys
 from regulars.errors import AfterImportError
-from regulars.ingest.orders import build_orders
+from regulars.ingest.orders import StandIns, build_orders
 from regulars.ingest.parse import check_date_format
 from regulars.ingest.read import ROW, header_again, read_and_hash
 from regulars.ingest.report import ImportReport, rows_text
 from regulars.ingest.scratch import Scratch
 from regulars.ingest.shopify import (
     ORDER_READ_COLUMNS,
+    not_given,
     stage_shopify_customers,
     stage_shopify_orders,
 )
@@ -432,7 +433,42 @@ def import_shopify_orders(
         wh, staged, labels, path=path, sha=sha, kind="shopify-orders", source=source,
         rates=rates or {}, started=started, progress=progress, date_format=date_format,
         decimal_comma=decimal_comma, update=update, dry_run=dry_run, keep=keep,
-        again=header_again(raw),
+        again=header_again(raw), absent=not_given(raw.column_names),
+    )  # fmt: skip
+
+
+def _stand_ins(
+    wh: Warehouse, con: BaseBackend, source: str, absent: Mapping[str, Sequence[str]]
+) -> StandIns | None:
+    """The stored values that stand in for the fields `absent` from a file,
+    of the orders of `source`: of the fields some of them hold (a store whose
+    files never gave a field has nothing to keep of it); None if none do."""
+    from regulars.schema import MONEY
+
+    if not absent:
+        return None
+    orders_t, lines_t = wh.table("orders"), wh.table("order_lines")
+    mine = orders_t.filter(orders_t.source == source)
+    mine_lines = lines_t.filter(lines_t.source == source)
+    held = {f: mine[f].count() for f in absent if f != "line_discount"}
+    if held:
+        counts = wh.to_arrow(mine.aggregate(**held)).to_pylist()[0]
+        held = {f: n for f, n in counts.items() if n}
+    if "line_discount" in absent and wh.scalar((mine_lines.discount != 0).any()):
+        held["line_discount"] = 1
+    if not held:
+        return None
+    lines = None
+    if "line_discount" in held:
+        t = mine_lines.join(mine.select("order_id", "fx_rate"), "order_id")
+        # Stored at the order's rate; worked back to its own currency.
+        at_own = (t.discount.cast("float64") / t.fx_rate.cast("float64")).round(2)
+        own = ibis.ifelse(t.fx_rate == 1, t.discount, at_own.cast(MONEY))
+        lines = wh.bring(con, t.select("order_id", "line_no", line_discount=own))
+    fields = [f for f in held if f != "line_discount"]
+    return StandIns(
+        columns={f: absent[f] for f in held},
+        orders=wh.bring(con, mine.select("order_id", *fields)), lines=lines,
     )  # fmt: skip
 
 
@@ -454,9 +490,12 @@ def _import_orders(
     dry_run: bool = False,
     keep: bool = True,
     again: pa.Table | None = None,
+    absent: Mapping[str, Sequence[str]] | None = None,
 ) -> ImportReport:
     """Import `staged` orders; `again` are the file's rows rejected as read
-    (`regulars.ingest.read.header_again`)."""
+    (`regulars.ingest.read.header_again`); `absent` the fields of
+    `regulars.ingest.orders.STAND_IN_FIELDS` the file has no column for, each
+    with the missing columns that would give it."""
     if date_format is not None:
         check_date_format(date_format)
     progress("validate")
@@ -484,6 +523,7 @@ def _import_orders(
             products=products, reporting_currency=meta.get("reporting_currency"),
             rates=rates, date_format=date_format, decimal_comma=decimal_comma,
             update=update, erased=erased,
+            stand_ins=_stand_ins(wh, con, source, absent or {}),
         )  # fmt: skip
         report = ImportReport(kind=kind, file=os.path.basename(path), source=source)
         report.rows_read = batch.rows_read

@@ -57,7 +57,13 @@ if TYPE_CHECKING:
     import ibis.expr.types as ir
     from ibis.backends.duckdb import Backend as DuckDBBackend
 
-__all__ = ["STAGED_COLUMNS", "OrderBatch", "build_orders"]
+__all__ = [
+    "STAGED_COLUMNS",
+    "STAND_IN_FIELDS",
+    "OrderBatch",
+    "StandIns",
+    "build_orders",
+]
 
 ORDER_TEXT = [
     "order_id", "customer_ref", "email", "phone", "first_name", "last_name",
@@ -86,6 +92,47 @@ WIDE_RATE = dt.Decimal(38, 6)
 _NARROW_PRODUCT = 9e10
 _AMOUNTS = ("gross", "discount", "shipping", "tax", "total", "refunded", "subtotal")
 _LIMIT_TEXT = f"{MONEY_LIMIT:,}"
+
+
+#: Fields an orders file may have no column for (an older export lacks the
+#: tail columns), which the store keeps as they came: on the orders as they
+#: are, the line discounts on the lines (at the order's rate).
+STAND_IN_FIELDS = (
+    "email", "phone", "coupon_code", "channel", "campaign", "country", "line_discount",
+)  # fmt: skip
+#: How the summary names each of them.
+_STAND_IN_WORDS = {
+    "email": "email", "phone": "phone", "coupon_code": "discount codes",
+    "channel": "channel", "campaign": "campaign", "country": "country",
+    "line_discount": "line discounts",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class StandIns:
+    """Stored values that stand in for the fields a file has no column for.
+
+    A column the file lacks gives nothing, not an empty value: an order
+    already stored keeps its stored value of such a field, in the comparison
+    of its content and when `update` replaces it; an order new to the store
+    has none.
+
+    Attributes
+    ----------
+    columns
+        Each field of `STAND_IN_FIELDS` the file does not give, and the
+        file's missing columns that would give it (for the summary).
+    orders
+        ``order_id`` and the order-level fields among them, of the stored
+        orders of the import's source.
+    lines
+        ``order_id, line_no, line_discount`` (in the order's own currency)
+        of their lines, when ``line_discount`` is among them; else None.
+    """
+
+    columns: Mapping[str, Sequence[str]]
+    orders: ir.Table
+    lines: ir.Table | None
 
 
 @dataclass
@@ -389,6 +436,50 @@ def _typed_lines(lines: ir.Table) -> ir.Table:
     )  # fmt: skip
 
 
+def _stored_heads(s: ir.Table, stored: ir.Table) -> ir.Table:
+    """`s` with the order-level fields of `stored` (``order_id`` and some of
+    `STAND_IN_FIELDS`) taken from it on the first row of each order stored."""
+    fields = [c for c in stored.columns if c != "order_id"]
+    kept = stored.select(
+        _st_id=stored.order_id, **{f"_st_{f}": stored[f] for f in fields}
+    )
+    j = s.left_join(kept, s.order_id == kept._st_id)
+    found = j._head & j._st_id.notnull()
+    return j.select(
+        *[ibis.ifelse(found, j[f"_st_{c}"], j[c]).name(c) if c in fields else j[c]
+          for c in s.columns]
+    )  # fmt: skip
+
+
+def _stored_line_discounts(rows: ir.Table, stored: ir.Table) -> ir.Table:
+    """Typed line rows with the line discount of each stored line
+    (``order_id, line_no, line_discount``) in place of the file's."""
+    kept = stored.select(
+        _st_id=stored.order_id, _st_no=stored.line_no, _st_d=stored.line_discount
+    )
+    j = rows.left_join(
+        kept, (rows.order_id == kept._st_id) & (rows.line_no == kept._st_no)
+    )
+    d = ibis.ifelse(j._st_id.notnull(), j._st_d, j.line_discount__v)
+    return j.select(
+        *[d.name(c) if c == "line_discount__v" else j[c] for c in rows.columns]
+    )
+
+
+def _stand_in_note(n: int, columns: Mapping[str, Sequence[str]]) -> str:
+    """What the summary says when stored values stood in for `columns`."""
+    missing = sorted({c for cols in columns.values() for c in cols})
+    words = [_STAND_IN_WORDS[f] for f in STAND_IN_FIELDS if f in columns]
+    what = words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+    these = "order in it that is" if n == 1 else "orders in it that are"
+    keep = "keeps its" if n == 1 else "keep their"
+    return (
+        f"This file has no {', '.join(missing)} column{'s' if len(missing) > 1 else ''} "
+        f"(an older export, say). The {n:,} {these} already stored {keep} stored "
+        f"{what}, compared as they are; orders new to the store take what the file gives."
+    )
+
+
 def _typed_orders(heads: ir.Table, texts: ir.Table, lines: ir.Table) -> ir.Table:
     """One row per order occurrence: canonical values and a content hash.
 
@@ -496,6 +587,7 @@ def build_orders(
     decimal_comma: bool = False,
     update: bool = False,
     erased: Sequence[str] = (),
+    stand_ins: StandIns | None = None,
 ) -> OrderBatch:
     """Validate staged rows and build the canonical orders, lines and customers.
 
@@ -530,6 +622,9 @@ def build_orders(
         Anonymous ids `regulars forget` gave erased people's orders: an order
         of theirs that `update` replaces keeps its anonymous id, without
         email or phone.
+    stand_ins
+        The fields the file has no column for, and the stored values that
+        stand in for them on the orders already stored (see `StandIns`).
     """
     con = scratch.con
     rate_notes = _rounded_rates(rates)
@@ -541,14 +636,27 @@ def build_orders(
         rate_notes.append(phone_note)
     s = ibis.memtable(cleaned)
     rows_read = staged.num_rows
+    if stand_ins is not None:
+        if len(stand_ins.orders.columns) > 1:
+            # Before anything is derived from them (customer ids, content hashes).
+            s = scratch.keep("staged", _stored_heads(s, stand_ins.orders).order_by(ROW))
+        n_stored = scratch.count(
+            s.filter(s._head)
+            .select("order_id")
+            .distinct()
+            .semi_join(stand_ins.orders, "order_id")
+        )
+        if n_stored:
+            rate_notes.append(_stand_in_note(n_stored, stand_ins.columns))
     # Split once into order-level rows and line rows, parsing every checked
     # value once; the checks below then only compare.
     heads_v = scratch.keep(
         "heads", _typed_heads(s.filter(s._head), date_format, decimal_comma)
     )
-    lines_v = scratch.keep(
-        "line_rows", _typed_line_rows(s.filter(s._line), decimal_comma)
-    )
+    line_rows = _typed_line_rows(s.filter(s._line), decimal_comma)
+    if stand_ins is not None and stand_ins.lines is not None:
+        line_rows = _stored_line_discounts(line_rows, stand_ins.lines)
+    lines_v = scratch.keep("line_rows", line_rows)
     advice = _advice(con, heads_v, lines_v, date_format, decimal_comma)
     not_codes = _not_currency_codes(con, s)
     parts = _row_problems(

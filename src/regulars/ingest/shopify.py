@@ -20,6 +20,7 @@ __all__ = [
     "CUSTOMER_COLUMNS",
     "ORDER_COLUMNS",
     "ORDER_READ_COLUMNS",
+    "not_given",
     "stage_shopify_customers",
     "stage_shopify_orders",
 ]
@@ -68,6 +69,26 @@ ORDER_READ_COLUMNS = frozenset(ORDER_COLUMNS.values()) | {
     "Billing Name", "Shipping Name", "Note Attributes", "Source", *_HEAD_MARKERS, *_ALIASES,
     "Shipping Address1", "Shipping Zip", "Shipping City",
 }  # fmt: skip
+
+#: The export's columns that give each field the store keeps as it came
+#: (`regulars.ingest.orders.STAND_IN_FIELDS`): an export without one of them
+#: does not give the field.
+_GIVEN_BY = {
+    "email": ["Email"], "phone": ["Phone", "Billing Phone", "Shipping Phone"],
+    "coupon_code": ["Discount Code"], "channel": ["Note Attributes", "Source"],
+    "campaign": ["Note Attributes"], "country": ["Billing Country", "Shipping Country"],
+    "line_discount": ["Lineitem discount"],
+}  # fmt: skip
+
+
+def not_given(columns: list[str]) -> dict[str, list[str]]:
+    """Each field of `_GIVEN_BY` an orders export with `columns` does not
+    give, with the columns it lacks for it (older exports lack the tail
+    columns: Lineitem discount, Phone, ...)."""
+    have = set(columns)
+    missing = {f: [c for c in cols if c not in have] for f, cols in _GIVEN_BY.items()}
+    return {f: cols for f, cols in missing.items() if cols}
+
 
 #: Canonical customer column -> Shopify customers export column.
 CUSTOMER_COLUMNS = {

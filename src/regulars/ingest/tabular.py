@@ -39,7 +39,7 @@ from regulars.ingest.load import (
     _noop,
     commit_import,
 )
-from regulars.ingest.orders import STAGED_COLUMNS, conflicting_repeats
+from regulars.ingest.orders import STAGED_COLUMNS, STAND_IN_FIELDS, conflicting_repeats
 from regulars.ingest.parse import (
     OUTSIDE_DATES,
     check_date_format,
@@ -344,6 +344,9 @@ def import_orders(
         date_format=date_format or mapping.date_format,
         decimal_comma=decimal_comma, update=update, dry_run=dry_run, keep=keep,
         again=header_again(raw),
+        # A file of whole orders gives no lines, so no line discounts either.
+        absent={f: [f] for f in STAND_IN_FIELDS
+                if f not in resolved and (has_lines or f != "line_discount")},
     )  # fmt: skip
 
 
