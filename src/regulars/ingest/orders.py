@@ -115,7 +115,7 @@ class StandIns:
     A column the file lacks gives nothing, not an empty value: an order
     already stored keeps its stored value of such a field, in the comparison
     of its content and when `update` replaces it; an order new to the store
-    has none.
+    takes what the file gives.
 
     Attributes
     ----------
