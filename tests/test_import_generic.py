@@ -868,6 +868,33 @@ def test_a_file_without_a_column_it_gave_before_leaves_stored_orders_alone(
     assert not any("older export" in n for n in report.notes), report.notes
 
 
+def test_a_customers_file_of_fewer_columns_updates_only_what_it_gives(duck, tmp_path):
+    """A newsletter list (email and consent) after a file with names and
+    addresses: the consent changes, the rest stays as stored."""
+    crm = tmp_path / "crm.csv"
+    crm.write_text(
+        "email,first_name,last_name,phone,address,postcode,city,accepts_marketing\n"
+        "ann@example.com,Ann,Lee,+33 6 12 34 56 78,1 rue Haute,75001,Paris,yes\n",
+        encoding="utf-8",
+    )
+    newsletter = tmp_path / "newsletter.csv"
+    newsletter.write_text(
+        "email,accepts_marketing\nann@example.com,no\n", encoding="utf-8"
+    )
+    import_customers(duck, str(crm))
+    report = import_customers(duck, str(newsletter))
+    assert (report.rows_loaded, report.rows_new) == (1, 1)
+    assert any(
+        "keeps its stored phone, first name, last name, address, postcode and city" in n
+        for n in report.notes
+    ), report.notes
+    (c,) = duck.to_arrow(duck.table("customers")).to_pylist()
+    assert (c["accepts_marketing"], c["first_name"], c["last_name"], c["phone"]) == (
+        False, "Ann", "Lee", "+33612345678",
+    )  # fmt: skip
+    assert (c["address"], c["postcode"], c["city"]) == ("1 rue Haute", "75001", "Paris")
+
+
 def test_row_lists_in_notes_read_as_lists():
     """No thousands separators in a list of rows: "rows 1,234, 5,678" would
     read as four rows."""

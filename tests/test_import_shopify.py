@@ -569,3 +569,47 @@ def test_line_discounts_stored_at_a_rate_stand_in_at_the_orders_own(duck, tmp_pa
     report = import_shopify_orders(duck, str(old), rates={"USD": 0.9})
     assert (report.rows_loaded, report.rows_new, report.rows_rejected) == (2, 0, 0)
     assert any("keep their stored line discounts" in n for n in report.notes)
+
+
+def test_a_customers_export_without_some_columns_keeps_the_stored_values(
+    warehouse, tmp_path
+):
+    """A customers export with no Phone or address columns updates what it
+    gives (a new first name) and leaves the stored phone and address alone;
+    a customer new to the store takes what it gives."""
+    from regulars.ingest.load import import_shopify_customers
+
+    full = tmp_path / "customers_export.csv"
+    full.write_text(
+        "First Name,Last Name,Email,Accepts Email Marketing,Address1,City,Country Code,"
+        "Zip,Phone\n"
+        "Anna,Müller,anna@example.de,yes,Hauptstr. 1,Berlin,DE,10115,+49 30 1111111\n",
+        encoding="utf-8",
+    )
+    lean = tmp_path / "customers_lean.csv"
+    lean.write_text(
+        "First Name,Last Name,Email,Accepts Email Marketing,Country Code\n"
+        "Anne,Müller,anna@example.de,no,DE\n"
+        "Ben,Kim,ben@example.com,yes,KR\n",
+        encoding="utf-8",
+    )
+    import_shopify_customers(warehouse, str(full))
+    report = import_shopify_customers(warehouse, str(lean))
+    assert (report.rows_loaded, report.rows_new, report.rows_rejected) == (2, 2, 0)
+    assert any(
+        "no Address1, City, Default Address Phone, Phone, Zip columns" in n
+        and "The 1 customer in it that is already stored keeps its stored phone, "
+        "address, postcode and city"
+        in n
+        for n in report.notes
+    ), report.notes
+    rows = warehouse.to_arrow(warehouse.table("customers")).to_pylist()
+    got = {
+        r["email"]: (r["first_name"], r["accepts_marketing"], r["phone"],
+                     r["address"], r["postcode"], r["city"])
+        for r in rows
+    }  # fmt: skip
+    assert got == {
+        "anna@example.de": ("Anne", False, "+49301111111", "Hauptstr. 1", "10115", "Berlin"),
+        "ben@example.com": ("Ben", True, None, None, None, None),
+    }  # fmt: skip

@@ -23,13 +23,19 @@ import pyarrow.compute as pc
 
 from regulars.backends import Append, Change, DeleteKeys
 from regulars.errors import AfterImportError
-from regulars.ingest.orders import StandIns, build_orders
+from regulars.ingest.orders import (
+    StandIns,
+    build_orders,
+    stand_in_note,
+    with_stored_values,
+)
 from regulars.ingest.parse import check_date_format
 from regulars.ingest.read import ROW, header_again, read_and_hash
 from regulars.ingest.report import ImportReport, rows_text
 from regulars.ingest.scratch import Scratch
 from regulars.ingest.shopify import (
     ORDER_READ_COLUMNS,
+    customers_not_given,
     not_given,
     stage_shopify_customers,
     stage_shopify_orders,
@@ -472,6 +478,25 @@ def _stand_ins(
     )  # fmt: skip
 
 
+def _stored_customers(
+    wh: Warehouse, con: BaseBackend, source: str, absent: Mapping[str, Sequence[str]]
+) -> StandIns | None:
+    """As `_stand_ins`, for customers: ``customer_id`` and the fields `absent`
+    from a customers file that some stored customer of `source` holds."""
+    if not absent:
+        return None
+    t = wh.table("customers")
+    mine = t.filter(t.source == source)
+    counts = wh.to_arrow(mine.aggregate(**{f: mine[f].count() for f in absent}))
+    held = [f for f, n in counts.to_pylist()[0].items() if n]
+    if not held:
+        return None
+    return StandIns(
+        columns={f: absent[f] for f in held},
+        orders=wh.bring(con, mine.select("customer_id", *held)), lines=None,
+    )  # fmt: skip
+
+
 def _import_orders(
     wh: Warehouse,
     staged: pa.Table,
@@ -799,6 +824,7 @@ def import_shopify_customers(
         wh, staged, path=path, sha=sha, kind="shopify-customers", source=source,
         started=started, progress=progress, labels={"email": "Email"},
         date_format=date_format, dry_run=dry_run, keep=keep, again=header_again(raw),
+        absent=customers_not_given(raw.column_names),
     )  # fmt: skip
 
 
@@ -817,8 +843,10 @@ def _import_customers(
     dry_run: bool = False,
     keep: bool = True,
     again: pa.Table | None = None,
+    absent: Mapping[str, Sequence[str]] | None = None,
 ) -> ImportReport:
-    """Import `staged` customers; `again` as for `_import_orders`."""
+    """Import `staged` customers; `again` and `absent` (fields the file has
+    no column for) as for `_import_orders`."""
     from regulars.ingest.parse import (
         OUTSIDE_DATES,
         SPREADSHEET_ID,
@@ -881,12 +909,16 @@ def _import_customers(
                 group_by=good.customer_id, order_by=ibis.desc(good[ROW])
             )
         )
-        incoming = (
-            last.filter(last._r == 0)
-            .drop("_r", "created_text", ROW)
-            .mutate(updated_at=last.created_at)
-        )
+        incoming = last.filter(last._r == 0).drop("_r", "created_text", ROW)
         report = ImportReport(kind=kind, file=os.path.basename(path), source=source)
+        stored = _stored_customers(wh, con, source, absent or {})
+        if stored is not None:
+            # A customer already stored keeps what the file has no column for.
+            incoming = with_stored_values(incoming, stored.orders, "customer_id")
+            n = scratch.count(incoming.semi_join(stored.orders, "customer_id"))
+            if n:
+                report.notes.append(stand_in_note(n, stored.columns, "customer"))
+        incoming = incoming.mutate(updated_at=incoming.created_at)
         aside = _set_aside(con, good)
         if aside:
             report.notes.append(_set_aside_note(aside))

@@ -63,6 +63,8 @@ __all__ = [
     "OrderBatch",
     "StandIns",
     "build_orders",
+    "stand_in_note",
+    "with_stored_values",
 ]
 
 ORDER_TEXT = [
@@ -100,11 +102,14 @@ _LIMIT_TEXT = f"{MONEY_LIMIT:,}"
 STAND_IN_FIELDS = (
     "email", "phone", "coupon_code", "channel", "campaign", "country", "line_discount",
 )  # fmt: skip
-#: How the summary names each of them.
+#: How the summary names each of them, and the fields of a customer.
 _STAND_IN_WORDS = {
     "email": "email", "phone": "phone", "coupon_code": "discount codes",
     "channel": "channel", "campaign": "campaign", "country": "country",
-    "line_discount": "line discounts",
+    "line_discount": "line discounts", "first_name": "first name",
+    "last_name": "last name", "accepts_marketing": "marketing consent",
+    "address": "address", "postcode": "postcode", "city": "city",
+    "created_at": "first date",
 }  # fmt: skip
 
 
@@ -436,18 +441,22 @@ def _typed_lines(lines: ir.Table) -> ir.Table:
     )  # fmt: skip
 
 
-def _stored_heads(s: ir.Table, stored: ir.Table) -> ir.Table:
-    """`s` with the order-level fields of `stored` (``order_id`` and some of
-    `STAND_IN_FIELDS`) taken from it on the first row of each order stored."""
-    fields = [c for c in stored.columns if c != "order_id"]
-    kept = stored.select(
-        _st_id=stored.order_id, **{f"_st_{f}": stored[f] for f in fields}
-    )
-    j = s.left_join(kept, s.order_id == kept._st_id)
-    found = j._head & j._st_id.notnull()
+def with_stored_values(
+    t: ir.Table, stored: ir.Table, key: str, where: ir.BooleanColumn | None = None
+) -> ir.Table:
+    """`t` with the other columns of `stored` (its `key` and some of `t`'s
+    columns) taken from it on the rows whose `key` it has (given `where`, a
+    column of `t`, only on those of them where it is true): the stored values
+    that stand in for columns a file lacks (see `StandIns`)."""
+    fields = [c for c in stored.columns if c != key]
+    kept = stored.select(_st_key=stored[key], **{f"_st_{f}": stored[f] for f in fields})
+    j = t.left_join(kept, t[key] == kept._st_key)
+    found = j._st_key.notnull()
+    if where is not None:
+        found = found & j[where.get_name()]
     return j.select(
         *[ibis.ifelse(found, j[f"_st_{c}"], j[c]).name(c) if c in fields else j[c]
-          for c in s.columns]
+          for c in t.columns]
     )  # fmt: skip
 
 
@@ -466,17 +475,24 @@ def _stored_line_discounts(rows: ir.Table, stored: ir.Table) -> ir.Table:
     )
 
 
-def _stand_in_note(n: int, columns: Mapping[str, Sequence[str]]) -> str:
-    """What the summary says when stored values stood in for `columns`."""
+def stand_in_note(
+    n: int, columns: Mapping[str, Sequence[str]], what: str = "order"
+) -> str:
+    """What the summary says when stored values stood in for `columns` (each
+    field, and the file's missing columns that would give it) on `n` of the
+    file's records (`what`: order, customer) already stored."""
     missing = sorted({c for cols in columns.values() for c in cols})
-    words = [_STAND_IN_WORDS[f] for f in STAND_IN_FIELDS if f in columns]
-    what = words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
-    these = "order in it that is" if n == 1 else "orders in it that are"
+    words = [_STAND_IN_WORDS[f] for f in columns]
+    fields = (
+        words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+    )
+    these = f"{what} in it that is" if n == 1 else f"{what}s in it that are"
     keep = "keeps its" if n == 1 else "keep their"
     return (
         f"This file has no {', '.join(missing)} column{'s' if len(missing) > 1 else ''} "
         f"(an older export, say). The {n:,} {these} already stored {keep} stored "
-        f"{what}, compared as they are; orders new to the store take what the file gives."
+        f"{fields}, compared as they are; {what}s new to the store take what the "
+        "file gives."
     )
 
 
@@ -639,7 +655,8 @@ def build_orders(
     if stand_ins is not None:
         if len(stand_ins.orders.columns) > 1:
             # Before anything is derived from them (customer ids, content hashes).
-            s = scratch.keep("staged", _stored_heads(s, stand_ins.orders).order_by(ROW))
+            given = with_stored_values(s, stand_ins.orders, "order_id", s._head)
+            s = scratch.keep("staged", given.order_by(ROW))
         n_stored = scratch.count(
             s.filter(s._head)
             .select("order_id")
@@ -647,7 +664,7 @@ def build_orders(
             .semi_join(stand_ins.orders, "order_id")
         )
         if n_stored:
-            rate_notes.append(_stand_in_note(n_stored, stand_ins.columns))
+            rate_notes.append(stand_in_note(n_stored, stand_ins.columns))
     # Split once into order-level rows and line rows, parsing every checked
     # value once; the checks below then only compare.
     heads_v = scratch.keep(

@@ -20,6 +20,7 @@ __all__ = [
     "CUSTOMER_COLUMNS",
     "ORDER_COLUMNS",
     "ORDER_READ_COLUMNS",
+    "customers_not_given",
     "not_given",
     "stage_shopify_customers",
     "stage_shopify_orders",
@@ -112,6 +113,22 @@ _CUSTOMER_ALIASES = {
         "Company", "Address1", "Address2", "City", "Province Code", "Country Code", "Zip",
     )},
 }  # fmt: skip
+
+
+#: The customers export's columns that give each field (any one of them).
+_CUSTOMER_GIVEN_BY = {
+    **{f: [c] for f, c in CUSTOMER_COLUMNS.items()},
+    "country": ["Country Code", "Country"], "phone": ["Phone", "Default Address Phone"],
+}  # fmt: skip
+
+
+def customers_not_given(columns: list[str]) -> dict[str, list[str]]:
+    """Each field a customers export with `columns` has no column at all
+    for, with the columns that would give it."""
+    have = {_CUSTOMER_ALIASES.get(c, c) for c in columns} | set(columns)
+    return {
+        f: cols for f, cols in _CUSTOMER_GIVEN_BY.items() if not have.intersection(cols)
+    }
 
 
 def _column(table: pa.Table, name: str) -> pa.ChunkedArray:

@@ -376,6 +376,8 @@ def import_customers(
         source=source or mapping.source or "csv", started=started,
         progress=progress, labels=labels, date_format=date_format or mapping.date_format,
         dry_run=dry_run, keep=keep, again=header_again(raw),
+        absent={f: [f] for f in KINDS["customers"]
+                if f != "customer_id" and f not in resolved},
     )  # fmt: skip
 
 
