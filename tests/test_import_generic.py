@@ -895,6 +895,52 @@ def test_a_customers_file_of_fewer_columns_updates_only_what_it_gives(duck, tmp_
     assert (c["address"], c["postcode"], c["city"]) == ("1 rue Haute", "75001", "Paris")
 
 
+def test_feedback_and_products_files_without_a_column_they_gave_before(duck, tmp_path):
+    """Feedback without ids, exported again without its comment column, is
+    the feedback stored, not a second record of each rating; feedback with
+    an id compares on the columns it has. A products file without the
+    category column keeps the stored categories."""
+    (tmp_path / "f1.csv").write_text(
+        "feedback_id,email,order_id,submitted_at,rating,comment\n"
+        ",ann@example.com,A1,2025-01-10,5,Great\n"
+        "F9,bob@example.com,A2,2025-01-11,4,Fine\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "f2.csv").write_text(
+        "feedback_id,email,order_id,submitted_at,rating\n"
+        ",ann@example.com,A1,2025-01-10,5\n"
+        "F9,bob@example.com,A2,2025-01-11,4\n"
+        ",cem@example.com,A3,2025-01-12,2\n",
+        encoding="utf-8",
+    )
+    import_feedback(duck, str(tmp_path / "f1.csv"))
+    report = import_feedback(duck, str(tmp_path / "f2.csv"))
+    assert (report.rows_loaded, report.rows_new, report.rows_rejected) == (3, 1, 0)
+    assert any(
+        "no comment column" in n and "2 rows of it are feedback already stored" in n
+        for n in report.notes
+    ), report.notes
+    rows = duck.to_arrow(duck.table("feedback")).to_pylist()
+    got = sorted((r["order_id"], r["rating"], r["comment"]) for r in rows)
+    assert got == [("A1", 5, "Great"), ("A2", 4, "Fine"), ("A3", 2, None)]
+
+    (tmp_path / "p1.csv").write_text(
+        "product_id,sku,product_name,category\nP1,SKU1,Green tea,tea\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "p2.csv").write_text(
+        "product_id,product_name\nP1,Green tea 100g\nP2,Black tea\n", encoding="utf-8"
+    )
+    import_products(duck, str(tmp_path / "p1.csv"))
+    report = import_products(duck, str(tmp_path / "p2.csv"))
+    assert (report.rows_loaded, report.rows_new) == (2, 2)
+    assert any("keeps its stored SKU and category" in n for n in report.notes)
+    products = duck.to_arrow(duck.table("products").order_by("product_id")).to_pylist()
+    assert [(p["sku"], p["product_name"], p["category"]) for p in products] == [
+        ("SKU1", "Green tea 100g", "tea"), (None, "Black tea", None),
+    ]  # fmt: skip
+
+
 def test_row_lists_in_notes_read_as_lists():
     """No thousands separators in a list of rows: "rows 1,234, 5,678" would
     read as four rows."""

@@ -56,6 +56,7 @@ __all__ = [
     "import_shopify_customers",
     "import_shopify_orders",
     "merge_customers",
+    "stored_fields",
 ]
 
 #: Called with the name of each step as it starts.
@@ -478,14 +479,20 @@ def _stand_ins(
     )  # fmt: skip
 
 
-def _stored_customers(
-    wh: Warehouse, con: BaseBackend, source: str, absent: Mapping[str, Sequence[str]]
+def stored_fields(
+    wh: Warehouse,
+    con: BaseBackend,
+    table: str,
+    key: str,
+    source: str,
+    absent: Mapping[str, Sequence[str]],
 ) -> StandIns | None:
-    """As `_stand_ins`, for customers: ``customer_id`` and the fields `absent`
-    from a customers file that some stored customer of `source` holds."""
+    """As `_stand_ins`, for the records of `table` (customers, products): `key`
+    and the fields `absent` from a file that some stored record of `source`
+    holds, as a table on `con`; None if none do."""
     if not absent:
         return None
-    t = wh.table("customers")
+    t = wh.table(table)
     mine = t.filter(t.source == source)
     counts = wh.to_arrow(mine.aggregate(**{f: mine[f].count() for f in absent}))
     held = [f for f, n in counts.to_pylist()[0].items() if n]
@@ -493,7 +500,7 @@ def _stored_customers(
         return None
     return StandIns(
         columns={f: absent[f] for f in held},
-        orders=wh.bring(con, mine.select("customer_id", *held)), lines=None,
+        orders=wh.bring(con, mine.select(key, *held)), lines=None,
     )  # fmt: skip
 
 
@@ -911,7 +918,9 @@ def _import_customers(
         )
         incoming = last.filter(last._r == 0).drop("_r", "created_text", ROW)
         report = ImportReport(kind=kind, file=os.path.basename(path), source=source)
-        stored = _stored_customers(wh, con, source, absent or {})
+        stored = stored_fields(
+            wh, con, "customers", "customer_id", source, absent or {}
+        )
         if stored is not None:
             # A customer already stored keeps what the file has no column for.
             incoming = with_stored_values(incoming, stored.orders, "customer_id")

@@ -102,14 +102,15 @@ _LIMIT_TEXT = f"{MONEY_LIMIT:,}"
 STAND_IN_FIELDS = (
     "email", "phone", "coupon_code", "channel", "campaign", "country", "line_discount",
 )  # fmt: skip
-#: How the summary names each of them, and the fields of a customer.
+#: How the summary names each of them, and the fields of a customer or product.
 _STAND_IN_WORDS = {
     "email": "email", "phone": "phone", "coupon_code": "discount codes",
     "channel": "channel", "campaign": "campaign", "country": "country",
     "line_discount": "line discounts", "first_name": "first name",
     "last_name": "last name", "accepts_marketing": "marketing consent",
     "address": "address", "postcode": "postcode", "city": "city",
-    "created_at": "first date",
+    "created_at": "first date", "sku": "SKU", "product_name": "name",
+    "category": "category",
 }  # fmt: skip
 
 

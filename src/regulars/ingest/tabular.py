@@ -22,7 +22,7 @@ import datetime as _dt
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -38,8 +38,15 @@ from regulars.ingest.load import (
     _import_orders,
     _noop,
     commit_import,
+    stored_fields,
 )
-from regulars.ingest.orders import STAGED_COLUMNS, STAND_IN_FIELDS, conflicting_repeats
+from regulars.ingest.orders import (
+    STAGED_COLUMNS,
+    STAND_IN_FIELDS,
+    conflicting_repeats,
+    stand_in_note,
+    with_stored_values,
+)
 from regulars.ingest.parse import (
     OUTSIDE_DATES,
     check_date_format,
@@ -53,6 +60,7 @@ from regulars.ingest.report import ImportReport
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
+    from ibis.backends import BaseBackend
 
     from regulars.backends import Warehouse
 
@@ -381,6 +389,59 @@ def import_customers(
     )  # fmt: skip
 
 
+#: Each stored feedback field: the file's columns that give it (any one of
+#: them), and the parsed column of the file's rows compared with it.
+_FEEDBACK_GIVEN_BY = {
+    "customer_id": (["customer_id", "email"], "customer_id"),
+    "order_id": (["order_id"], "order_id"), "product_id": (["product_id"], "product_id"),
+    "submitted_at": (["submitted_at"], "at"), "rating": (["rating"], "rating_n"),
+    "nps": (["nps"], "nps_n"), "comment": (["comment"], "comment"),
+}  # fmt: skip
+
+
+def _feedback_by_given(
+    con: BaseBackend, good: ir.Table, stored: pa.Table, absent: Collection[str]
+) -> tuple[ir.Table, ir.Table, int]:
+    """Feedback rows `good` of a file that does not give the fields `absent`,
+    to be compared with `stored` feedback on the fields it gives (``_cmp``):
+    a row without an id that matches a stored feedback on all of them takes
+    its id (the id made from its content would make a second record of it).
+
+    Returns the rows, ``feedback_id, stored_hash`` of the stored feedback to
+    compare them with, and how many of the rows are stored feedback.
+    """
+    fields = [f for f in _FEEDBACK_GIVEN_BY if f not in absent]
+
+    def given(t: ir.Table, names: list[str]) -> ir.StringValue:
+        parts = [t[c].cast("string").fill_null("\u2205") for c in names]
+        return ibis.literal("\u241f").join([*parts, ibis.literal("")]).hexdigest("md5")
+
+    known = ibis.memtable(stored)
+    known = known.select("feedback_id", stored_hash=given(known, fields))
+    # The first stored feedback of each content, for rows without an id.
+    first = known.group_by("stored_hash").aggregate(_stored_id=known.feedback_id.min())
+    good = good.mutate(_cmp=given(good, [_FEEDBACK_GIVEN_BY[f][1] for f in fields]))
+    j = good.left_join(first, good._cmp == first.stored_hash)
+    take = ~j._own_id & j._stored_id.notnull()
+    good = j.select(
+        *[ibis.ifelse(take, j._stored_id, j[c]).name(c) if c == "feedback_id" else j[c]
+          for c in good.columns]
+    )  # fmt: skip
+    good = con.create_table("_feedback_given", good, overwrite=True)
+    n = con.to_pyarrow(good.semi_join(known, "feedback_id").count()).as_py()
+    return good, known, n
+
+
+def _feedback_note(n: int, missing: list[str]) -> str:
+    s = "s" if len(missing) > 1 else ""
+    return (
+        f"This file has no {', '.join(missing)} column{s} (an older export, say): its "
+        f"feedback was compared with the stored on the columns it has, and {n:,} "
+        f"row{'s' if n != 1 else ''} of it {'are' if n != 1 else 'is'} feedback "
+        "already stored."
+    )
+
+
 def import_feedback(
     wh: Warehouse,
     path: str,
@@ -427,7 +488,7 @@ def import_feedback(
         customer_id=ibis.coalesce(t.customer_id.strip(), customer_id_from(email, ibis.null("string"))),
         feedback_id=ibis.coalesce(t.feedback_id.strip(), "f_" + content.hexdigest("sha256").substr(0, 16)),
         at=parse_timestamp(t.submitted_at, date_format), rating_n=parse_int(t.rating), nps_n=parse_int(t.nps),
-        content_hash=content.hexdigest("sha256"),
+        content_hash=content.hexdigest("sha256"), _own_id=t.feedback_id.strip().notnull(),
     ), overwrite=True)  # fmt: skip
 
     def bad(cond: ibis.Value, col: str, reason: str) -> ibis.Table:
@@ -449,14 +510,30 @@ def import_feedback(
     # another content than the stored one (which is kept).
     conflicting = conflicting_repeats(good, "feedback_id")
     fb = wh.table("feedback")
-    stored = wh.to_arrow(
-        fb.filter(fb.source == source).select("feedback_id", "content_hash")
-    )
-    known = ibis.memtable(stored).rename(stored_hash="content_hash")
+    mine = fb.filter(fb.source == source)
+    report = ImportReport(kind="feedback", file=os.path.basename(path), source=source)
+    absent = {
+        f: cols for f, (cols, _) in _FEEDBACK_GIVEN_BY.items() if not set(cols) & set(resolved)
+    }  # fmt: skip
+    held = []
+    if absent:
+        counts = wh.to_arrow(mine.aggregate(**{f: mine[f].count() for f in absent}))
+        held = [f for f, n in counts.to_pylist()[0].items() if n]
+    if held:
+        # A column the file lacks gives nothing: feedback is compared with
+        # the stored on the fields the file gives.
+        good, known, n = _feedback_by_given(con, good, wh.to_arrow(mine), absent)
+        if n:
+            missing = sorted({c for f in held for c in absent[f]})
+            report.notes.append(_feedback_note(n, missing))
+    else:
+        stored = wh.to_arrow(mine.select("feedback_id", "content_hash"))
+        known = ibis.memtable(stored).rename(stored_hash="content_hash")
+        good = good.mutate(_cmp=good.content_hash)
     clash = (
         good.anti_join(conflicting, ROW)
         .join(known, "feedback_id")
-        .filter(lambda x: x.content_hash != x.stored_hash)
+        .filter(lambda x: x._cmp != x.stored_hash)
     )
     id_problems = con.to_pyarrow(ibis.union(
         _repeated_problem(conflicting, "feedback_id", labels["feedback_id"], "feedback id"),
@@ -474,7 +551,6 @@ def import_feedback(
         submitted_at=new.at, rating=new.rating_n.cast("int32"), nps=new.nps_n.cast("int32"),
         source=ibis.literal(source),
     ))  # fmt: skip
-    report = ImportReport(kind="feedback", file=os.path.basename(path), source=source)
     report.rows_read = raw.num_rows
     report.rows_rejected = pc.count_distinct(problems.column(ROW)).as_py()
     report.rows_loaded = report.rows_read - report.rows_rejected
@@ -516,6 +592,20 @@ def import_products(
     t = ibis.memtable(pa.table(cols))
     # The id as it is kept (trimmed) enters the content: " MUG " is MUG.
     t = t.mutate(product_id=t.product_id.strip())
+    report = ImportReport(kind="products", file=os.path.basename(path), source=source)
+    # A product already stored keeps what the file has no column for.
+    absent = {f: [f] for f in KINDS["products"] if f not in resolved}
+    stored = stored_fields(wh, con, "products", "product_id", source, absent)
+    if stored is not None:
+        t = with_stored_values(t, stored.orders, "product_id")
+        n = con.to_pyarrow(
+            t.select("product_id")
+            .distinct()
+            .semi_join(stored.orders, "product_id")
+            .count()
+        ).as_py()
+        if n:
+            report.notes.append(stand_in_note(n, stored.columns, "product"))
     content = ibis.literal("").concat(
         *[t[c].fill_null("\u2205") + "\u241f" for c in KINDS["products"]]
     )
@@ -548,7 +638,6 @@ def import_products(
     out = con.to_pyarrow(
         changed.select(*KINDS["products"], "content_hash", source=ibis.literal(source))
     )
-    report = ImportReport(kind="products", file=os.path.basename(path), source=source)
     report.rows_read = raw.num_rows
     report.rows_rejected = problems.num_rows
     report.rows_loaded = report.rows_read - report.rows_rejected
