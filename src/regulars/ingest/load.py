@@ -475,7 +475,7 @@ def _stand_ins(
     fields = [f for f in held if f != "line_discount"]
     return StandIns(
         columns={f: absent[f] for f in held},
-        orders=wh.bring(con, mine.select("order_id", *fields)), lines=lines,
+        records=wh.bring(con, mine.select("order_id", *fields)), lines=lines,
     )  # fmt: skip
 
 
@@ -500,7 +500,7 @@ def stored_fields(
         return None
     return StandIns(
         columns={f: absent[f] for f in held},
-        orders=wh.bring(con, mine.select(key, *held)), lines=None,
+        records=wh.bring(con, mine.select(key, *held)), lines=None,
     )  # fmt: skip
 
 
@@ -923,8 +923,8 @@ def _import_customers(
         )
         if stored is not None:
             # A customer already stored keeps what the file has no column for.
-            incoming = with_stored_values(incoming, stored.orders, "customer_id")
-            n = scratch.count(incoming.semi_join(stored.orders, "customer_id"))
+            incoming = with_stored_values(incoming, stored.records, "customer_id")
+            n = scratch.count(incoming.semi_join(stored.records, "customer_id"))
             if n:
                 report.notes.append(stand_in_note(n, stored.columns, "customer"))
         incoming = incoming.mutate(updated_at=incoming.created_at)

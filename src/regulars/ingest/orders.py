@@ -121,23 +121,25 @@ class StandIns:
     A column the file lacks gives nothing, not an empty value: an order
     already stored keeps its stored value of such a field, in the comparison
     of its content and when `update` replaces it; an order new to the store
-    takes what the file gives.
+    takes what the file gives. Customers and products files do the same
+    (`regulars.ingest.load.stored_fields`).
 
     Attributes
     ----------
     columns
-        Each field of `STAND_IN_FIELDS` the file does not give, and the
-        file's missing columns that would give it (for the summary).
-    orders
-        ``order_id`` and the order-level fields among them, of the stored
-        orders of the import's source.
+        Each field the file does not give (for orders, of `STAND_IN_FIELDS`),
+        and the file's missing columns that would give it (for the summary).
+    records
+        The key (``order_id``, ``customer_id``, ``product_id``) and those of
+        the fields on the record itself, of the stored records of the
+        import's source.
     lines
         ``order_id, line_no, line_discount`` (in the order's own currency)
         of their lines, when ``line_discount`` is among them; else None.
     """
 
     columns: Mapping[str, Sequence[str]]
-    orders: ir.Table
+    records: ir.Table
     lines: ir.Table | None
 
 
@@ -654,15 +656,15 @@ def build_orders(
     s = ibis.memtable(cleaned)
     rows_read = staged.num_rows
     if stand_ins is not None:
-        if len(stand_ins.orders.columns) > 1:
+        if len(stand_ins.records.columns) > 1:
             # Before anything is derived from them (customer ids, content hashes).
-            given = with_stored_values(s, stand_ins.orders, "order_id", s._head)
+            given = with_stored_values(s, stand_ins.records, "order_id", s._head)
             s = scratch.keep("staged", given.order_by(ROW))
         n_stored = scratch.count(
             s.filter(s._head)
             .select("order_id")
             .distinct()
-            .semi_join(stand_ins.orders, "order_id")
+            .semi_join(stand_ins.records, "order_id")
         )
         if n_stored:
             rate_notes.append(stand_in_note(n_stored, stand_ins.columns))

@@ -597,11 +597,11 @@ def import_products(
     absent = {f: [f] for f in KINDS["products"] if f not in resolved}
     stored = stored_fields(wh, con, "products", "product_id", source, absent)
     if stored is not None:
-        t = with_stored_values(t, stored.orders, "product_id")
+        t = with_stored_values(t, stored.records, "product_id")
         n = con.to_pyarrow(
             t.select("product_id")
             .distinct()
-            .semi_join(stored.orders, "product_id")
+            .semi_join(stored.records, "product_id")
             .count()
         ).as_py()
         if n:
