@@ -25,11 +25,15 @@ DATA = Path(__file__).parent / "data"
 # not what it returns. Without the first two the Spark-marked tests took
 # 480 s on two workers, not 594 s; interpreting expressions then took four
 # Spark test files from 182-201 s to 156-163 s, and planning once from
-# 141 s to 117 s. The CLI tests' `regulars` processes inherit this. A value
-# already set is left alone.
+# 141 s to 117 s. Without C2 the JVM keeps only 48 MB for compiled code,
+# which one test worker's hundreds of queries filled on 4 December 2026:
+# the JVM then stopped compiling, failed a task and its gateway died,
+# failing every Spark test left in that worker; 240 MB is the size it keeps
+# with C2. The CLI tests' `regulars` processes inherit this. A value already
+# set is left alone.
 os.environ.setdefault(
     "PYSPARK_SUBMIT_ARGS",
-    "--driver-java-options -XX:TieredStopAtLevel=1"
+    '--driver-java-options "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=240m"'
     " --conf spark.sql.codegen.wholeStage=false"
     " --conf spark.sql.codegen.factoryMode=NO_CODEGEN"
     " --conf spark.sql.adaptive.enabled=false pyspark-shell",
