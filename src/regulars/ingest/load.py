@@ -53,6 +53,7 @@ __all__ = [
     "Progress",
     "commit_import",
     "failed_after",
+    "held_fields",
     "import_shopify_customers",
     "import_shopify_orders",
     "merge_customers",
@@ -457,12 +458,9 @@ def _stand_ins(
     orders_t, lines_t = wh.table("orders"), wh.table("order_lines")
     mine = orders_t.filter(orders_t.source == source)
     mine_lines = lines_t.filter(lines_t.source == source)
-    held = {f: mine[f].count() for f in absent if f != "line_discount"}
-    if held:
-        counts = wh.to_arrow(mine.aggregate(**held)).to_pylist()[0]
-        held = {f: n for f, n in counts.items() if n}
+    held = held_fields(wh, mine, [f for f in absent if f != "line_discount"])
     if "line_discount" in absent and wh.scalar((mine_lines.discount != 0).any()):
-        held["line_discount"] = 1
+        held.append("line_discount")
     if not held:
         return None
     lines = None
@@ -477,6 +475,14 @@ def _stand_ins(
         columns={f: absent[f] for f in held},
         records=wh.bring(con, mine.select("order_id", *fields)), lines=lines,
     )  # fmt: skip
+
+
+def held_fields(wh: Warehouse, records: ir.Table, fields: Sequence[str]) -> list[str]:
+    """Those of `fields` that some row of `records` holds (is not NULL in)."""
+    if not fields:
+        return []
+    counts = wh.to_arrow(records.aggregate(**{f: records[f].count() for f in fields}))
+    return [f for f, n in counts.to_pylist()[0].items() if n]
 
 
 def stored_fields(
@@ -494,8 +500,7 @@ def stored_fields(
         return None
     t = wh.table(table)
     mine = t.filter(t.source == source)
-    counts = wh.to_arrow(mine.aggregate(**{f: mine[f].count() for f in absent}))
-    held = [f for f, n in counts.to_pylist()[0].items() if n]
+    held = held_fields(wh, mine, list(absent))
     if not held:
         return None
     return StandIns(

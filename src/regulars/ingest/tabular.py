@@ -38,6 +38,7 @@ from regulars.ingest.load import (
     _import_orders,
     _noop,
     commit_import,
+    held_fields,
     stored_fields,
 )
 from regulars.ingest.orders import (
@@ -515,10 +516,7 @@ def import_feedback(
     absent = {
         f: cols for f, (cols, _) in _FEEDBACK_GIVEN_BY.items() if not set(cols) & set(resolved)
     }  # fmt: skip
-    held = []
-    if absent:
-        counts = wh.to_arrow(mine.aggregate(**{f: mine[f].count() for f in absent}))
-        held = [f for f, n in counts.to_pylist()[0].items() if n]
+    held = held_fields(wh, mine, list(absent))
     if held:
         # A column the file lacks gives nothing: feedback is compared with
         # the stored on the fields the file gives.
