@@ -941,6 +941,63 @@ def test_feedback_and_products_files_without_a_column_they_gave_before(duck, tmp
     ]  # fmt: skip
 
 
+def test_an_orders_file_without_the_customer_id_column_it_gave_before(duck, tmp_path):
+    """The customer ids a file gave stay with the stored orders when a later
+    file has no customer_id column; an order whose id was made from its email
+    is made again from the file's email."""
+    (tmp_path / "a.csv").write_text(
+        "order_id,customer_id,email,placed_at,currency,total\n"
+        "A1,CUST-1,ann@example.com,2025-01-05,EUR,24.00\n"
+        "A2,,bob@example.com,2025-01-06,EUR,12.00\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "b.csv").write_text(
+        "order_id,email,placed_at,currency,total\n"
+        "A1,ann@example.com,2025-01-05,EUR,24.00\n"
+        "A2,bob@example.com,2025-01-06,EUR,12.00\n"
+        "A3,ann@example.com,2025-02-05,EUR,30.00\n",
+        encoding="utf-8",
+    )
+    import_orders(duck, str(tmp_path / "a.csv"))
+    before = duck.to_arrow(duck.table("orders").order_by("order_id")).to_pylist()
+    report = import_orders(duck, str(tmp_path / "b.csv"))
+    assert (report.rows_loaded, report.rows_new, report.rows_rejected) == (3, 1, 0)
+    assert any(
+        "no customer_id column" in n
+        and "The 2 orders in it that are already stored keep their stored customer ids"
+        in n
+        for n in report.notes
+    ), report.notes
+    after = duck.to_arrow(duck.table("orders").order_by("order_id")).to_pylist()
+    assert after[:2] == before
+    assert [o["customer_id"][:2] for o in after] == ["CU", "c_", "c_"]
+
+    # Emails edited since, in a newer file of that layout: the order whose id
+    # was made from the email moves to the new one; the given id stays.
+    (tmp_path / "c.csv").write_text(
+        "order_id,email,placed_at,currency,total\n"
+        "A1,anna@example.com,2025-01-05,EUR,24.00\n"
+        "A2,robert@example.com,2025-01-06,EUR,12.00\n",
+        encoding="utf-8",
+    )
+    report = import_orders(duck, str(tmp_path / "c.csv"), update=True)
+    assert (report.rows_new, report.rows_rejected) == (2, 0)
+    moved = {o["order_id"]: o for o in duck.to_arrow(duck.table("orders")).to_pylist()}
+    assert moved["A1"]["customer_id"] == "CUST-1"
+    # The id made from robert@example.com, as a new file of his makes it.
+    (tmp_path / "d.csv").write_text(
+        "order_id,email,placed_at,currency,total\n"
+        "B1,robert@example.com,2025-03-01,EUR,5.00\n",
+        encoding="utf-8",
+    )
+    import_orders(duck, str(tmp_path / "d.csv"))
+    ids = {
+        o["order_id"]: o["customer_id"]
+        for o in duck.to_arrow(duck.table("orders")).to_pylist()
+    }
+    assert ids["A2"] == ids["B1"] != before[1]["customer_id"]
+
+
 def test_row_lists_in_notes_read_as_lists():
     """No thousands separators in a list of rows: "rows 1,234, 5,678" would
     read as four rows."""

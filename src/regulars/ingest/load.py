@@ -458,6 +458,13 @@ def _stand_ins(
     orders_t, lines_t = wh.table("orders"), wh.table("order_lines")
     mine = orders_t.filter(orders_t.source == source)
     mine_lines = lines_t.filter(lines_t.source == source)
+    if "customer_ref" in absent:
+        # A customer id a file gave; not one made from the email or phone
+        # (``c_`` and 16 hex digits), which the file's own email or phone
+        # makes again, nor the anonymous one of a person erased.
+        cid = mine.customer_id
+        made = cid.re_search("^c_[0-9a-f]{16}$") | cid.startswith("anon_")
+        mine = mine.mutate(customer_ref=ibis.ifelse(made, ibis.null("string"), cid))
     held = held_fields(wh, mine, [f for f in absent if f != "line_discount"])
     if "line_discount" in absent and wh.scalar((mine_lines.discount != 0).any()):
         held.append("line_discount")

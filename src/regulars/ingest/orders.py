@@ -100,13 +100,15 @@ _LIMIT_TEXT = f"{MONEY_LIMIT:,}"
 #: tail columns), which the store keeps as they came: on the orders as they
 #: are, the line discounts on the lines (at the order's rate).
 STAND_IN_FIELDS = (
-    "email", "phone", "coupon_code", "channel", "campaign", "country", "line_discount",
+    "customer_ref", "email", "phone", "coupon_code", "channel", "campaign", "country",
+    "line_discount",
 )  # fmt: skip
 #: How the summary names each of them, and the fields of a customer or product.
 _STAND_IN_WORDS = {
     "email": "email", "phone": "phone", "coupon_code": "discount codes",
     "channel": "channel", "campaign": "campaign", "country": "country",
-    "line_discount": "line discounts", "first_name": "first name",
+    "customer_ref": "customer ids", "line_discount": "line discounts",
+    "first_name": "first name",
     "last_name": "last name", "accepts_marketing": "marketing consent",
     "address": "address", "postcode": "postcode", "city": "city",
     "created_at": "first date", "sku": "SKU", "product_name": "name",

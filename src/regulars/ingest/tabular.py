@@ -277,6 +277,11 @@ def _read(
     return raw, sha, _resolve(raw, mapping, kind, path), started
 
 
+def _column_of(field: str) -> str:
+    """The orders file's column of staged field `field`."""
+    return "customer_id" if field == "customer_ref" else field
+
+
 def import_orders(
     wh: Warehouse,
     path: str,
@@ -354,8 +359,8 @@ def import_orders(
         decimal_comma=decimal_comma, update=update, dry_run=dry_run, keep=keep,
         again=header_again(raw),
         # A file of whole orders gives no lines, so no line discounts either.
-        absent={f: [f] for f in STAND_IN_FIELDS
-                if f not in resolved and (has_lines or f != "line_discount")},
+        absent={f: [_column_of(f)] for f in STAND_IN_FIELDS
+                if _column_of(f) not in resolved and (has_lines or f != "line_discount")},
     )  # fmt: skip
 
 
