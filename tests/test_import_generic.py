@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from decimal import Decimal
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -813,31 +814,35 @@ def test_a_file_of_currency_signs_sets_no_reporting_currency(duck, tmp_path):
     assert "reporting_currency" not in duck.meta()
 
 
+def _csv(path: Path, text: str) -> Path:
+    """Write `text` to `path` as UTF-8 and return the path."""
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
 def test_a_file_without_a_column_it_gave_before_leaves_stored_orders_alone(
     duck, tmp_path
 ):
     """A later file of the same orders without the channel, campaign and
     line discount columns loads them unchanged and says which columns it
     lacks; a file of whole orders has no lines, so no line discounts."""
-    full = tmp_path / "full.csv"
-    full.write_text(
+    full = _csv(
+        tmp_path / "full.csv",
         "order_id,email,placed_at,currency,sku,quantity,unit_price,line_discount,"
         "channel,campaign\n"
         "A1,ann@example.com,2025-01-05,EUR,BEANS,2,12.50,1.00,mail,spring\n"
         "A2,bob@example.com,2025-02-05,EUR,BEANS,1,12.50,0,web,\n",
-        encoding="utf-8",
     )
     import_orders(duck, str(full))
     before = duck.to_arrow(duck.table("orders").order_by("order_id")).to_pylist()
     assert [(o["channel"], o["discount"]) for o in before] == [
         ("mail", Decimal("1.00")), ("web", Decimal("0.00")),
     ]  # fmt: skip
-    lean = tmp_path / "lean.csv"
-    lean.write_text(
+    lean = _csv(
+        tmp_path / "lean.csv",
         "order_id,email,placed_at,currency,sku,quantity,unit_price\n"
         "A1,ann@example.com,2025-01-05,EUR,BEANS,2,12.50\n"
         "A2,bob@example.com,2025-02-05,EUR,BEANS,1,12.50\n",
-        encoding="utf-8",
     )
     report = import_orders(duck, str(lean))
     assert (report.rows_loaded, report.rows_new, report.rows_rejected) == (2, 0, 0)
@@ -850,18 +855,16 @@ def test_a_file_without_a_column_it_gave_before_leaves_stored_orders_alone(
         duck.to_arrow(duck.table("orders").order_by("order_id")).to_pylist() == before
     )
 
-    whole = tmp_path / "whole.csv"
-    whole.write_text(
+    whole = _csv(
+        tmp_path / "whole.csv",
         "order_id,email,placed_at,currency,total\n"
         "A1,ann@example.com,2025-01-05,EUR,24.00\n",
-        encoding="utf-8",
     )
     import_orders(duck, str(whole), source="shop")
     # The orders of "shop" hold none of the fields its files lack: nothing to keep.
-    more = tmp_path / "more.csv"
-    more.write_text(
+    more = _csv(
+        tmp_path / "more.csv",
         whole.read_text(encoding="utf-8") + "A2,bob@example.com,2025-02-05,EUR,12.50\n",
-        encoding="utf-8",
     )
     report = import_orders(duck, str(more), source="shop")
     assert (report.rows_loaded, report.rows_new) == (2, 1)
@@ -871,15 +874,13 @@ def test_a_file_without_a_column_it_gave_before_leaves_stored_orders_alone(
 def test_a_customers_file_of_fewer_columns_updates_only_what_it_gives(duck, tmp_path):
     """A newsletter list (email and consent) after a file with names and
     addresses: the consent changes, the rest stays as stored."""
-    crm = tmp_path / "crm.csv"
-    crm.write_text(
+    crm = _csv(
+        tmp_path / "crm.csv",
         "email,first_name,last_name,phone,address,postcode,city,accepts_marketing\n"
         "ann@example.com,Ann,Lee,+33 6 12 34 56 78,1 rue Haute,75001,Paris,yes\n",
-        encoding="utf-8",
     )
-    newsletter = tmp_path / "newsletter.csv"
-    newsletter.write_text(
-        "email,accepts_marketing\nann@example.com,no\n", encoding="utf-8"
+    newsletter = _csv(
+        tmp_path / "newsletter.csv", "email,accepts_marketing\nann@example.com,no\n"
     )
     import_customers(duck, str(crm))
     report = import_customers(duck, str(newsletter))
@@ -900,18 +901,18 @@ def test_feedback_and_products_files_without_a_column_they_gave_before(duck, tmp
     the feedback stored, not a second record of each rating; feedback with
     an id compares on the columns it has. A products file without the
     category column keeps the stored categories."""
-    (tmp_path / "f1.csv").write_text(
+    _csv(
+        tmp_path / "f1.csv",
         "feedback_id,email,order_id,submitted_at,rating,comment\n"
         ",ann@example.com,A1,2025-01-10,5,Great\n"
         "F9,bob@example.com,A2,2025-01-11,4,Fine\n",
-        encoding="utf-8",
     )
-    (tmp_path / "f2.csv").write_text(
+    _csv(
+        tmp_path / "f2.csv",
         "feedback_id,email,order_id,submitted_at,rating\n"
         ",ann@example.com,A1,2025-01-10,5\n"
         "F9,bob@example.com,A2,2025-01-11,4\n"
         ",cem@example.com,A3,2025-01-12,2\n",
-        encoding="utf-8",
     )
     import_feedback(duck, str(tmp_path / "f1.csv"))
     report = import_feedback(duck, str(tmp_path / "f2.csv"))
@@ -924,12 +925,13 @@ def test_feedback_and_products_files_without_a_column_they_gave_before(duck, tmp
     got = sorted((r["order_id"], r["rating"], r["comment"]) for r in rows)
     assert got == [("A1", 5, "Great"), ("A2", 4, "Fine"), ("A3", 2, None)]
 
-    (tmp_path / "p1.csv").write_text(
+    _csv(
+        tmp_path / "p1.csv",
         "product_id,sku,product_name,category\nP1,SKU1,Green tea,tea\n",
-        encoding="utf-8",
     )
-    (tmp_path / "p2.csv").write_text(
-        "product_id,product_name\nP1,Green tea 100g\nP2,Black tea\n", encoding="utf-8"
+    _csv(
+        tmp_path / "p2.csv",
+        "product_id,product_name\nP1,Green tea 100g\nP2,Black tea\n",
     )
     import_products(duck, str(tmp_path / "p1.csv"))
     report = import_products(duck, str(tmp_path / "p2.csv"))
@@ -945,18 +947,18 @@ def test_an_orders_file_without_the_customer_id_column_it_gave_before(duck, tmp_
     """The customer ids a file gave stay with the stored orders when a later
     file has no customer_id column; an order whose id was made from its email
     is made again from the file's email."""
-    (tmp_path / "a.csv").write_text(
+    _csv(
+        tmp_path / "a.csv",
         "order_id,customer_id,email,placed_at,currency,total\n"
         "A1,CUST-1,ann@example.com,2025-01-05,EUR,24.00\n"
         "A2,,bob@example.com,2025-01-06,EUR,12.00\n",
-        encoding="utf-8",
     )
-    (tmp_path / "b.csv").write_text(
+    _csv(
+        tmp_path / "b.csv",
         "order_id,email,placed_at,currency,total\n"
         "A1,ann@example.com,2025-01-05,EUR,24.00\n"
         "A2,bob@example.com,2025-01-06,EUR,12.00\n"
         "A3,ann@example.com,2025-02-05,EUR,30.00\n",
-        encoding="utf-8",
     )
     import_orders(duck, str(tmp_path / "a.csv"))
     before = duck.to_arrow(duck.table("orders").order_by("order_id")).to_pylist()
@@ -974,21 +976,21 @@ def test_an_orders_file_without_the_customer_id_column_it_gave_before(duck, tmp_
 
     # Emails edited since, in a newer file of that layout: the order whose id
     # was made from the email moves to the new one; the given id stays.
-    (tmp_path / "c.csv").write_text(
+    _csv(
+        tmp_path / "c.csv",
         "order_id,email,placed_at,currency,total\n"
         "A1,anna@example.com,2025-01-05,EUR,24.00\n"
         "A2,robert@example.com,2025-01-06,EUR,12.00\n",
-        encoding="utf-8",
     )
     report = import_orders(duck, str(tmp_path / "c.csv"), update=True)
     assert (report.rows_new, report.rows_rejected) == (2, 0)
     moved = {o["order_id"]: o for o in duck.to_arrow(duck.table("orders")).to_pylist()}
     assert moved["A1"]["customer_id"] == "CUST-1"
     # The id made from robert@example.com, as a new file of his makes it.
-    (tmp_path / "d.csv").write_text(
+    _csv(
+        tmp_path / "d.csv",
         "order_id,email,placed_at,currency,total\n"
         "B1,robert@example.com,2025-03-01,EUR,5.00\n",
-        encoding="utf-8",
     )
     import_orders(duck, str(tmp_path / "d.csv"))
     ids = {
