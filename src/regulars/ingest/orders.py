@@ -98,7 +98,9 @@ _LIMIT_TEXT = f"{MONEY_LIMIT:,}"
 
 #: Fields an orders file may have no column for (an older export lacks the
 #: tail columns), which the store keeps as they came: on the orders as they
-#: are, the line discounts on the lines (at the order's rate).
+#: are (``customer_ref``, a generic file's customer id, as the order's id when
+#: it was not made from the email or phone), the line discounts on the lines
+#: (at the order's rate).
 STAND_IN_FIELDS = (
     "customer_ref", "email", "phone", "coupon_code", "channel", "campaign", "country",
     "line_discount",
@@ -108,8 +110,8 @@ _STAND_IN_WORDS = {
     "email": "email", "phone": "phone", "coupon_code": "discount codes",
     "channel": "channel", "campaign": "campaign", "country": "country",
     "customer_ref": "customer ids", "line_discount": "line discounts",
-    "first_name": "first name",
-    "last_name": "last name", "accepts_marketing": "marketing consent",
+    "first_name": "first name", "last_name": "last name",
+    "accepts_marketing": "marketing consent",
     "address": "address", "postcode": "postcode", "city": "city",
     "created_at": "first date", "sku": "SKU", "product_name": "name",
     "category": "category",
@@ -447,37 +449,29 @@ def _typed_lines(lines: ir.Table) -> ir.Table:
 
 
 def with_stored_values(
-    t: ir.Table, stored: ir.Table, key: str, where: ir.BooleanColumn | None = None
+    t: ir.Table,
+    stored: ir.Table,
+    key: str | Sequence[str],
+    where: ir.BooleanColumn | None = None,
 ) -> ir.Table:
-    """`t` with the other columns of `stored` (its `key` and some of `t`'s
-    columns) taken from it on the rows whose `key` it has (given `where`, a
+    """`t` with the other columns of `stored` (its `key` columns and some of
+    `t`'s) taken from it on the rows whose `key` it has (given `where`, a
     column of `t`, only on those of them where it is true): the stored values
     that stand in for columns a file lacks (see `StandIns`)."""
-    fields = [c for c in stored.columns if c != key]
-    kept = stored.select(_st_key=stored[key], **{f"_st_{f}": stored[f] for f in fields})
-    j = t.left_join(kept, t[key] == kept._st_key)
-    found = j._st_key.notnull()
+    keys = [key] if isinstance(key, str) else list(key)
+    fields = [c for c in stored.columns if c not in keys]
+    kept = stored.select(
+        _st_found=ibis.literal(True),
+        **{f"_st_{c}": stored[c] for c in [*keys, *fields]},
+    )
+    j = t.left_join(kept, [t[k] == kept[f"_st_{k}"] for k in keys])
+    found = j._st_found.notnull()
     if where is not None:
         found = found & j[where.get_name()]
     return j.select(
         *[ibis.ifelse(found, j[f"_st_{c}"], j[c]).name(c) if c in fields else j[c]
           for c in t.columns]
     )  # fmt: skip
-
-
-def _stored_line_discounts(rows: ir.Table, stored: ir.Table) -> ir.Table:
-    """Typed line rows with the line discount of each stored line
-    (``order_id, line_no, line_discount``) in place of the file's."""
-    kept = stored.select(
-        _st_id=stored.order_id, _st_no=stored.line_no, _st_d=stored.line_discount
-    )
-    j = rows.left_join(
-        kept, (rows.order_id == kept._st_id) & (rows.line_no == kept._st_no)
-    )
-    d = ibis.ifelse(j._st_id.notnull(), j._st_d, j.line_discount__v)
-    return j.select(
-        *[d.name(c) if c == "line_discount__v" else j[c] for c in rows.columns]
-    )
 
 
 def stand_in_note(
@@ -677,7 +671,8 @@ def build_orders(
     )
     line_rows = _typed_line_rows(s.filter(s._line), decimal_comma)
     if stand_ins is not None and stand_ins.lines is not None:
-        line_rows = _stored_line_discounts(line_rows, stand_ins.lines)
+        stored_lines = stand_ins.lines.rename(line_discount__v="line_discount")
+        line_rows = with_stored_values(line_rows, stored_lines, ["order_id", "line_no"])
     lines_v = scratch.keep("line_rows", line_rows)
     advice = _advice(con, heads_v, lines_v, date_format, decimal_comma)
     not_codes = _not_currency_codes(con, s)

@@ -37,6 +37,7 @@ from regulars.ingest.load import (
     _import_customers,
     _import_orders,
     _noop,
+    _row_hash,
     commit_import,
     held_fields,
     stored_fields,
@@ -417,16 +418,11 @@ def _feedback_by_given(
     compare them with, and how many of the rows are stored feedback.
     """
     fields = [f for f in _FEEDBACK_GIVEN_BY if f not in absent]
-
-    def given(t: ir.Table, names: list[str]) -> ir.StringValue:
-        parts = [t[c].cast("string").fill_null("\u2205") for c in names]
-        return ibis.literal("\u241f").join([*parts, ibis.literal("")]).hexdigest("md5")
-
     known = ibis.memtable(stored)
-    known = known.select("feedback_id", stored_hash=given(known, fields))
+    known = known.select("feedback_id", stored_hash=_row_hash(known, fields))
     # The first stored feedback of each content, for rows without an id.
     first = known.group_by("stored_hash").aggregate(_stored_id=known.feedback_id.min())
-    good = good.mutate(_cmp=given(good, [_FEEDBACK_GIVEN_BY[f][1] for f in fields]))
+    good = good.mutate(_cmp=_row_hash(good, [_FEEDBACK_GIVEN_BY[f][1] for f in fields]))
     j = good.left_join(first, good._cmp == first.stored_hash)
     take = ~j._own_id & j._stored_id.notnull()
     good = j.select(
