@@ -1000,6 +1000,21 @@ def test_an_orders_file_without_the_customer_id_column_it_gave_before(duck, tmp_
     assert ids["A2"] == ids["B1"] != before[1]["customer_id"]
 
 
+def test_a_currency_with_a_nul_byte_is_rejected_not_a_broken_query(duck, tmp_path):
+    """Found by the import properties: the currencies that are not codes were
+    written into the query as text, and a NUL byte in one ended DuckDB's
+    reading of it (a parser error, the import lost)."""
+    path = _csv(
+        tmp_path / "nul.csv",
+        "order_id,email,placed_at,currency,total\n"
+        "N1,a@x.com,2025-01-05,X\0Y,1.00\n"
+        "N2,b@x.com,2025-01-05,EUR,2.00\n",
+    )
+    report = import_orders(duck, str(path))
+    assert (report.rows_loaded, report.rows_rejected) == (1, 1)
+    assert [(r.column, r.value) for r in report.rejects] == [("currency", "X\0Y")]
+
+
 def test_row_lists_in_notes_read_as_lists():
     """No thousands separators in a list of rows: "rows 1,234, 5,678" would
     read as four rows."""

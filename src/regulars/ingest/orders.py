@@ -272,7 +272,10 @@ def _row_problems(
         _problem(refs, labels["customer_ref"], refs.customer_ref, SPREADSHEET_ID)
     )
     if not_codes:
-        signs = s.filter(s._head & s.currency.isin(not_codes))
+        # As a table, not literals written into the query: a file's text may
+        # hold what DuckDB's SQL cannot (a NUL byte ended the query there).
+        codes = ibis.memtable(pa.table({"code": pa.array(not_codes, pa.string())}))
+        signs = s.filter(s._head & s.currency.isin(codes.code))
         out.append(_problem(signs, labels["currency"], signs.currency,
                             "is not a currency code: three letters, such as EUR or USD (ISO 4217)."))  # fmt: skip
     heads = heads.filter(heads.order_id.notnull())
