@@ -104,6 +104,36 @@ def test_a_customer_inactive_for_exactly_the_threshold_has_not_churned(store):
     assert m.churned_customers == 6  # A B C D E I
 
 
+def test_without_a_repeat_order_there_is_no_churn_threshold_nor_churn(warehouse):
+    """B and D alone: nobody has bought twice, so no gap sets a threshold.
+    The rate was 0.0% ("nobody churned") and the command printed "no order
+    for None days"."""
+    m = store_metrics(_load(warehouse, [r for r in ROWS if r[1] in ("B", "D")]),
+                      as_of=AS_OF)  # fmt: skip
+    assert (m.customers, m.one_time_buyers, m.days_between_orders) == (2, 2, {})
+    assert m.median_days_between_orders is None
+    assert (m.churn_threshold_days, m.churned_customers, m.churn_rate) == (None,) * 3
+    m = store_metrics(warehouse, as_of=AS_OF, churn_days=150)  # B 166 days ago, D 121
+    assert (m.churn_threshold_days, m.churned_customers, m.churn_rate) == (150, 1, 0.5)
+
+
+def test_the_commands_say_there_is_no_churn_threshold_rather_than_none(duck):
+    from typer.testing import CliRunner
+
+    from regulars.cli.main import app
+
+    path = _load(duck, [r for r in ROWS if r[1] in ("B", "D")]).path
+    duck.close()
+    for command in ("metrics", "report"):
+        result = CliRunner().invoke(app, ["--store", path, "--quiet", "--as-of",
+                                          AS_OF.isoformat(), command])  # fmt: skip
+        assert result.exit_code == 0, result.output
+        row = next(line for line in result.output.splitlines() if "churn rate" in line)
+        assert "churn rate (no threshold: nobody has ordered twice)" in row
+        assert row.replace("│", " ").split()[-1] == "-"  # was 0.0%
+        assert "None" not in result.output
+
+
 def test_window(store):
     m = store_metrics(store, as_of=AS_OF, since=dt.date(2025, 3, 1))
     assert m.customers == 5  # A D E G I

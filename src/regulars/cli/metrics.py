@@ -72,7 +72,7 @@ def metrics(
         ("days between orders, median / mean", (f"{_num(m.median_days_between_orders, 1)} / "
                                                  f"{_num(m.mean_days_between_orders, 1)}")),
         ("days first to second order, median", _num(m.median_days_first_to_second_order, 1)),
-        (f"churn rate (no order for {m.churn_threshold_days} days)", _pct(m.churn_rate)),
+        (f"churn rate ({m.churn_basis})", _pct(m.churn_rate)),
     ]  # fmt: skip
     for name, span in m.historical_clv.items():
         rows.append((f"historical CLV at {name} ({span['customers']:,} customers)",

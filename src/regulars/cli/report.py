@@ -28,8 +28,9 @@ def print_dashboard(data: object) -> None:
         ("customers", f"{m.customers:,}"), ("orders", f"{m.orders:,}"),
         ("net revenue", f"{m.net_revenue:,.2f}"), ("average order value", f"{(m.aov or 0):,.2f}"),
         ("repeat purchase rate", f"{(m.repeat_purchase_rate or 0):.1%}"),
-        ("median days between orders", f"{m.median_days_between_orders}"),
-        (f"churn rate ({m.churn_threshold_days} days)", f"{(m.churn_rate or 0):.1%}"),
+        ("median days between orders",
+         "-" if m.median_days_between_orders is None else f"{m.median_days_between_orders:g}"),
+        (f"churn rate ({m.churn_basis})", "-" if m.churn_rate is None else f"{m.churn_rate:.1%}"),
         ("historical 12-month CLV", f"{(clv12.get('clv') or 0):,.2f}"),
     ):  # fmt: skip
         kpis.add_row(name, value)

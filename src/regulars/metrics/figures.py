@@ -91,13 +91,21 @@ class StoreMetrics:
     mean_days_between_orders: float | None
     median_days_first_to_second_order: float | None
     churn_threshold_days: int | None
-    churned_customers: int
+    churned_customers: int | None
     churn_rate: float | None
     historical_clv: dict[str, dict[str, float | int | None]] = field(
         default_factory=dict
     )
     days_between_orders: dict[int, int] = field(default_factory=dict)
     monthly: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def churn_basis(self) -> str:
+        """What churned means in these figures, for labels: "no order for 177
+        days", or why there is no churn figure."""
+        if self.churn_threshold_days is None:
+            return "no threshold: nobody has ordered twice"
+        return f"no order for {self.churn_threshold_days} days"
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dictionary (histogram keys as strings)."""
@@ -167,7 +175,9 @@ def store_metrics(
         **clv_sums(seq, as_of=as_of, months=CLV_MONTHS),
     }
     a = wh.to_arrow(seq.aggregate(**sums)).to_pylist()[0]
-    churned = int(a.get("churned") or 0)
+    # No threshold (nobody has bought twice and none was given): churn is
+    # not known, rather than nobody churned.
+    churned = int(a.get("churned") or 0) if threshold is not None else None
     customers = int(a["customers"] or 0)
     new = int(a["new_customers"] or 0)
     one_time = int(a["one_time"] or 0)
