@@ -287,6 +287,61 @@ def test_demo_command_builds_a_store(demo_cli):
     assert "shopify-customers: 500" in result.output
 
 
+def test_a_demo_too_small_for_the_models_builds_the_store_and_says_why(tmp_path):
+    """Five customers, two of them returning: the demo stopped with exit code
+    1 after building the store, on "neither Pareto/NBD nor MBG/NBD could be
+    fitted ... See the errors above", above which no error was printed;
+    `regulars predict` and `backtest` said the same."""
+    store, folder = tmp_path / "s.duckdb", tmp_path / "d"
+    result = invoke(store, "demo", "--out", str(folder), "--customers", "5",
+                    "--end", "2026-01-31", "--no-campaign")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert (
+        "Demo store ready" in text and "As of 2026-01-31: 5 customers, 7 orders" in text
+    )
+    reasons = (
+        "neither Pareto/NBD nor MBG/NBD could be fitted, so there are no scores. "
+        "Pareto/NBD: only 2 customers made a repeat purchase; the Pareto/NBD model "
+        "needs at least 10. MBG/NBD: only 2 customers made a repeat purchase; the "
+        "MBG/NBD model needs at least 10."
+    )
+    assert f"No predictions: {reasons} A demo of more customers has enough " in text
+    assert f"No backtest over the last 26 weeks: {reasons}" in text
+    assert "Predicted with" not in text and "See the errors above" not in text
+    assert "<html" in (folder / "report.html").read_text(encoding="utf-8")
+    assert "shopify-customers: 5" in invoke(store, "status").output
+    for args in (["predict"], ["backtest", "--calibration-end", "2025-12-01"]):
+        result = invoke(store, "--as-of", "2026-01-31", *args)
+        assert result.exit_code == 1
+        text = " ".join(result.output.split())
+        assert text.startswith("Error: neither Pareto/NBD nor MBG/NBD could be fitted")
+        assert "Pareto/NBD: only " in text and "MBG/NBD: only " in text
+        assert "Use a later calibration end or a longer history" in text
+    result = invoke(store, "--as-of", "2026-01-31", "predict", "--model", "mbg_nbd")
+    assert result.exit_code == 1
+    assert " ".join(result.output.split()) == (
+        "Error: the MBG/NBD model could not be fitted. MBG/NBD: only 2 customers made "
+        "a repeat purchase; the MBG/NBD model needs at least 10. Use a later "
+        "calibration end or a longer history, so that returning customers can be "
+        "seen. Or use --model auto."
+    )
+
+
+def test_a_demo_with_predictions_but_too_little_history_for_the_backtest(tmp_path):
+    """Twenty customers: enough returning ones to predict, too few in the
+    history before the last 26 weeks to backtest."""
+    result = invoke(tmp_path / "s.duckdb", "demo", "--out", str(tmp_path / "d"),
+                    "--customers", "20", "--end", "2026-01-31", "--no-campaign")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert re.search(r"Predicted with (Pareto|MBG)/NBD: \d+ customers expected", text)
+    assert "No backtest over the last 26 weeks: neither Pareto/NBD nor MBG/NBD" in text
+    assert (
+        "No predictions" not in text and "Backtest over the last 26 weeks:" not in text
+    )
+
+
 def test_metrics_json_has_the_documented_keys(tmp_path):
     store = tmp_path / "s.duckdb"
     invoke(store, "import", "shopify-orders", str(DATA / "shopify_orders_quirks.csv"))

@@ -25,9 +25,14 @@ from regulars.cli.report import report as report_command
 from regulars.cli.serve import serve_command
 from regulars.collector import collect_less
 from regulars.config import Settings
-from regulars.errors import FileFormatError, RegularsError
+from regulars.errors import FileFormatError, FitError, InputError, RegularsError
 
 __all__ = ["app", "main"]
+
+#: Demo sizes from this many customers have enough returning customers for
+#: the models and their backtest (seeds 1 to 9 tried on 4 December 2026, each
+#: fitted); smaller ones may not (20 customers: predictions, no backtest).
+_DEMO_FITS = 200
 
 
 class _Group(TyperGroup):
@@ -298,32 +303,69 @@ def demo(
     from regulars.models.backtest import backtest
     from regulars.models.predict import predict
 
-    with steps(run, "Predicting") as progress:
-        prediction = predict(wh, as_of=last_day, progress=progress)
-    with steps(run, "Backtesting") as progress:
-        tested = backtest(wh, calibration_end=last_day - _dt.timedelta(days=182),
-                          holdout_end=last_day, progress=progress).to_dict()  # fmt: skip
+    # A small demo may have too few returning customers for the models: the
+    # store and its report are still made, and the summary says why there
+    # are no predictions (the models' own error, as `regulars predict` gives it).
+    prediction: dict | None = None
+    tested: dict | None = None
+    unfitted: dict[str, str] = {}
+    try:
+        with steps(run, "Predicting") as progress:
+            prediction = predict(wh, as_of=last_day, progress=progress).to_dict()
+    except (FitError, InputError) as exc:
+        unfitted["No predictions"] = exc.detail
+    try:
+        with steps(run, "Backtesting") as progress:
+            tested = backtest(wh, calibration_end=last_day - _dt.timedelta(days=182),
+                              holdout_end=last_day, progress=progress).to_dict()  # fmt: skip
+    except (FitError, InputError) as exc:
+        unfitted["No backtest over the last 26 weeks"] = exc.detail
     from regulars.reports import build_report, write_report
 
     with steps(run, "Computing the report", n_steps=1):
         data = build_report(wh, as_of=last_day, store=run.settings.store)
         report_path = write_report(data, os.path.join(out_dir, "report.html"))
     m = data.metrics
-    out.print(
-        f"As of {last_day}: {m.customers:,} customers, {m.orders:,} orders, net revenue "
-        f"{m.net_revenue:,.2f}; repeat purchase rate {m.repeat_purchase_rate:.1%}, "
-        f"median {m.median_days_between_orders:g} days between orders, churn rate "
-        f"{m.churn_rate:.1%} (no order for {m.churn_threshold_days} days)."
+
+    def pct(rate: float | None) -> str:  # None: not known (no customers, no threshold)
+        return "-" if rate is None else f"{rate:.1%}"
+
+    gaps = (
+        "no repeat orders yet"
+        if m.median_days_between_orders is None
+        else f"median {m.median_days_between_orders:g} days between orders"
     )
-    p = prediction.to_dict()
-    h = tested["holdout"]
-    primary = p["primary_model"]
     out.print(
-        f"Predicted with {p['models'][primary]['model']}: {p['expected_active_customers']:,.0f} "
-        f"customers expected still active, {p['expected_orders']:,.0f} orders in the next "
-        f"{p['horizon_days']} days. Backtest over the last 26 weeks: {h['actual_orders']:,} "
-        f"repeat orders, {h['predicted_orders'].get(primary, 0):,.0f} predicted."
+        f"As of {last_day}: {m.customers:,} customer{'' if m.customers == 1 else 's'}, "
+        f"{m.orders:,} order{'' if m.orders == 1 else 's'}, net revenue "
+        f"{m.net_revenue:,.2f}; repeat purchase rate {pct(m.repeat_purchase_rate)}, "
+        f"{gaps}, churn rate {pct(m.churn_rate)} ({m.churn_basis})."
     )
+    if prediction is not None:
+        primary = prediction["primary_model"]
+        out.print(
+            f"Predicted with {prediction['models'][primary]['model']}: "
+            f"{prediction['expected_active_customers']:,.0f} customers expected still "
+            f"active, {prediction['expected_orders']:,.0f} orders in the next "
+            f"{prediction['horizon_days']} days."
+        )
+    if tested is not None:
+        h = tested["holdout"]
+        # The prediction's model; without one, the model the backtest's tiers used.
+        primary = (
+            prediction["primary_model"]
+            if prediction
+            else tested["tiers"]["score"].split(".")[0]
+        )
+        out.print(
+            f"Backtest over the last 26 weeks: {h['actual_orders']:,} repeat orders, "
+            f"{h['predicted_orders'].get(primary, 0):,.0f} predicted."
+        )
+    for what, why in unfitted.items():
+        out.print(
+            f"{what}: {why} A demo of more customers has enough "
+            f"(--customers {_DEMO_FITS:,} or more)."
+        )
     out.print(f"Report: {report_path}")
     out.print(
         f"Next: `regulars --store {run.settings.store} --as-of {last_day} report`, "

@@ -152,7 +152,7 @@ def backtest(
             label = row["frequency"]
             b = int(label.rstrip("+"))
             row[key] = float(expected[bins == b].mean())
-    primary = choose_primary(fitted)
+    primary = choose_primary(fitted, errors=errors)
     tier_score = f"{primary}.p_alive"
     result = {
         "calibration_end": calibration_end.isoformat(),
@@ -166,7 +166,7 @@ def backtest(
             k: (
                 fitted[k].summary()
                 if k in fitted
-                else {"model": COUNT_MODELS[k].name, "error": errors[k]}
+                else {"model": COUNT_MODELS[k].name, "error": str(errors[k])}
             )
             for k in COUNT_MODELS
         },

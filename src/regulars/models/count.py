@@ -51,7 +51,8 @@ class _CountModel(Model):
         repeaters = float(weight[x > 0].sum())
         if repeaters < MIN_REPEATERS:
             raise FitError(
-                f"only {repeaters:g} customers made a repeat purchase; the {self.name} "
+                f"only {repeaters:g} customer{'' if repeaters == 1 else 's'} made a "
+                f"repeat purchase; the {self.name} "
                 f"model needs at least {MIN_REPEATERS}.",
                 hint="Use a later calibration end or a longer history, so that "
                 "returning customers can be seen.",

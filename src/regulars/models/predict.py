@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -69,20 +69,42 @@ def _version() -> str:
 
 def fit_count_models(
     summary: Any, keys: tuple[str, ...] = tuple(COUNT_MODELS)
-) -> tuple[dict[str, _CountModel], dict[str, str]]:
-    """Fit each count model in `keys`; return the fitted ones and the errors of the others."""
+) -> tuple[dict[str, _CountModel], dict[str, FitError]]:
+    """Fit each count model in `keys`; return the fitted ones and why each other one was not."""
     fitted: dict[str, _CountModel] = {}
-    errors: dict[str, str] = {}
+    errors: dict[str, FitError] = {}
     for key in keys:
         try:
             fitted[key] = COUNT_MODELS[key]().fit(summary)
         except FitError as exc:
-            errors[key] = str(exc)
+            errors[key] = exc
     return fitted, errors
 
 
-def choose_primary(fitted: dict[str, _CountModel], requested: str = "auto") -> str:
-    """The key of the primary model: `requested`, or the best-fitting allowed one."""
+def choose_primary(
+    fitted: dict[str, _CountModel],
+    requested: str = "auto",
+    errors: Mapping[str, FitError] | None = None,
+) -> str:
+    """The key of the primary model: `requested`, or the best-fitting allowed one.
+
+    `errors` holds why each model that is not in `fitted` could not be
+    fitted (`fit_count_models`); the error raised when no model can give
+    the scores repeats it, with the first reason's advice.
+    """
+    errors = errors or {}
+
+    def why(keys: Sequence[str]) -> str:
+        reasons = [
+            f" {COUNT_MODELS[k].name}: {errors[k].detail}" for k in keys if k in errors
+        ]
+        return "".join(reasons)
+
+    def advice(keys: Sequence[str], default: str) -> str:
+        return next(
+            (errors[k].hint for k in keys if k in errors and errors[k].hint), default
+        )
+
     if requested != "auto":
         if requested not in PRIMARY_CHOICES:
             raise InputError(
@@ -90,14 +112,20 @@ def choose_primary(fitted: dict[str, _CountModel], requested: str = "auto") -> s
                 hint=f"Use auto or one of: {', '.join(PRIMARY_CHOICES)}.",
             )
         if requested not in fitted:
-            raise FitError(f"the {COUNT_MODELS[requested].name} model could not be fitted.",
-                           hint="Use --model auto.")  # fmt: skip
+            raise FitError(
+                f"the {COUNT_MODELS[requested].name} model could not be fitted."
+                f"{why([requested])}",
+                hint=" ".join(
+                    filter(None, [advice([requested], ""), "Or use --model auto."])
+                ),
+            )
         return requested
     candidates = [k for k in PRIMARY_CHOICES if k in fitted]
     if not candidates:
         raise FitError(
-            "neither Pareto/NBD nor MBG/NBD could be fitted, so there are no scores.",
-            hint="See the errors above; usually the history is too short.",
+            "neither Pareto/NBD nor MBG/NBD could be fitted, so there are no scores."
+            f"{why(PRIMARY_CHOICES)}",
+            hint=advice(PRIMARY_CHOICES, "Usually the history is too short."),
         )
     return max(candidates, key=lambda k: fitted[k].log_likelihood_)
 
@@ -255,8 +283,8 @@ def predict(
     rfm = wh.to_arrow(rfm_scores(orders, as_of=as_of).drop("total_net"))
     progress("fit")
     fitted, errors = fit_count_models(summary)
-    primary = choose_primary(fitted, model)
-    fits = {k: fitted[k].summary() if k in fitted else {"model": COUNT_MODELS[k].name, "error": errors[k]}
+    primary = choose_primary(fitted, model, errors)
+    fits = {k: fitted[k].summary() if k in fitted else {"model": COUNT_MODELS[k].name, "error": str(errors[k])}
             for k in COUNT_MODELS}  # fmt: skip
     gg, spend, mean_occasion = _fit_spend(summary)
     progress("score")
