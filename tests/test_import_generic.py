@@ -187,6 +187,34 @@ def test_products_fill_categories_of_later_lines(duck, tmp_path):
 # --- dates not in ISO 8601 ------------------------------------------------------
 
 
+def test_dates_as_databases_and_dataframes_write_them(duck, tmp_path):
+    """BigQuery writes a TIMESTAMP as ``2025-10-07 09:50:26 UTC``: rejected as
+    "not a date" until 4 December 2026. Postgres's hours-only offset,
+    Snowflake's milliseconds and offset and pandas's colon offset read too.
+    Another zone's name is not read: its offset is not in the text."""
+    rows = [
+        "2025-10-07 09:50:26 UTC", "2025-10-07 09:50:26.5 UTC", "2025-10-07T09:50:26 utc",
+        "2025-10-07 11:50:26.123+02", "2025-10-07 02:50:26.000 -0700",
+        "2025-10-07T15:20:26+05:30", "2025-10-07 09:50:26 CET", "2025-10-07 UTC",
+    ]  # fmt: skip
+    path = _csv(tmp_path / "o.csv", "order_id,placed_at,total,currency,email\n" + "".join(
+        f"{i},{at},1,EUR,a@x.test\n" for i, at in enumerate(rows, start=1)
+    ))  # fmt: skip
+    report = import_orders(duck, str(path))
+    placed = {
+        r["order_id"]: r["placed_at"].isoformat()
+        for r in duck.to_arrow(duck.table("orders")).to_pylist()
+    }
+    assert placed == {
+        "1": "2025-10-07T09:50:26+00:00", "2": "2025-10-07T09:50:26.500000+00:00",
+        "3": "2025-10-07T09:50:26+00:00", "4": "2025-10-07T09:50:26.123000+00:00",
+        "5": "2025-10-07T09:50:26+00:00", "6": "2025-10-07T09:50:26+00:00",
+    }  # fmt: skip
+    assert [(r.row, r.column, r.value) for r in report.rejects] == [
+        (8, "placed_at", "2025-10-07 09:50:26 CET"), (9, "placed_at", "2025-10-07 UTC"),
+    ]  # fmt: skip
+
+
 def test_a_mapping_gives_the_files_date_format(duck, tmp_path):
     """Day-first dates (a spreadsheet's), ISO dates, and a date in neither."""
     path = tmp_path / "orders.csv"

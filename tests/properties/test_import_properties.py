@@ -62,7 +62,12 @@ KEPT = ["orders", "order_lines", "feedback", "rejects"]
 
 # Values each column takes in a file that loads, so that the loading paths
 # run too, not only the rejecting ones.
-_DATE = ["2025-03-01", "2025-03-01 10:00:00 +0100", "2025-04-02T08:30:00Z"]
+_DATE = [
+    "2025-03-01",
+    "2025-03-01 10:00:00 +0100",
+    "2025-04-02T08:30:00Z",
+    "2025-04-02 08:30:00 UTC",
+]
 _MONEY = ["10.50", "3", "0", "120.00"]
 PLAIN = {
     "order_id": ["#1", "#2", "#3", "A-7"], "feedback_id": ["f1", "f2"],

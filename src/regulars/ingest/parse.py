@@ -55,7 +55,8 @@ _OFFSET = r"(\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)\s*([+-]\d{2}):?(\d{2})\s*$"
 # rows about 0.11 s over eight amount columns. Surrounding whitespace is
 # allowed: DuckDB's casts skip it, which is far cheaper than trimming every
 # value first.
-_ISO = r"^\s*\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}(:?\d{2})?)?\s*$"
+# A time may end in " UTC", as BigQuery writes a TIMESTAMP; DuckDB's cast reads it.
+_ISO = r"^\s*\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?( +[Uu][Tt][Cc])?)?(Z|[+-]\d{2}(:?\d{2})?)?\s*$"
 _NUMBER = r"^\s*[+-]?(\d+(\.\d*)?|\.\d+)\s*$"
 # With a decimal dot, commas grouping thousands before it: 1,234.50. Without
 # a decimal part the comma might be a decimal one (1,500 for 1.5): no.
@@ -78,8 +79,9 @@ def parse_timestamp(
 ) -> ir.TimestampValue:
     """Parse ISO 8601 dates and times, with or without a UTC offset, to UTC.
 
-    Accepts ``2025-10-07``, ``2025-10-07 09:50:26``, ``2025-10-07T09:50:26Z``
-    and Shopify's ``2025-10-07 09:50:26 +0200``; text without an offset is UTC.
+    Accepts ``2025-10-07``, ``2025-10-07 09:50:26``, ``2025-10-07T09:50:26Z``,
+    Shopify's ``2025-10-07 09:50:26 +0200`` and BigQuery's ``2025-10-07
+    09:50:26 UTC``; text without an offset is UTC.
     With `date_format` (strptime codes, see `check_date_format`), text in
     that format too, e.g. ``22/11/2023 07:00`` with ``%d/%m/%Y %H:%M``.
     Importers parse on DuckDB (`regulars.backends.base.Warehouse.staging`),
