@@ -181,3 +181,93 @@ def test_the_replaced_note_counts_status_changes_most_frequent_first():
         "to paid, 1 from authorized to paid, 1 from paid to voided, 1 other status "
         "change, 2 with the same status (amounts, lines or contact details)."
     )
+
+
+def _edited_demo_exports(folder):
+    """A demo export (B) and an older one (A): A lacks B's last 100 orders,
+    and 150 of the orders both hold were refunded, cancelled, had an email
+    edited or a line's quantity changed in B since."""
+    import csv
+    import datetime as dt
+    import random
+
+    from regulars.demo import DemoConfig, write_demo_files
+
+    files = write_demo_files(
+        DemoConfig(n_customers=400, seed=11, end=dt.date(2026, 6, 30)), str(folder)
+    )
+    with open(files.orders, encoding="utf-8-sig", newline="") as handle:
+        header, *rows = list(csv.reader(handle))
+    at = {name: i for i, name in enumerate(header)}
+    names = list(dict.fromkeys(r[at["Name"]] for r in rows if r[at["Name"]]))
+    newest = set(names[-100:])
+    older = [r for r in rows if r[at["Name"]] not in newest]
+    random.seed(11)
+    edited = set(random.sample(names[:-100], 150))
+    newer = [list(r) for r in rows]
+    for k, name in enumerate(sorted(edited)):
+        first, *rest = [r for r in newer if r[at["Name"]] == name]
+        if k % 4 == 0:
+            first[at["Financial Status"]] = "refunded"
+            first[at["Refunded Amount"]] = first[at["Total"]]
+        elif k % 4 == 1:
+            first[at["Cancelled at"]] = first[at["Created at"]]
+        elif k % 4 == 2:
+            first[at["Email"]] = "edited." + (first[at["Email"]] or "guest@example.com")
+        else:
+            line = (rest or [first])[-1]
+            line[at["Lineitem quantity"]] = str(
+                int(line[at["Lineitem quantity"]] or 1) + 1
+            )
+    paths = []
+    for name, body in (("older.csv", older), ("newer.csv", newer)):
+        path = folder / name
+        with path.open("w", encoding="utf-8", newline="") as handle:
+            csv.writer(handle).writerows([header, *body])
+        paths.append(str(path))
+    return paths
+
+
+def test_an_older_export_then_the_newer_with_update_is_the_newer_alone(tmp_path):
+    """Whatever the store took before, `--update` with the newer export leaves
+    it holding what that export alone gives: the same orders, lines, customer
+    records, identity links and kept tables, row for row (only the logs of
+    imports and rejects differ)."""
+    import duckdb
+
+    from regulars.backends import connect
+
+    older, newer = _edited_demo_exports(tmp_path)
+    stores = tmp_path / "updated.duckdb", tmp_path / "fresh.duckdb"
+    wh = connect(str(stores[0]))
+    import_shopify_orders(wh, older)
+    plain = import_shopify_orders(wh, newer)
+    changed = {r.value for r in plain.rejects if "--update" in r.reason}
+    updated = import_shopify_orders(wh, newer, update=True)
+    wh.close()
+    wh = connect(str(stores[1]))
+    fresh = import_shopify_orders(wh, newer)
+    wh.close()
+    assert len(changed) >= 140  # the edits a planted malformed row did not hide
+    assert updated.rows_rejected == fresh.rows_rejected
+    assert updated.records_new["orders"] == len(changed)  # replaced, nothing else
+
+    con = duckdb.connect()
+    con.execute(f"ATTACH '{stores[0]}' AS a (READ_ONLY)")
+    con.execute(f"ATTACH '{stores[1]}' AS b (READ_ONLY)")
+    bookkeeping = {"import_id", "updated_at"}
+    compared = {}
+    for table in ("orders", "order_lines", "customers", "identities", "identity_map",
+                  "_derived_order_sequence", "_derived_purchases"):  # fmt: skip
+        columns = [c for (c,) in con.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE database_name = 'a' "
+            "AND table_name = ? ORDER BY column_index", [table]).fetchall()
+            if c not in bookkeeping]  # fmt: skip
+        listed = ", ".join(f'"{c}"' for c in columns)
+        sides = [
+            con.execute(f"SELECT {listed} FROM {db}.{table} ORDER BY ALL").fetchall()
+            for db in ("a", "b")
+        ]
+        assert sides[0] == sides[1], table
+        compared[table] = len(sides[0])
+    assert compared["orders"] > 1000 and compared["_derived_purchases"] > 1000
