@@ -159,6 +159,36 @@ def snapshot(wh: Warehouse) -> dict[str, list]:
     return out
 
 
+#: What a DuckDB store holds of its data, for comparing two stores: the
+#: tables an import fills and the tables kept for analyses.
+CONTENT_TABLES = ("orders", "order_lines", "customers", "identities", "identity_map",
+                  "_derived_order_sequence", "_derived_purchases")  # fmt: skip
+
+
+def stored_content(path: Path | str) -> dict[str, list[tuple]]:
+    """Every row of the `CONTENT_TABLES` of the closed DuckDB store at
+    `path`, sorted, without the bookkeeping columns (which import wrote a
+    row, when it changed): two stores holding the same data compare equal."""
+    import duckdb
+
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        content = {}
+        for table in CONTENT_TABLES:
+            columns = [c for (c,) in con.execute(
+                "SELECT column_name FROM duckdb_columns() WHERE table_name = ? "
+                "ORDER BY column_index", [table]).fetchall()
+                if c not in ("import_id", "updated_at")]  # fmt: skip
+            assert columns, f"{path} has no table {table}"
+            listed = ", ".join(f'"{c}"' for c in columns)
+            content[table] = con.execute(
+                f"SELECT {listed} FROM {table} ORDER BY ALL"
+            ).fetchall()
+        return content
+    finally:
+        con.close()
+
+
 # The CLI's Rich consoles take their width when regulars.cli is imported,
 # which is at collection (before any fixture) and, under pytest-xdist, in
 # each worker: set it here, so no message is wrapped inside a file name

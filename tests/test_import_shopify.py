@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from conftest import DATA, order, shopify_csv, snapshot
+from conftest import DATA, order, shopify_csv, snapshot, stored_content
 from regulars.backends import connect
 from regulars.ingest.load import import_shopify_orders
 
@@ -99,6 +99,47 @@ def test_overlapping_export_adds_only_what_is_new(warehouse, tmp_path):
     assert report.records_new["orders"] == 1
     assert sorted(_orders(warehouse)) == ["#1", "#2", "#3"]
     assert warehouse.count("imports") == 2
+
+
+def test_overlapping_exports_in_either_order_make_the_store_of_the_whole(tmp_path):
+    """A demo export cut in two overlapping parts (the first 60% of its
+    orders, the last 60%): imported in either order they leave the store as
+    the whole export does, row for row, kept tables and identity links too.
+    Rows without an order id go into both parts and are rejected in each."""
+    import csv
+
+    from regulars.demo import DemoConfig, write_demo_files
+
+    files = write_demo_files(
+        DemoConfig(n_customers=400, seed=5, end=dt.date(2026, 6, 30)), str(tmp_path)
+    )
+    with open(files.orders, encoding="utf-8-sig", newline="") as handle:
+        header, *rows = list(csv.reader(handle))
+    name = header.index("Name")
+    names = list(dict.fromkeys(r[name] for r in rows if r[name]))
+    cut = len(names) * 2 // 5
+    parts = {"early": set(names[: len(names) - cut]), "late": set(names[cut:])}
+    for part, kept in parts.items():
+        with (tmp_path / f"{part}.csv").open(
+            "w", encoding="utf-8", newline=""
+        ) as handle:
+            csv.writer(handle).writerows(
+                [header, *(r for r in rows if not r[name] or r[name] in kept)]
+            )
+    content = {}
+    for label, sequence in (("whole", [files.orders]), ("early, late", ["early", "late"]),
+                            ("late, early", ["late", "early"])):  # fmt: skip
+        store = tmp_path / f"{label}.duckdb"
+        wh = connect(str(store))
+        for path in sequence:
+            path = path if path.endswith(".csv") else str(tmp_path / f"{path}.csv")
+            report = import_shopify_orders(wh, path)
+            assert report.reconciles
+        wh.close()
+        content[label] = stored_content(store)
+    assert content["early, late"] == content["whole"]
+    assert content["late, early"] == content["whole"]
+    assert len(content["whole"]["orders"]) > 1000
 
 
 def test_older_export_layout_and_renamed_columns(duck, tmp_path):
