@@ -170,6 +170,65 @@ def test_customers_and_feedback(duck, tmp_path):
     assert duck.count("feedback") == 1
 
 
+def test_two_catalogues_of_one_product_give_its_lines_one_category(warehouse, tmp_path):
+    """The same product in catalogues of two sources: each line was joined
+    to both and stored twice (1 line reported, 2 written, the product's
+    sales doubled). A line takes the category of the catalogue imported last."""
+    for source, category in (("shop", "tea"), ("erp", "drinks")):
+        path = _csv(tmp_path / f"{source}.csv",
+                    f"product_id,product_name,category\nTEA,Tea,{category}\n")  # fmt: skip
+        import_products(warehouse, str(path), source=source)
+    orders = _csv(tmp_path / "o.csv",
+                  "order_id,email,placed_at,currency,product_id,quantity,unit_price\n"
+                  "1,a@example.com,2025-01-01,EUR,TEA,1,5.00\n"
+                  "1,a@example.com,2025-01-01,EUR,MUG,2,4.00\n")  # fmt: skip
+    report = import_orders(warehouse, str(orders))
+    assert report.records_new == {"orders": 1, "order_lines": 2, "customers": 1}
+    lines = warehouse.to_arrow(warehouse.table("order_lines")).to_pylist()
+    assert sorted((r["line_no"], r["product_id"], r["category"]) for r in lines) == [
+        (1, "TEA", "drinks"),
+        (2, "MUG", None),
+    ]
+
+
+def test_a_catalogue_imported_after_the_orders_fills_their_lines_categories(
+    warehouse, tmp_path
+):
+    """Lines stored before the catalogue kept no category: every analysis by
+    category (first_category cohorts, `bought category` segments) missed
+    them. A line whose file gave a category keeps it."""
+    orders = _csv(tmp_path / "o.csv",
+                  "order_id,email,placed_at,currency,product_id,quantity,unit_price,category\n"
+                  "1,a@example.com,2025-01-01,EUR,TEA,1,5.00,\n"
+                  "1,a@example.com,2025-01-01,EUR,COF,1,9.00,beans\n"
+                  "2,b@example.com,2025-01-02,EUR,TEA,2,5.00,\n"
+                  "3,c@example.com,2025-01-03,EUR,MUG,1,4.00,\n")  # fmt: skip
+    import_orders(warehouse, str(orders))
+    before = {t: warehouse.to_arrow(warehouse.table(t)).to_pylist()
+              for t in ("orders", "customers")}  # fmt: skip
+    catalogue = _csv(tmp_path / "p.csv",
+                     "product_id,product_name,category\nTEA,Tea,tea\nCOF,Coffee,coffee\n")  # fmt: skip
+    report = import_products(warehouse, str(catalogue))
+    assert report.records_new == {"products": 2, "order_lines": 2}
+    assert (
+        "2 order lines without a category took it from this catalogue." in report.notes
+    )
+    lines = warehouse.to_arrow(warehouse.table("order_lines")).to_pylist()
+    assert sorted((r["order_id"], r["line_no"], r["product_id"], r["category"],
+                   r["quantity"], r["unit_price"]) for r in lines) == [
+        ("1", 1, "TEA", "tea", 1, Decimal("5.00")),
+        ("1", 2, "COF", "beans", 1, Decimal("9.00")),
+        ("2", 1, "TEA", "tea", 2, Decimal("5.00")),
+        ("3", 1, "MUG", None, 1, Decimal("4.00")),
+    ]  # fmt: skip
+    assert {t: warehouse.to_arrow(warehouse.table(t)).to_pylist()
+            for t in ("orders", "customers")} == before  # fmt: skip
+    again = import_products(warehouse, str(catalogue))
+    assert again.records_new == {"products": 0}
+    assert not any("took it from this catalogue" in note for note in again.notes)
+    assert warehouse.count("order_lines") == 4
+
+
 def test_products_fill_categories_of_later_lines(duck, tmp_path):
     (tmp_path / "p.csv").write_text(
         "product_id,product_name,category\nBEANS,Beans,coffee\n", encoding="utf-8"

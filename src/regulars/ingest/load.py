@@ -26,6 +26,7 @@ from regulars.errors import AfterImportError
 from regulars.ingest.orders import (
     StandIns,
     build_orders,
+    catalogue_categories,
     stand_in_note,
     with_stored_values,
 )
@@ -558,9 +559,7 @@ def _import_orders(
                 .column("customer_id")
                 .to_pylist()
             )
-        products = wh.bring(
-            con, wh.table("products").select("product_id", "sku", "category")
-        )
+        products = wh.bring(con, catalogue_categories(wh.table("products")))
         meta = wh.meta()
         batch = build_orders(
             scratch, staged, source=source, labels=labels, stored=stored,

@@ -63,6 +63,7 @@ __all__ = [
     "OrderBatch",
     "StandIns",
     "build_orders",
+    "catalogue_categories",
     "stand_in_note",
     "with_stored_values",
 ]
@@ -591,6 +592,17 @@ def _typed_orders(heads: ir.Table, texts: ir.Table, lines: ir.Table) -> ir.Table
     )  # fmt: skip
 
 
+def catalogue_categories(products: ir.Table) -> ir.Table:
+    """``product_id, category`` for each product a catalogue gives a
+    category: the category of the catalogue imported last. Catalogues of
+    several sources may hold one product; joined to them all, each of its
+    lines was stored once for each (until 4 December 2026)."""
+    named = products.filter(products.category.notnull())
+    return named.group_by("product_id").aggregate(
+        category=named.category.argmax(named.import_id)
+    )
+
+
 def build_orders(
     scratch: Scratch,
     staged: pa.Table,
@@ -623,7 +635,8 @@ def build_orders(
         ``order_id, content_hash`` of the orders of `source` already stored
         (with `update`, also their ``customer_id`` and ``status``).
     products
-        ``product_id, sku, category`` of the store's catalogue, to fill categories.
+        ``product_id, category`` of the store's catalogue, one row a product
+        (`catalogue_categories`), to fill the categories lines lack.
     reporting_currency
         The store's currency, or None to fix it from this file's orders.
     rates
@@ -872,7 +885,7 @@ def build_orders(
         fx_rate=rate, net=ibis.ifelse(counted, net, 0).cast(MONEY),
         source=ibis.literal(source), **money,
     )  # fmt: skip
-    catalogue = products.rename(cat="category", cat_sku="sku")
+    catalogue = products.rename(cat="category")
     new_lines = lines.join(new, "_occ")
     by_id = new_lines.left_join(catalogue, new_lines.product_id == catalogue.product_id)
     line_rate = by_id.fx_rate.cast(RATE)

@@ -64,7 +64,7 @@ if TYPE_CHECKING:
     import ibis.expr.types as ir
     from ibis.backends import BaseBackend
 
-    from regulars.backends import Warehouse
+    from regulars.backends import Change, Warehouse
 
 __all__ = [
     "KINDS",
@@ -637,17 +637,61 @@ def import_products(
     out = con.to_pyarrow(
         changed.select(*KINDS["products"], "content_hash", source=ibis.literal(source))
     )
+    lines, n_lines = _lines_given_categories(wh, out)
     report.rows_read = raw.num_rows
     report.rows_rejected = problems.num_rows
     report.rows_loaded = report.rows_read - report.rows_rejected
     report.rows_new = out.num_rows
     report.records_new = {"products": out.num_rows}
+    if n_lines:
+        report.records_new["order_lines"] = n_lines
+        report.notes.append(
+            f"{n_lines:,} order line{'' if n_lines == 1 else 's'} without a category "
+            "took it from this catalogue."
+        )
     report.problems = problems
     problems = report.add_rejected(header_again(raw))
     keys = pa.table(
         {"product_id": out.column("product_id"), "source": out.column("source")}
     )
     progress("write")
-    commit_import(wh, report, sha=sha, changes=[DeleteKeys("products", keys), Append("products", out)],
-                  problems=problems, started_at=started, dry_run=dry_run)  # fmt: skip
+    changes = [DeleteKeys("products", keys), Append("products", out), *lines]
+    commit_import(wh, report, sha=sha, changes=changes, problems=problems,
+                  started_at=started, dry_run=dry_run)  # fmt: skip
     return report
+
+
+def _lines_given_categories(
+    wh: Warehouse, products: pa.Table
+) -> tuple[list[Change], int]:
+    """Stored order lines of `products` that have no category, given the
+    category the store's catalogues give them with `products` written: the
+    changes that rewrite their orders' lines, and how many lines gain one.
+
+    A line takes its category from the catalogue when it is imported; one
+    imported before the catalogue had none, and every analysis by category
+    missed it (until 4 December 2026). A category the orders file gave
+    stays. Whole orders' lines are rewritten, the unit in which the tables
+    kept for analyses follow order lines.
+    """
+    from regulars.backends import Append, DeleteKeys
+
+    named = products.filter(pc.is_valid(products.column("category")))
+    if not named.num_rows:
+        return [], 0
+    # This import is the store's latest: its category of a product is the
+    # one the catalogues give (`catalogue_categories`).
+    given = ibis.memtable(named.select(["product_id", "category"]))
+    lines = wh.table("order_lines")
+    bare = lines.filter(lines.category.isnull()).semi_join(given, "product_id")
+    n = int(wh.scalar(bare.count()))
+    if not n:
+        return [], 0
+    orders = bare.select("source", "order_id").distinct()
+    rows = lines.semi_join(orders, ["source", "order_id"]).left_join(
+        given.rename(_given="category"), "product_id"
+    )
+    rows = rows.mutate(category=ibis.coalesce(rows.category, rows._given))
+    data = wh.to_arrow(rows.select(*lines.columns))
+    keys = wh.to_arrow(orders)
+    return [DeleteKeys("order_lines", keys), Append("order_lines", data)], n
