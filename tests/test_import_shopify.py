@@ -142,6 +142,42 @@ def test_overlapping_exports_in_either_order_make_the_store_of_the_whole(tmp_pat
     assert len(content["whole"]["orders"]) > 1000
 
 
+def test_a_stores_files_in_any_order_make_one_store(tmp_path):
+    """The demo's catalogue, customers export, orders export and feedback,
+    imported in three orders: the same store, row for row. With the
+    catalogue after the orders, their lines had no category."""
+    from regulars.demo import DemoConfig, write_demo_files
+    from regulars.ingest.load import import_shopify_customers
+    from regulars.ingest.tabular import import_feedback, import_products
+
+    files = write_demo_files(
+        DemoConfig(n_customers=300, seed=9, end=dt.date(2026, 6, 30)), str(tmp_path)
+    )
+    jobs = {
+        "products": (import_products, files.products),
+        "customers": (import_shopify_customers, files.customers),
+        "orders": (import_shopify_orders, files.orders),
+        "feedback": (import_feedback, files.feedback),
+    }
+    content = {}
+    for sequence in (("products", "customers", "orders", "feedback"),
+                     ("orders", "customers", "feedback", "products"),
+                     ("feedback", "orders", "products", "customers")):  # fmt: skip
+        store = tmp_path / f"{'-'.join(sequence)}.duckdb"
+        wh = connect(str(store))
+        for kind in sequence:
+            importer, path = jobs[kind]
+            assert importer(wh, path).reconciles
+        wh.close()
+        content[sequence] = stored_content(store)
+    first, *others = content.values()
+    assert all(other == first for other in others)
+    categories = {
+        row[6] for row in first["order_lines"]
+    }  # source, order, line, product, sku, name, category
+    assert None not in categories and len(categories) > 3
+
+
 def test_older_export_layout_and_renamed_columns(duck, tmp_path):
     from regulars.demo.generator import SHOPIFY_ORDER_HEADER
 
