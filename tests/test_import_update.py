@@ -162,6 +162,40 @@ def test_cli_update_option(tmp_path):
     assert "--update is for orders" in " ".join(wrong.output.split())
 
 
+def test_orders_of_another_day_under_stored_ids_say_what_to_do(warehouse, tmp_path):
+    """A second shop's export numbers its orders from #1 too. Its orders were
+    rejected with advice to import again with --update, which replaces the
+    first shop's orders with them. An order refunded or edited since keeps
+    the day it was placed; one placed on another day is another order."""
+    import_shopify_orders(warehouse, str(shopify_csv(tmp_path / "a.csv", STORED)))
+    second_shop = [
+        order("#1", Email="x@example.com", **{"Created at": "2024-07-12 10:00:00 +0200"}),
+        order("#2", Subtotal="30.00", Total="30.00", lines=TWO_LINES,
+              **{"Financial Status": "refunded", "Refunded Amount": "30.00"}),
+        order("#5"),
+    ]  # fmt: skip
+    path = str(shopify_csv(tmp_path / "b.csv", second_shop))
+    plain = import_shopify_orders(warehouse, path, dry_run=True)
+    assert [r.value for r in plain.rejects if r.column == "Name"] == ["#1", "#2"]
+    assert (
+        "1 of the orders rejected as already stored with different content was placed "
+        "on another day than the stored order with its id (#1: stored 2025-03-01, in "
+        "this file 2024-07-12). Order ids are unique per source: if this file comes "
+        "from another shop or system, import it with --source NAME; --update would "
+        "replace the stored orders with these." in plain.notes
+    )
+    updated = import_shopify_orders(warehouse, path, update=True, dry_run=True)
+    assert (
+        "1 of the orders that would take this file's version was placed on another "
+        "day than the stored order it replaces (#1: stored 2025-03-01, in this file "
+        "2024-07-12). If this file comes from another shop or system, its orders are "
+        "not the stored ones: import it with --source NAME instead." in updated.notes
+    )
+    own = import_shopify_orders(warehouse, path, source="shop-2")
+    assert (own.rows_rejected, own.records_new["orders"]) == (0, 3)
+    assert not any("another day" in note for note in own.notes)
+
+
 def test_the_replaced_note_counts_status_changes_most_frequent_first():
     import pyarrow as pa
 

@@ -547,7 +547,7 @@ def _import_orders(
     con = wh.staging()
     with Scratch(con) as scratch:
         orders_t = wh.table("orders")
-        columns = ["order_id", "content_hash"]
+        columns = ["order_id", "content_hash", "placed_at"]
         columns += ["customer_id", "status"] if update else []
         stored = wh.bring(
             con, orders_t.filter(orders_t.source == source).select(columns)
@@ -577,6 +577,10 @@ def _import_orders(
         if again is not None:
             report.add_rejected(again)
         report.notes.extend(batch.notes)
+        if batch.redated.num_rows:
+            report.notes.append(
+                _redated_note(batch.redated, update=update, dry_run=dry_run)
+            )
         progress("compare")
         customers_source = f"{source}-orders"
         changes: list[Change] = []
@@ -786,6 +790,35 @@ def _replaced_note(replaced: pa.Table, *, dry_run: bool) -> str:
     return (
         f"{n:,} order{'s' if n != 1 else ''} already stored with other content {verb} "
         f"this file's version (--update): {', '.join(parts)}."
+    )
+
+
+def _redated_note(redated: pa.Table, *, update: bool, dry_run: bool) -> str:
+    """What the summary says of orders placed on another day than the stored
+    order of their id (`regulars.ingest.orders.OrderBatch.redated`): most
+    likely another shop's orders, which --update would put in the stored
+    ones' place."""
+    n = redated.num_rows
+    first = redated.slice(0, 1).to_pylist()[0]
+    example = (
+        f"({first['order_id']}: stored {first['stored_at']:%Y-%m-%d}, in this file "
+        f"{first['placed_at']:%Y-%m-%d})"
+    )
+    was = "was" if n == 1 else "were"
+    if update:
+        verb = "would take" if dry_run else "took"
+        return (
+            f"{n:,} of the orders that {verb} this file's version {was} placed on "
+            f"another day than the stored order {'it replaces' if n == 1 else 'they replace'} "
+            f"{example}. If this file comes from another shop or system, its orders "
+            "are not the stored ones: import it with --source NAME instead."
+        )
+    return (
+        f"{n:,} of the orders rejected as already stored with different content {was} "
+        f"placed on another day than the stored order with {'its' if n == 1 else 'their'} "
+        f"id {example}. Order ids are unique per source: if this file comes from "
+        "another shop or system, import it with --source NAME; --update would "
+        "replace the stored orders with these."
     )
 
 

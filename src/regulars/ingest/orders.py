@@ -169,6 +169,11 @@ class OrderBatch:
         ``order_id, old_status, new_status, old_customer, new_customer`` of
         the stored orders this batch replaces (with ``update``); their stored
         rows and lines are to be deleted.
+    redated
+        ``order_id, stored_at, placed_at`` of the orders rejected as stored
+        with other content (or, with ``update``, replaced) whose stored
+        order was placed on another day (UTC): another shop's or system's
+        orders under the same ids, most likely.
     notes
         What the import summary should say of this batch's orders.
     """
@@ -186,6 +191,7 @@ class OrderBatch:
     reporting_currency: str | None
     currency_was_set: bool
     replaced: pa.Table
+    redated: pa.Table
     notes: list[str]
 
 
@@ -632,8 +638,9 @@ def build_orders(
     labels
         Column names as the user's file calls them, for messages.
     stored
-        ``order_id, content_hash`` of the orders of `source` already stored
-        (with `update`, also their ``customer_id`` and ``status``).
+        ``order_id, content_hash, placed_at`` of the orders of `source`
+        already stored (with `update`, also their ``customer_id`` and
+        ``status``).
     products
         ``product_id, category`` of the store's catalogue, one row a product
         (`catalogue_categories`), to fill the categories lines lack.
@@ -775,11 +782,13 @@ def build_orders(
         "the order's amounts (its lines added up, or converted at the rate given) come "
         f"to {_LIMIT_TEXT} or more, more than Regulars keeps; check its quantities and prices.",
     ))  # fmt: skip
-    known = stored.rename(stored_hash="content_hash")
+    known = stored.rename(stored_hash="content_hash", stored_at="placed_at")
     if not update:
-        clash = orders.join(known, "order_id").filter(
+        # Kept: few rows, read twice (their problems, and their days).
+        clash = scratch.keep("clash", orders.join(known, "order_id").filter(
             lambda t: t.content_hash != t.stored_hash
-        )
+        ))  # fmt: skip
+        redated = _redated(con, clash)
         order_problems.append(_problem(
             clash, labels["order_id"], clash.order_id,
             "is already stored with different content; the stored order is kept. "
@@ -812,9 +821,11 @@ def build_orders(
     replacing = new.join(known, "order_id")
     if update:
         now = orders.select(
-            "_occ", new_status=orders.status, new_customer=orders.customer_id
-        )
+            "_occ", "placed_at", new_status=orders.status,
+            new_customer=orders.customer_id,
+        )  # fmt: skip
         r = replacing.join(now, "_occ")
+        redated = _redated(con, r)
         replaced = con.to_pyarrow(
             r.select(
                 "order_id", old_status=r.status, new_status=r.new_status,
@@ -908,8 +919,20 @@ def build_orders(
         problems=rejects, rows_read=rows_read, rows_loaded=rows_read - rows_rejected,
         rows_new=rows_new, rows_rejected=rows_rejected,
         reporting_currency=reporting_currency, currency_was_set=currency_was_set,
-        replaced=replaced, notes=notes,
+        replaced=replaced, redated=redated, notes=notes,
     )  # fmt: skip
+
+
+def _redated(con: DuckDBBackend, pairs: ir.Table) -> pa.Table:
+    """``order_id, stored_at, placed_at`` of the orders of `pairs` (an order
+    of the file beside the stored one of its id) placed on another day (UTC)
+    than the stored one, one row an order id, by id. A refund, a
+    cancellation or an edit leaves the day an order was placed as it was."""
+    other = pairs.filter(pairs.placed_at.date() != pairs.stored_at.date())
+    first = other.group_by("order_id").aggregate(
+        stored_at=other.stored_at.min(), placed_at=other.placed_at.min()
+    )
+    return con.to_pyarrow(first.order_by("order_id"))
 
 
 def _rounded_rates(rates: Mapping[str, float]) -> list[str]:
