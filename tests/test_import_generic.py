@@ -229,6 +229,40 @@ def test_a_catalogue_imported_after_the_orders_fills_their_lines_categories(
     assert warehouse.count("order_lines") == 4
 
 
+def test_the_same_catalogue_again_fills_lines_an_older_release_left_bare(
+    warehouse, tmp_path
+):
+    """A store from before 4 December 2026 holds lines imported before its
+    catalogue, without a category (stored here as that release stored
+    them). Importing the catalogue file again fills them, though none of
+    its products changed."""
+    import datetime as dt
+
+    from tests.conftest import plain_orders
+
+    from regulars.backends import Append
+
+    catalogue = _csv(
+        tmp_path / "p.csv", "product_id,product_name,category\nTEA,Tea,tea\n"
+    )
+    import_products(warehouse, str(catalogue))
+    placed = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+    warehouse.apply([
+        plain_orders([("o1", "c1", placed, "paid", "5", "0")]),
+        Append("order_lines", pa.table({
+            "source": ["test"], "order_id": ["o1"], "line_no": pa.array([1], pa.int32()),
+            "product_id": ["TEA"], "product_name": ["Tea"],
+            "category": pa.nulls(1, pa.string()), "quantity": pa.array([1], pa.int64()),
+            "unit_price": pa.array([Decimal("5.00")], pa.decimal128(18, 2)),
+        })),
+    ])  # fmt: skip
+    again = import_products(warehouse, str(catalogue))
+    assert again.records_new == {"products": 0, "order_lines": 1}
+    assert "1 order line without a category took it from this catalogue." in again.notes
+    (line,) = warehouse.to_arrow(warehouse.table("order_lines")).to_pylist()
+    assert (line["order_id"], line["category"], line["quantity"]) == ("o1", "tea", 1)
+
+
 def test_products_fill_categories_of_later_lines(duck, tmp_path):
     (tmp_path / "p.csv").write_text(
         "product_id,product_name,category\nBEANS,Beans,coffee\n", encoding="utf-8"

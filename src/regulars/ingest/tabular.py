@@ -45,6 +45,7 @@ from regulars.ingest.load import (
 from regulars.ingest.orders import (
     STAGED_COLUMNS,
     STAND_IN_FIELDS,
+    catalogue_categories,
     conflicting_repeats,
     stand_in_note,
     with_stored_values,
@@ -637,11 +638,13 @@ def import_products(
     out = con.to_pyarrow(
         changed.select(*KINDS["products"], "content_hash", source=ibis.literal(source))
     )
-    lines, n_lines = _lines_given_categories(wh, out)
+    in_file = con.to_pyarrow(cand.select("product_id"))
+    lines, n_lines, filling = _lines_given_categories(wh, out, in_file)
     report.rows_read = raw.num_rows
     report.rows_rejected = problems.num_rows
     report.rows_loaded = report.rows_read - report.rows_rejected
-    report.rows_new = out.num_rows
+    # New: a product written, or one whose category fills stored lines.
+    report.rows_new = len(set(out.column("product_id").to_pylist()) | filling)
     report.records_new = {"products": out.num_rows}
     if n_lines:
         report.records_new["order_lines"] = n_lines
@@ -662,31 +665,41 @@ def import_products(
 
 
 def _lines_given_categories(
-    wh: Warehouse, products: pa.Table
-) -> tuple[list[Change], int]:
-    """Stored order lines of `products` that have no category, given the
-    category the store's catalogues give them with `products` written: the
-    changes that rewrite their orders' lines, and how many lines gain one.
+    wh: Warehouse, written: pa.Table, in_file: pa.Table
+) -> tuple[list[Change], int, set[str]]:
+    """Stored order lines of the products `in_file` that have no category,
+    given the one the store's catalogues give with the products `written`
+    by this import: the changes that rewrite their orders' lines, how many
+    lines gain a category, and the ids of their products.
 
     A line takes its category from the catalogue when it is imported; one
     imported before the catalogue had none, and every analysis by category
-    missed it (until 4 December 2026). A category the orders file gave
-    stays. Whole orders' lines are rewritten, the unit in which the tables
-    kept for analyses follow order lines.
+    missed it (until 4 December 2026; importing the catalogue again fills a
+    store's such lines). A category the orders file gave stays. Whole
+    orders' lines are rewritten, the unit in which the tables kept for
+    analyses follow order lines.
     """
     from regulars.backends import Append, DeleteKeys
 
-    named = products.filter(pc.is_valid(products.column("category")))
-    if not named.num_rows:
-        return [], 0
-    # This import is the store's latest: its category of a product is the
-    # one the catalogues give (`catalogue_categories`).
-    given = ibis.memtable(named.select(["product_id", "category"]))
+    stored = wh.table("products")
+    replaced = ibis.memtable(written.select(["product_id", "source"]))
+    # This import's products are the newest (`catalogue_categories`).
+    newest = ibis.memtable(written.select(["product_id", "category"])).mutate(
+        import_id=ibis.literal(2**62, "int64")
+    )
+    after = ibis.union(
+        stored.anti_join(replaced, ["product_id", "source"]).select(
+            "product_id", "category", "import_id"
+        ),
+        newest,
+    )
+    given = catalogue_categories(after).semi_join(ibis.memtable(in_file), "product_id")
     lines = wh.table("order_lines")
     bare = lines.filter(lines.category.isnull()).semi_join(given, "product_id")
-    n = int(wh.scalar(bare.count()))
+    counts = wh.to_arrow(bare.group_by("product_id").aggregate(n=bare.count()))
+    n = sum(counts.column("n").to_pylist())
     if not n:
-        return [], 0
+        return [], 0, set()
     orders = bare.select("source", "order_id").distinct()
     rows = lines.semi_join(orders, ["source", "order_id"]).left_join(
         given.rename(_given="category"), "product_id"
@@ -694,4 +707,5 @@ def _lines_given_categories(
     rows = rows.mutate(category=ibis.coalesce(rows.category, rows._given))
     data = wh.to_arrow(rows.select(*lines.columns))
     keys = wh.to_arrow(orders)
-    return [DeleteKeys("order_lines", keys), Append("order_lines", data)], n
+    filling = set(counts.column("product_id").to_pylist())
+    return [DeleteKeys("order_lines", keys), Append("order_lines", data)], n, filling
