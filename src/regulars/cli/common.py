@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from regulars.backends import Warehouse
     from regulars.ingest.report import ImportReport
 
-__all__ = ["Run", "SinceOpt", "busy", "err", "out", "run_of", "steps"]
+__all__ = ["Run", "SinceOpt", "busy", "err", "out", "percent", "run_of", "steps"]
 
 #: `--since DATE`, the same on every analysis command.
 SinceOpt = Annotated[
@@ -37,6 +37,12 @@ SinceOpt = Annotated[
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
+
+
+def percent(share: float | None) -> str:
+    """A share as the commands print it: ``55.8%``, or ``-`` when it is not
+    known (no customers to count, no churn threshold)."""
+    return "-" if share is None else f"{share:.1%}"
 
 
 @dataclass

@@ -263,7 +263,7 @@ def demo(
 
     Writes Shopify-format exports, imports them, runs the demo's flows over
     its last weeks, predicts, and writes the report."""
-    from regulars.cli.common import print_report, steps
+    from regulars.cli.common import percent, print_report, steps
     from regulars.demo import DemoConfig, write_demo_files
     from regulars.ingest.load import import_shopify_customers, import_shopify_orders
     from regulars.ingest.tabular import import_feedback, import_products
@@ -327,9 +327,6 @@ def demo(
         report_path = write_report(data, os.path.join(out_dir, "report.html"))
     m = data.metrics
 
-    def pct(rate: float | None) -> str:  # None: not known (no customers, no threshold)
-        return "-" if rate is None else f"{rate:.1%}"
-
     gaps = (
         "no repeat orders yet"
         if m.median_days_between_orders is None
@@ -338,8 +335,8 @@ def demo(
     out.print(
         f"As of {last_day}: {m.customers:,} customer{'' if m.customers == 1 else 's'}, "
         f"{m.orders:,} order{'' if m.orders == 1 else 's'}, net revenue "
-        f"{m.net_revenue:,.2f}; repeat purchase rate {pct(m.repeat_purchase_rate)}, "
-        f"{gaps}, churn rate {pct(m.churn_rate)} ({m.churn_basis})."
+        f"{m.net_revenue:,.2f}; repeat purchase rate {percent(m.repeat_purchase_rate)}, "
+        f"{gaps}, churn rate {percent(m.churn_rate)} ({m.churn_basis})."
     )
     if prediction is not None:
         primary = prediction["primary_model"]

@@ -8,13 +8,9 @@ from typing import Annotated
 
 import typer
 
-from regulars.cli.common import busy, out, run_of
+from regulars.cli.common import busy, out, percent, run_of
 
 __all__ = ["metrics"]
-
-
-def _pct(x: float | None) -> str:
-    return "-" if x is None else f"{x:.1%}"
 
 
 def _num(x: float | None, digits: int = 2) -> str:
@@ -63,16 +59,16 @@ def metrics(
         ("orders", f"{m.orders:,}"),
         ("net revenue", _num(m.net_revenue)),
         ("average order value", _num(m.aov)),
-        ("one-time buyers", f"{m.one_time_buyers:,} ({_pct(m.one_time_buyer_share)})"),
-        ("repeat purchase rate", _pct(m.repeat_purchase_rate)),
+        ("one-time buyers", f"{m.one_time_buyers:,} ({percent(m.one_time_buyer_share)})"),
+        ("repeat purchase rate", percent(m.repeat_purchase_rate)),
         ("orders per customer", _num(m.orders_per_customer)),
         ("revenue per customer", _num(m.revenue_per_customer)),
-        ("revenue from returning customers", _pct(m.returning_revenue_share)),
-        ("refund rate", _pct(m.refund_rate)),
+        ("revenue from returning customers", percent(m.returning_revenue_share)),
+        ("refund rate", percent(m.refund_rate)),
         ("days between orders, median / mean", (f"{_num(m.median_days_between_orders, 1)} / "
                                                  f"{_num(m.mean_days_between_orders, 1)}")),
         ("days first to second order, median", _num(m.median_days_first_to_second_order, 1)),
-        (f"churn rate ({m.churn_basis})", _pct(m.churn_rate)),
+        (f"churn rate ({m.churn_basis})", percent(m.churn_rate)),
     ]  # fmt: skip
     for name, span in m.historical_clv.items():
         rows.append((f"historical CLV at {name} ({span['customers']:,} customers)",
@@ -101,7 +97,7 @@ def _print_monthly(months: list[dict], *, as_of: _dt.date) -> None:
             r["month"] + ("*" if r["month"] == running else ""), f"{r['orders']:,}",
             f"{r['customers']:,}", f"{r['new_customers']:,}",
             f"{r['returning_customers']:,}", _num(r["net_revenue"]), _num(r["aov"]),
-            _pct(r["retention_rate"]),
+            percent(r["retention_rate"]),
         ])  # fmt: skip
     print_table(out, "Monthly trend (identified customers)", columns,
                 then="see them with --json.")  # fmt: skip

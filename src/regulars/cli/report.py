@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from regulars.cli.common import busy, out, run_of
+from regulars.cli.common import busy, out, percent, run_of
 
 __all__ = ["print_dashboard", "report"]
 
@@ -30,7 +30,7 @@ def print_dashboard(data: object) -> None:
         ("repeat purchase rate", f"{(m.repeat_purchase_rate or 0):.1%}"),
         ("median days between orders",
          "-" if m.median_days_between_orders is None else f"{m.median_days_between_orders:g}"),
-        (f"churn rate ({m.churn_basis})", "-" if m.churn_rate is None else f"{m.churn_rate:.1%}"),
+        (f"churn rate ({m.churn_basis})", percent(m.churn_rate)),
         ("historical 12-month CLV", f"{(clv12.get('clv') or 0):,.2f}"),
     ):  # fmt: skip
         kpis.add_row(name, value)

@@ -700,12 +700,11 @@ def _lines_given_categories(
     n = sum(counts.column("n").to_pylist())
     if not n:
         return [], 0, set()
-    orders = bare.select("source", "order_id").distinct()
-    rows = lines.semi_join(orders, ["source", "order_id"]).left_join(
+    keys = wh.to_arrow(bare.select("source", "order_id").distinct())
+    rows = lines.semi_join(ibis.memtable(keys), ["source", "order_id"]).left_join(
         given.rename(_given="category"), "product_id"
     )
     rows = rows.mutate(category=ibis.coalesce(rows.category, rows._given))
     data = wh.to_arrow(rows.select(*lines.columns))
-    keys = wh.to_arrow(orders)
     filling = set(counts.column("product_id").to_pylist())
     return [DeleteKeys("order_lines", keys), Append("order_lines", data)], n, filling
