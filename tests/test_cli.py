@@ -117,6 +117,31 @@ def test_date_format_and_decimal_comma_options(tmp_path):
     assert result.exit_code == 1 and "a customers file has no amounts" in result.output
 
 
+def test_null_option(tmp_path):
+    store = tmp_path / "s.duckdb"
+    path = tmp_path / "orders.csv"
+    path.write_text("order_id,placed_at,total,cancelled_at\n1,2025-01-02,5.00,N/A\n"
+                    "2,2025-01-03,6.00,none\n", encoding="utf-8")  # fmt: skip
+    result = invoke(store, "import", "orders", str(path), "--dry-run")
+    text = " ".join(result.output.split())
+    assert "rows read 2 = loaded 0 + rejected 2" in text, text
+    assert ('2 rejected values are "N/A" or "none" (first: row 2, column '
+            '"cancelled_at"). If this file writes an empty value so, import it again '
+            'with --null N/A --null none (in a mapping: nulls = ["N/A", "none"]).') in text  # fmt: skip
+    result = invoke(
+        store, "import", "orders", str(path), "--null", "N/A", "--null", "none"
+    )
+    assert "rows read 2 = loaded 2 + rejected 0" in result.output, result.output
+    result = invoke(store, "import", "customers", str(path), "--null", "")
+    assert (
+        result.exit_code == 1
+        and "--null: give the text, e.g. --null NULL." in result.output
+    )
+    # A Shopify export is read as Shopify writes it.
+    result = invoke(store, "import", "shopify-orders", str(path), "--null", "N/A")
+    assert result.exit_code == 2 and "No such option: --null" in result.output
+
+
 def test_a_since_after_as_of_is_an_error_not_a_table_of_zeros(tmp_path):
     store = tmp_path / "s.duckdb"
     invoke(store, "import", "shopify-orders", str(DATA / "shopify_orders_quirks.csv"))

@@ -92,12 +92,14 @@ def test_mapping_errors(tmp_path):
         # A misspelt section was ignored: the file then lacked every column.
         ('[colums]\norder_id = "No"\n',
          ("unknown setting in the mapping: colums. Settings: columns, currency, "
-          "date_format, decimal_comma, kind, source.")),
+          "date_format, decimal_comma, kind, nulls, source.")),
         ('source = "shop"\n[options]\ncurrency = "USD"\n',
          "unknown setting in the mapping: options. Settings:"),
         ("currency = 5\n", 'currency must be a three-letter code, e.g. currency = "EUR".'),
         ('currency = "EURO"\n', 'currency must be a three-letter code, e.g. currency = "EUR".'),
         ("source = 7\n", 'source must be text, e.g. source = "woocommerce".'),
+        ("nulls = 5\n", 'nulls must be a list of texts, e.g. nulls = ["NULL", "N/A"].'),
+        ('nulls = ["None", ""]\n', "nulls must be a list of texts"),
     ],
 )  # fmt: skip
 def test_a_mapping_with_an_unknown_or_mistyped_setting_is_refused(
@@ -306,6 +308,68 @@ def test_dates_as_databases_and_dataframes_write_them(duck, tmp_path):
     assert [(r.row, r.column, r.value) for r in report.rejects] == [
         (8, "placed_at", "2025-10-07 09:50:26 CET"), (9, "placed_at", "2025-10-07 UTC"),
     ]  # fmt: skip
+
+
+# Orders as a database writes them, NULL as \\N (MySQL's SELECT ... INTO
+# OUTFILE, Postgres's COPY), as NULL (SQL Server Management Studio) or as
+# None (a Python script's str(None)).
+_DUMPED_ORDERS = (
+    "order_id,placed_at,email,total,cancelled_at,coupon_code,channel\n"
+    "1,2025-01-02 10:00:00,a@x.com,10.00,{n},{n},web\n"
+    "2,2025-02-02 10:00:00,a@x.com,12.00,{n},SAVE10,{n}\n"
+    "3,2025-03-02 10:00:00,b@x.com,15.00,2025-03-03 10:00:00,{n},web\n"
+)
+# Orders 1 and 2 were rejected (\\N is no date), and order 3 was stored with
+# coupon code "\\N", a coupon cohort of its own.
+_DUMPED = [("1", None, None, "web"), ("2", None, "SAVE10", None),
+           ("3", "2025-03-03 10:00:00", None, "web")]  # fmt: skip
+
+
+def _dumped(wh):
+    rows = wh.to_arrow(wh.table("orders")).sort_by("order_id").to_pylist()
+    return [(r["order_id"], r["cancelled_at"] and f"{r['cancelled_at']:%Y-%m-%d %H:%M:%S}",
+             r["coupon_code"], r["channel"]) for r in rows]  # fmt: skip
+
+
+@pytest.mark.parametrize("null", ["\\N", "NULL"])
+def test_a_databases_nulls_are_empty_values(duck, tmp_path, null):
+    path = tmp_path / "orders.csv"
+    path.write_text(_DUMPED_ORDERS.format(n=null), encoding="utf-8")
+    report = import_orders(duck, str(path))
+    assert (report.rows_loaded, report.rows_rejected) == (3, 0), report.rejects
+    assert _dumped(duck) == _DUMPED
+    # The same in a Parquet file's text columns, and in a customers file.
+    people = tmp_path / "people.parquet"
+    pq.write_table(pa.table({"customer_id": ["K1", "K2"], "email": ["k@x.com", null],
+                             "phone": [null, "+33 1 23 45 67 89"]}), people)  # fmt: skip
+    import_customers(duck, str(people))
+    stored = duck.to_arrow(duck.table("customers")).to_pylist()
+    given = {r["customer_id"]: (r["email"], r["phone"]) for r in stored
+             if r["source"] == "csv" and r["customer_id"] in ("K1", "K2")}  # fmt: skip
+    assert given == {"K1": ("k@x.com", None), "K2": (None, "+33123456789")}, stored
+
+
+def test_other_words_for_an_empty_value_are_named_with_the_way_to_read_them(
+    duck, tmp_path
+):
+    path = tmp_path / "orders.csv"
+    path.write_text(_DUMPED_ORDERS.format(n="None"), encoding="utf-8")
+    report = import_orders(duck, str(path))
+    assert (report.rows_loaded, report.rows_rejected) == (1, 2)
+    assert report.notes[0] == (
+        '2 rejected values are "None" (first: row 2, column "cancelled_at"). If '
+        "this file writes an empty value so, import it again with --null None "
+        "--update, so that the orders stored with such a value (a coupon code, "
+        'say) take the file\'s version too (in a mapping: nulls = ["None"]).'
+    )
+    mapping = tmp_path / "m.toml"
+    mapping.write_text('nulls = ["None"]\n', encoding="utf-8")
+    again = import_orders(
+        duck, str(path), mapping=load_mapping(str(mapping)), update=True
+    )
+    assert (again.rows_loaded, again.rows_rejected, again.rows_new) == (3, 0, 3)
+    assert not any("rejected value" in n for n in again.notes)
+    assert _dumped(duck) == _DUMPED
 
 
 def test_a_mapping_gives_the_files_date_format(duck, tmp_path):

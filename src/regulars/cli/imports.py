@@ -53,6 +53,12 @@ DryRunOpt = Annotated[
     typer.Option("--dry-run", help="Read and check each file and say what importing it "
                  "would load, add and reject; write nothing."),
 ]  # fmt: skip
+NullOpt = Annotated[
+    list[str] | None,
+    typer.Option("--null", help="Text that stands for an empty value in the file, "
+                 "e.g. None or N/A. Repeatable; an empty field, \\N and NULL are "
+                 "empty anyway."),
+]  # fmt: skip
 RateOpt = Annotated[
     list[str] | None,
     typer.Option("--rate", help="Exchange rate CUR=RATE: units of the store's currency "
@@ -154,11 +160,17 @@ def _generic(kind: str):  # type: ignore[no-untyped-def]
         ctx: typer.Context, files: FilesArg, map_file: MapOpt = None,
         source: SourceOpt = None, rate: RateOpt = None, encoding: EncodingOpt = "utf-8",
         date_format: DateFormatOpt = None, decimal_comma: CommaOpt = False,
-        update: UpdateOpt = False, dry_run: DryRunOpt = False,
+        update: UpdateOpt = False, dry_run: DryRunOpt = False, null: NullOpt = None,
     ) -> None:  # fmt: skip
+        from dataclasses import replace
+
         from regulars.ingest import tabular
 
         mapping = tabular.load_mapping(str(map_file) if map_file else None)
+        if null:
+            if not all(null):
+                raise InputError("--null: give the text, e.g. --null NULL.")
+            mapping = replace(mapping, nulls=(*mapping.nulls, *null))
         importer = getattr(tabular, f"import_{kind}")
         extra: dict[str, object] = {"rates": _rates(rate)} if kind == "orders" else {}
         if date_format is not None:

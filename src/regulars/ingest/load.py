@@ -32,7 +32,7 @@ from regulars.ingest.orders import (
 )
 from regulars.ingest.parse import check_date_format
 from regulars.ingest.read import ROW, header_again, read_and_hash
-from regulars.ingest.report import ImportReport, rows_text
+from regulars.ingest.report import ImportReport, null_words_note, rows_text
 from regulars.ingest.scratch import Scratch
 from regulars.ingest.shopify import (
     ORDER_READ_COLUMNS,
@@ -123,6 +123,10 @@ def commit_import(
     interrupted before that is complete all the same; the next import or
     analysis does it.
     """
+    if report.kind in _GENERIC:
+        loaded = report.kind == "orders" and report.rows_loaded > 0
+        if (note := null_words_note(problems, orders_loaded=loaded)) is not None:
+            report.notes.append(note)
     seen = _seen_file(wh, sha, report.kind)
     if seen is not None and report.rows_new == 0:
         report.import_id = seen
@@ -248,6 +252,8 @@ def failed_after(
 # Tables whose changes move the tables kept for analyses (directly, or
 # through the identity links an import of customers makes).
 _KEPT_FROM = ("orders", "order_lines", "customers")
+#: The imports of generic files, which take `--null` (`regulars.ingest.tabular`).
+_GENERIC = ("orders", "customers", "feedback", "products")
 
 
 def _link(

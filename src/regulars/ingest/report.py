@@ -13,7 +13,13 @@ from regulars.ingest.read import ROW
 if TYPE_CHECKING:
     import ibis.expr.types as ir
 
-__all__ = ["ImportReport", "RejectedRow", "reject_reasons", "rows_text"]
+__all__ = [
+    "ImportReport",
+    "RejectedRow",
+    "null_words_note",
+    "reject_reasons",
+    "rows_text",
+]
 
 # The rows a reason points to, e.g. " (see row 12)" or " (rows 3, 8)": left
 # out when rejects are counted by reason, so that one reason is one group.
@@ -121,6 +127,43 @@ class ImportReport:
         """Every problem as a `RejectedRow` (built when asked: an import of a
         badly formed file may reject millions of rows)."""
         return self.first_rejects(self.n_problems)
+
+
+#: Texts that files write for an empty value (read in capitals): SQL
+#: Server's and SQL clients' NULL, Python's None, spreadsheets' N/A and #N/A.
+_NULL_WORDS = ["NULL", "NONE", "NA", "N/A", "#N/A", "NAN", "NIL"]
+
+
+def null_words_note(problems: pa.Table, *, orders_loaded: bool = False) -> str | None:
+    """What to do when rejected values are words files write for an empty
+    value (`_NULL_WORDS`): the generic importers' ``--null`` option, with
+    ``--update`` when `orders_loaded` (orders the file gave so may have been
+    stored with the word as a value). None when no rejected value is one."""
+    import pyarrow.compute as pc
+
+    values = problems.column("value")
+    words = pc.is_in(pc.utf8_upper(values), pa.array(_NULL_WORDS))
+    hit = problems.filter(pc.fill_null(words, False))
+    if hit.num_rows == 0:
+        return None
+    counts = hit.group_by("value").aggregate([("value", "count")])
+    counts = counts.sort_by([("value_count", "descending"), ("value", "ascending")])
+    texts = counts.column("value").to_pylist()
+    first = hit.sort_by(ROW).slice(0, 1).to_pylist()[0]
+    where = f"row {first[ROW]}" + (f', column "{first["column"]}"' if first["column"]
+                                   else "")  # fmt: skip
+    n = hit.num_rows
+    options = " ".join(f"--null {t}" for t in texts)
+    update = (" --update, so that the orders stored with such a value (a coupon "
+              "code, say) take the file's version too") if orders_loaded else ""  # fmt: skip
+    return (
+        f"{n:,} rejected value{' is' if n == 1 else 's are'} "
+        + " or ".join(f'"{t}"' for t in texts)
+        + f" (first: {where}). If this file writes an empty value so, import it "
+        f"again with {options}{update} (in a mapping: nulls = ["
+        + ", ".join(f'"{t}"' for t in texts)
+        + "])."
+    )
 
 
 def reject_reasons(rejects: ir.Table) -> ir.Table:

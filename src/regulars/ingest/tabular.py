@@ -69,6 +69,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "KINDS",
+    "NULLS",
     "Mapping_",
     "import_customers",
     "import_feedback",
@@ -96,6 +97,13 @@ _REQUIRED = {
 }
 
 
+#: A field that is exactly one of these is empty in a generic file: the
+#: NULL of MySQL's and Postgres's text dumps (``SELECT ... INTO OUTFILE``,
+#: ``COPY``), Hive and Spark, and the NULL that SQL Server Management Studio
+#: and other SQL clients write. No date, amount or id is written so.
+NULLS = ("\\N", "NULL")
+
+
 @dataclass(frozen=True)
 class Mapping_:
     """A column mapping: canonical name -> the file's column name."""
@@ -108,6 +116,8 @@ class Mapping_:
     date_format: str | None = None
     #: Amounts are written with a decimal comma (1.234,50).
     decimal_comma: bool = False
+    #: Texts that stand for an empty value in the file, besides `NULLS`.
+    nulls: tuple[str, ...] = ()
 
 
 #: The settings a mapping file may have.
@@ -117,6 +127,7 @@ _MAPPING_KEYS = {
     "currency",
     "date_format",
     "decimal_comma",
+    "nulls",
     "columns",
 }
 
@@ -196,7 +207,16 @@ def load_mapping(path: str | None) -> Mapping_:
     decimal_comma = data.get("decimal_comma", False)
     if not isinstance(decimal_comma, bool):
         raise ConfigError("decimal_comma must be true or false.", file=path)
-    return Mapping_(dict(columns), source, currency, kind, date_format, decimal_comma)
+    nulls = data.get("nulls", [])
+    if isinstance(nulls, str):
+        nulls = [nulls]
+    if not (isinstance(nulls, list) and all(isinstance(v, str) and v for v in nulls)):
+        raise ConfigError(
+            'nulls must be a list of texts, e.g. nulls = ["NULL", "N/A"].', file=path
+        )
+    return Mapping_(
+        dict(columns), source, currency, kind, date_format, decimal_comma, tuple(nulls)
+    )
 
 
 def _key(name: str) -> str:
@@ -275,7 +295,7 @@ def _read(
     """Read `path` as text and resolve its columns for `kind`: the common first step."""
     started = _dt.datetime.now(_dt.UTC)
     progress("read")
-    raw, sha = read_and_hash(path, encoding=encoding)
+    raw, sha = read_and_hash(path, encoding=encoding, nulls={*NULLS, *mapping.nulls})
     return raw, sha, _resolve(raw, mapping, kind, path), started
 
 
