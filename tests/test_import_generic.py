@@ -372,6 +372,63 @@ def test_other_words_for_an_empty_value_are_named_with_the_way_to_read_them(
     assert _dumped(duck) == _DUMPED
 
 
+def test_unix_time_is_read_with_date_format_percent_s(duck, tmp_path):
+    """Seconds since 1970 (UTC), as a database or event tracker stores a
+    time: DuckDB's strptime has no %s."""
+    path = tmp_path / "orders.csv"
+    path.write_text(
+        "order_id,placed_at,total,email,cancelled_at\n"
+        "1,1735812000,10.00,a@x.com,0\n"  # 2025-01-02 10:00:00 UTC; 0: never cancelled
+        "2, 1735812000.000001 ,10.00,a@x.com,1735898400\n"  # cancelled a day later
+        "3,2025-01-03 10:00:00+01:00,10.00,a@x.com,\n"  # ISO still reads
+        "4,1735812000123,10.00,a@x.com,\n"  # milliseconds
+        "5,-1735812000,10.00,a@x.com,\n"  # before 1970
+        "6,1.7e9,10.00,a@x.com,\n"  # no date is written so
+        "7,0,10.00,a@x.com,\n",  # no date
+        encoding="utf-8",
+    )
+    first = import_orders(duck, str(path))
+    assert first.rows_rejected == 6
+    assert first.notes[0] == (
+        "3 rejected dates are numbers like Unix time (seconds since 1970; "
+        "1735812000 at row 2 would be 2025-01-02 10:00:00 UTC). If they are, "
+        "import the file again with --date-format %s (in a mapping: "
+        'date_format = "%s").'
+    )
+    report = import_orders(duck, str(path), date_format="%s")
+    rows = duck.to_arrow(duck.table("orders")).sort_by("order_id").to_pylist()
+    assert [(r["order_id"], r["placed_at"].isoformat(),
+             r["cancelled_at"] and r["cancelled_at"].isoformat()) for r in rows] == [
+        ("1", "2025-01-02T10:00:00+00:00", None),
+        ("2", "2025-01-02T10:00:00.000001+00:00", "2025-01-03T10:00:00+00:00"),
+        ("3", "2025-01-03T09:00:00+00:00", None),
+    ]  # fmt: skip
+    not_a_date = ("is not a date. Expected Unix time (seconds since 1970, e.g. "
+                  "1735812000) or ISO 8601 (e.g. 2025-10-07).")  # fmt: skip
+    assert [(r.row, r.reason) for r in report.rejects] == [
+        (5, not_a_date), (6, not_a_date), (7, not_a_date), (8, "missing order date."),
+    ]  # fmt: skip
+    assert not any("Unix time" in n for n in report.notes)
+    # Feedback and customers, with the format from a mapping.
+    mapping = tmp_path / "m.toml"
+    mapping.write_text('date_format = "%s"\n', encoding="utf-8")
+    feedback = tmp_path / "feedback.csv"
+    feedback.write_text("email,submitted_at,rating\na@x.com,1735898400,5\n",
+                        encoding="utf-8")  # fmt: skip
+    people = tmp_path / "people.csv"
+    people.write_text("customer_id,email,created_at\nK1,k@x.com,1735898400\n"
+                      "K2,l@x.com,0\n", encoding="utf-8")  # fmt: skip
+    for importer, path in [(import_feedback, feedback), (import_customers, people)]:
+        done = importer(duck, str(path), mapping=load_mapping(str(mapping)))
+        assert done.rows_rejected == 0, done.rejects
+    (given,) = duck.to_arrow(duck.table("feedback")).to_pylist()
+    assert given["submitted_at"].isoformat() == "2025-01-03T10:00:00+00:00"
+    created = {r["customer_id"]: r["created_at"] for r in
+               duck.to_arrow(duck.table("customers")).to_pylist()}  # fmt: skip
+    assert created["K1"].isoformat() == "2025-01-03T10:00:00+00:00"
+    assert created["K2"] is None
+
+
 def test_a_mapping_gives_the_files_date_format(duck, tmp_path):
     """Day-first dates (a spreadsheet's), ISO dates, and a date in neither."""
     path = tmp_path / "orders.csv"

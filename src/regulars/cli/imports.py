@@ -36,7 +36,8 @@ EncodingOpt = Annotated[
 DateFormatOpt = Annotated[
     str | None,
     typer.Option("--date-format", help="strptime format of the file's dates when not "
-                 "ISO 8601, e.g. %d/%m/%Y or '%m/%d/%Y %I:%M %p'."),
+                 "ISO 8601, e.g. %d/%m/%Y or '%m/%d/%Y %I:%M %p'; %s for Unix time "
+                 "(seconds since 1970)."),
 ]  # fmt: skip
 CommaOpt = Annotated[
     bool,

@@ -30,7 +30,7 @@ from regulars.ingest.orders import (
     stand_in_note,
     with_stored_values,
 )
-from regulars.ingest.parse import check_date_format
+from regulars.ingest.parse import check_date_format, unix_time_note
 from regulars.ingest.read import ROW, header_again, read_and_hash
 from regulars.ingest.report import ImportReport, null_words_note, rows_text
 from regulars.ingest.scratch import Scratch
@@ -125,8 +125,10 @@ def commit_import(
     """
     if report.kind in _GENERIC:
         loaded = report.kind == "orders" and report.rows_loaded > 0
-        if (note := null_words_note(problems, orders_loaded=loaded)) is not None:
-            report.notes.append(note)
+        for note in (null_words_note(problems, orders_loaded=loaded),
+                     unix_time_note(problems)):  # fmt: skip
+            if note is not None:
+                report.notes.append(note)
     seen = _seen_file(wh, sha, report.kind)
     if seen is not None and report.rows_new == 0:
         report.import_id = seen

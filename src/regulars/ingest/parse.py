@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 __all__ = [
     "PHONE_LOST",
     "SPREADSHEET_ID",
+    "UNIX_TIME",
     "bool_from_word",
     "check_date_format",
     "clean_contact_columns",
@@ -44,6 +45,7 @@ __all__ = [
     "parse_money",
     "parse_timestamp",
     "spreadsheet_number",
+    "unix_time_note",
     "unparsed",
 ]
 
@@ -69,6 +71,29 @@ def _shaped(text: ir.StringValue, pattern: str, value: ir.Value) -> ir.Value:
     return ibis.ifelse(text.re_search(pattern), value, ibis.null(value.type()))
 
 
+#: The date format of Unix time: seconds since 1970-01-01 00:00 UTC, as
+#: databases and event trackers store a time (``date +%s``). DuckDB's
+#: strptime has no such code.
+UNIX_TIME = "%s"
+# Up to 12 digits (the year 33658), so that DuckDB's timestamp holds it; a
+# fraction down to the microsecond.
+_UNIX = r"^\s*\d{1,12}(\.\d{0,6})?\s*$"
+
+
+@ibis.udf.scalar.builtin(name="make_timestamp")
+def _make_timestamp(micros: int) -> dt.timestamp:  # type: ignore[empty-body]
+    """DuckDB's timestamp of microseconds since 1970 (no zone)."""
+
+
+def _unix_time(text: ir.StringValue) -> ir.TimestampValue:
+    # Any text that casts has at most 12 digits before the point, so its
+    # microseconds fit 38 digits and a 64-bit whole number: no overflow
+    # stops the import, whatever the file holds.
+    seconds = text.try_cast(dt.Decimal(18, 6)).cast(dt.Decimal(38, 6))
+    micros = (seconds * 1_000_000).try_cast("int64")
+    return _shaped(text, _UNIX, _make_timestamp(micros).cast(TIMESTAMP))
+
+
 @ibis.udf.scalar.builtin(name="try_strptime")
 def _try_strptime(text: str, fmt: str) -> dt.timestamp:  # type: ignore[empty-body]
     """DuckDB's strptime, NULL where the text does not match the format."""
@@ -83,7 +108,8 @@ def parse_timestamp(
     Shopify's ``2025-10-07 09:50:26 +0200`` and BigQuery's ``2025-10-07
     09:50:26 UTC``; text without an offset is UTC.
     With `date_format` (strptime codes, see `check_date_format`), text in
-    that format too, e.g. ``22/11/2023 07:00`` with ``%d/%m/%Y %H:%M``.
+    that format too, e.g. ``22/11/2023 07:00`` with ``%d/%m/%Y %H:%M``;
+    with `UNIX_TIME`, seconds since 1970 (UTC), e.g. ``1735812000``.
     Importers parse on DuckDB (`regulars.backends.base.Warehouse.staging`),
     whose ``try_strptime`` reads the format.
     """
@@ -91,6 +117,8 @@ def parse_timestamp(
     iso = _shaped(fixed, _ISO, fixed.try_cast(TIMESTAMP))
     if date_format is None:
         return iso
+    if date_format == UNIX_TIME:
+        return ibis.coalesce(_unix_time(text), iso)
     # A format with %z gives an instant, one without a wall time, read as UTC
     # like ISO text without an offset: the cast says which to DuckDB.
     return ibis.coalesce(_try_strptime(text, date_format).cast(TIMESTAMP), iso)
@@ -132,6 +160,8 @@ def check_date_format(date_format: str) -> str:
 
     from regulars.errors import ConfigError
 
+    if date_format == UNIX_TIME:
+        return date_format
     if "%" not in date_format:
         raise ConfigError(
             f"date format {date_format!r} has no strptime code.",
@@ -175,12 +205,41 @@ def date_hint(date_format: str | None, *, whole_file: bool = False) -> str:
     With `whole_file` (most dates failed, see `mostly`), without a format:
     how to give the file's format.
     """
+    if date_format == UNIX_TIME:
+        return ("Expected Unix time (seconds since 1970, e.g. 1735812000) or ISO "
+                "8601 (e.g. 2025-10-07).")  # fmt: skip
     if date_format is not None:
         return f"Expected the format {date_format} or ISO 8601 (e.g. 2025-10-07)."
     if whole_file:
         return ("Use ISO 8601, e.g. 2025-10-07 or 2025-10-07 09:50:26 +0200, or give "
                 "the file's format with --date-format (e.g. %d/%m/%Y).")  # fmt: skip
     return "Use ISO 8601, e.g. 2025-10-07 or 2025-10-07 09:50:26 +0200."
+
+
+# A rejected date that may be Unix time: the years 1973 to 2286.
+_UNIX_LIKE = r"^\s*\d{9,10}(\.\d*)?\s*$"
+
+
+def unix_time_note(problems: pa.Table) -> str | None:
+    """What to do when rejected dates are numbers like Unix time: the note
+    names the first, with the date it would be, and ``--date-format %s``.
+    None when no rejected date is such a number."""
+    dates = pc.match_substring(problems.column("reason"), "not a date")
+    like = pc.match_substring_regex(problems.column("value"), _UNIX_LIKE)
+    hit = problems.filter(pc.fill_null(pc.and_(dates, like), False)).sort_by(ROW)
+    if hit.num_rows == 0:
+        return None
+    first = hit.slice(0, 1).to_pylist()[0]
+    text = first["value"].strip()
+    at = datetime.datetime.fromtimestamp(float(text), datetime.UTC)
+    n = hit.num_rows
+    return (
+        f"{n:,} rejected date{' is a number' if n == 1 else 's are numbers'} like "
+        f"Unix time (seconds since 1970; {text} at row {first[ROW]} would be "
+        f"{at:%Y-%m-%d %H:%M:%S} UTC). If {'it is' if n == 1 else 'they are'}, "
+        f"import the file again with --date-format {UNIX_TIME} (in a mapping: "
+        f'date_format = "{UNIX_TIME}").'
+    )
 
 
 def parse_money(text: ir.StringValue, decimal_comma: bool = False) -> ir.DecimalValue:

@@ -52,6 +52,7 @@ from regulars.ingest.orders import (
 )
 from regulars.ingest.parse import (
     OUTSIDE_DATES,
+    UNIX_TIME,
     check_date_format,
     date_hint,
     mostly,
@@ -289,14 +290,31 @@ def _repeated_problem(
     )  # fmt: skip
 
 
+#: The dates of generic files.
+_DATES = ("placed_at", "cancelled_at", "created_at", "submitted_at")
+# Unix time 0, the day 1970 began: a database's "no time" (a cancellation
+# date of 0 for an order never cancelled), not a time.
+_UNIX_ZERO = r"^\s*0+(\.0*)?\s*$"
+
+
 def _read(
-    path: str, mapping: Mapping_, kind: str, encoding: str, progress: Progress
-) -> tuple[pa.Table, str, dict[str, str], _dt.datetime]:
-    """Read `path` as text and resolve its columns for `kind`: the common first step."""
+    path: str, mapping: Mapping_, kind: str, encoding: str, progress: Progress,
+    date_format: str | None = None,
+) -> tuple[pa.Table, str, dict[str, str], _dt.datetime]:  # fmt: skip
+    """Read `path` as text and resolve its columns for `kind`: the common
+    first step. With `date_format` `UNIX_TIME`, a date of 0 is empty."""
     started = _dt.datetime.now(_dt.UTC)
     progress("read")
     raw, sha = read_and_hash(path, encoding=encoding, nulls={*NULLS, *mapping.nulls})
-    return raw, sha, _resolve(raw, mapping, kind, path), started
+    resolved = _resolve(raw, mapping, kind, path)
+    if (date_format or mapping.date_format) == UNIX_TIME:
+        for name in {resolved[c] for c in _DATES if c in resolved}:
+            text = raw.column(name)
+            zero = pc.fill_null(pc.match_substring_regex(text, _UNIX_ZERO), False)
+            raw = raw.set_column(
+                raw.column_names.index(name), name, pc.if_else(zero, None, text)
+            )
+    return raw, sha, resolved, started
 
 
 def _column_of(field: str) -> str:
@@ -340,7 +358,9 @@ def import_orders(
             "decimal_comma is for CSV text; a Parquet file's numbers are typed.",
             file=path, hint="Leave --decimal-comma out for this file.",
         )  # fmt: skip
-    raw, sha, resolved, started = _read(path, mapping, "orders", encoding, progress)
+    raw, sha, resolved, started = _read(
+        path, mapping, "orders", encoding, progress, date_format
+    )
     n = raw.num_rows
     cols = {c: _text(raw, resolved, c) for c in ORDER_FIELDS}
     cols["order_id"] = pc.utf8_trim_whitespace(cols["order_id"])
@@ -402,7 +422,9 @@ def import_customers(
 
     `date_format`, `dry_run` and `keep` as for `import_orders`."""
     mapping = mapping or Mapping_()
-    raw, sha, resolved, started = _read(path, mapping, "customers", encoding, progress)
+    raw, sha, resolved, started = _read(
+        path, mapping, "customers", encoding, progress, date_format
+    )
     cols = {c: _text(raw, resolved, c) for c in KINDS["customers"]}
     cols["customer_ref"] = cols.pop("customer_id")
     cols[ROW] = raw.column(ROW)
@@ -496,7 +518,9 @@ def import_feedback(
     date_format = date_format or mapping.date_format
     if date_format is not None:
         check_date_format(date_format)
-    raw, sha, resolved, started = _read(path, mapping, "feedback", encoding, progress)
+    raw, sha, resolved, started = _read(
+        path, mapping, "feedback", encoding, progress, date_format
+    )
     labels = {c: resolved.get(c, c) for c in KINDS["feedback"]}
     cols = {c: _text(raw, resolved, c) for c in KINDS["feedback"]}
     cols[ROW] = raw.column(ROW)
