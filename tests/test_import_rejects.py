@@ -9,6 +9,7 @@ import pytest
 from conftest import order, shopify_csv, snapshot
 from regulars.errors import FileFormatError, InputError
 from regulars.ingest.load import import_shopify_orders
+from regulars.ingest.tabular import import_orders, load_mapping
 
 LINE = {
     "Lineitem quantity": "1",
@@ -489,6 +490,52 @@ def test_a_workbook_or_archive_says_what_it_is(duck, tmp_path, name, start, mess
     with pytest.raises(FileFormatError, match=message):
         import_shopify_orders(duck, str(path))
     assert duck.count("imports") == 0
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("orders.json", '[{"order_id": 1, "placed_at": "2025-01-02", "total": 5}]'),
+        ("orders.csv", '\ufeff \n{"order_id": 1, "placed_at": "2025-01-02"}\n'),
+        ("events.ndjson", '{"order_id": 1}\n{"order_id": 2}\n'),
+    ],
+)
+def test_a_json_file_says_what_it_is_and_how_to_convert_it(duck, tmp_path, name, text):
+    """It stopped with Arrow's "Could not skip initial 1 rows from CSV file",
+    or was refused as lacking every column, its first object the header."""
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(FileFormatError) as info:
+        import_orders(duck, str(path))
+    assert str(info.value) == (
+        f"{path}: is JSON, not CSV or Parquet. Save it as Parquet or CSV first, for "
+        f"example with DuckDB's SQL: COPY (FROM '{name}') TO '{path.stem}.parquet'"
+    )
+    assert duck.count("imports") == 0
+
+
+def test_a_csv_header_in_brackets_is_not_json(duck, tmp_path):
+    path = tmp_path / "orders.csv"
+    path.write_text(
+        "[order_id],[placed_at],[total]\n1,2025-01-02,5.00\n", encoding="utf-8"
+    )
+    mapping = tmp_path / "m.toml"
+    mapping.write_text('[columns]\norder_id = "[order_id]"\nplaced_at = "[placed_at]"\n'
+                       'total = "[total]"\n', encoding="utf-8")  # fmt: skip
+    report = import_orders(duck, str(path), mapping=load_mapping(str(mapping)))
+    assert (report.rows_loaded, report.rows_rejected) == (1, 0)
+
+
+def test_a_parquet_file_is_read_as_parquet_whatever_its_name(duck, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table({"order_id": ["1"], "placed_at": ["2025-01-02"], "total": [5.0]})
+    for name in ("orders.csv", "orders"):
+        pq.write_table(table, tmp_path / name)
+        report = import_orders(duck, str(tmp_path / name), source=name)
+        assert (report.rows_loaded, report.rows_rejected) == (1, 0), report.rejects
+    assert duck.count("orders") == 2
 
 
 def test_not_a_csv(duck, tmp_path):

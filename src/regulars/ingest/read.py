@@ -383,11 +383,42 @@ def _refuse_workbooks(path: str) -> None:
     if start.startswith(b"\xd0\xcf\x11\xe0"):  # Excel 97-2003
         raise FileFormatError("is an Excel workbook (.xls), not CSV.", file=path,
                               hint=_SAVE_AS_CSV)  # fmt: skip
+    if _is_json(path):
+        name = os.path.basename(path)
+        stem = os.path.splitext(name)[0]
+        raise FileFormatError(
+            "is JSON, not CSV or Parquet.", file=path,
+            hint="Save it as Parquet or CSV first, for example with DuckDB's SQL: "
+            f"COPY (FROM '{name}') TO '{stem}.parquet'",
+        )  # fmt: skip
+
+
+def _is_json(path: str) -> bool:
+    """Whether the file starts as JSON does (an array, or an object, one a
+    line in NDJSON), after a byte-order mark and white space. Gzipped files
+    are read as CSV and say what is wrong there."""
+    with open(path, "rb") as handle:
+        start = handle.read(4096)
+    text = start.removeprefix(b"\xef\xbb\xbf").lstrip()
+    # An object's first key, or an array's first value; a CSV header
+    # written with brackets ([id],[date]) has a name there.
+    after = text[1:].lstrip()[:1]
+    return (text[:1] == b"{" and after in (b'"', b"}")) or (
+        text[:1] == b"[" and after in (b"{", b"[", b"]", b'"')
+    )
 
 
 def is_parquet(path: str) -> bool:
-    """Whether `path` is read as Parquet (by its name), else as CSV."""
-    return path.lower().endswith((".parquet", ".pq"))
+    """Whether `path` is read as Parquet, else as CSV: by its name, or by
+    its first bytes (Parquet's ``PAR1``), so a Parquet file saved under
+    another name (``orders.csv``, ``orders``) is read as what it is."""
+    if path.lower().endswith((".parquet", ".pq")):
+        return True
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(4) == b"PAR1"
+    except OSError:  # missing, or a folder: read_text_table says which
+        return False
 
 
 def read_text_table(
