@@ -342,14 +342,17 @@ def test_a_demo_too_small_for_the_models_builds_the_store_and_says_why(tmp_path)
         text = " ".join(result.output.split())
         assert text.startswith("Error: neither Pareto/NBD nor MBG/NBD could be fitted")
         assert "Pareto/NBD: only " in text and "MBG/NBD: only " in text
-        assert "Use a later calibration end or a longer history" in text
+        assert (
+            "Fit on a longer history (a later --as-of for predict, a later "
+            "--calibration-end for backtest)"
+        ) in text
     result = invoke(store, "--as-of", "2026-01-31", "predict", "--model", "mbg_nbd")
     assert result.exit_code == 1
     assert " ".join(result.output.split()) == (
         "Error: the MBG/NBD model could not be fitted. MBG/NBD: only 2 customers made "
-        "a repeat purchase; the MBG/NBD model needs at least 10. Use a later "
-        "calibration end or a longer history, so that returning customers can be "
-        "seen. Or use --model auto."
+        "a repeat purchase; the MBG/NBD model needs at least 10. Fit on a longer "
+        "history (a later --as-of for predict, a later --calibration-end for "
+        "backtest), so that returning customers can be seen. Or use --model auto."
     )
 
 

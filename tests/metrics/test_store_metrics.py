@@ -17,6 +17,7 @@ guest (no id) 2025-06-01 60                               counts in orders/reven
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import ibis
 import pyarrow as pa
@@ -132,6 +133,25 @@ def test_the_commands_say_there_is_no_churn_threshold_rather_than_none(duck):
         assert "churn rate (no threshold: nobody has ordered twice)" in row
         assert row.replace("│", " ").split()[-1] == "-"  # was 0.0%
         assert "None" not in result.output
+
+
+def test_the_metrics_command_counts_one_customer_in_the_singular(duck):
+    from typer.testing import CliRunner
+
+    from regulars.cli.main import app
+
+    path = _load(duck, [r for r in ROWS if r[1] == "B"]).path
+    duck.close()
+    result = CliRunner().invoke(app, ["--store", path, "--quiet", "--as-of",
+                                      AS_OF.isoformat(), "metrics"])  # fmt: skip
+    clv = [line for line in result.output.splitlines() if "historical CLV at" in line]
+    # It said "(1 customers)".
+    assert [re.search(r"\(.*\)", line)[0] for line in clv] == [
+        "(1 customer)",
+        "(0 customers)",
+        "(0 customers)",
+        "(0 customers)",
+    ], clv
 
 
 def test_window(store):

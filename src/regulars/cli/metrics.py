@@ -71,7 +71,8 @@ def metrics(
         (f"churn rate ({m.churn_basis})", percent(m.churn_rate)),
     ]  # fmt: skip
     for name, span in m.historical_clv.items():
-        rows.append((f"historical CLV at {name} ({span['customers']:,} customers)",
+        n = span["customers"]
+        rows.append((f"historical CLV at {name} ({n:,} customer{'' if n == 1 else 's'})",
                      _num(span["clv"])))  # fmt: skip
     for name, value in rows:
         table.add_row(name, value)

@@ -54,8 +54,9 @@ class _CountModel(Model):
                 f"only {repeaters:g} customer{'' if repeaters == 1 else 's'} made a "
                 f"repeat purchase; the {self.name} "
                 f"model needs at least {MIN_REPEATERS}.",
-                hint="Use a later calibration end or a longer history, so that "
-                "returning customers can be seen.",
+                hint="Fit on a longer history (a later --as-of for predict, a later "
+                "--calibration-end for backtest), so that returning customers can "
+                "be seen.",
             )
 
     def _data(self, summary: Any) -> tuple[np.ndarray, Any]:
