@@ -8,6 +8,7 @@ from decimal import Decimal
 from conftest import DATA, order, shopify_csv, snapshot, stored_content
 from regulars.backends import connect
 from regulars.ingest.load import import_shopify_orders
+from regulars.metrics import store_metrics
 
 QUIRKS = str(DATA / "shopify_orders_quirks.csv")
 UTC = dt.UTC
@@ -75,6 +76,24 @@ def test_quirks_file_imports_every_row(warehouse):
     assert anna["created_at"] == o1["placed_at"]
     assert anna["accepts_marketing"] is False  # from her newest order
     assert warehouse.meta()["reporting_currency"] == "EUR"
+
+
+def test_an_expired_payment_is_no_revenue(duck, tmp_path):
+    """Shopify's "expired": the authorised payment was never taken. It was
+    stored with its subtotal as revenue, and counted as an order."""
+    path = shopify_csv(tmp_path / "o.csv", [
+        order("#1", **{"Financial Status": "expired"}), order("#2"),
+        order("#3", **{"Email": "1@example.com", "Created at": "2025-04-01 10:00:00 +0100"}),
+    ])  # fmt: skip
+    import_shopify_orders(duck, str(path))
+    rows = duck.to_arrow(duck.table("orders")).sort_by("order_id").to_pylist()
+    assert [(r["order_id"], r["status"], r["net"]) for r in rows] == [
+        ("#1", "expired", Decimal("0.00")), ("#2", "paid", Decimal("20.00")),
+        ("#3", "paid", Decimal("20.00")),
+    ]  # fmt: skip
+    m = store_metrics(duck, as_of=dt.date(2025, 6, 30))
+    # The customer of #1 and #3 bought once.
+    assert (m.customers, m.orders, m.repeat_purchase_rate) == (2, 2, 0)
 
 
 def test_reimport_changes_nothing(warehouse):

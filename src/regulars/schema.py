@@ -15,6 +15,7 @@ from ibis.expr.schema import Schema
 __all__ = [
     "MONEY",
     "MONEY_LIMIT",
+    "NOT_COUNTED",
     "SCHEMA_VERSION",
     "TABLES",
     "TIMESTAMP",
@@ -31,6 +32,10 @@ MONEY = dt.Decimal(18, 2)
 MONEY_LIMIT = 10**15
 RATE = dt.Decimal(18, 6)
 TIMESTAMP = dt.Timestamp(timezone="UTC")
+#: Statuses of orders that never count as orders and bring no revenue:
+#: cancelled, and payments voided or expired (Shopify's "expired": the
+#: authorised payment was never taken).
+NOT_COUNTED = ("cancelled", "voided", "expired")
 
 TABLES: dict[str, Schema] = {
     # Key/value settings of the store: schema_version, reporting_currency.
@@ -69,8 +74,8 @@ TABLES: dict[str, Schema] = {
             "tax": MONEY,
             "total": MONEY,  # what the customer paid: subtotal + shipping + tax
             "refunded": MONEY,
-            "net": MONEY,  # revenue: subtotal - refunded, 0 if cancelled/voided
-            "status": "string",  # paid, pending, refunded, cancelled, voided, ...
+            "net": MONEY,  # revenue: subtotal - refunded, 0 if NOT_COUNTED
+            "status": "string",  # paid, pending, refunded, cancelled, voided, expired, ...
             "cancelled_at": TIMESTAMP,
             "coupon_code": "string",
             "channel": "string",

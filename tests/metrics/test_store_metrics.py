@@ -41,6 +41,9 @@ ROWS = [
     ("e1", "E", "2025-04-01 10:00", "refunded", "0", "30"),
     ("e2", "E", "2025-05-01 10:00", "paid", "30", "0"),
     ("f1", "F", "2025-04-10 10:00", "voided", "0", "0"),
+    # Shopify's "expired": the payment was authorised, never taken. Its net,
+    # as a store from before 4 December 2026 holds it, counts nowhere.
+    ("j1", "J", "2025-05-10 10:00", "expired", "45", "0"),
     ("g1", "G", "2025-05-20 10:00", "paid", "25", "0"),
     ("g2", "G", "2025-06-29 23:59", "paid", "25", "0"),
     ("h1", "H", "2025-07-05 10:00", "paid", "99", "0"),

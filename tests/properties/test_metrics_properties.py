@@ -28,7 +28,7 @@ pytestmark = pytest.mark.slow
 START = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
 AS_OF = dt.date(2025, 3, 31)
 CHURN_DAYS = 30
-NOT_COUNTED = ("cancelled", "voided")
+NOT_COUNTED = ("cancelled", "voided", "expired")
 
 orders = st.lists(
     st.tuples(
@@ -37,7 +37,7 @@ orders = st.lists(
         # CHURN_DAYS before AS_OF (not churned), 58 one day more, 89 is AS_OF.
         st.one_of(st.sampled_from([31, 58, 59, 89, 90]), st.integers(0, 119)),
         st.sampled_from([1, 13, 23]),  # hour: several orders on one day
-        st.sampled_from(["paid", "paid", "refunded", "partially_refunded", "cancelled", "voided"]),
+        st.sampled_from(["paid", "paid", "refunded", "partially_refunded", "cancelled", "voided", "expired"]),
         st.sampled_from(["0", "5.50", "10", "20"]),  # net
         st.sampled_from(["0", "3"]),  # refunded
     ),

@@ -4,8 +4,8 @@ Each trigger maps the resolved orders and lines (and scores, for win-back)
 to one row per trigger occurrence: ``customer_id``, ``occurrence`` (text
 that names what happened, so the same occurrence never sends twice),
 ``due_s`` (when the message is due, epoch seconds), and ``product`` and
-``order_id`` where they apply. Only counted orders (not cancelled or voided)
-placed up to `now` are seen. `due_triggers` keeps the occurrences due at
+``order_id`` where they apply. Only counted orders (not cancelled, voided or
+expired) placed up to `now` are seen. `due_triggers` keeps the occurrences due at
 `now` and no more than `lookback_days` earlier, so switching a flow on does
 not mail three years of history.
 """

@@ -16,8 +16,8 @@ shows up as less uplift, not as a biased one.
 - **matured**: decisions whose window has closed by `now`. A customer is
   compared when at least one decision has matured, over the union of the
   windows of those decisions; open decisions are counted as ``in_window``.
-- **conversion**: at least one counted order (not cancelled or voided) of
-  the customer placed in that union. **Orders** and **revenue** (net: after
+- **conversion**: at least one counted order (not cancelled, voided or
+  expired) of the customer placed in that union. **Orders** and **revenue** (net: after
   refunds) count each order once, however many windows it falls in.
 - **uplift**: conversion rate of treatment minus holdout, with Newcombe's
   95% hybrid score interval and the pooled z-test p-value.

@@ -51,7 +51,7 @@ from regulars.ingest.parse import (
 )
 from regulars.ingest.read import ROW, by_row_halves
 from regulars.ingest.scratch import Scratch
-from regulars.schema import MONEY, MONEY_LIMIT, RATE
+from regulars.schema import MONEY, MONEY_LIMIT, NOT_COUNTED, RATE
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -85,7 +85,6 @@ ORDER_MONEY = ["subtotal", "discount", "shipping", "tax", "total", "refunded"]
 LINE_MONEY = ["unit_price", "line_discount"]
 # Line values checked row by row, kept as text for messages.
 LINE_CHECKED = ["quantity", *LINE_MONEY]
-_NOT_COUNTED = ("cancelled", "voided")
 # Decimals that hold any product of an amount and a rate (`_at_rate`);
 # amounts are stored as MONEY, and only those below MONEY_LIMIT.
 WIDE = dt.Decimal(38, 2)
@@ -884,7 +883,7 @@ def build_orders(
     )
     money = {n: _at_rate(new_orders[n], rate)
              for n in ("gross", "discount", "shipping", "tax", "total", "refunded")}  # fmt: skip
-    counted = ~new_orders.status.isin(_NOT_COUNTED)
+    counted = ~new_orders.status.isin(NOT_COUNTED)
     net = ibis.greatest(
         _at_rate(new_orders.subtotal, rate, less=new_orders.refunded), 0
     )

@@ -2,8 +2,9 @@
 
 Rules pinned by tests and written in ``docs/metrics.md``:
 
-- cancelled and voided orders are kept in the store but count as orders
-  nowhere; refunded orders count, their `net` already reduced by the refund;
+- cancelled, voided and expired orders (`NOT_COUNTED`) are kept in the
+  store but count as orders nowhere; refunded orders count, their `net`
+  already reduced by the refund;
 - a day is a UTC calendar day; `as_of` includes its whole day;
 - for time between orders and per-customer purchase summaries, the orders
   of one customer on one day are one *purchase occasion*.
@@ -18,7 +19,7 @@ import ibis
 import ibis.expr.datatypes as dt
 from ibis.common.exceptions import IbisError
 
-from regulars.schema import TIMESTAMP
+from regulars.schema import NOT_COUNTED, TIMESTAMP
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -46,8 +47,6 @@ __all__ = [
     "stored_sequence",
 ]
 
-#: Statuses of orders that never count as orders.
-NOT_COUNTED = ("cancelled", "voided")
 _EPOCH = _dt.date(1970, 1, 1)
 # Order columns `prepare_sequence` leaves out: no analysis that takes a
 # sequence reads them (store-wide totals and refunds read the orders table).
@@ -232,7 +231,7 @@ _CATEGORIES = ("source", "channel", "campaign", "country", "coupon_code")
 #: Version of the stored sequence's definition: a release that changes what
 #: `order_sequence` computes, or the columns it keeps, raises it, and stores
 #: build their sequence again.
-SEQUENCE_VERSION = "2"  # 2: with `customer_key`
+SEQUENCE_VERSION = "3"  # 2: with `customer_key`; 3: expired orders not counted
 #: Name of the stored sequence among the store's derived tables.
 SEQUENCE_TABLE = "order_sequence"
 

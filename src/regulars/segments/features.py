@@ -1,9 +1,9 @@
 """One row per customer: the fields a segment can filter on.
 
 Everything is computed as of a day (`as_of`, inclusive) from the canonical
-tables, with the counting rules of ``docs/metrics.md``: cancelled and voided
-orders count nowhere, and orders of one customer on one day are one purchase
-occasion. Fields from predictions (`p_alive`, `clv`, `risk_tier`, ...) come
+tables, with the counting rules of ``docs/metrics.md``: cancelled, voided
+and expired orders count nowhere, and orders of one customer on one day are
+one purchase occasion. Fields from predictions (`p_alive`, `clv`, `risk_tier`, ...) come
 from the newest `regulars predict` run on or before `as_of`, and are NULL for
 every customer when there is none. ``docs/segments.md`` defines each field.
 """
