@@ -130,6 +130,41 @@ def test_a_mapping_currency_is_read_in_capitals(tmp_path):
     assert load_mapping(str(path)).currency == "USD"
 
 
+def test_a_shopify_export_given_to_a_generic_import_names_the_command(duck, tmp_path):
+    """A Shopify customers export imported as a generic file kept its Email,
+    First Name, Last Name and City and lost its Zip, Address1 and consent; an
+    orders export was refused as lacking order_id and placed_at, with no word
+    of the command that reads it."""
+    from conftest import DATA
+
+    customers = tmp_path / "customers_export.csv"
+    customers.write_text(
+        "First Name,Last Name,Email,Accepts Email Marketing,Address1,City,Zip,"
+        "Country Code,Phone,Total Spent,Total Orders\n"
+        "Ann,Lee,ann@x.com,yes,1 Rue A,Paris,75008,FR,,10.00,1\n", encoding="utf-8",
+    )  # fmt: skip
+    for importer, path, export in [
+        (import_customers, customers, "customers"),
+        (import_orders, DATA / "shopify_orders_quirks.csv", "orders"),
+    ]:
+        with pytest.raises(FileFormatError) as info:
+            importer(duck, str(path))
+        assert str(info.value) == (
+            f"{path}: is a Shopify {export} export, not a generic "
+            f"{importer.__name__.removeprefix('import_')} file. Import it with "
+            f"`regulars import shopify-{export} FILE`, which reads every column "
+            "Shopify writes."
+        )
+    assert duck.count("imports") == 0
+    # With a mapping that names its columns, it is what the user says it is.
+    mapping = tmp_path / "m.toml"
+    mapping.write_text('[columns]\npostcode = "Zip"\n', encoding="utf-8")
+    report = import_customers(duck, str(customers), mapping=load_mapping(str(mapping)))
+    assert report.rows_loaded == 1
+    (row,) = duck.to_arrow(duck.table("customers")).to_pylist()
+    assert (row["email"], row["postcode"]) == ("ann@x.com", "75008")
+
+
 def test_orders_file_without_required_columns(duck, tmp_path):
     path = tmp_path / "x.csv"
     path.write_text("id,when\n1,2025-01-01\n", encoding="utf-8")

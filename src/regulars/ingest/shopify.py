@@ -22,6 +22,7 @@ __all__ = [
     "ORDER_READ_COLUMNS",
     "customers_not_given",
     "not_given",
+    "shopify_export",
     "stage_shopify_customers",
     "stage_shopify_orders",
 ]
@@ -222,12 +223,19 @@ _ONLY_IN = {"orders": {"Lineitem name", "Lineitem quantity", "Financial Status"}
             "customers": {"Total Spent", "Total Orders", "First Name"}}  # fmt: skip
 
 
+def shopify_export(columns: list[str]) -> str | None:
+    """Which Shopify export a file with `columns` looks like: "orders",
+    "customers", or None (two of the columns only that export has)."""
+    found = set(columns)
+    return next((k for k, only in _ONLY_IN.items() if len(only & found) >= 2), None)
+
+
 def _hint(expected: str) -> Callable[[list[str]], str]:
     """What to do with a file given to the `expected` Shopify import."""
     other = "customers" if expected == "orders" else "orders"
 
     def hint(found: list[str]) -> str:
-        if len(_ONLY_IN[other] & set(found)) >= 2:
+        if shopify_export(found) == other:
             return (f"This looks like a Shopify {other} export: import it with "
                     f"`regulars import shopify-{other} FILE`.")  # fmt: skip
         menu = "Orders" if expected == "orders" else "Customers"

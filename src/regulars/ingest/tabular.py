@@ -61,6 +61,7 @@ from regulars.ingest.parse import (
 )
 from regulars.ingest.read import ROW, header_again, is_parquet, read_and_hash
 from regulars.ingest.report import ImportReport
+from regulars.ingest.shopify import shopify_export
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -225,8 +226,20 @@ def _key(name: str) -> str:
 
 
 def _resolve(raw: pa.Table, mapping: Mapping_, kind: str, file: str) -> dict[str, str]:
-    """Canonical column -> file column, from the mapping, then by name."""
+    """Canonical column -> file column, from the mapping, then by name.
+
+    A Shopify export without a mapping's columns is refused, naming the
+    command that reads it: some of its columns have canonical names (a
+    customers export's Email, First Name, City), so it would import in part,
+    its postcodes, addresses and consent left out."""
     by_key = {_key(c): c for c in raw.column_names if c != ROW}
+    export = shopify_export(list(by_key.values()))
+    if export is not None and not mapping.columns:
+        raise FileFormatError(
+            f"is a Shopify {export} export, not a generic {kind} file.", file=file,
+            hint=f"Import it with `regulars import shopify-{export} FILE`, which "
+            "reads every column Shopify writes.",
+        )  # fmt: skip
     resolved: dict[str, str] = {}
     for canon in KINDS[kind]:
         if canon in mapping.columns:
