@@ -367,18 +367,18 @@ def _dumped(wh):
 
 
 @pytest.mark.parametrize("null", ["\\N", "NULL"])
-def test_a_databases_nulls_are_empty_values(duck, tmp_path, null):
+def test_a_databases_nulls_are_empty_values(warehouse, tmp_path, null):
     path = tmp_path / "orders.csv"
     path.write_text(_DUMPED_ORDERS.format(n=null), encoding="utf-8")
-    report = import_orders(duck, str(path))
+    report = import_orders(warehouse, str(path))
     assert (report.rows_loaded, report.rows_rejected) == (3, 0), report.rejects
-    assert _dumped(duck) == _DUMPED
+    assert _dumped(warehouse) == _DUMPED
     # The same in a Parquet file's text columns, and in a customers file.
     people = tmp_path / "people.parquet"
     pq.write_table(pa.table({"customer_id": ["K1", "K2"], "email": ["k@x.com", null],
                              "phone": [null, "+33 1 23 45 67 89"]}), people)  # fmt: skip
-    import_customers(duck, str(people))
-    stored = duck.to_arrow(duck.table("customers")).to_pylist()
+    import_customers(warehouse, str(people))
+    stored = warehouse.to_arrow(warehouse.table("customers")).to_pylist()
     given = {r["customer_id"]: (r["email"], r["phone"]) for r in stored
              if r["source"] == "csv" and r["customer_id"] in ("K1", "K2")}  # fmt: skip
     assert given == {"K1": ("k@x.com", None), "K2": (None, "+33123456789")}, stored
@@ -407,7 +407,7 @@ def test_other_words_for_an_empty_value_are_named_with_the_way_to_read_them(
     assert _dumped(duck) == _DUMPED
 
 
-def test_unix_time_is_read_with_date_format_percent_s(duck, tmp_path):
+def test_unix_time_is_read_with_date_format_percent_s(warehouse, tmp_path):
     """Seconds since 1970 (UTC), as a database or event tracker stores a
     time: DuckDB's strptime has no %s."""
     path = tmp_path / "orders.csv"
@@ -422,7 +422,7 @@ def test_unix_time_is_read_with_date_format_percent_s(duck, tmp_path):
         "7,0,10.00,a@x.com,\n",  # no date
         encoding="utf-8",
     )
-    first = import_orders(duck, str(path))
+    first = import_orders(warehouse, str(path))
     assert first.rows_rejected == 6
     assert first.notes[0] == (
         "3 rejected dates are numbers like Unix time (seconds since 1970; "
@@ -430,8 +430,8 @@ def test_unix_time_is_read_with_date_format_percent_s(duck, tmp_path):
         "import the file again with --date-format %s (in a mapping: "
         'date_format = "%s").'
     )
-    report = import_orders(duck, str(path), date_format="%s")
-    rows = duck.to_arrow(duck.table("orders")).sort_by("order_id").to_pylist()
+    report = import_orders(warehouse, str(path), date_format="%s")
+    rows = warehouse.to_arrow(warehouse.table("orders")).sort_by("order_id").to_pylist()
     assert [(r["order_id"], r["placed_at"].isoformat(),
              r["cancelled_at"] and r["cancelled_at"].isoformat()) for r in rows] == [
         ("1", "2025-01-02T10:00:00+00:00", None),
@@ -454,12 +454,12 @@ def test_unix_time_is_read_with_date_format_percent_s(duck, tmp_path):
     people.write_text("customer_id,email,created_at\nK1,k@x.com,1735898400\n"
                       "K2,l@x.com,0\n", encoding="utf-8")  # fmt: skip
     for importer, path in [(import_feedback, feedback), (import_customers, people)]:
-        done = importer(duck, str(path), mapping=load_mapping(str(mapping)))
+        done = importer(warehouse, str(path), mapping=load_mapping(str(mapping)))
         assert done.rows_rejected == 0, done.rejects
-    (given,) = duck.to_arrow(duck.table("feedback")).to_pylist()
+    (given,) = warehouse.to_arrow(warehouse.table("feedback")).to_pylist()
     assert given["submitted_at"].isoformat() == "2025-01-03T10:00:00+00:00"
     created = {r["customer_id"]: r["created_at"] for r in
-               duck.to_arrow(duck.table("customers")).to_pylist()}  # fmt: skip
+               warehouse.to_arrow(warehouse.table("customers")).to_pylist()}  # fmt: skip
     assert created["K1"].isoformat() == "2025-01-03T10:00:00+00:00"
     assert created["K2"] is None
 
