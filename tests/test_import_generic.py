@@ -605,6 +605,38 @@ def test_the_field_separator_is_found_from_the_header(header, delimiter):
     assert sniff_delimiter(header + "\n") == delimiter
 
 
+@pytest.mark.parametrize("gz", [False, True])
+def test_excels_separator_line_names_the_separator(duck, tmp_path, gz):
+    """A file made for Excel may start with "sep=;", which Excel reads and
+    does not show. It was taken for the header: "has 3 fields where the
+    header has 2"."""
+    import gzip
+
+    text = ("\ufeffsep=;\norder_id;placed_at;total;email\n"
+            "1;2025-01-02;5,00;a@x.com\n2;2025-01-03;oops;b@x.com\n"
+            "3;2025-01-04;7,00\n")  # fmt: skip
+    path = tmp_path / ("orders.csv.gz" if gz else "orders.csv")
+    path.write_bytes(gzip.compress(text.encode()) if gz else text.encode())
+    with pytest.raises(FileFormatError) as info:
+        import_orders(duck, str(path), decimal_comma=True)
+    # Rows as Excel shows them: the header is row 1.
+    assert str(info.value).startswith(
+        f"{path}, row 4: has 3 fields where the header has 4 ('3;2025-01-04;7,00')."
+    )
+    text = text.replace("3;2025-01-04;7,00\n", "3;2025-01-04;7,00;c@x.com\n")
+    path.write_bytes(gzip.compress(text.encode()) if gz else text.encode())
+    report = import_orders(duck, str(path), decimal_comma=True)
+    assert (report.rows_read, report.rows_loaded) == (3, 2)
+    assert [(r.row, r.column, r.value) for r in report.rejects] == [
+        (3, "total", "oops")
+    ]
+    totals = {
+        r["order_id"]: r["total"]
+        for r in duck.to_arrow(duck.table("orders")).to_pylist()
+    }
+    assert totals == {"1": Decimal("5.00"), "3": Decimal("7.00")}
+
+
 def test_decimal_commas_in_a_semicolon_file(duck, tmp_path):
     path = tmp_path / "orders.csv"
     path.write_text(

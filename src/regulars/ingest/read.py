@@ -14,6 +14,7 @@ import gzip
 import hashlib
 import json
 import os
+import re
 import zlib
 from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import IO, Any
@@ -130,12 +131,16 @@ def _after_marks(handle: IO[Any]) -> None:
 
 
 def _ragged_row(
-    path: str, encoding: str, delimiter: str, width: int
+    path: str, encoding: str, delimiter: str, width: int, skip: int
 ) -> tuple[int, str] | None:
     """The first record without `width` fields: its row number (header = 1,
-    blank lines not counted, as in `read_text_table`) and what is wrong."""
+    blank lines not counted, as in `read_text_table`) and what is wrong.
+    `skip`: the lines before the first record (the header, and Excel's
+    separator line before it)."""
     row = 1
     with _open_text(path, encoding) as handle:
+        for _ in range(skip - 1):
+            handle.readline()
         records = csv.reader(handle, delimiter=delimiter)
         next(records, None)
         try:
@@ -154,12 +159,26 @@ def _ragged_row(
     return None
 
 
-def _csv_header(path: str, encoding: str) -> tuple[list[str], str]:
+# The first line of a file made for Excel may name its separator: Excel
+# reads it and does not show it.
+_EXCEL_SEP = re.compile(r"sep=(.)\r?\n?")
+
+
+def _csv_header(path: str, encoding: str) -> tuple[list[str], str, int]:
+    """The header's fields, the separator, and the lines before the first
+    record: 1, or 2 after Excel's separator line (``sep=;``), which names
+    the separator."""
+    skip = 1
     try:
         with _open_text(path, encoding) as handle:
             start = handle.tell()
-            delimiter = sniff_delimiter(handle.readline())
-            handle.seek(start)
+            first = handle.readline()
+            named = _EXCEL_SEP.fullmatch(first)
+            if named and named[1] not in '"\r\n':
+                delimiter, skip = named[1], 2
+            else:
+                delimiter = sniff_delimiter(first)
+                handle.seek(start)
             header = next(csv.reader(handle, delimiter=delimiter), None)
     except UnicodeDecodeError as exc:
         raise FileFormatError(
@@ -187,7 +206,7 @@ def _csv_header(path: str, encoding: str) -> tuple[list[str], str]:
             "each letter of its header).", file=path,
             hint=f"Pass --encoding utf-16-{order}, or save it as UTF-8 (Excel: 'CSV UTF-8').",
         )  # fmt: skip
-    return header, delimiter
+    return header, delimiter, skip
 
 
 def _with_bom(path: str, encoding: str) -> str:
@@ -209,7 +228,7 @@ def _read_csv(
     import pyarrow.csv as pacsv
 
     encoding = _with_bom(path, encoding)
-    header, delimiter = _csv_header(path, encoding)
+    header, delimiter, skip = _csv_header(path, encoding)
     # A column without a name (spreadsheets save trailing empty ones) is
     # called by its position, so several of them do not clash.
     names = [_clean(h) or f"column {i}" for i, h in enumerate(header, start=1)]
@@ -221,7 +240,7 @@ def _read_csv(
             hint="Rename them so each column is named once.",
         )
     read = pacsv.ReadOptions(
-        column_names=names, skip_rows=1, encoding=encoding, block_size=1 << 24
+        column_names=names, skip_rows=skip, encoding=encoding, block_size=1 << 24
     )
     convert = pacsv.ConvertOptions(
         column_types=dict.fromkeys(names, pa.string()),
@@ -251,7 +270,7 @@ def _read_csv(
         hint = ("Check that every row has as many fields as the header (fields "
                 f"separated by {_NAMES[delimiter]}) and that quotes are closed.")  # fmt: skip
         # Arrow does not say where: find the row, reading the file once more.
-        ragged = _ragged_row(path, encoding, delimiter, len(names))
+        ragged = _ragged_row(path, encoding, delimiter, len(names), skip)
         if ragged is not None:
             raise FileFormatError(
                 ragged[1], file=path, row=ragged[0], hint=hint
