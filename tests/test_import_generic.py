@@ -464,6 +464,39 @@ def test_unix_time_is_read_with_date_format_percent_s(warehouse, tmp_path):
     assert created["K2"] is None
 
 
+def test_dates_written_otherwise_get_the_format_that_reads_them(duck, tmp_path):
+    """The whole-file hint said only "e.g. %d/%m/%Y"; the note names the
+    format the rejected dates are written in, tried by DuckDB's strptime."""
+    path = tmp_path / "orders.csv"
+    path.write_text(
+        "order_id,placed_at,total,cancelled_at\n"
+        "1,22/11/2023 19:05,10.00,\n"
+        "2,03/12/2023 08:00,10.00,04/12/2023 09:30\n"
+        "3,2024-01-04,10.00,\n"  # ISO reads
+        "4,31/02/2024 10:00,10.00,\n",  # no format reads it
+        encoding="utf-8",
+    )
+    report = import_orders(duck, str(path))
+    assert report.rows_rejected == 3
+    note = ('3 of the 4 rejected dates are written like 22/11/2023 19:05 (row 2), '
+            'which --date-format "%d/%m/%Y %H:%M" reads. Import the file again with '
+            'it (in a mapping: date_format = "%d/%m/%Y %H:%M").')  # fmt: skip
+    assert note in report.notes, report.notes
+    again = import_orders(duck, str(path), date_format="%d/%m/%Y %H:%M")
+    assert [r.row for r in again.rejects] == [5]
+    assert not any("written like" in n for n in again.notes)
+    # No day above 12: day first or month first, only the file's system knows.
+    path.write_text("order_id,placed_at,total\n5,03/01/2024,1.00\n6,04/02/2024,1.00\n",
+                    encoding="utf-8")  # fmt: skip
+    report = import_orders(duck, str(path))
+    assert (
+        "The 2 rejected dates are written like 03/01/2024 (row 2): day first "
+        '(--date-format "%d/%m/%Y") or month first (--date-format "%m/%d/%Y"); no '
+        "day in them is above 12, so the file does not say which. Import it again "
+        "with the one its system writes."
+    ) in report.notes, report.notes
+
+
 def test_a_mapping_gives_the_files_date_format(duck, tmp_path):
     """Day-first dates (a spreadsheet's), ISO dates, and a date in neither."""
     path = tmp_path / "orders.csv"

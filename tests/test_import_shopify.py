@@ -268,6 +268,14 @@ def test_an_export_saved_again_with_other_dates_imports_the_same_orders(duck, tm
     assert resaved != original and "07/10/2025 09:50:26 +0200" in resaved
     path = tmp_path / "resaved.csv"
     path.write_text(resaved, encoding="utf-8")
+    # Without the format: every order rejected, and the formats that read them.
+    first = import_shopify_orders(duck, str(path), dry_run=True)
+    assert first.rows_rejected == 8
+    assert first.notes[0].startswith(
+        "The 8 rejected dates are written like 07/10/2025 09:50:26 +0200 (row 2): day "
+        'first (--date-format "%d/%m/%Y %H:%M:%S %z") or month first (--date-format '
+        '"%m/%d/%Y %H:%M:%S %z")'
+    )
     report = import_shopify_orders(duck, str(path), date_format="%d/%m/%Y %H:%M:%S %z")
     assert (report.rows_read, report.rows_loaded, report.rows_rejected) == (8, 8, 0)
     _same_orders(duck, QUIRKS, tmp_path)

@@ -30,7 +30,7 @@ from regulars.ingest.orders import (
     stand_in_note,
     with_stored_values,
 )
-from regulars.ingest.parse import check_date_format, unix_time_note
+from regulars.ingest.parse import check_date_format, date_format_note, unix_time_note
 from regulars.ingest.read import ROW, header_again, read_and_hash
 from regulars.ingest.report import ImportReport, null_words_note, rows_text
 from regulars.ingest.scratch import Scratch
@@ -123,6 +123,9 @@ def commit_import(
     interrupted before that is complete all the same; the next import or
     analysis does it.
     """
+    # What to do about values rejected as written another way.
+    if (note := date_format_note(problems)) is not None:
+        report.notes.append(note)
     if report.kind in _GENERIC:
         loaded = report.kind == "orders" and report.rows_loaded > 0
         for note in (null_words_note(problems, orders_loaded=loaded),

@@ -33,6 +33,7 @@ __all__ = [
     "check_date_format",
     "clean_contact_columns",
     "customer_id_from",
+    "date_format_note",
     "date_hint",
     "lost_phones",
     "lost_phones_note",
@@ -240,6 +241,78 @@ def unix_time_note(problems: pa.Table) -> str | None:
         f"import the file again with --date-format {UNIX_TIME} (in a mapping: "
         f'date_format = "{UNIX_TIME}").'
     )
+
+
+# The date formats a rejected date is tried in (`date_format_note`): the
+# day, month and year orders files are written in, each with a time or
+# none, and an offset or none. Day first before month first.
+_DAYS = ["%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%d-%m-%Y", "%m-%d-%Y", "%Y/%m/%d",
+         "%d/%m/%y", "%m/%d/%y", "%d.%m.%y", "%Y%m%d", "%d %b %Y", "%b %d, %Y",
+         "%d %B %Y", "%B %d, %Y"]  # fmt: skip
+_TIMES = [
+    "",
+    " %H:%M",
+    " %H:%M:%S",
+    " %I:%M %p",
+    " %I:%M:%S %p",
+    ", %H:%M",
+    ", %I:%M %p",
+]
+_FORMATS = [d + t + z for d in _DAYS for t in _TIMES for z in ("", " %z")]
+# Distinct rejected dates the formats are tried on.
+_TRIED = 1000
+
+
+def date_format_note(problems: pa.Table) -> str | None:
+    """The `--date-format` that reads the rejected dates: the one of
+    `_FORMATS` that reads most of the first `_TRIED` kinds of them (DuckDB's
+    strptime, as the import's), if at least half. The note names it with
+    the first date and how many of all it reads; day first or month first
+    when both read as many. None when no format reads half."""
+    import duckdb
+
+    dates = problems.filter(
+        pc.fill_null(pc.match_substring(problems.column("reason"), "not a date"), False)
+    ).sort_by(ROW)
+    values = dates.column("value").drop_null()
+    if len(values) == 0:
+        return None
+    tried = pc.unique(values).slice(0, _TRIED)
+    con = duckdb.connect()
+    try:
+        con.register("tried", pa.table({"v": tried}))
+        con.register("all_dates", pa.table({"v": values}))
+        read = con.execute(
+            "SELECT " + ", ".join(f"count(try_strptime(v, ${i + 1}))"
+                                  for i in range(len(_FORMATS)))
+            + " FROM tried", _FORMATS,
+        ).fetchone()  # fmt: skip
+        best = max(read or (0,))
+        if best == 0 or 2 * best < len(tried):
+            return None
+        fits = [f for f, n in zip(_FORMATS, read or (), strict=True) if n == best]
+        first = fits[0]
+        swapped = first.replace("%d", "%_").replace("%m", "%d").replace("%_", "%m")
+        (k,) = con.execute(
+            "SELECT count(try_strptime(v, $1)) FROM all_dates", [first]
+        ).fetchone()
+    finally:
+        con.close()
+    n = len(values)
+    example = (
+        dates.filter(pc.is_valid(dates.column("value"))).slice(0, 1).to_pylist()[0]
+    )
+    like = f"written like {example['value'].strip()} (row {example[ROW]})"
+    some = (f"The rejected date is {like}" if n == 1 else
+            f"The {n:,} rejected dates are {like}" if k == n else
+            f"{k:,} of the {n:,} rejected dates are {like}")  # fmt: skip
+    if swapped in fits:
+        return (f'{some}: day first (--date-format "{first}") or month first '
+                f'(--date-format "{swapped}"); no day in them is above 12, so the '
+                "file does not say which. Import it again with the one its system "
+                "writes.")  # fmt: skip
+    return (f'{some}, which --date-format "{first}" reads. Import the file again '
+            f'with it (in a mapping: date_format = "{first}").')  # fmt: skip
 
 
 def parse_money(text: ir.StringValue, decimal_comma: bool = False) -> ir.DecimalValue:
