@@ -38,6 +38,9 @@ ODD = [
     "'; DROP TABLE orders; --", "\u00e9", "\U0001f600", "a\nb", '"q"', "yes", "NULL",
     "EUR", "eur", "USD", "\u20ac", "paid", "refunded", "cancelled", "voided",
     "a@b.c", " A@B.C ", "+49 30 123456", "1", "3", "10.50", "#1", "#2",
+    # Words for empty, Unix time, dates a spreadsheet wrote (notes name
+    # what reads them).
+    "\\N", "None", "N/A", "1735812000", "03/01/2024", "22/11/2023 19:05", "expired",
 ]  # fmt: skip
 COLUMNS = {
     "orders": ["order_id", "email", "phone", "placed_at", "currency", "status", "total",
