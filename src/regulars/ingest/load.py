@@ -30,7 +30,12 @@ from regulars.ingest.orders import (
     stand_in_note,
     with_stored_values,
 )
-from regulars.ingest.parse import check_date_format, date_format_note, unix_time_note
+from regulars.ingest.parse import (
+    POSTCODE_MARK,
+    check_date_format,
+    date_format_note,
+    unix_time_note,
+)
 from regulars.ingest.read import ROW, header_again, read_and_hash
 from regulars.ingest.report import ImportReport, null_words_note, rows_text
 from regulars.ingest.scratch import Scratch
@@ -310,7 +315,9 @@ def _blank_null(text: ir.StringValue) -> ir.StringValue:
 
 
 def _postcode(text: ir.StringValue) -> ir.StringValue:
-    return _blank_null(text.upper())
+    """Trimmed and upper-cased, without the apostrophe Shopify writes before
+    it (see `regulars.ingest.parse.POSTCODE_MARK`)."""
+    return _blank_null(text.strip().re_replace(POSTCODE_MARK, "").upper())
 
 
 def _row_hash(t: ir.Table, fields: list[str]) -> ir.StringValue:

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PHONE_LOST",
+    "POSTCODE_MARK",
     "SPREADSHEET_ID",
     "UNIX_TIME",
     "bool_from_word",
@@ -471,14 +472,20 @@ def customer_id_from(email: ir.StringValue, phone: ir.StringValue) -> ir.StringV
     return "c_" + key.hexdigest("sha256").substr(0, 16)
 
 
+#: What goes before a postcode and is no part of it: the apostrophe Shopify
+#: writes (``'04524``) so that a spreadsheet keeps it as text, its zero.
+POSTCODE_MARK = r"^'+\s*"
+
+
 def clean_contact_columns(table: pa.Table, *, lower: list[str], upper: list[str],
                           trim: list[str]) -> pa.Table:  # fmt: skip
     """Normalise text columns of an Arrow table before it reaches DuckDB.
 
     ``email`` as `normalise_email` and ``phone`` as `normalise_phone` do
     (`PHONE_LOST` marks the phones `lost_phones` left out);
-    columns in `lower` and `upper` are trimmed and case-folded, those in
-    `trim` only trimmed; empty text becomes NULL. The same rules as the Ibis
+    columns in `lower` and `upper` are trimmed and case-folded (a
+    ``postcode`` without `POSTCODE_MARK`), those in `trim` only trimmed;
+    empty text becomes NULL. The same rules as the Ibis
     functions above, for the orders importer's hot path: Arrow's trim is
     several times cheaper than DuckDB's TRIM with a character set, and
     values cleaned once are not recomputed wherever Ibis inlines them.
@@ -491,6 +498,8 @@ def clean_contact_columns(table: pa.Table, *, lower: list[str], upper: list[str]
     columns = dict(zip(table.column_names, table.columns, strict=True))
     for name in [*lower, *upper, *trim, "email"]:
         values = pc.utf8_trim_whitespace(columns[name])
+        if name == "postcode":
+            values = pc.replace_substring_regex(values, POSTCODE_MARK, "")
         if name in lower or name == "email":
             values = pc.utf8_lower(values)
         elif name in upper:
