@@ -222,13 +222,20 @@ def date_hint(date_format: str | None, *, whole_file: bool = False) -> str:
 _UNIX_LIKE = r"^\s*\d{9,10}(\.\d*)?\s*$"
 
 
+def _rejected_dates(problems: pa.Table) -> pa.Table:
+    """The problems of dates not read ("is not a date", "is missing or not a
+    date"), in file order, with a value."""
+    dates = pc.match_substring(problems.column("reason"), "not a date")
+    given = pc.is_valid(problems.column("value"))
+    return problems.filter(pc.fill_null(pc.and_(dates, given), False)).sort_by(ROW)
+
+
 def unix_time_note(problems: pa.Table) -> str | None:
     """What to do when rejected dates are numbers like Unix time: the note
     names the first, with the date it would be, and ``--date-format %s``.
     None when no rejected date is such a number."""
-    dates = pc.match_substring(problems.column("reason"), "not a date")
-    like = pc.match_substring_regex(problems.column("value"), _UNIX_LIKE)
-    hit = problems.filter(pc.fill_null(pc.and_(dates, like), False)).sort_by(ROW)
+    dates = _rejected_dates(problems)
+    hit = dates.filter(pc.match_substring_regex(dates.column("value"), _UNIX_LIKE))
     if hit.num_rows == 0:
         return None
     first = hit.slice(0, 1).to_pylist()[0]
@@ -272,10 +279,8 @@ def date_format_note(problems: pa.Table) -> str | None:
     when both read as many. None when no format reads half."""
     import duckdb
 
-    dates = problems.filter(
-        pc.fill_null(pc.match_substring(problems.column("reason"), "not a date"), False)
-    ).sort_by(ROW)
-    values = dates.column("value").drop_null()
+    dates = _rejected_dates(problems)
+    values = dates.column("value")
     if len(values) == 0:
         return None
     tried = pc.unique(values).slice(0, _TRIED)
@@ -300,9 +305,7 @@ def date_format_note(problems: pa.Table) -> str | None:
     finally:
         con.close()
     n = len(values)
-    example = (
-        dates.filter(pc.is_valid(dates.column("value"))).slice(0, 1).to_pylist()[0]
-    )
+    example = dates.slice(0, 1).to_pylist()[0]
     like = f"written like {example['value'].strip()} (row {example[ROW]})"
     some = (f"The rejected date is {like}" if n == 1 else
             f"The {n:,} rejected dates are {like}" if k == n else

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import ibis
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from regulars.ingest.read import ROW
 
@@ -139,8 +140,6 @@ def null_words_note(problems: pa.Table, *, orders_loaded: bool = False) -> str |
     value (`_NULL_WORDS`): the generic importers' ``--null`` option, with
     ``--update`` when `orders_loaded` (orders the file gave so may have been
     stored with the word as a value). None when no rejected value is one."""
-    import pyarrow.compute as pc
-
     values = problems.column("value")
     words = pc.is_in(pc.utf8_upper(values), pa.array(_NULL_WORDS))
     hit = problems.filter(pc.fill_null(words, False))
