@@ -392,7 +392,7 @@ def _refuse_workbooks(path: str) -> None:
     """A workbook or an archive named as anything: say what it is, not that
     its first row does not parse."""
     with open(path, "rb") as handle:
-        start = handle.read(8)
+        start = handle.read(4096)
     if start.startswith(b"PK\x03\x04"):
         if path.lower().endswith((".xlsx", ".xlsm", ".ods", ".numbers")):
             raise FileFormatError("is a spreadsheet workbook, not CSV.", file=path,
@@ -402,7 +402,7 @@ def _refuse_workbooks(path: str) -> None:
     if start.startswith(b"\xd0\xcf\x11\xe0"):  # Excel 97-2003
         raise FileFormatError("is an Excel workbook (.xls), not CSV.", file=path,
                               hint=_SAVE_AS_CSV)  # fmt: skip
-    if _is_json(path):
+    if _is_json(start):
         name = os.path.basename(path)
         stem = os.path.splitext(name)[0]
         raise FileFormatError(
@@ -412,12 +412,10 @@ def _refuse_workbooks(path: str) -> None:
         )  # fmt: skip
 
 
-def _is_json(path: str) -> bool:
-    """Whether the file starts as JSON does (an array, or an object, one a
-    line in NDJSON), after a byte-order mark and white space. Gzipped files
-    are read as CSV and say what is wrong there."""
-    with open(path, "rb") as handle:
-        start = handle.read(4096)
+def _is_json(start: bytes) -> bool:
+    """Whether a file's first bytes `start` are JSON's (an array, or an
+    object, one a line in NDJSON), after a byte-order mark and white space.
+    Gzipped files are read as CSV and say what is wrong there."""
     text = start.removeprefix(b"\xef\xbb\xbf").lstrip()
     # An object's first key, or an array's first value; a CSV header
     # written with brackets ([id],[date]) has a name there.
